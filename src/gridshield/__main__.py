@@ -1,0 +1,3 @@
+from gridshield.cli import main
+
+main()

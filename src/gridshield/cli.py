@@ -1,0 +1,116 @@
+"""The ``gridshield`` command.
+
+Commands live next to the code they drive (``gridshield/<area>/commands.py``) and register
+themselves on :data:`app`; heavy imports stay inside the command functions so that
+``gridshield --help`` starts fast. User mistakes (:class:`GridshieldError`) are printed without
+a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridshield.errors import GridshieldError
+
+app = typer.Typer(
+    name="gridshield",
+    help="Keep the lights and the heat on when the grid is under fire.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+#: Modules whose import registers commands on ``app`` (each area owns its commands).
+COMMAND_MODULES = (
+    "gridshield.grid.commands",
+    "gridshield.flow.commands",
+    "gridshield.impact.commands",
+    "gridshield.security.commands",
+    "gridshield.threat.commands",
+    "gridshield.restore.commands",
+    "gridshield.heat.commands",
+    "gridshield.outages.commands",
+    "gridshield.report.commands",
+    "gridshield.web.commands",
+    "gridshield.demo",
+)
+
+
+def write_output(result: Any, out: Path | None) -> None:
+    """Write a result to ``out`` by extension: ``.json`` = ``to_dict()``, ``.csv``/``.parquet`` = ``to_frame()``."""
+    if out is None:
+        return
+    from gridshield.io import atomic_write, atomic_write_text
+
+    suffix = out.suffix.lower()
+    if suffix == ".json":
+        atomic_write_text(out, json.dumps(result.to_dict(), indent=2, default=_json_default) + "\n")
+    elif suffix == ".csv":
+        atomic_write(out, lambda p: result.to_frame().to_csv(p))
+    elif suffix == ".parquet":
+        atomic_write(out, lambda p: result.to_frame().to_parquet(p))
+    else:
+        raise GridshieldError(f"--out {out}: unknown extension {suffix!r}; use .json, .csv or .parquet")
+    console.print(f"wrote [bold]{out}[/]")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def kv_table(title: str, rows: dict[str, Any]) -> Table:
+    """A two-column Rich table of a summary dict."""
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for k, v in rows.items():
+        t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
+    return t
+
+
+def _register_commands() -> None:
+    for mod in COMMAND_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # an area not built yet
+            if exc.name is None or not mod.startswith(exc.name):
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gridshield`` command."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except GridshieldError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+

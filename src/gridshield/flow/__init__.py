@@ -1,0 +1,1 @@
+"""Power flow: admittance matrices, AC Newton-Raphson, DC power flow, PTDF/LODF."""
