@@ -18,6 +18,7 @@ from gridshield.grid import (
 )
 from gridshield.grid import available as available_cases
 from gridshield.grid import load as load_case
+from gridshield.flow.dc import DcResult, DcSolver, solve_dc
 
 __version__ = "0.1.0"
 
@@ -39,4 +40,7 @@ __all__ = [
     "parse_matpower",
     "read_matpower",
     "write_matpower",
+    "DcResult",
+    "DcSolver",
+    "solve_dc",
 ]
