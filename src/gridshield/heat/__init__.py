@@ -1,0 +1,1 @@
+"""District heating: heat network from the grid, building cool-down, people without heat."""
