@@ -1,7 +1,13 @@
 """gridshield: keep the lights and the heat on when the grid is under fire.
 
-The public API is this flat namespace; see ``docs/`` for each capability.
+The public API is this flat namespace; see ``docs/`` for each capability. Names other than the
+grid model are imported on first use, so that ``import gridshield`` stays light.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from gridshield.errors import GridshieldError, GridValidationError, InfeasibleError, ParseError, UnknownAssetError
 from gridshield.grid import (
@@ -18,9 +24,45 @@ from gridshield.grid import (
 )
 from gridshield.grid import available as available_cases
 from gridshield.grid import load as load_case
-from gridshield.flow.dc import DcResult, DcSolver, solve_dc
 
 __version__ = "0.1.0"
+
+#: Public name -> module that defines it (one line per name; add yours here).
+_LAZY: dict[str, str] = {
+    "from_pandapower": "gridshield.grid.pandapower",
+    "solve_dc": "gridshield.flow.dc",
+    "DcResult": "gridshield.flow.dc",
+    "DcSolver": "gridshield.flow.dc",
+    "solve_ac": "gridshield.flow.ac",
+    "AcResult": "gridshield.flow.ac",
+    "AcSolver": "gridshield.flow.ac",
+    "Damage": "gridshield.impact",
+    "ImpactModel": "gridshield.impact",
+    "ImpactResult": "gridshield.impact",
+    "assess_damage": "gridshield.impact",
+    "screen_n1": "gridshield.security",
+    "worst_case": "gridshield.security",
+    "rank_assets": "gridshield.security",
+    "plan_protection": "gridshield.security",
+    "run_risk": "gridshield.threat",
+    "plan_restoration": "gridshield.restore",
+    "assess_heat": "gridshield.heat",
+    "rotating_schedule": "gridshield.outages",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gridshield' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Branches",
@@ -40,7 +82,5 @@ __all__ = [
     "parse_matpower",
     "read_matpower",
     "write_matpower",
-    "DcResult",
-    "DcSolver",
-    "solve_dc",
+    *_LAZY,
 ]
