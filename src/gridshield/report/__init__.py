@@ -1,0 +1,1 @@
+"""Reports and plots: plotly figures and the self-contained HTML report."""
