@@ -59,3 +59,25 @@ def test_other_figures():
     assert list(fig.data[0].y) == ["a", "c", "b"]
     fig = timetable_figure(["Q1", "Q2"], ["00", "01"], np.array([[0, 2], [1, 0]]))
     assert fig.data[0].z.tolist() == [[0, 2], [1, 0]]
+
+
+def test_report_is_self_contained(case118, tmp_path):
+    import pandas as pd
+
+    from gridshield.report.html import Report, Section
+
+    fig = network_figure(case118)
+    rep = Report(
+        title="Test report",
+        key_figures={"expected MW lost": "123 ± 4"},
+        summary=["Districts A and B went dark."],
+        sections=[Section("Map", "What went dark.", figures=[fig, fig], tables=[pd.DataFrame({"a": [1.5]})],
+                          table_titles=["numbers"])],
+        inputs={"seed": 7},
+    )
+    p = rep.write(tmp_path / "r.html")
+    text = p.read_text()
+    assert text.count("<script type='text/javascript'>") == 1  # plotly.js embedded once
+    assert "<script src" not in text  # nothing fetched: works offline
+    assert "123 ± 4" in text and "Districts A and B went dark." in text and "&quot;seed&quot;: 7" in text
+    assert text.count("Plotly.newPlot") == 2
