@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "plan_protection": "gridshield.security",
     "run_risk": "gridshield.threat",
     "plan_restoration": "gridshield.restore",
+    "RestorationPlan": "gridshield.restore",
     "assess_heat": "gridshield.heat",
     "rotating_schedule": "gridshield.outages",
 }

@@ -1,0 +1,791 @@
+"""Restoration planning: order and assign repair tasks to crews to minimise weighted energy not served.
+
+The problem
+-----------
+``n`` repair tasks (one per damaged element) with durations ``d_j`` (a shorter one while a spare
+is in stock for spare-limited classes), ``C`` identical crews that each do one task at a time,
+optional travel hours ``t_ij`` between task locations (a crew starts at its first task). The
+served load is a *set function* ``f(S)`` of the repaired set ``S``, evaluated by the impact
+engine (``ImpactModel(grid).assess(remaining damage)``), weighted by load priority. The
+objective is the priority-weighted energy not served
+
+    ENS_w = integral over t of ( f(N) - f(S(t)) ) dt,   S(t) = {j : C_j <= t},
+
+which is exact for a piecewise-constant served load (no time discretisation).
+
+Methods
+-------
+``naive``      the tasks in the order the damage lists them, list-scheduled on the crews
+               (each task goes to the crew that can start it first).
+``heuristic``  greedy list by restored weighted load per repair hour (Smith's ratio rule),
+               with a look-ahead for tasks that only restore load jointly (pairs, then each
+               task's criticality ``f(N) - f(N \\ {j})``), then local search over the list
+               (insertions and pairwise swaps, first improvement, while it improves); the naive
+               list is also improved and the better result kept, so the heuristic is never worse
+               than the naive order. List scheduling follows Tan, Kirschen et al. 2017
+               (arXiv 1702.08382).
+``milp``       exact for small instances (HiGHS): the served-load set function is written in its
+               Moebius form ``f(S) = sum_{T subseteq S} g(T)``, so that
+               ``ENS_w = sum_{T != {}} g(T) * max_{j in T} C_j`` (see docs/restoration.md), with
+               crew assignment, disjunctive sequencing (big-M), travel and spare choice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gridshield.errors import GridshieldError, InfeasibleError
+
+#: Largest instance the MILP accepts (2^n served-load evaluations and a big-M model).
+MILP_MAX_TASKS = 12
+#: ``method="auto"`` uses the MILP up to this many tasks, the heuristic above.
+AUTO_MILP_TASKS = 6
+
+_EPS = 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# the abstract instance
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Instance:
+    """A restoration instance independent of the grid (used by every method and by tests).
+
+    Attributes
+    ----------
+    duration_h
+        Per task: hours with a spare in stock (or when the task needs none).
+    no_spare_h
+        Per task: hours without a spare (equal to ``duration_h`` when no spare is involved).
+    spare_class
+        Per task: the stock the task draws from (``None``: unlimited / not needed).
+    stock
+        Spares in stock per class.
+    crews
+        Number of identical crews.
+    travel_h
+        ``n x n`` travel hours between tasks, or ``None``.
+    value
+        Weighted served load (MW) of a repaired set given as a bitmask (bit j = task j repaired).
+    """
+
+    duration_h: np.ndarray
+    no_spare_h: np.ndarray
+    spare_class: tuple[str | None, ...]
+    stock: Mapping[str, int]
+    crews: int
+    travel_h: np.ndarray | None
+    value: Callable[[int], float]
+
+    @property
+    def n(self) -> int:
+        return int(self.duration_h.shape[0])
+
+    @property
+    def full(self) -> int:
+        return (1 << self.n) - 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule of an :class:`Instance`: per task its crew, start and end (hours), spare use."""
+
+    crew: np.ndarray
+    start_h: np.ndarray
+    end_h: np.ndarray
+    spare: np.ndarray
+    travel_h: np.ndarray
+
+
+def list_schedule(inst: Instance, order: Sequence[int]) -> Schedule:
+    """List scheduling: each task in ``order`` goes to the crew that can start it first.
+
+    Spares are consumed in the order tasks start (first come, first served).
+    """
+    n, c = inst.n, inst.crews
+    free = [0.0] * c
+    last = [-1] * c
+    stock = dict(inst.stock)
+    crew = np.zeros(n, np.int64)
+    start = np.zeros(n)
+    end = np.zeros(n)
+    spare = np.zeros(n, bool)
+    trav = np.zeros(n)
+    tr = inst.travel_h
+    for j in order:
+        best, bs, bt = 0, math.inf, 0.0
+        for k in range(c):
+            t = 0.0 if (tr is None or last[k] < 0) else float(tr[last[k], j])
+            s = free[k] + t
+            if s < bs - 1e-12:
+                best, bs, bt = k, s, t
+        cls = inst.spare_class[j]
+        if cls is None:
+            d = float(inst.duration_h[j])
+            spare[j] = inst.no_spare_h[j] > inst.duration_h[j]
+        elif stock.get(cls, 0) > 0:
+            stock[cls] -= 1
+            d = float(inst.duration_h[j])
+            spare[j] = True
+        else:
+            d = float(inst.no_spare_h[j])
+        crew[j], start[j], end[j], trav[j] = best, bs, bs + d, bt
+        free[best] = bs + d
+        last[best] = j
+    return Schedule(crew, start, end, spare, trav)
+
+
+def chain(inst: Instance, end_h: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Completion times (sorted, unique) and the repaired bitmask right after each."""
+    order = np.argsort(end_h, kind="stable")
+    times: list[float] = []
+    masks: list[int] = []
+    m = 0
+    for j in order.tolist():
+        m |= 1 << j
+        t = float(end_h[j])
+        if times and abs(t - times[-1]) <= 1e-9:
+            masks[-1] = m
+        else:
+            times.append(t)
+            masks.append(m)
+    return np.asarray(times), masks
+
+
+def weighted_ens(inst: Instance, end_h: np.ndarray) -> float:
+    """Priority-weighted energy not served (MWh-weighted) of completion times ``end_h``."""
+    times, masks = chain(inst, end_h)
+    target = inst.value(inst.full)
+    total = 0.0
+    prev_t, prev_m = 0.0, 0
+    for t, m in zip(times.tolist(), masks, strict=True):
+        if t > prev_t:
+            total += (target - inst.value(prev_m)) * (t - prev_t)
+        prev_t, prev_m = t, m
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# naive and heuristic
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Result:
+    method: str
+    schedule: Schedule
+    objective: float
+    runtime_s: float
+    optimal: bool = False
+    order: list[int] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def solve_naive(inst: Instance) -> _Result:
+    """The order as damaged (as listed), list-scheduled."""
+    t0 = time.perf_counter()
+    order = list(range(inst.n))
+    s = list_schedule(inst, order)
+    return _Result("naive", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order)
+
+
+def greedy_order(inst: Instance, pair_pool: int = 12) -> list[int]:
+    """Greedy list: the most restored weighted load per repair hour next, with look-ahead.
+
+    When no single task restores load, pairs among the ``pair_pool`` most critical remaining
+    tasks are tried (load restored only jointly, e.g. a line and the bus it feeds); failing
+    that, the task with the largest criticality ``f(N) - f(N \\ {j})`` per hour goes next.
+    """
+    n = inst.n
+    full = inst.full
+    target = inst.value(full)
+    crit = np.array([target - inst.value(full & ~(1 << j)) for j in range(n)])
+    stock = dict(inst.stock)
+
+    def dur(j: int) -> float:
+        cls = inst.spare_class[j]
+        if cls is None or stock.get(cls, 0) > 0:
+            return float(inst.duration_h[j])
+        return float(inst.no_spare_h[j])
+
+    def take(j: int) -> None:
+        cls = inst.spare_class[j]
+        if cls is not None and stock.get(cls, 0) > 0:
+            stock[cls] -= 1
+
+    done = 0
+    remaining = list(range(n))
+    order: list[int] = []
+    while remaining:
+        base = inst.value(done)
+        best, best_rate = -1, 0.0
+        for j in remaining:
+            rate = (inst.value(done | (1 << j)) - base) / max(dur(j), 1e-9)
+            if rate > best_rate + _EPS:
+                best, best_rate = j, rate
+        picks: list[int] = []
+        if best >= 0:
+            picks = [best]
+        elif len(remaining) >= 2:
+            pool = sorted(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))[:pair_pool]
+            best_pair, best_rate = None, 0.0
+            for a, b in itertools.combinations(pool, 2):
+                rate = (inst.value(done | (1 << a) | (1 << b)) - base) / max(dur(a) + dur(b), 1e-9)
+                if rate > best_rate + _EPS:
+                    best_pair, best_rate = (a, b), rate
+            if best_pair is not None:
+                picks = sorted(best_pair, key=lambda j: (dur(j), j))
+        if not picks:
+            picks = [min(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))]
+        for j in picks:
+            order.append(j)
+            remaining.remove(j)
+            take(j)
+            done |= 1 << j
+    return order
+
+
+def local_search(
+    inst: Instance,
+    order: list[int],
+    objective: float,
+    max_passes: int = 20,
+    time_limit_s: float = 20.0,
+) -> tuple[list[int], float, int]:
+    """Improve a list by insertions and pairwise swaps (first improvement) while it improves.
+
+    Returns the list, its objective and the number of improving moves.
+    """
+    t_end = time.perf_counter() + time_limit_s
+    n = len(order)
+    best = list(order)
+    best_obj = objective
+    moves = 0
+
+    def evaluate(cand: list[int]) -> float:
+        return weighted_ens(inst, list_schedule(inst, cand).end_h)
+
+    for _ in range(max_passes):
+        improved = False
+        # insertions: move the task at i to position k
+        for i in range(n):
+            for k in range(n):
+                if k == i or time.perf_counter() > t_end:
+                    continue
+                cand = best[:i] + best[i + 1 :]
+                cand.insert(k, best[i])
+                obj = evaluate(cand)
+                if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
+                    best, best_obj, improved = cand, obj, True
+                    moves += 1
+        # pairwise swaps
+        for i in range(n):
+            for k in range(i + 1, n):
+                if time.perf_counter() > t_end:
+                    break
+                cand = list(best)
+                cand[i], cand[k] = cand[k], cand[i]
+                obj = evaluate(cand)
+                if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
+                    best, best_obj, improved = cand, obj, True
+                    moves += 1
+        if not improved or time.perf_counter() > t_end:
+            break
+    return best, best_obj, moves
+
+
+def solve_heuristic(inst: Instance, time_limit_s: float = 20.0, naive: _Result | None = None) -> _Result:
+    """Greedy list + local search; also improves the naive list and keeps the better one."""
+    t0 = time.perf_counter()
+    order = greedy_order(inst)
+    obj = weighted_ens(inst, list_schedule(inst, order).end_h)
+    greedy_obj = obj
+    order, obj, moves = local_search(inst, order, obj, time_limit_s=time_limit_s * 0.7)
+    start = "greedy"
+    naive = naive or solve_naive(inst)
+    if naive.objective < obj - 1e-9 * max(1.0, abs(obj)) or moves == 0 and naive.objective <= obj:
+        left = max(0.5, time_limit_s - (time.perf_counter() - t0))
+        o2, obj2, _ = local_search(inst, list(naive.order), naive.objective, time_limit_s=left)
+        if obj2 < obj - 1e-9 * max(1.0, abs(obj)):
+            order, obj, start = o2, obj2, "naive"
+    s = list_schedule(inst, order)
+    return _Result(
+        "heuristic", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order,
+        info={"greedy_objective": greedy_obj, "local_search_moves": moves, "best_start": start},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# exact MILP
+# --------------------------------------------------------------------------------------------
+def subset_values(inst: Instance) -> np.ndarray:
+    """``f`` over all ``2^n`` repaired subsets (index = bitmask)."""
+    return np.array([inst.value(m) for m in range(1 << inst.n)], dtype=float)
+
+
+def moebius(f: np.ndarray, n: int) -> np.ndarray:
+    """Moebius transform: ``g`` with ``f(S) = sum_{T subseteq S} g(T)`` (O(n 2^n))."""
+    g = f.astype(float).copy()
+    idx = np.arange(1 << n)
+    for j in range(n):
+        has = (idx >> j) & 1 == 1
+        g[has] -= g[idx[has] ^ (1 << j)]
+    return g
+
+
+def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | None = None) -> _Result:
+    """Exact schedule by a mixed-integer program (HiGHS); see the module docstring.
+
+    Variables: start ``s_j``, completion ``C_j``, spare use ``u_j`` (spare-limited tasks), crew
+    assignment ``x_jc`` (symmetry broken: task j uses crews 0..j), precedence ``y_ij`` (i before
+    j on the same crew; big-M disjunction with travel), and ``M_T >= C_j (j in T)`` for each
+    subset T with a non-zero Moebius coefficient ``g(T)``; for ``g(T) < 0`` binaries ``w_Tj``
+    pick the latest completion so that ``M_T = max_j C_j``. Objective ``sum_T g(T) M_T``.
+    """
+    import highspy
+    import scipy.sparse as sp
+
+    n, ncrew = inst.n, inst.crews
+    if n == 0:
+        s = list_schedule(inst, [])
+        return _Result("milp", s, 0.0, 0.0, optimal=True)
+    if n > MILP_MAX_TASKS:
+        raise GridshieldError(
+            f"the exact MILP takes at most {MILP_MAX_TASKS} repair tasks, this damage has {n}; use method='heuristic'"
+        )
+    t0 = time.perf_counter()
+    f = subset_values(inst)
+    scale = max(1.0, float(np.max(np.abs(f))))
+    g = moebius(np.round(f / scale, 9) * scale, n)
+    g[np.abs(g) < 1e-7 * scale] = 0.0
+    terms = [m for m in range(1, 1 << n) if g[m] != 0.0]
+
+    cols_lo: list[float] = []
+    cols_hi: list[float] = []
+    cost: list[float] = []
+    integ: list[int] = []
+
+    def var(lo: float, hi: float, c: float = 0.0, integer: bool = False) -> int:
+        cols_lo.append(lo)
+        cols_hi.append(hi)
+        cost.append(c)
+        integ.append(1 if integer else 0)
+        return len(cols_lo) - 1
+
+    tr = inst.travel_h if inst.travel_h is not None else np.zeros((n, n))
+    big = float(np.sum(np.maximum(inst.no_spare_h, inst.duration_h))) + n * float(np.max(tr, initial=0.0)) + 1.0
+    rows: list[tuple[dict[int, float], float, float]] = []
+
+    def row(coef: dict[int, float], lo: float, hi: float) -> None:
+        rows.append((coef, lo, hi))
+
+    s = [var(0.0, big) for _ in range(n)]
+    cc = [var(0.0, 2 * big) for _ in range(n)]
+    u: dict[int, int] = {}
+    for j in range(n):
+        cls = inst.spare_class[j]
+        if cls is None:
+            row({cc[j]: 1.0, s[j]: -1.0}, float(inst.duration_h[j]), float(inst.duration_h[j]))
+        else:
+            u[j] = var(0.0, 1.0, integer=True)
+            dl, dsh = float(inst.no_spare_h[j]), float(inst.duration_h[j])
+            # C_j = s_j + dl - (dl - dsh) u_j
+            row({cc[j]: 1.0, s[j]: -1.0, u[j]: dl - dsh}, dl, dl)
+    for cls in {c for c in inst.spare_class if c is not None}:
+        members = [u[j] for j in range(n) if inst.spare_class[j] == cls]
+        row({v: 1.0 for v in members}, -math.inf, float(inst.stock.get(cls, 0)))
+    if ncrew < n:
+        x = {}
+        for j in range(n):
+            for c in range(min(j + 1, ncrew)):
+                x[j, c] = var(0.0, 1.0, integer=True)
+            row({x[j, c]: 1.0 for c in range(min(j + 1, ncrew))}, 1.0, 1.0)
+        for i in range(n):
+            for j in range(i + 1, n):
+                yij = var(0.0, 1.0, integer=True)
+                yji = var(0.0, 1.0, integer=True)
+                row({yij: 1.0, yji: 1.0}, -math.inf, 1.0)
+                for c in range(min(i + 1, ncrew)):
+                    # y_ij + y_ji >= x_ic + x_jc - 1
+                    row({yij: 1.0, yji: 1.0, x[i, c]: -1.0, x[j, c]: -1.0}, -1.0, math.inf)
+                # s_j >= C_i + t_ij - big (1 - y_ij)
+                row({s[j]: 1.0, cc[i]: -1.0, yij: -big}, float(tr[i, j]) - big, math.inf)
+                row({s[i]: 1.0, cc[j]: -1.0, yji: -big}, float(tr[j, i]) - big, math.inf)
+    const = 0.0
+    for m in terms:
+        members = [j for j in range(n) if m >> j & 1]
+        if len(members) == 1:
+            cost[cc[members[0]]] += g[m]
+            continue
+        mt = var(0.0, 2 * big, c=float(g[m]))
+        for j in members:
+            row({mt: 1.0, cc[j]: -1.0}, 0.0, math.inf)
+        if g[m] < 0:
+            ws = [var(0.0, 1.0, integer=True) for _ in members]
+            row({w: 1.0 for w in ws}, 1.0, 1.0)
+            for j, w in zip(members, ws, strict=True):
+                # M_T <= C_j + 2 big (1 - w)
+                row({mt: 1.0, cc[j]: -1.0, w: 2 * big}, -math.inf, 2 * big)
+
+    nv = len(cols_lo)
+    data, ri, ci = [], [], []
+    rlo, rhi = [], []
+    for r, (coef, lo, hi) in enumerate(rows):
+        for k, v in coef.items():
+            ri.append(r)
+            ci.append(k)
+            data.append(v)
+        rlo.append(lo)
+        rhi.append(hi)
+    a = sp.csc_matrix((data, (ri, ci)), shape=(len(rows), nv))
+    lp = highspy.HighsLp()
+    lp.num_col_ = nv
+    lp.num_row_ = len(rows)
+    lp.col_cost_ = np.asarray(cost, float)
+    lp.col_lower_ = np.asarray(cols_lo, float)
+    lp.col_upper_ = np.asarray(cols_hi, float)
+    inf = highspy.kHighsInf
+    lp.row_lower_ = np.where(np.isfinite(rlo), rlo, -inf).astype(float)
+    lp.row_upper_ = np.where(np.isfinite(rhi), rhi, inf).astype(float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous for k in integ]
+    h = _new_highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", 1e-7)
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    sol = np.asarray(h.getSolution().col_value)
+    if sol.size != nv or status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
+        if incumbent is not None:
+            return incumbent
+        raise InfeasibleError(f"restoration MILP ended with status {h.modelStatusToString(status)}")
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    # read back: crew, order per crew by start, spare choice; then left-shift (no idle time)
+    crew = np.zeros(n, np.int64)
+    if ncrew < n:
+        for j in range(n):
+            crew[j] = max(range(min(j + 1, ncrew)), key=lambda c: sol[x[j, c]])
+    else:
+        crew = np.arange(n)
+    use = np.array([(sol[u[j]] > 0.5) if j in u else False for j in range(n)])
+    sched = sequence_schedule(inst, crew, np.asarray([sol[v] for v in s]), use)
+    obj = weighted_ens(inst, sched.end_h)
+    if incumbent is not None and incumbent.objective < obj - 1e-9 * max(1.0, abs(obj)):
+        sched, obj = incumbent.schedule, incumbent.objective  # time limit hit with a worse MILP point
+    return _Result(
+        "milp", sched, obj, time.perf_counter() - t0, optimal=optimal,
+        info={"milp_objective": float(h.getInfo().objective_function_value) + const, "terms": len(terms),
+              "variables": nv, "constraints": len(rows), "status": h.modelStatusToString(status)},
+    )
+
+
+def _new_highs():
+    """A quiet HiGHS instance (the impact engine's helper hides the once-per-process banner)."""
+    try:
+        from gridshield.impact.mld import new_highs
+    except ImportError:  # pragma: no cover
+        import highspy
+
+        return highspy.Highs()
+    return new_highs()
+
+
+def sequence_schedule(inst: Instance, crew: np.ndarray, start_hint: np.ndarray, spare: np.ndarray) -> Schedule:
+    """Schedule from a crew assignment and an order per crew (by ``start_hint``), without idle time."""
+    n = inst.n
+    start = np.zeros(n)
+    end = np.zeros(n)
+    trav = np.zeros(n)
+    spare_used = np.zeros(n, bool)
+    tr = inst.travel_h
+    for c in np.unique(crew).tolist():
+        jobs = sorted(np.flatnonzero(crew == c).tolist(), key=lambda j: (start_hint[j], j))
+        t, last = 0.0, -1
+        for j in jobs:
+            tt = 0.0 if (tr is None or last < 0) else float(tr[last, j])
+            if inst.spare_class[j] is None:
+                d = float(inst.duration_h[j])
+                spare_used[j] = inst.no_spare_h[j] > inst.duration_h[j]
+            else:
+                d = float(inst.duration_h[j] if spare[j] else inst.no_spare_h[j])
+                spare_used[j] = bool(spare[j])
+            start[j], trav[j] = t + tt, tt
+            end[j] = start[j] + d
+            t, last = end[j], j
+    return Schedule(np.asarray(crew, np.int64), start, end, spare_used, trav)
+
+
+def solve(inst: Instance, method: str = "auto", time_limit_s: float = 30.0) -> tuple[_Result, dict[str, _Result]]:
+    """Run ``method`` and the naive order (and the heuristic as the MILP's incumbent)."""
+    if method not in ("auto", "heuristic", "milp", "naive"):
+        raise GridshieldError(f"method={method!r}: use 'auto', 'heuristic', 'milp' or 'naive'")
+    if inst.crews < 1:
+        raise GridshieldError(f"crews={inst.crews}: at least one repair crew is needed")
+    runs: dict[str, _Result] = {"naive": solve_naive(inst)}
+    if method == "naive":
+        return runs["naive"], runs
+    runs["heuristic"] = solve_heuristic(inst, time_limit_s=time_limit_s, naive=runs["naive"])
+    if method == "heuristic" or (method == "auto" and inst.n > AUTO_MILP_TASKS):
+        return runs["heuristic"], runs
+    runs["milp"] = solve_milp(inst, time_limit_s=time_limit_s, incumbent=runs["heuristic"])
+    return runs["milp"], runs
+
+
+# --------------------------------------------------------------------------------------------
+# the grid-level API
+# --------------------------------------------------------------------------------------------
+def restoration_weights(weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Priority weights of the restoration objective, per priority class (residential = 1).
+
+    Defaults are the impact engine's load-shedding weights scaled to residential = 1 (critical
+    100, essential 10, others 1): critical infrastructure first, then households, as crews
+    restored it in 2022 (DOMAIN.md s.2, babel.ua 87454). User values override (same scale).
+    """
+    from gridshield.grid.model import PRIORITY_CLASSES
+
+    try:
+        from gridshield.impact.mld import DEFAULT_WEIGHTS as base
+    except ImportError:  # pragma: no cover - the impact engine is part of the package
+        base = {"critical": 1000.0, "essential": 100.0, "residential": 10.0, "commercial": 10.0, "industrial": 10.0}
+    ref = base.get("residential", 1.0) or 1.0
+    w = {k: float(v) / ref for k, v in base.items()}
+    for k, v in (weights or {}).items():
+        if k not in PRIORITY_CLASSES:
+            raise GridshieldError(f"weights: unknown priority class {k!r}; use one of {', '.join(PRIORITY_CLASSES)}")
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise GridshieldError(f"weights[{k!r}] = {v!r}: a priority weight must be a positive number")
+        w[k] = float(v)
+    return w
+
+
+class GridValue:
+    """Served load of a repaired subset of tasks, by the impact engine, cached per subset.
+
+    This is the planner's hot path: each distinct set of remaining damage is assessed once
+    (``ImpactModel.assess``) and kept in a dict keyed by the repaired-task bitmask.
+    """
+
+    def __init__(self, model, grid, task_ids: Sequence[str], load_weight: np.ndarray):
+        self.model = model
+        self.ids = list(task_ids)
+        self.w = np.asarray(load_weight, float)
+        self.customers = np.asarray(grid.loads.customers, float)
+        self.cache: dict[int, tuple[float, float, float, np.ndarray]] = {}
+        self.calls = 0
+
+    def state(self, mask: int) -> tuple[float, float, float, np.ndarray]:
+        """``(weighted served, served MW, customers off, served MW per load)`` with ``mask`` repaired."""
+        hit = self.cache.get(mask)
+        if hit is not None:
+            return hit
+        remaining = [t for j, t in enumerate(self.ids) if not mask >> j & 1]
+        res = self.model.assess(remaining)
+        self.calls += 1
+        served = np.asarray(res.load_served_mw, float)
+        demand = np.asarray(getattr(res, "load_demand_mw", None) if getattr(res, "load_demand_mw", None) is not None
+                            else self.model.grid.loads.p_mw, float)
+        pos = demand > 0
+        frac_off = np.zeros_like(served)
+        frac_off[pos] = np.clip(1.0 - served[pos] / demand[pos], 0.0, 1.0)
+        out = (
+            float(np.dot(self.w[pos], served[pos])),
+            float(served[pos].sum()),
+            float(np.dot(self.customers, frac_off)),
+            served,
+        )
+        self.cache[mask] = out
+        return out
+
+    def weighted(self, mask: int) -> float:
+        return self.state(mask)[0]
+
+
+def plan_restoration(
+    grid,
+    damage,
+    crews: int = 6,
+    spares: Mapping[str, int] | None = None,
+    travel_speed_kmh: float | None = None,
+    method: str = "auto",
+    temperature_c: float | None = None,
+    *,
+    durations: Mapping[str, float] | None = None,
+    no_spare_durations: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+    time_limit_s: float = 30.0,
+    model=None,
+    **impact_options,
+):
+    """Plan the repair of a damage with ``crews`` crews to minimise priority-weighted energy not served.
+
+    Parameters
+    ----------
+    grid
+        The grid (not modified).
+    damage
+        An impact-engine ``Damage`` or asset ids (``["site:S3", "branch:12"]``); sites expand to
+        their buses, internal transformers and generators (one repair task each).
+    crews
+        Number of repair crews; each does one task at a time.
+    spares
+        Spare stock per asset class, e.g. ``{"autotransformer": 1}``; a repair of that class takes
+        the short (with-spare) duration while the stock lasts, the long one after. ``None``:
+        unlimited spares.
+    travel_speed_kmh
+        Crew speed; travel time between tasks = Euclidean distance between bus coordinates
+        (``buses.x/y`` in km) / speed. ``None``: no travel time.
+    method
+        ``"heuristic"`` (greedy + local search), ``"milp"`` (exact, up to
+        :data:`MILP_MAX_TASKS` tasks), ``"naive"`` (order as damaged), or ``"auto"`` (MILP up to
+        :data:`AUTO_MILP_TASKS` tasks, else heuristic). The naive order is always run too, for
+        the comparison.
+    temperature_c
+        Outdoor temperature (deg C) for the heat curve (people without heat), when the heat
+        model and heat data are available.
+    durations, no_spare_durations
+        Repair-hour overrides by element id or asset class (see :mod:`gridshield.restore.tasks`).
+    weights
+        Priority weights per class for the objective (see :func:`restoration_weights`).
+    time_limit_s
+        Time limit of the heuristic's local search and of the MILP.
+    model
+        A prebuilt ``ImpactModel`` of ``grid`` to reuse (else one is built with ``impact_options``).
+
+    Returns
+    -------
+    RestorationPlan
+    """
+    from gridshield.impact import Damage, ImpactModel
+    from gridshield.restore.curve import RestorationPlan, step_integral
+    from gridshield.restore.tasks import build_tasks, parse_spares, travel_matrix_h
+
+    t0 = time.perf_counter()
+    if isinstance(crews, bool) or not isinstance(crews, (int, np.integer)) or crews < 1:
+        raise GridshieldError(f"crews={crews!r}: give a whole number of repair crews >= 1")
+    dmg = damage if isinstance(damage, Damage) else Damage.from_ids(grid, damage)
+    tasks = build_tasks(grid, dmg, durations, no_spare_durations)
+    stock = parse_spares(spares)
+    travel = travel_matrix_h(tasks, travel_speed_kmh)
+    wcls = restoration_weights(weights)
+    load_w = np.array([wcls.get(p, 1.0) for p in grid.loads.priority.tolist()], float)
+    if model is None:
+        model = ImpactModel(grid, **impact_options)
+    value = GridValue(model, grid, [t.id for t in tasks], load_w)
+    dur = np.array([t.duration_h for t in tasks], float)
+    ns = np.array([t.no_spare_h if t.no_spare_h is not None else t.duration_h for t in tasks], float)
+    cls = tuple(
+        (t.asset_class if (t.needs_spare and stock is not None and t.asset_class in stock) else None) for t in tasks
+    )
+    inst = Instance(dur, ns, cls, stock or {}, int(crews), travel, value.weighted)
+    best, runs = solve(inst, method, time_limit_s=time_limit_s)
+
+    intact = value.state(inst.full)
+    demand = float(np.clip(np.asarray(model.grid.loads.p_mw, float), 0, None).sum()) if not hasattr(
+        model, "demand_mw") else float(model.demand_mw)
+
+    def curve(end_h: np.ndarray):
+        times, masks = chain(inst, end_h)
+        st = [value.state(0)] + [value.state(m) for m in masks]
+        return np.r_[0.0, times], st
+
+    comparison: dict[str, dict] = {}
+    for name, r in runs.items():
+        th, st = curve(r.schedule.end_h)
+        comparison[name] = {
+            "weighted_ens_mwh": r.objective,
+            "ens_mwh": step_integral(th, np.array([s[1] for s in st]), intact[1]),
+            "makespan_h": float(r.schedule.end_h.max(initial=0.0)),
+            "runtime_s": r.runtime_s,
+            "optimal": bool(r.optimal),
+        }
+    th, st = curve(best.schedule.end_h)
+    served = np.array([s[1] for s in st])
+    cust = np.array([s[2] for s in st])
+    wserved = np.array([s[0] for s in st])
+    naive_w = runs["naive"].objective
+    impr = 0.0 if naive_w <= 1e-12 else 100.0 * (naive_w - best.objective) / naive_w
+    sch = best.schedule
+    order = np.lexsort((sch.crew, sch.start_h))
+    heat = _heat_curve(grid, model, dmg, [t.id for t in tasks], inst, th, best.schedule.end_h, temperature_c)
+    plan = RestorationPlan(
+        grid_name=grid.name,
+        damage=tuple(dmg.ids),
+        method=best.method,
+        crews=int(crews),
+        task_id=tuple(tasks[j].id for j in order),
+        asset_class=tuple(tasks[j].asset_class for j in order),
+        crew=sch.crew[order],
+        start_h=sch.start_h[order],
+        end_h=sch.end_h[order],
+        travel_h=sch.travel_h[order],
+        spare_used=sch.spare[order],
+        time_h=th,
+        served_mw=served,
+        customers_off=cust,
+        weighted_served=wserved,
+        demand_mw=demand,
+        intact_served_mw=intact[1],
+        ens_mwh=step_integral(th, served, intact[1]),
+        weighted_ens_mwh=best.objective,
+        customer_hours=-step_integral(th, cust, intact[2]),
+        makespan_h=float(sch.end_h.max(initial=0.0)),
+        comparison=comparison,
+        improvement_over_naive_pct=impr,
+        optimal=bool(best.optimal),
+        runtime_s=time.perf_counter() - t0,
+        evaluations=value.calls,
+        heat_supplied_pct=heat[0],
+        people_without_heat=heat[1],
+        people_hours_without_heat=heat[2],
+        temperature_c=temperature_c,
+        options={
+            "spares": None if stock is None else dict(stock),
+            "travel_speed_kmh": travel_speed_kmh,
+            "weights": wcls,
+            "requested_method": method,
+            **({"milp": runs["milp"].info} if "milp" in runs else {}),
+            **({"heuristic": runs["heuristic"].info} if "heuristic" in runs else {}),
+        },
+    )
+    return plan
+
+
+def _heat_curve(grid, model, dmg, task_ids, inst, time_h, end_h, temperature_c):
+    """Heat supplied (%) and people without heat per curve point, and people-hours without heat.
+
+    Uses :mod:`gridshield.heat` when it is available and the grid has heat data; else ``None``s.
+    """
+    return None, None, None
+
+
+__all__ = [
+    "GridValue",
+    "plan_restoration",
+    "restoration_weights",
+    "AUTO_MILP_TASKS",
+    "MILP_MAX_TASKS",
+    "Instance",
+    "Schedule",
+    "chain",
+    "greedy_order",
+    "list_schedule",
+    "local_search",
+    "moebius",
+    "sequence_schedule",
+    "solve",
+    "solve_heuristic",
+    "solve_milp",
+    "solve_naive",
+    "subset_values",
+    "weighted_ens",
+]
