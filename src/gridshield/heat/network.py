@@ -400,8 +400,9 @@ class HeatResult:
     """Heat lost after a damage, and how fast the buildings cool.
 
     Per heat district (arrays in the order of ``district_id``): ``district_off``, ``reason``,
-    ``people``, ``hours_to_12c_h`` / ``hours_to_5c_h`` (hours until the first building class with
-    residents falls below 12 °C / 5 °C; ``inf`` = not within the horizon or heat not lost),
+    ``people``, ``hours_to_12c_h`` / ``hours_to_5c_h`` (hours until the district's people-weighted
+    mean indoor temperature falls below 12 °C / 5 °C; ``inf`` = not within the horizon or heat
+    not lost),
     ``heat_demand_mw_th``. Over time (``time_h`` = 0..hours): ``people_without_heat_t``,
     ``people_below_12c_t``, ``people_below_5c_t`` and the people-weighted indoor temperature
     ``indoor_c`` (shape ``(hours + 1, districts)``). ``hours_to_12c_by_class_h`` and
@@ -579,6 +580,25 @@ def _supply_state(grid: Grid, damage_or_impact: Any, damage: Any) -> tuple[tuple
     return ids, dmg, np.asarray(res.bus_energised, bool), np.asarray(res.load_served_mw, float)
 
 
+def _mean_crossing(temps: np.ndarray, w: np.ndarray, tau: np.ndarray, out: np.ndarray, thr: float) -> float:
+    """First time (hours, exact within the hour by bisection on the closed form) at which the
+    people-weighted mean indoor temperature ``sum_c w_c T_c(t)`` falls below ``thr``."""
+    mean = temps @ w
+    if mean[0] < thr:
+        return 0.0
+    below = np.flatnonzero(mean[1:] < thr)
+    if below.size == 0:
+        return float("inf")
+    k = int(below[0])
+    tk, tout = temps[k], out[k]
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        val = float(w @ (tout + (tk - tout) * np.exp(-mid / tau)))
+        lo, hi = (mid, hi) if val >= thr else (lo, mid)
+    return k + 0.5 * (lo + hi)
+
+
 def assess_heat(
     grid: Grid,
     damage_or_impact: Any = None,
@@ -639,15 +659,16 @@ def assess_heat(
     nd = len(net.district_id)
     hd12 = np.full(nd, np.inf)
     hd5 = np.full(nd, np.inf)
+    people = ppl.sum(axis=1)
+    weights = np.where(people[:, None] > 0, ppl / np.maximum(people[:, None], 1e-300), 1.0 / len(net.classes))
+    out_series = cooldown._as_series(temp_series, hours)
     for k in np.flatnonzero(off):
         if has[k].any():
-            hd12[k] = h12[has[k]].min()
-            hd5[k] = h5[has[k]].min()
+            hd12[k] = _mean_crossing(temps, weights[k], tau, out_series, COLD_C)
+            hd5[k] = _mean_crossing(temps, weights[k], tau, out_series, DRAIN_C)
     p_off = ppl[off]  # (n_off, classes)
     below12 = (temps < COLD_C).astype(float) @ p_off.sum(axis=0)
     below5 = (temps < DRAIN_C).astype(float) @ p_off.sum(axis=0)
-    people = ppl.sum(axis=1)
-    weights = np.where(people[:, None] > 0, ppl / np.maximum(people[:, None], 1e-300), 1.0 / len(net.classes))
     indoor = temps @ weights.T  # (hours+1, districts)
     indoor[:, ~off] = indoor_start_c
     return HeatResult(
