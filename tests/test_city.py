@@ -36,10 +36,14 @@ def test_city_shape(city):
     assert "import" in fuels
     chp_sites = {city.buses.substation[city.gens.bus[i]] for i, f in enumerate(fuels) if f == "chp"}
     assert 2 <= len(chp_sites) <= 3
-    # imports sit at ring substations
+    # imports: the external grid on a bus outside the city (no site) tied to a ring substation
+    br = city.branches
     for i, f in enumerate(fuels):
         if f == "import":
-            assert city.buses.substation[city.gens.bus[i]].startswith("S330-")
+            b = city.gens.bus[i]
+            assert city.buses.substation[b] == ""
+            ends = np.r_[br.to_bus[br.from_bus == b], br.from_bus[br.to_bus == b]]
+            assert {city.buses.substation[e] for e in ends.tolist()} <= set(ring) and ends.size == 2
     # at least 6 queues, and each district's residential load is split across all of them
     ld = city.loads
     assert set(QUEUES) <= set(ld.group.tolist())
@@ -80,11 +84,39 @@ def test_intact_city_is_ac_feasible(city):
     assert 0.0 <= slack <= city.gens.p_max_mw[0]
 
 
+def test_city_at_minus_10_is_ac_feasible(city):
+    from gridshield.heat import scale_for_temperature
+
+    cold = scale_for_temperature(city, -10.0)
+    assert cold.loads.p_mw.sum() > city.loads.p_mw.sum()
+    res = _pypower_solution(cold)
+    vm = res["bus"][:, 7]
+    assert vm.min() >= 0.95 and vm.max() <= 1.05 + 1e-9
+    br = res["branch"]
+    s = np.maximum(np.hypot(br[:, 13], br[:, 14]), np.hypot(br[:, 15], br[:, 16]))
+    assert np.all(s <= cold.branches.rate_a_mva)
+
+
 def test_every_site_is_a_target(city):
+    from gridshield.impact import Damage, ImpactModel
+
     assert len(city.sites) >= 15
+    model = ImpactModel(city)
+    lost = {}
     for site, rows in city.sites.items():
         assert city.locate(f"site:{site}") == ("site", -1)
-        assert rows.size >= 1
+        dmg = Damage.from_ids(city, [f"site:{site}"])
+        assert dmg.bus_out.sum() == rows.size >= 1 and dmg.bus_out[rows].all()
+        res = model.assess(dmg)
+        assert np.isfinite(res.lost_mw) and -1e-6 <= res.lost_mw <= res.demand_mw + 1e-6
+        lost[site] = res.lost_mw
+    # a 110 kV substation takes its two districts with it: exactly their load is lost
+    for site in (s for s in city.sites if s.startswith("S110-")):
+        on_site = np.isin(city.loads.bus, city.sites[site])
+        assert lost[site] == pytest.approx(city.loads.p_mw[on_site].sum(), rel=1e-6)
+    # the 330 kV ring and the plants are meshed: one of them alone sheds nothing
+    for site in (s for s in city.sites if not s.startswith("S110-")):
+        assert lost[site] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_matpower_round_trip_exact(city, tmp_path):

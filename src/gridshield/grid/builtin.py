@@ -7,8 +7,10 @@ can be told on a grid anyone can inspect.
 
 What it holds (see ``docs/synthetic-city.md``):
 
-* a 330 kV ring of 5 substations (``S330-North`` ...) fed from outside the city (external grid as
-  generators with ``fuel="import"``), each with three 330/110 kV autotransformers;
+* a 330 kV ring of 5 substations (``S330-North`` ...), four of them fed from outside the city:
+  the external grid is a generator (``fuel="import"``) on a bus ``bus:EXT-<name>`` outside the
+  city (no site, so not a target) tied to the ring substation by a double-circuit 330 kV line;
+  each ring substation has three 330/110 kV autotransformers;
 * 10 substations at 110 kV (``S110-Ashgrove`` ...) meshed by 110 kV lines, each feeding two
   districts (20 districts) through two 110/10 kV transformers to a 10 kV district bus;
 * 3 combined heat-and-power plants (``CHP-Aurora`` at 330 kV, ``CHP-Boreas`` and ``CHP-Cedar``
@@ -142,11 +144,19 @@ def _city() -> Grid:
     for i, (name, _ang, site, b330, _b110) in enumerate(ring):
         nxt = ring[(i + 1) % len(ring)]
         bld.add_line(f"branch:L330-{name}-{nxt[0]}", b330, nxt[3], _LINE330, 1000.0, f"330 kV line {name}-{nxt[0]}")
-    for name, _ang, site, b330, _b110 in ring:
+    ext0 = ""
+    for name, ang, site, b330, _b110 in ring:
         if name in _IMPORT_MW:
-            bld.add_gen(f"gen:import-{name}", b330, 0.0, _IMPORT_MW[name], "import",
-                        f"external grid at {site}", 1.03, 500.0, 60.0)
-    bld.bus[bld.row[ring[0][3]]]["type"] = 3  # reference bus: the northern import
+            # the external grid: a bus outside the city (no site: not a strike target of this study),
+            # tied to the ring substation by a double-circuit 330 kV line
+            ext = bld.add_bus(f"bus:EXT-{name}", 330.0, "", _polar(24.0, ang), f"external grid ({name})")
+            ext0 = ext0 or ext
+            for k in (1, 2):
+                bld.add_line(f"branch:L330-EXT-{name}-{k}", ext, b330, _LINE330, 1000.0,
+                             f"330 kV tie to the external grid at {site}, circuit {k}")
+            bld.add_gen(f"gen:import-{name}", ext, 0.0, _IMPORT_MW[name], "import",
+                        f"external grid feeding {site}", 1.03, 500.0, 60.0)
+    bld.bus[bld.row[ext0]]["type"] = 3  # reference bus: the northern import
 
     # --- 110 kV substations and their mesh -------------------------------------------------------
     s110 = []
