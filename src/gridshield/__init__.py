@@ -45,6 +45,8 @@ _LAZY: dict[str, str] = {
     "rank_assets": "gridshield.security",
     "plan_protection": "gridshield.security",
     "run_risk": "gridshield.threat",
+    "RiskResult": "gridshield.threat",
+    "ResultsStore": "gridshield.store",
     "plan_restoration": "gridshield.restore",
     "RestorationPlan": "gridshield.restore",
     "assess_heat": "gridshield.heat",

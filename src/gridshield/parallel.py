@@ -1,0 +1,188 @@
+"""Executors for batches of Monte Carlo samples: in-process, a local process pool, or Dask.
+
+Every executor runs the same pure task, :func:`compute_batch` ``(payload, start, stop)``, which
+returns the results of samples ``start..stop-1``. Workers build their state (grid, compiled
+threat, impact model) **once** and keep it, keyed by the scenario hash, for all later batches:
+
+- local pool (default): ``concurrent.futures.ProcessPoolExecutor`` with an initializer that
+  builds the state in each worker process;
+- Dask (``dask.distributed``): ``"tcp://host:8786"`` connects to an existing scheduler,
+  ``"local:N"`` starts a ``LocalCluster`` of N single-threaded worker processes, or pass a
+  ``distributed.Client``. Each worker thread caches its own state (thread-local, since an
+  impact model's LP solver must not be shared between threads).
+
+Since sample ``i`` depends only on ``(seed, i)``, results are identical whatever the executor.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from gridshield.errors import GridshieldError
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a worker needs to build its state: the scenario (canonical JSON), its hash, the evaluator."""
+
+    scenario_json: str
+    key: str
+    seed: int
+    evaluator: str | None = None
+
+
+_LOCAL = threading.local()
+
+
+def worker_state(payload: Payload) -> Any:
+    """This thread's :class:`~gridshield.threat.sampling.Sampler` for ``payload`` (built on first use)."""
+    cache = getattr(_LOCAL, "samplers", None)
+    if cache is None:
+        cache = _LOCAL.samplers = {}
+    key = (payload.key, payload.evaluator)
+    s = cache.get(key)
+    if s is None:
+        from gridshield.threat.sampling import Sampler
+        from gridshield.threat.scenario import scenario_from_json
+
+        if len(cache) >= 4:  # a long-lived Dask worker: keep a few scenarios only
+            cache.clear()
+        s = cache[key] = Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
+    return s
+
+
+def compute_batch(payload: Payload, start: int, stop: int) -> Any:
+    """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.runner.Batch`)."""
+    from gridshield.threat.runner import run_batch
+
+    return run_batch(worker_state(payload), payload.seed, start, stop)
+
+
+def _init_worker(payload: Payload) -> None:
+    # keep worker processes single-threaded in BLAS: parallelism comes from the processes
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    worker_state(payload)
+
+
+class InlineExecutor:
+    """Runs batches in the calling process (``workers=1``): no pickling, no start-up cost."""
+
+    workers = 1
+    label = "in-process"
+
+    def __init__(self, payload: Payload):
+        self.payload = payload
+        worker_state(payload)
+
+    def submit(self, start: int, stop: int) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(compute_batch(self.payload, start, stop))
+        except BaseException as exc:  # noqa: BLE001 - handed back through the future
+            f.set_exception(exc)
+        return f
+
+    def wait(self, futures: set) -> tuple[set, set]:
+        return wait(futures, return_when=FIRST_COMPLETED)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolExecutor:
+    """A local process pool; each worker builds its state once in the initializer."""
+
+    def __init__(self, payload: Payload, workers: int):
+        import multiprocessing as mp
+
+        self.payload = payload
+        self.workers = workers
+        self.label = f"{workers} local processes"
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=mp.get_context(method), initializer=_init_worker, initargs=(payload,)
+        )
+
+    def submit(self, start: int, stop: int) -> Future:
+        return self.pool.submit(compute_batch, self.payload, start, stop)
+
+    def wait(self, futures: set) -> tuple[set, set]:
+        return wait(futures, return_when=FIRST_COMPLETED)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Batches on a Dask cluster: ``"tcp://host:port"``, ``"local:N"`` or a ``distributed.Client``."""
+
+    def __init__(self, payload: Payload, dask: Any):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise GridshieldError("--dask needs dask.distributed: pip install 'gridshield[dask]'") from None
+        self.payload = payload
+        self._own_client = False
+        self._cluster = None
+        if isinstance(dask, Client):
+            self.client = dask
+        elif isinstance(dask, str) and dask.startswith("local"):
+            _, _, n = dask.partition(":")
+            try:
+                nw = int(n) if n else (os.cpu_count() or 1)
+            except ValueError:
+                raise GridshieldError(f"--dask {dask!r}: expected local:N with N a number of workers, e.g. local:2") from None
+            self._cluster = LocalCluster(
+                n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            )
+            self.client = Client(self._cluster)
+            self._own_client = True
+        elif isinstance(dask, str) and "://" in dask:
+            try:
+                self.client = Client(dask, timeout="20s")
+            except OSError as exc:
+                raise GridshieldError(f"--dask {dask}: cannot reach the scheduler ({exc}); check the address") from None
+            self._own_client = True
+        else:
+            raise GridshieldError(f"--dask {dask!r}: use tcp://host:8786 for a cluster or local:N for a local one")
+        info = self.client.scheduler_info()
+        nthreads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
+        self.workers = max(1, nthreads)
+        self.label = f"Dask {self.client.scheduler.address} ({len(info.get('workers', {}))} workers)"
+        # build every worker's state up front (once per worker thread thereafter)
+        self.client.run(_init_worker, payload)
+
+    def submit(self, start: int, stop: int) -> Any:
+        return self.client.submit(compute_batch, self.payload, start, stop, pure=False)
+
+    def wait(self, futures: set) -> tuple[set, set]:
+        from distributed import wait as dwait
+
+        res = dwait(list(futures), return_when="FIRST_COMPLETED")
+        return set(res.done), set(res.not_done)
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(payload: Payload, workers: int | None = None, dask: Any = None):
+    """The executor for ``workers`` local processes (None = all cores; 1 = in-process) or ``dask``."""
+    if dask is not None:
+        return DaskExecutor(payload, dask)
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise GridshieldError(f"--workers {n}: need at least 1")
+    if n == 1:
+        return InlineExecutor(payload)
+    return PoolExecutor(payload, n)
+
+
+__all__ = ["DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "compute_batch", "make_executor", "worker_state"]

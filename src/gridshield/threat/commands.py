@@ -1,0 +1,133 @@
+"""CLI: ``gridshield risk`` (Monte Carlo risk of a threat scenario) and ``gridshield runs``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gridshield.cli import app, console
+
+
+@app.command()
+def risk(
+    scenario: Path = typer.Argument(None, help="threat scenario YAML (optional with --resume)"),
+    samples: int = typer.Option(1000, "--samples", "-n", help="number of Monte Carlo samples"),
+    until_ci: str = typer.Option(
+        None, "--until-ci", help="stop when the 95% CI half-width on mean MW lost is below this share of the mean, e.g. 1%"
+    ),
+    max_samples: int = typer.Option(None, "--max-samples", help="cap for --until-ci (default 100000)"),
+    seed: int = typer.Option(0, "--seed", help="run seed (sample i uses the stream (seed, i))"),
+    workers: int = typer.Option(None, "--workers", "-w", help="local worker processes (default: all cores)"),
+    dask: str = typer.Option(None, "--dask", help="tcp://host:8786 (existing cluster) or local:N (LocalCluster)"),
+    store: Path = typer.Option(Path("runs.duckdb"), "--store", help="DuckDB results file"),
+    no_store: bool = typer.Option(False, "--no-store", help="do not write a results store"),
+    resume: str = typer.Option(None, "--resume", help="complete the stored run RUN (same seed and options)"),
+    batch_size: int = typer.Option(None, "--batch-size", help="samples per batch / store transaction (default 64)"),
+    evaluator: str = typer.Option(None, "--evaluator", help="advanced: module:function building the evaluator"),
+    out: Path = typer.Option(None, "--out", help="write the result: .json (summary), .csv/.parquet (per sample)"),
+) -> None:
+    """Monte Carlo risk of a threat scenario: distribution of MW lost, CVaR, districts dark."""
+    from gridshield.cli import write_output
+    from gridshield.errors import GridshieldError
+    from gridshield.threat.runner import run_risk
+
+    if scenario is None and resume is None:
+        raise GridshieldError("give a scenario file (gridshield risk SCENARIO.yaml) or --resume RUN")
+    if no_store and resume:
+        raise GridshieldError("--resume needs the store that holds the run; drop --no-store")
+    res = run_risk(
+        str(scenario) if scenario is not None else None,
+        samples=samples,
+        seed=seed,
+        workers=workers,
+        until_ci=until_ci,
+        max_samples=max_samples,
+        store=None if no_store else store,
+        dask=dask,
+        resume=resume,
+        batch_size=batch_size,
+        progress=True,
+        evaluator=evaluator,
+    )
+    print_summary(res.to_dict())
+    if res.run_id:
+        console.print(f"stored as run [bold]{res.run_id}[/] in {store} (gridshield runs --store {store})")
+    write_output(res, out)
+
+
+def print_summary(d: dict[str, Any]) -> None:
+    """Rich tables of a RiskResult summary."""
+    from rich.table import Table
+
+    lm = d["lost_mw"]
+    t = Table(title=f"risk: {d['scenario']} ({d['samples']:,} samples, seed {d['seed']}, stopped by {d['stopped_by']})",
+              title_justify="left")
+    for c in ("metric", "value"):
+        t.add_column(c, justify="right" if c == "value" else "left")
+    t.add_row("demand", f"{d['demand_mw']:,.1f} MW")
+    t.add_row("expected MW lost", f"{lm['mean']:,.2f} MW  (95% CI {lm['ci95'][0]:,.2f} .. {lm['ci95'][1]:,.2f})")
+    t.add_row("P50 / P90 / P99", f"{lm['p50']:,.1f} / {lm['p90']:,.1f} / {lm['p99']:,.1f} MW")
+    t.add_row("CVaR 95%", f"{lm['cvar95']:,.1f} MW")
+    t.add_row("worst sample", f"{lm['max']:,.1f} MW")
+    t.add_row("P(any loss)", f"{d['p_any_loss']:.3f}")
+    ca = d["customers_affected"]
+    t.add_row("customers affected (mean)", f"{ca['mean']:,.0f}  (95% CI {ca['ci95'][0]:,.0f} .. {ca['ci95'][1]:,.0f})")
+    t.add_row("launched / intercepted / hits", f"{d['launched_mean']:.2f} / {d['intercepted_mean']:.2f} / {d['hits_mean']:.2f}")
+    t.add_row("assets destroyed (mean)", f"{d['destroyed_mean']:.2f}")
+    console.print(t)
+    p = Table(title="expected MW lost by priority class", title_justify="left")
+    p.add_column("class")
+    p.add_column("mean MW", justify="right")
+    p.add_column("95% CI", justify="right")
+    for c, v in d["lost_mw_by_priority"].items():
+        p.add_row(c, f"{v['mean']:,.2f}", f"{v['ci95'][0]:,.2f} .. {v['ci95'][1]:,.2f}")
+    console.print(p)
+    if d["group_dark_probability"]:
+        g = Table(title="districts / groups", title_justify="left")
+        g.add_column("group")
+        g.add_column("P(dark)", justify="right")
+        g.add_column("expected MW lost", justify="right")
+        rows = sorted(d["group_dark_probability"], key=lambda k: -d["group_expected_lost_mw"][k])
+        for k in rows[:25]:
+            g.add_row(k, f"{d['group_dark_probability'][k]:.3f}", f"{d['group_expected_lost_mw'][k]:,.2f}")
+        if len(rows) > 25:
+            g.caption = f"{len(rows) - 25} more groups in --out"
+        console.print(g)
+    console.print(f"[dim]CI: {d['ci_method']}[/]")
+
+
+@app.command()
+def runs(
+    store: Path = typer.Option(Path("runs.duckdb"), "--store", help="DuckDB results file"),
+    show: str = typer.Option(None, "--show", help="print the full summary of one run"),
+    export: str = typer.Option(None, "--export", help="export one run's samples and group results to Parquet"),
+    out: Path = typer.Option(Path("."), "--out", help="folder for --export"),
+) -> None:
+    """List the stored risk runs with their summaries; export one to Parquet."""
+    from rich.table import Table
+
+    from gridshield.store import ResultsStore
+
+    with ResultsStore(store, read_only=True) as st:
+        if export:
+            for p in st.export_parquet(export, out):
+                console.print(f"wrote [bold]{p}[/]")
+            return
+        if show:
+            info = st.run(show)
+            if info.summary:
+                print_summary(info.summary)
+            else:
+                console.print(f"run {show}: {info.status}, {info.samples_done} samples stored (resume with --resume {show})")
+            return
+        t = Table(title=f"runs in {store}", title_justify="left")
+        for c in ("run", "scenario", "created (UTC)", "seed", "status", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95"):
+            t.add_column(c, justify="right" if c in ("seed", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95") else "left")
+        for r in st.runs():
+            lm = r.summary.get("lost_mw", {})
+            f = (lambda k: f"{lm[k]:,.2f}" if k in lm else "")  # noqa: E731
+            t.add_row(r.run_id, r.name, r.created[:19], str(r.seed), r.status, f"{r.samples_done:,}", f("mean"),
+                      f("ci95_half_width"), f("p99"), f("cvar95"))
+        console.print(t)

@@ -1,0 +1,89 @@
+"""Results store: one transaction per batch, Parquet export equal to the stored rows, listing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridshield.errors import GridshieldError
+from gridshield.store import PRIORITY_COLUMNS, ResultsStore
+from gridshield.threat.runner import run_risk
+from gridshield.threat.scenario import load_scenario
+
+LOCAL = "gridshield.threat.sampling:local_loss_evaluator"
+SC = {
+    "name": "store-test",
+    "grid": {"case": "case9", "sites": {"A": [5], "B": [7], "C": [9]}, "groups": {"w": [5], "e": [7, 9]}},
+    "waves": [{"weapon": "drone", "launched": 4, "interception": 0.5, "targets": [{"class": "site"}]}],
+}
+
+
+@pytest.fixture()
+def stored(tmp_path):
+    db = tmp_path / "s.duckdb"
+    r = run_risk(load_scenario(SC), samples=100, seed=3, workers=1, batch_size=30, store=db, evaluator=LOCAL)
+    return db, r
+
+
+def test_tables_hold_the_run(stored):
+    db, r = stored
+    with ResultsStore(db, read_only=True) as st:
+        (info,) = st.runs()
+        assert info.run_id == r.run_id and info.status == "done" and info.samples_done == 100 and info.seed == 3
+        assert info.options["batch_size"] == 30 and info.summary["lost_mw"]["mean"] == pytest.approx(r.lost_mw.mean())
+        assert info.scenario_hash == load_scenario(SC).hash()
+        s = st.samples_frame(r.run_id)
+        g = st.groups_frame(r.run_id)
+    assert s["sample"].tolist() == list(range(100))
+    np.testing.assert_array_equal(s["lost_mw"].to_numpy(), r.lost_mw)
+    assert [";".join(d) for d in s["damage"]] == r.to_frame()["damage"].tolist()
+    assert len(g) == 200 and set(g["grp"]) == {"w", "e"}
+    np.testing.assert_allclose(s[list(PRIORITY_COLUMNS)].sum(axis=1), s["lost_mw"])
+
+
+def test_batch_is_one_transaction(stored):
+    db, r = stored
+    from gridshield.threat.runner import _batches_from_store
+
+    with ResultsStore(db) as st:
+        batch = _batches_from_store(st, r.run_id, [(0, 30)])[0]
+        # writing the same batch again violates the primary key: nothing of it may remain
+        n_groups = len(st.groups_frame(r.run_id))
+        with pytest.raises(Exception):
+            st.write_batch(r.run_id, batch, batch.groups)
+        assert len(st.groups_frame(r.run_id)) == n_groups
+        assert len(st.samples_frame(r.run_id)) == 100
+
+
+def test_parquet_export(stored, tmp_path):
+    db, r = stored
+    with ResultsStore(db, read_only=True) as st:
+        paths = st.export_parquet(r.run_id, tmp_path / "exp")
+        s = st.samples_frame(r.run_id)
+    ps = pd.read_parquet(paths[0])
+    pg = pd.read_parquet(paths[1])
+    assert ps["sample"].tolist() == s["sample"].tolist()
+    np.testing.assert_array_equal(ps["lost_mw"].to_numpy(), s["lost_mw"].to_numpy())
+    assert len(pg) == 200
+    with ResultsStore(db, read_only=True) as st, pytest.raises(GridshieldError, match="unknown run"):
+        st.export_parquet("nope", tmp_path)
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    with pytest.raises(GridshieldError, match="does not exist"):
+        ResultsStore(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_cli_runs_lists(stored, tmp_path):
+    from typer.testing import CliRunner
+
+    from gridshield.cli import _register_commands, app
+
+    db, r = stored
+    _register_commands()
+    res = CliRunner().invoke(app, ["runs", "--store", str(db)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert r.run_id in res.output and "store-test" in res.output
+    res = CliRunner().invoke(app, ["runs", "--store", str(db), "--export", r.run_id, "--out", str(tmp_path / "e")])
+    assert res.exit_code == 0 and (tmp_path / "e" / f"{r.run_id}_samples.parquet").is_file()
