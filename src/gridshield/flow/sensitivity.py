@@ -1,0 +1,978 @@
+"""DC sensitivities: PTDF, LODF and post-outage flows for batches of single and multiple outages.
+
+Everything here reuses one factorisation of the reduced DC susceptance matrix
+(:class:`gridshield.flow.dc.DcSolver`) and is island-safe:
+
+* ``PTDF = Bf B^-1`` with each island's reference bus as slack (its column is 0); entries
+  across islands are 0; dark islands (no generation) have zero rows and columns.
+* ``LODF[:, k] = H[:, k] / (1 - H[k, k])`` with ``H = PTDF Cft`` (Wood & Wollenberg). An
+  outage that splits its island (a graph bridge, ``1 - H[k, k] = 0``) is *flagged* as
+  islanding with the buses it isolates; its LODF column is 0 (diagonal -1), never NaN/inf.
+* :func:`outage_flows` gives post-outage flows for a batch of single-branch outages without a
+  dense n_branch x n_branch matrix: for a chunk of outages it solves ``B X = (e_f - e_t)`` (one
+  column per outage) and post-processes each column in a fused, compiled kernel (flows, maximum
+  loading, overloads). Memory is bounded by the chunk size. Islanding outages are solved exactly
+  as a fresh DC power flow with the branch removed would: the side that keeps the island's
+  reference is balanced by its slack; the isolated side is dark when it has no generation, else
+  it becomes an island with its own reference (the case's type-3 bus, else its largest
+  generator) whose slack absorbs the lost exchange. In injection form the outage of bridge
+  ``u -> v`` (``v`` on the isolated side, flow ``p_uv``) equals the injection change
+  ``p_uv (e_u - e_v + e_s2)`` on the intact network.
+* :func:`multi_outage_flows` handles k branches at once with the k x k Woodbury system
+  ``f' = f + H_K (I - H_KK)^-1 f_K`` (Guler, Gross & Liu 2007, generalised LODF); a set that
+  splits an island (singular ``I - H_KK``) is solved with a fresh factorisation instead.
+
+References: A. J. Wood, B. F. Wollenberg, *Power Generation, Operation and Control*, ch. on
+sensitivity factors; T. Guler, G. Gross, M. Liu, "Generalized line outage distribution
+factors", IEEE Trans. Power Syst. 22(2), 2007.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+from scipy.sparse.csgraph import depth_first_order
+
+from gridshield.errors import GridValidationError
+from gridshield.flow.dc import DcResult, DcSolver, bus_injection_mw
+from gridshield.flow.matrices import DcConvention
+from gridshield.grid.model import Grid
+from gridshield.topology import bridges
+
+#: |1 - H_kk| below this is treated as a split (bridge) even if the graph test missed it.
+_SINGULAR_TOL = 1e-9
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _solver(grid: Grid, convention: DcConvention, solver: DcSolver | None) -> DcSolver:
+    if solver is None:
+        return DcSolver(grid, convention)
+    if solver.grid is not grid:
+        raise GridValidationError("the DcSolver passed as solver= was built for another grid; build one for this grid")
+    return solver
+
+
+def _rows(grid: Grid, items: Iterable[int | str] | None, table: str) -> np.ndarray:
+    """Row indices from ids (``'branch:12'``) or row numbers; all rows when ``items`` is None."""
+    tab = getattr(grid, table)
+    n = len(tab)
+    if items is None:
+        return np.arange(n, dtype=np.int64)
+    if isinstance(items, np.ndarray) and items.dtype.kind in "iu":
+        rows = items.astype(np.int64)
+    elif isinstance(items, np.ndarray) and items.dtype == bool:
+        if items.shape != (n,):
+            raise GridValidationError(f"{table} mask has shape {items.shape}; expected ({n},)")
+        return np.flatnonzero(items)
+    else:
+        rows = np.array([tab.row(x) if isinstance(x, str) else int(x) for x in items], dtype=np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        bad = rows[(rows < 0) | (rows >= n)][0]
+        raise GridValidationError(f"{table} row {bad} is out of range 0..{n - 1}")
+    return rows
+
+
+def _base_injection(solver: DcSolver, base: Any) -> np.ndarray:
+    """Bus injections (MW) of the base case: the grid's dispatch, a DcResult or a vector."""
+    grid = solver.grid
+    if base is None:
+        return bus_injection_mw(grid, None, solver.gen_on)
+    if isinstance(base, DcResult):
+        return bus_injection_mw(grid, base.gen_p_mw, solver.gen_on)
+    p = np.asarray(base, dtype=float)
+    if p.shape != (len(grid.buses),):
+        raise GridValidationError(
+            f"base must be None, a DcResult or bus injections in MW of shape ({len(grid.buses)},); got {p.shape}"
+        )
+    return p
+
+
+def _ratings(grid: Grid, rating: str | np.ndarray) -> np.ndarray:
+    if isinstance(rating, str):
+        col = {"rate_a": "rate_a_mva", "rate_b": "rate_b_mva", "rate_c": "rate_c_mva"}.get(rating)
+        if col is None:
+            raise GridValidationError(f"rating={rating!r}: use 'rate_a', 'rate_b', 'rate_c' or an array in MVA")
+        return np.asarray(getattr(grid.branches, col), dtype=float)
+    r = np.asarray(rating, dtype=float)
+    if r.shape != (len(grid.branches),):
+        raise GridValidationError(f"rating array has shape {r.shape}; expected ({len(grid.branches)},)")
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# islanding (bridge) information, cached per solver
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _subtree_sizes(order: np.ndarray, pred: np.ndarray, nb: int) -> np.ndarray:  # pragma: no cover - compiled
+    size = np.ones(nb + 1, dtype=np.int64)
+    for i in range(order.size - 1, 0, -1):
+        v = order[i]
+        p = pred[v]
+        if p >= 0:
+            size[p] += size[v]
+    return size
+
+
+@dataclass(frozen=True)
+class _SplitInfo:
+    is_bridge: np.ndarray  # per branch
+    pre: np.ndarray  # preorder position per bus (DFS from each island's reference)
+    order: np.ndarray  # buses in preorder
+    size: np.ndarray  # subtree size per bus
+    pred: np.ndarray  # DFS parent per bus (-1 at roots)
+    load_cum: np.ndarray  # prefix sums of in-service load over the preorder (MW)
+
+
+def _split_info(solver: DcSolver) -> _SplitInfo:
+    cached = solver._cache.get("split")
+    if cached is not None:
+        return cached
+    grid = solver.grid
+    br = grid.branches
+    nb = len(grid.buses)
+    lon = solver.branch_on
+    is_bridge = bridges(grid, lon)
+    # adjacency plus a virtual root (index nb) tied to each island's root, so one DFS covers all
+    label = solver.island
+    roots = []
+    for i in range(solver.n_islands):
+        r = solver.ref_bus[i]
+        roots.append(int(r) if r >= 0 else -1)
+    first = np.full(solver.n_islands, -1, dtype=np.int64)
+    on = np.flatnonzero(label >= 0)
+    _, idx = np.unique(label[on], return_index=True)
+    first[label[on][idx]] = on[idx]
+    roots_arr = np.where(np.array(roots, dtype=np.int64) >= 0, np.array(roots, dtype=np.int64), first)
+    f, t = br.from_bus[lon], br.to_bus[lon]
+    rr = np.full(roots_arr.size, nb, dtype=np.int64)
+    adj = sp.csr_matrix(
+        (np.ones(f.size + rr.size, dtype=np.int8), (np.r_[f, rr], np.r_[t, roots_arr])), shape=(nb + 1, nb + 1)
+    )
+    order, pred = depth_first_order(adj, nb, directed=False, return_predecessors=True)
+    pred = pred.astype(np.int64)
+    pred[pred < 0] = -1
+    size = _subtree_sizes(order.astype(np.int64), pred, nb)
+    pred = pred[:nb].copy()
+    pred[pred == nb] = -1
+    order = order[1:].astype(np.int64)  # drop the virtual root
+    pre = np.full(nb, -1, dtype=np.int64)
+    pre[order] = np.arange(order.size)
+    ld = grid.loads
+    bon = grid.buses.in_service
+    lmask = ld.in_service & bon[ld.bus] if len(ld) else np.zeros(0, bool)
+    load_bus = np.bincount(ld.bus[lmask], weights=ld.p_mw[lmask], minlength=nb) if len(ld) else np.zeros(nb)
+    load_cum = np.r_[0.0, np.cumsum(load_bus[order])]
+    info = _SplitInfo(is_bridge=is_bridge, pre=pre, order=order, size=size[:nb], pred=pred, load_cum=load_cum)
+    solver._cache["split"] = info
+    return info
+
+
+@dataclass(frozen=True)
+class _Bridge:
+    near: int  # bus on the side that keeps the reference
+    far: int  # bus on the isolated side
+    lo: int  # isolated buses = order[lo:hi]
+    hi: int
+    new_ref: int  # reference of the isolated side, -1 when it is dark
+
+
+def _bridge_split(solver: DcSolver, info: _SplitInfo, k: int) -> _Bridge:
+    """Which side of bridge ``k`` is isolated, and its new reference (if it has generation)."""
+    br = solver.grid.branches
+    f, t = int(br.from_bus[k]), int(br.to_bus[k])
+    child, parent = (t, f) if info.pred[t] == f else (f, t)
+    lo = int(info.pre[child])
+    hi = lo + int(info.size[child])
+    new_ref = _island_reference(solver, info, lo, hi)
+    return _Bridge(near=parent, far=child, lo=lo, hi=hi, new_ref=new_ref)
+
+
+def _island_reference(solver: DcSolver, info: _SplitInfo, lo: int, hi: int) -> int:
+    """Reference bus of the island formed by ``order[lo:hi]`` (same rule as :class:`DcSolver`)."""
+    g = solver.grid.gens
+    gcache = solver._cache.get("gens_by_pre")
+    if gcache is None:
+        rows = np.flatnonzero(solver.gen_on)
+        gpre = info.pre[g.bus[rows]]
+        o = np.argsort(gpre, kind="stable")
+        gcache = (rows[o], gpre[o])
+        solver._cache["gens_by_pre"] = gcache
+    grows, gpre = gcache
+    a, b = np.searchsorted(gpre, [lo, hi])
+    if a == b:
+        return -1
+    cand = grows[a:b]
+    buses = g.bus[cand]
+    is3 = solver.grid.buses.type[buses] == 3
+    if is3.any():
+        return int(buses[is3].min())
+    best = np.lexsort((cand, -g.p_mw[cand], -g.p_max_mw[cand]))[0]
+    return int(buses[best])
+
+
+# ---------------------------------------------------------------------------------------------
+# PTDF
+# ---------------------------------------------------------------------------------------------
+
+
+def ptdf(
+    grid: Grid,
+    branches: Iterable[int | str] | None = None,
+    buses: Iterable[int | str] | None = None,
+    *,
+    convention: DcConvention = "matpower",
+    solver: DcSolver | None = None,
+    chunk: int = 512,
+    max_bytes: float = 2e9,
+) -> np.ndarray:
+    """Power transfer distribution factors (MW of branch flow per MW injected, withdrawn at the
+    island's reference bus).
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    branches, buses
+        Rows (or ids) of the branches (matrix rows) and buses (columns) wanted; all by default.
+        For big grids ask only for what you need: the cost is one sparse solve per row or per
+        column, whichever set is smaller.
+    convention
+        DC convention (see :func:`gridshield.solve_dc`).
+    solver
+        A :class:`DcSolver` of this grid to reuse its factorisation.
+    chunk
+        Right-hand sides per solve (bounds the working memory).
+    max_bytes
+        Refuse to build a dense result larger than this (raises with a hint).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_branches, n_buses)`` dense matrix; columns of reference and dark buses and rows of
+        out-of-service or dark branches are 0. Equals MATPOWER's ``makePTDF`` with the
+        reference bus as slack.
+    """
+    s = _solver(grid, convention, solver)
+    rows = _rows(grid, branches, "branches")
+    cols = _rows(grid, buses, "buses")
+    nbytes = 8.0 * rows.size * cols.size
+    if nbytes > max_bytes:
+        raise GridValidationError(
+            f"a dense PTDF of {rows.size} x {cols.size} needs {nbytes / 1e9:.1f} GB; pass branches= and/or buses= "
+            "to select rows/columns, or use outage_flows() for post-outage flows"
+        )
+    out = np.zeros((rows.size, cols.size))
+    bf_red = s.mats.bf[:, s.pvpq].tocsr()
+    if rows.size <= cols.size:
+        # rows: PTDF[m, :] = (B^-1 Bf[m, :]^T)^T, B symmetric
+        colpos = s.red_index[cols]
+        ok = colpos >= 0
+        for a in range(0, rows.size, chunk):
+            r = rows[a : a + chunk]
+            rhs = bf_red[r].T.toarray()
+            x = s.lu.solve(np.asfortranarray(rhs))
+            out[a : a + chunk][:, ok] = x[colpos[ok]].T
+    else:
+        bfr = bf_red[rows]
+        for a in range(0, cols.size, chunk):
+            c = cols[a : a + chunk]
+            pos = s.red_index[c]
+            ok = np.flatnonzero(pos >= 0)
+            if ok.size == 0:
+                continue
+            rhs = np.zeros((s.pvpq.size, ok.size), order="F")
+            rhs[pos[ok], np.arange(ok.size)] = 1.0
+            x = s.lu.solve(rhs)
+            out[:, a + ok] = bfr @ x
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# LODF
+# ---------------------------------------------------------------------------------------------
+
+
+def _outage_columns(s: DcSolver, ks: np.ndarray) -> np.ndarray:
+    """Solve ``B X = e_f - e_t`` for outages ``ks`` (reduced space, F-order)."""
+    br = s.grid.branches
+    n = s.pvpq.size
+    rhs = np.zeros((n, ks.size), order="F")
+    j = np.arange(ks.size)
+    pf, pt = s.red_index[br.from_bus[ks]], s.red_index[br.to_bus[ks]]
+    live = s.branch_live[ks]
+    m = live & (pf >= 0)
+    rhs[pf[m], j[m]] += 1.0
+    m = live & (pt >= 0)
+    rhs[pt[m], j[m]] -= 1.0
+    return s.lu.solve(rhs)
+
+
+def _branch_delta(s: DcSolver, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``b_m (theta_f - theta_t)`` for branches ``rows`` and solution columns ``x`` (reduced)."""
+    br = s.grid.branches
+    xf = np.vstack([x, np.zeros((1, x.shape[1]))])  # index -1 -> zero row
+    pf, pt = s.red_index[br.from_bus[rows]], s.red_index[br.to_bus[rows]]
+    return s.mats.b[rows][:, None] * (xf[pf] - xf[pt])
+
+
+@dataclass(frozen=True)
+class LodfResult:
+    """Line outage distribution factors.
+
+    Attributes
+    ----------
+    matrix
+        ``(n_monitored, n_outages)``: change of flow on monitored branch m per MW that outaged
+        branch k carried (``f_m' = f_m + matrix[m, k] f_k``). Columns of islanding outages are 0
+        with -1 on the outaged branch's own row (use :func:`outage_flows` for their flows).
+    outages, monitored
+        Branch rows of the columns and rows.
+    islanding
+        Per outage: True when losing the branch splits its island (a bridge).
+    isolated_buses
+        Per outage: bus rows cut off from the island's reference (empty if not islanding).
+    """
+
+    matrix: np.ndarray
+    outages: np.ndarray
+    monitored: np.ndarray
+    islanding: np.ndarray
+    isolated_buses: tuple[np.ndarray, ...]
+    branch_ids: np.ndarray
+    bus_ids: np.ndarray
+
+    def to_frame(self):
+        """The matrix as a DataFrame: rows = monitored branch ids, columns = outage ids."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            self.matrix,
+            index=pd.Index(self.branch_ids[self.monitored], name="monitored"),
+            columns=pd.Index(self.branch_ids[self.outages], name="outage"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "lodf",
+            "outages": self.branch_ids[self.outages].tolist(),
+            "monitored": self.branch_ids[self.monitored].tolist(),
+            "matrix": self.matrix.tolist(),
+            "islanding": self.islanding.tolist(),
+            "isolated_buses": [self.bus_ids[b].tolist() for b in self.isolated_buses],
+        }
+
+
+def lodf(
+    grid: Grid,
+    outages: Iterable[int | str] | None = None,
+    monitored: Iterable[int | str] | None = None,
+    *,
+    convention: DcConvention = "matpower",
+    solver: DcSolver | None = None,
+    chunk: int = 256,
+    max_bytes: float = 2e9,
+) -> LodfResult:
+    """Line outage distribution factors, island-safe (dense ``n_monitored x n_outages``).
+
+    For many outages on a big grid, prefer :func:`outage_flows`, which never stores the matrix.
+    """
+    s = _solver(grid, convention, solver)
+    ks = _rows(grid, outages, "branches")
+    mon = _rows(grid, monitored, "branches")
+    nbytes = 8.0 * ks.size * mon.size
+    if nbytes > max_bytes:
+        raise GridValidationError(
+            f"a dense LODF of {mon.size} x {ks.size} needs {nbytes / 1e9:.1f} GB; select outages=/monitored= "
+            "or use outage_flows()"
+        )
+    info = _split_info(s)
+    out = np.zeros((mon.size, ks.size))
+    islanding = info.is_bridge[ks].copy()
+    for a in range(0, ks.size, chunk):
+        k = ks[a : a + chunk]
+        x = _outage_columns(s, k)
+        h = _branch_delta(s, x, mon)
+        hkk = _branch_delta(s, x, k)[np.arange(k.size), np.arange(k.size)]
+        den = 1.0 - hkk
+        bad = islanding[a : a + chunk] | (np.abs(den) < _SINGULAR_TOL) | ~s.branch_live[k]
+        islanding[a : a + chunk] |= s.branch_live[k] & (np.abs(den) < _SINGULAR_TOL)
+        col = h / np.where(bad, 1.0, den)
+        col[:, bad] = 0.0
+        out[:, a : a + chunk] = col
+    # the outaged branch itself loses all its flow: -1 on its own row
+    pos = {int(m): i for i, m in enumerate(mon.tolist())}
+    for j, k in enumerate(ks.tolist()):
+        i = pos.get(int(k))
+        if i is not None:
+            out[i, j] = -1.0
+    iso = tuple(
+        info.order[(b := _bridge_split(s, info, int(k))).lo : b.hi].copy() if isl else np.zeros(0, np.int64)
+        for k, isl in zip(ks.tolist(), islanding.tolist(), strict=True)
+    )
+    return LodfResult(
+        matrix=out,
+        outages=ks,
+        monitored=mon,
+        islanding=islanding,
+        isolated_buses=iso,
+        branch_ids=grid.branches.id,
+        bus_ids=grid.buses.id,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# batch single outages
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _post_outage_kernel(  # pragma: no cover - compiled
+    x, pos, mon_f, mon_t, mon_b, f0_mon, lim_mon, kind, kf, kt, kb, f0k, mult_in, kmon, lo, hi, pre, thr,
+    out, maxload, worst, nover, den_out,
+):
+    """Post-outage flows for one chunk: column j of ``x`` solves B x = rhs_j (reduced space).
+
+    kind 1: normal outage, flow change = b_m dtheta_m * f_k / (1 - h_kk);
+    kind 2: islanding outage, flow change = b_m dtheta_m * mult_in (the rhs already encodes it);
+    kind 0: nothing changes (branch out of service or in a dark island).
+    Rows m == kmon[j] (the outaged branch) and branches on a dark isolated side
+    (lo <= pre[from] < hi) get 0.
+    """
+    n_mon = mon_f.size
+    c = x.shape[1]
+    for j in range(c):
+        mult = 0.0
+        if kind[j] == 1:
+            a = x[pos[kf[j]], j] if pos[kf[j]] >= 0 else 0.0
+            b = x[pos[kt[j]], j] if pos[kt[j]] >= 0 else 0.0
+            den = 1.0 - kb[j] * (a - b)
+            den_out[j] = den
+            if abs(den) > 1e-9:
+                mult = f0k[j] / den
+        elif kind[j] == 2:
+            mult = mult_in[j]
+            den_out[j] = 0.0
+        else:
+            den_out[j] = 1.0
+        best = 0.0
+        w = -1
+        cnt = 0
+        for m in range(n_mon):
+            if m == kmon[j]:
+                v = 0.0
+            elif lo[j] < hi[j] and pre[mon_f[m]] >= lo[j] and pre[mon_f[m]] < hi[j]:
+                v = 0.0
+            else:
+                v = f0_mon[m]
+                if mult != 0.0 and mon_b[m] != 0.0:
+                    pf = pos[mon_f[m]]
+                    pt = pos[mon_t[m]]
+                    a = x[pf, j] if pf >= 0 else 0.0
+                    b = x[pt, j] if pt >= 0 else 0.0
+                    v += mon_b[m] * (a - b) * mult
+            out[m, j] = v
+            if lim_mon[m] > 0.0:
+                ld = abs(v) / lim_mon[m]
+                if ld > best:
+                    best = ld
+                    w = m
+                if ld > thr:
+                    cnt += 1
+        maxload[j] = best * 100.0
+        worst[j] = w
+        nover[j] = cnt
+
+
+@njit(cache=True)
+def _collect_overloads(out, lim_mon, thr, nover, j0, o_out, o_mon, o_flow, o_load, start):  # pragma: no cover
+    p = start
+    for j in range(out.shape[1]):
+        if nover[j] == 0:
+            continue
+        for m in range(out.shape[0]):
+            if lim_mon[m] > 0.0:
+                ld = abs(out[m, j]) / lim_mon[m]
+                if ld > thr:
+                    o_out[p] = j0 + j
+                    o_mon[p] = m
+                    o_flow[p] = out[m, j]
+                    o_load[p] = ld * 100.0
+                    p += 1
+    return p
+
+
+@dataclass(frozen=True)
+class OutageFlows:
+    """Post-outage DC flows for a batch of outages (single branches or sets of branches).
+
+    Attributes
+    ----------
+    outages
+        Per outage, the branch rows taken out (a tuple of 1-element arrays for single outages).
+    monitored
+        Branch rows whose flows are reported / checked.
+    base_flows_mw
+        Pre-outage flow of every branch (MW, from end).
+    flows_mw
+        ``(n_monitored, n_outages)`` post-outage flows (MW), or None when not kept (big batches).
+    islanding
+        Per outage: True when it splits an island (a bridge, or a set that cuts the grid).
+    isolated_buses
+        Per outage: bus rows cut off from their island's reference (empty if none).
+    isolated_dark
+        Per outage: True when the isolated part has no generation (it goes dark).
+    isolated_load_mw
+        Per outage: in-service load on the isolated buses (MW), lost when they go dark.
+    max_loading_pct, worst_branch, n_overloads
+        Per outage: highest |P| / rating among monitored branches with a rating (%), the branch
+        row where it occurs (-1 if none) and how many monitored branches exceed the threshold.
+    overload_outage, overload_branch, overload_flow_mw, overload_loading_pct
+        Every violation (outage index, branch row, flow, loading), aligned arrays.
+    threshold_pct
+        Loading above which a branch counts as overloaded.
+    """
+
+    outages: tuple[np.ndarray, ...]
+    monitored: np.ndarray
+    base_flows_mw: np.ndarray
+    flows_mw: np.ndarray | None
+    islanding: np.ndarray
+    isolated_buses: tuple[np.ndarray, ...]
+    isolated_dark: np.ndarray
+    isolated_load_mw: np.ndarray
+    max_loading_pct: np.ndarray
+    worst_branch: np.ndarray
+    n_overloads: np.ndarray
+    overload_outage: np.ndarray
+    overload_branch: np.ndarray
+    overload_flow_mw: np.ndarray
+    overload_loading_pct: np.ndarray
+    threshold_pct: float
+    branch_ids: np.ndarray
+    bus_ids: np.ndarray
+
+    @property
+    def outage_ids(self) -> list[str]:
+        return ["+".join(self.branch_ids[o].tolist()) for o in self.outages]
+
+    def to_frame(self, kind: str = "outage"):
+        """Per outage summary (default) or ``kind="overloads"``: one row per violation."""
+        import pandas as pd
+
+        if kind == "overloads":
+            ids = self.outage_ids
+            return pd.DataFrame(
+                {
+                    "outage": [ids[i] for i in self.overload_outage.tolist()],
+                    "branch": self.branch_ids[self.overload_branch].tolist(),
+                    "flow_mw": self.overload_flow_mw,
+                    "loading_pct": self.overload_loading_pct,
+                }
+            )
+        if kind != "outage":
+            raise GridValidationError(f"to_frame(kind={kind!r}): use 'outage' or 'overloads'")
+        return pd.DataFrame(
+            {
+                "islanding": self.islanding,
+                "n_isolated_buses": [b.size for b in self.isolated_buses],
+                "isolated_dark": self.isolated_dark,
+                "isolated_load_mw": self.isolated_load_mw,
+                "max_loading_pct": self.max_loading_pct,
+                "worst_branch": [self.branch_ids[w] if w >= 0 else "" for w in self.worst_branch.tolist()],
+                "n_overloads": self.n_overloads,
+            },
+            index=pd.Index(self.outage_ids, name="outage"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "outage_flows",
+            "threshold_pct": float(self.threshold_pct),
+            "outages": [
+                {
+                    "id": oid,
+                    "islanding": bool(self.islanding[i]),
+                    "isolated_buses": self.bus_ids[self.isolated_buses[i]].tolist(),
+                    "isolated_dark": bool(self.isolated_dark[i]),
+                    "isolated_load_mw": float(self.isolated_load_mw[i]),
+                    "max_loading_pct": float(self.max_loading_pct[i]),
+                    "worst_branch": self.branch_ids[self.worst_branch[i]] if self.worst_branch[i] >= 0 else None,
+                    "n_overloads": int(self.n_overloads[i]),
+                }
+                for i, oid in enumerate(self.outage_ids)
+            ],
+            "overloads": self.to_frame("overloads").to_dict(orient="records"),
+        }
+
+
+def outage_flows(
+    grid: Grid,
+    outages: Iterable[int | str] | None = None,
+    monitored: Iterable[int | str] | None = None,
+    *,
+    base: Any = None,
+    convention: DcConvention = "matpower",
+    solver: DcSolver | None = None,
+    rating: str | np.ndarray = "rate_a",
+    threshold_pct: float = 100.0,
+    chunk: int = 256,
+    keep_flows: bool | None = None,
+    progress: Any = None,
+) -> OutageFlows:
+    """Post-outage DC flows for a batch of single-branch outages, without a dense LODF.
+
+    Parameters
+    ----------
+    grid
+        The grid (its in-service branches are the intact topology).
+    outages
+        Branch rows or ids to take out one at a time (default: every branch).
+    monitored
+        Branch rows or ids whose flows are computed and checked (default: every branch).
+    base
+        Base-case injections: None (the grid's dispatch), a :class:`DcResult`, or bus
+        injections in MW (nb,).
+    convention
+        DC convention.
+    solver
+        A :class:`DcSolver` of this grid to reuse its factorisation.
+    rating, threshold_pct
+        Ratings (``"rate_a"`` default, ``"rate_b"``, ``"rate_c"`` or an MVA array; 0 =
+        unlimited) and the loading (%) above which a branch counts as overloaded.
+    chunk
+        Outages solved per block; working memory ~ 8 * chunk * (n_bus + n_monitored) bytes.
+    keep_flows
+        Keep the full ``n_monitored x n_outages`` flow matrix (default: when it is < 256 MB).
+    progress
+        Optional callable ``progress(done, total)`` called after each chunk.
+
+    Returns
+    -------
+    OutageFlows
+        Post-outage flows (when kept), per-outage maximum loading and overload list, and the
+        islanding outages with the buses they isolate. Islanding outages are computed as a
+        fresh DC power flow with the branch removed would (see the module docstring).
+    """
+    s = _solver(grid, convention, solver)
+    br = grid.branches
+    ks = _rows(grid, outages, "branches")
+    mon = _rows(grid, monitored, "branches")
+    p0 = _base_injection(s, base)
+    f0 = s.solve(p0).p_from_mw
+    lim = _ratings(grid, rating)
+    info = _split_info(s)
+    n_out, n_mon = ks.size, mon.size
+    if keep_flows is None:
+        keep_flows = 8.0 * n_out * n_mon < 256e6
+    flows = np.zeros((n_mon, n_out), order="F") if keep_flows else None
+
+    # per-outage description
+    live = s.branch_live[ks]
+    isl = info.is_bridge[ks] & live
+    kind = np.where(live, 1, 0).astype(np.int64)
+    kind[isl] = 2
+    mult = np.zeros(n_out)
+    lo = np.zeros(n_out, dtype=np.int64)
+    hi = np.zeros(n_out, dtype=np.int64)
+    iso: list[np.ndarray] = [np.zeros(0, np.int64)] * n_out
+    dark = np.zeros(n_out, dtype=bool)
+    iso_load = np.zeros(n_out)
+    near = np.full(n_out, -1, dtype=np.int64)
+    far = np.full(n_out, -1, dtype=np.int64)
+    new_ref = np.full(n_out, -1, dtype=np.int64)
+    for j in np.flatnonzero(info.is_bridge[ks]).tolist():
+        k = int(ks[j])
+        b = _bridge_split(s, info, k)
+        iso[j] = info.order[b.lo : b.hi].copy()
+        iso_load[j] = info.load_cum[b.hi] - info.load_cum[b.lo]
+        dark[j] = b.new_ref < 0
+        if not isl[j]:
+            continue  # a bridge inside a dark island: nothing flows
+        near[j], far[j], new_ref[j] = b.near, b.far, b.new_ref
+        # flow from the near side into the isolated side
+        mult[j] = f0[k] if int(br.from_bus[k]) == b.near else -f0[k]
+        if dark[j]:
+            lo[j], hi[j] = b.lo, b.hi
+    kmon_map = np.full(len(br), -1, dtype=np.int64)
+    kmon_map[mon] = np.arange(n_mon)
+    kmon = kmon_map[ks]
+    mon_f = br.from_bus[mon].astype(np.int64)
+    mon_t = br.to_bus[mon].astype(np.int64)
+    mon_b = s.mats.b[mon].astype(float)
+    f0_mon = f0[mon].copy()
+    lim_mon = lim[mon].astype(float)
+    pos = s.red_index
+    thr = threshold_pct / 100.0
+    maxload = np.zeros(n_out)
+    worst = np.full(n_out, -1, dtype=np.int64)
+    nover = np.zeros(n_out, dtype=np.int64)
+    den = np.ones(n_out)
+    buf = np.zeros((n_mon, min(chunk, max(n_out, 1))), order="F")
+    ov: list[tuple[np.ndarray, ...]] = []
+    n = s.pvpq.size
+    for a in range(0, n_out, chunk):
+        sl = slice(a, min(a + chunk, n_out))
+        k = ks[sl]
+        c = k.size
+        # right-hand sides: e_f - e_t (normal), e_u - e_v + e_s2 (islanding; e_u if dark)
+        rhs = np.zeros((n, c), order="F")
+        jj = np.arange(c)
+        kd = kind[sl]
+        pf, pt = pos[br.from_bus[k]], pos[br.to_bus[k]]
+        m1 = (kd == 1) & (pf >= 0)
+        rhs[pf[m1], jj[m1]] += 1.0
+        m1 = (kd == 1) & (pt >= 0)
+        rhs[pt[m1], jj[m1]] -= 1.0
+        for j in np.flatnonzero(kd == 2).tolist():
+            u, v, r2 = near[a + j], far[a + j], new_ref[a + j]
+            if pos[u] >= 0:
+                rhs[pos[u], j] += 1.0
+            if r2 >= 0:
+                if pos[v] >= 0:
+                    rhs[pos[v], j] -= 1.0
+                if pos[r2] >= 0:
+                    rhs[pos[r2], j] += 1.0
+        x = s.lu.solve(rhs) if n else np.zeros((0, c))
+        x = np.asfortranarray(x.reshape(n, c))
+        out = flows[:, sl] if flows is not None else buf[:, :c]
+        _post_outage_kernel(
+            x, pos, mon_f, mon_t, mon_b, f0_mon, lim_mon, kd, br.from_bus[k].astype(np.int64),
+            br.to_bus[k].astype(np.int64), s.mats.b[k].astype(float), f0[k].astype(float), mult[sl], kmon[sl],
+            lo[sl], hi[sl], info.pre, thr, out, maxload[sl], worst[sl], nover[sl], den[sl],
+        )  # fmt: skip
+        tot = int(nover[sl].sum())
+        if tot:
+            o = (np.empty(tot, np.int64), np.empty(tot, np.int64), np.empty(tot), np.empty(tot))
+            _collect_overloads(out, lim_mon, thr, nover[sl], a, *o, 0)
+            ov.append(o)
+        if progress is not None:
+            progress(sl.stop, n_out)
+    # a non-bridge whose removal makes B singular (e.g. cancelling reactances): fresh solve
+    for j in np.flatnonzero((kind == 1) & (np.abs(den) < _SINGULAR_TOL)).tolist():
+        fj = _fresh_flows(s, p0, np.array([ks[j]]))[mon]
+        _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov, buf)
+        isl[j] = True
+    worst_rows = np.where(worst >= 0, mon[np.maximum(worst, 0)], -1)
+    if ov:
+        o_out, o_mon, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
+        order = np.lexsort((o_mon, o_out))
+        o_out, o_mon, o_flow, o_load = o_out[order], o_mon[order], o_flow[order], o_load[order]
+    else:
+        o_out, o_mon, o_flow, o_load = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return OutageFlows(
+        outages=tuple(ks[j : j + 1] for j in range(n_out)),
+        monitored=mon,
+        base_flows_mw=f0,
+        flows_mw=flows,
+        islanding=isl | info.is_bridge[ks],
+        isolated_buses=tuple(iso),
+        isolated_dark=dark,
+        isolated_load_mw=iso_load,
+        max_loading_pct=maxload,
+        worst_branch=worst_rows,
+        n_overloads=nover,
+        overload_outage=o_out,
+        overload_branch=mon[o_mon],
+        overload_flow_mw=o_flow,
+        overload_loading_pct=o_load,
+        threshold_pct=float(threshold_pct),
+        branch_ids=br.id,
+        bus_ids=grid.buses.id,
+    )
+
+
+def _fresh_flows(s: DcSolver, p0: np.ndarray, out_rows: np.ndarray) -> np.ndarray:
+    """Flows (MW, all branches) of a fresh DC solve with ``out_rows`` removed."""
+    mask = s.branch_on.copy()
+    mask[out_rows] = False
+    s2 = DcSolver(s.grid, s.convention, branch_in_service=mask, backend=s.lu.backend)
+    p = np.where(s2.bus_energised, p0, 0.0)
+    return s2.solve(p).p_from_mw
+
+
+def _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov, buf) -> None:
+    if flows is not None:
+        flows[:, j] = fj
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ld = np.where(lim_mon > 0, np.abs(fj) / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
+    maxload[j] = 100.0 * ld.max() if ld.size else 0.0
+    worst[j] = int(ld.argmax()) if ld.size and ld.max() > 0 else -1
+    over = np.flatnonzero(ld > thr)
+    # drop this outage's earlier violations, add the new ones
+    for i, o in enumerate(ov):
+        keep = o[0] != j
+        ov[i] = tuple(z[keep] for z in o)
+    nover[j] = over.size
+    if over.size:
+        ov.append((np.full(over.size, j, np.int64), over.astype(np.int64), fj[over], 100.0 * ld[over]))
+
+
+# ---------------------------------------------------------------------------------------------
+# multiple outages (N-k) with the Woodbury / generalised LODF system
+# ---------------------------------------------------------------------------------------------
+
+
+def multi_outage_flows(
+    grid: Grid,
+    outage_sets: Sequence[Iterable[int | str]],
+    monitored: Iterable[int | str] | None = None,
+    *,
+    base: Any = None,
+    convention: DcConvention = "matpower",
+    solver: DcSolver | None = None,
+    rating: str | np.ndarray = "rate_a",
+    threshold_pct: float = 100.0,
+    chunk: int = 256,
+    keep_flows: bool | None = None,
+) -> OutageFlows:
+    """Post-outage DC flows when each *set* of branches fails at once (N-k, substations).
+
+    ``f' = f + H_MK (I - H_KK)^-1 f_K`` with ``H = diag(b) Cft^T B^-1 Cft`` (generalised LODF,
+    Guler, Gross & Liu 2007): one sparse solve per outaged branch and a k x k dense solve per set.
+    A set that splits an island (``I - H_KK`` singular) is solved with a fresh factorisation of
+    the damaged topology, so islands are handled exactly as :func:`gridshield.solve_dc` does.
+    """
+    s = _solver(grid, convention, solver)
+    br = grid.branches
+    mon = _rows(grid, monitored, "branches")
+    sets = [np.unique(_rows(grid, list(o), "branches")) for o in outage_sets]
+    p0 = _base_injection(s, base)
+    f0 = s.solve(p0).p_from_mw
+    lim = _ratings(grid, rating)
+    lim_mon = lim[mon]
+    n_out, n_mon = len(sets), mon.size
+    if keep_flows is None:
+        keep_flows = 8.0 * n_out * n_mon < 256e6
+    flows = np.zeros((n_mon, n_out), order="F") if keep_flows else None
+    thr = threshold_pct / 100.0
+    maxload = np.zeros(n_out)
+    worst = np.full(n_out, -1, dtype=np.int64)
+    nover = np.zeros(n_out, dtype=np.int64)
+    islanding = np.zeros(n_out, dtype=bool)
+    iso: list[np.ndarray] = [np.zeros(0, np.int64)] * n_out
+    dark = np.zeros(n_out, dtype=bool)
+    iso_load = np.zeros(n_out)
+    ov: list[tuple[np.ndarray, ...]] = []
+    kmon_map = np.full(len(br), -1, dtype=np.int64)
+    kmon_map[mon] = np.arange(n_mon)
+    j = 0
+    while j < n_out:
+        # gather sets until about `chunk` columns
+        j1, ncol = j, 0
+        while j1 < n_out and (ncol == 0 or ncol + sets[j1].size <= chunk):
+            ncol += sets[j1].size
+            j1 += 1
+        allk = np.concatenate([sets[i][s.branch_live[sets[i]]] for i in range(j, j1)] + [np.zeros(0, np.int64)])
+        x = _outage_columns(s, allk) if allk.size else np.zeros((s.pvpq.size, 0))
+        x = x.reshape(s.pvpq.size, -1)
+        hmon = _branch_delta(s, x, mon) if allk.size else np.zeros((n_mon, 0))
+        c0 = 0
+        for i in range(j, j1):
+            k = sets[i][s.branch_live[sets[i]]]
+            kk = k.size
+            cols = slice(c0, c0 + kk)
+            c0 += kk
+            fi = f0[mon].copy()
+            singular = False
+            if kk:
+                hkk = _branch_delta(s, x[:, cols], k)
+                m = np.eye(kk) - hkk
+                sv = np.linalg.svd(m, compute_uv=False)
+                singular = bool(sv[-1] <= 1e-9 * max(1.0, sv[0]))
+                if not singular:
+                    fi += hmon[:, cols] @ np.linalg.solve(m, f0[k])
+            if singular:
+                fall = _fresh_flows(s, p0, k)
+                fi = fall[mon]
+                islanding[i] = True
+                mask = s.branch_on.copy()
+                mask[k] = False
+                from gridshield.topology import islands as _islands
+
+                isl2 = _islands(grid, branch_in_service=mask, gen_in_service=s.gen_on)
+                # buses no longer in the island of their former reference
+                old_ref_of_bus = s.ref_bus[np.maximum(s.island, 0)]
+                cut = (s.island >= 0) & (old_ref_of_bus >= 0)
+                cut &= isl2.label != isl2.label[np.maximum(old_ref_of_bus, 0)]
+                cut_rows = np.flatnonzero(cut)
+                iso[i] = cut_rows
+                dark[i] = bool(cut_rows.size) and not isl2.energised[cut_rows].any()
+                ld_ = grid.loads
+                lm = ld_.in_service & np.isin(ld_.bus, cut_rows) & ~isl2.energised[ld_.bus]
+                iso_load[i] = float(ld_.p_mw[lm].sum())
+            km = kmon_map[sets[i]]
+            fi[km[km >= 0]] = 0.0
+            if flows is not None:
+                flows[:, i] = fi
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ld = np.where(lim_mon > 0, np.abs(fi) / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
+            if ld.size and ld.max() > 0:
+                maxload[i] = 100.0 * ld.max()
+                worst[i] = int(mon[ld.argmax()])
+            over = np.flatnonzero(ld > thr)
+            nover[i] = over.size
+            if over.size:
+                ov.append((np.full(over.size, i, np.int64), mon[over], fi[over], 100.0 * ld[over]))
+        j = j1
+    if ov:
+        o_out, o_br, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
+    else:
+        o_out, o_br, o_flow, o_load = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return OutageFlows(
+        outages=tuple(sets),
+        monitored=mon,
+        base_flows_mw=f0,
+        flows_mw=flows,
+        islanding=islanding,
+        isolated_buses=tuple(iso),
+        isolated_dark=dark,
+        isolated_load_mw=iso_load,
+        max_loading_pct=maxload,
+        worst_branch=worst,
+        n_overloads=nover,
+        overload_outage=o_out,
+        overload_branch=o_br,
+        overload_flow_mw=o_flow,
+        overload_loading_pct=o_load,
+        threshold_pct=float(threshold_pct),
+        branch_ids=br.id,
+        bus_ids=grid.buses.id,
+    )
+
+
+def iter_outage_columns(
+    grid: Grid,
+    outages: Iterable[int | str] | None = None,
+    *,
+    convention: DcConvention = "matpower",
+    solver: DcSolver | None = None,
+    chunk: int = 256,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(outage_rows, X)`` blocks with ``X = B^-1 (e_f - e_t)`` in the reduced space of
+    ``solver`` (rows follow ``solver.pvpq``): the raw material of custom screening."""
+    s = _solver(grid, convention, solver)
+    ks = _rows(grid, outages, "branches")
+    for a in range(0, ks.size, chunk):
+        k = ks[a : a + chunk]
+        yield k, _outage_columns(s, k).reshape(s.pvpq.size, -1)
+
+
+__all__ = [
+    "LodfResult",
+    "OutageFlows",
+    "iter_outage_columns",
+    "lodf",
+    "multi_outage_flows",
+    "outage_flows",
+    "ptdf",
+]
