@@ -52,7 +52,10 @@ class RestorationPlan:
         Served load, customers without (full) supply and weighted served load from each time
         point until the next.
     heat_supplied_pct, people_without_heat
-        Heat curve (``None`` when the heat model or heat data is not available).
+        Heat curve (``None`` when the heat model or heat data is not available): heat demand of
+        the districts with heat in % of all, and people in districts without heat.
+    people_hours_below_12c
+        People-hours spent below 12 °C indoors (needs ``temperature_c`` and heat data).
     demand_mw, intact_served_mw
         Total demand, and what the intact grid serves (100 % of the ``restored_pct`` curve).
     ens_mwh, weighted_ens_mwh, customer_hours, people_hours_without_heat
@@ -94,6 +97,7 @@ class RestorationPlan:
     heat_supplied_pct: np.ndarray | None = None
     people_without_heat: np.ndarray | None = None
     people_hours_without_heat: float | None = None
+    people_hours_below_12c: float | None = None
     temperature_c: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -167,8 +171,12 @@ class RestorationPlan:
             "hours to 100 % restored": self.hours_to_restore(100.0),
             "makespan (h)": self.makespan_h,
         }
+        if self.heat_supplied_pct is not None and len(self.heat_supplied_pct):
+            out["heat supplied at t=0 (%)"] = float(self.heat_supplied_pct[0])
         if self.people_hours_without_heat is not None:
             out["people-hours without heat"] = self.people_hours_without_heat
+        if self.people_hours_below_12c is not None:
+            out["people-hours below 12 °C indoors"] = self.people_hours_below_12c
         if "naive" in self.comparison and self.method != "naive":
             out["improvement over naive order (%)"] = self.improvement_over_naive_pct
         return out
@@ -214,6 +222,9 @@ class RestorationPlan:
             "customer_hours": float(self.customer_hours),
             "people_hours_without_heat": (
                 None if self.people_hours_without_heat is None else float(self.people_hours_without_heat)
+            ),
+            "people_hours_below_12c": (
+                None if self.people_hours_below_12c is None else float(self.people_hours_below_12c)
             ),
             "makespan_h": float(self.makespan_h),
             "improvement_over_naive_pct": float(self.improvement_over_naive_pct),

@@ -158,16 +158,38 @@ def chain(inst: Instance, end_h: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return np.asarray(times), masks
 
 
+def effective_masks(inst: Instance, masks: Sequence[int]) -> list[int]:
+    """Per chain point, the repaired set that is actually switched in.
+
+    An operator does not close a repaired element whose closing would shed load (possible with
+    line limits: a Braess-like effect of the DC model): the served state after each completion
+    is the best of the states reached so far (running maximum of the weighted served load),
+    which is achievable by keeping the elements repaired since then open.
+    """
+    out: list[int] = []
+    best_m, best_v = 0, inst.value(0)
+    for m in masks:
+        v = inst.value(m)
+        if v >= best_v - 1e-9 * max(1.0, abs(best_v)):
+            best_m, best_v = m, v
+        out.append(best_m)
+    return out
+
+
 def weighted_ens(inst: Instance, end_h: np.ndarray) -> float:
-    """Priority-weighted energy not served (MWh-weighted) of completion times ``end_h``."""
+    """Priority-weighted energy not served (MWh-weighted) of completion times ``end_h``.
+
+    ``integral (f(N) - f(S(t))) dt`` with ``f`` along the chain of completions taken as its running
+    maximum (see :func:`effective_masks`); equal to the plain integral when ``f`` is monotone.
+    """
     times, masks = chain(inst, end_h)
     target = inst.value(inst.full)
     total = 0.0
-    prev_t, prev_m = 0.0, 0
+    prev_t, prev_v = 0.0, inst.value(0)
     for t, m in zip(times.tolist(), masks, strict=True):
         if t > prev_t:
-            total += (target - inst.value(prev_m)) * (t - prev_t)
-        prev_t, prev_m = t, m
+            total += (target - prev_v) * (t - prev_t)
+        prev_t, prev_v = t, max(prev_v, inst.value(m))
     return total
 
 
@@ -327,6 +349,16 @@ def subset_values(inst: Instance) -> np.ndarray:
     return np.array([inst.value(m) for m in range(1 << inst.n)], dtype=float)
 
 
+def monotone_closure(f: np.ndarray, n: int) -> np.ndarray:
+    """``f*(S) = max_{T subseteq S} f(T)``: the operator may keep any repaired element open."""
+    g = f.astype(float).copy()
+    idx = np.arange(1 << n)
+    for j in range(n):
+        has = (idx >> j) & 1 == 1
+        g[has] = np.maximum(g[has], g[idx[has] ^ (1 << j)])
+    return g
+
+
 def moebius(f: np.ndarray, n: int) -> np.ndarray:
     """Moebius transform: ``g`` with ``f(S) = sum_{T subseteq S} g(T)`` (O(n 2^n))."""
     g = f.astype(float).copy()
@@ -358,7 +390,7 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
             f"the exact MILP takes at most {MILP_MAX_TASKS} repair tasks, this damage has {n}; use method='heuristic'"
         )
     t0 = time.perf_counter()
-    f = subset_values(inst)
+    f = monotone_closure(subset_values(inst), n)
     scale = max(1.0, float(np.max(np.abs(f))))
     g = moebius(np.round(f / scale, 9) * scale, n)
     g[np.abs(g) < 1e-7 * scale] = 0.0
@@ -531,6 +563,11 @@ def solve(inst: Instance, method: str = "auto", time_limit_s: float = 30.0) -> t
         raise GridshieldError(f"method={method!r}: use 'auto', 'heuristic', 'milp' or 'naive'")
     if inst.crews < 1:
         raise GridshieldError(f"crews={inst.crews}: at least one repair crew is needed")
+    if method == "milp" and inst.n > MILP_MAX_TASKS:
+        raise GridshieldError(
+            f"the exact MILP takes at most {MILP_MAX_TASKS} repair tasks, this damage has {inst.n}; "
+            "use method='heuristic' (or 'auto')"
+        )
     runs: dict[str, _Result] = {"naive": solve_naive(inst)}
     if method == "naive":
         return runs["naive"], runs
@@ -568,6 +605,54 @@ def restoration_weights(weights: Mapping[str, float] | None = None) -> dict[str,
     return w
 
 
+@dataclass(frozen=True)
+class GridState:
+    """What the grid serves with a set of repairs done (one impact assessment)."""
+
+    weighted: float  # planner objective value: weighted served MW (+ weighted heat MW_th)
+    served_mw: float
+    customers_off: float
+    heat_mw_th: float  # heat demand of the districts that have heat (0 without heat data)
+    people_without_heat: float
+    district_off: np.ndarray | None  # per heat district, or None without heat data
+
+
+class _Heat:
+    """District-heating side of the value function (when the grid carries heat tables)."""
+
+    def __init__(self, grid, temperature_c: float | None, weight: float):
+        from gridshield.heat import HeatNetwork
+
+        self.net = HeatNetwork.from_grid(grid)
+        ref = grid.extra_tables.get("gs_reference_temperature_c")
+        t = temperature_c if temperature_c is not None else (ref if isinstance(ref, float) else -10.0)
+        self.temperature_c = float(t)
+        self.demand_mw_th = np.asarray(self.net.heat_demand_mw_th(self.temperature_c), float)
+        if not np.any(self.demand_mw_th > 0):  # above the heating base: share by UA
+            self.demand_mw_th = np.asarray(self.net.ua_mw_th_per_k, float)
+        self.people = np.asarray(self.net.people, float)
+        self.weight = float(weight)
+
+    def off(self, grid, remaining: list[str], res) -> np.ndarray:
+        from gridshield.heat import heat_off
+
+        return np.asarray(
+            heat_off(grid, remaining, bus_energised=res.bus_energised, load_served_mw=res.load_served_mw,
+                     network=self.net),
+            bool,
+        )
+
+
+def _heat_for(grid, temperature_c: float | None, weight: float) -> _Heat | None:
+    """The heat side when :mod:`gridshield.heat` is available and the grid has heat data, else None."""
+    if not any(k.startswith("gs_heat_") for k in grid.extra_tables):
+        return None
+    try:
+        return _Heat(grid, temperature_c, weight)
+    except ImportError:  # pragma: no cover - heat is part of the package
+        return None
+
+
 class GridValue:
     """Served load of a repaired subset of tasks, by the impact engine, cached per subset.
 
@@ -575,16 +660,18 @@ class GridValue:
     (``ImpactModel.assess``) and kept in a dict keyed by the repaired-task bitmask.
     """
 
-    def __init__(self, model, grid, task_ids: Sequence[str], load_weight: np.ndarray):
+    def __init__(self, model, grid, task_ids: Sequence[str], load_weight: np.ndarray, heat: _Heat | None = None):
         self.model = model
+        self.grid = grid
         self.ids = list(task_ids)
         self.w = np.asarray(load_weight, float)
         self.customers = np.asarray(grid.loads.customers, float)
-        self.cache: dict[int, tuple[float, float, float, np.ndarray]] = {}
+        self.heat = heat
+        self.cache: dict[int, GridState] = {}
         self.calls = 0
 
-    def state(self, mask: int) -> tuple[float, float, float, np.ndarray]:
-        """``(weighted served, served MW, customers off, served MW per load)`` with ``mask`` repaired."""
+    def state(self, mask: int) -> GridState:
+        """The grid's state with the tasks in bitmask ``mask`` repaired."""
         hit = self.cache.get(mask)
         if hit is not None:
             return hit
@@ -592,22 +679,25 @@ class GridValue:
         res = self.model.assess(remaining)
         self.calls += 1
         served = np.asarray(res.load_served_mw, float)
-        demand = np.asarray(getattr(res, "load_demand_mw", None) if getattr(res, "load_demand_mw", None) is not None
-                            else self.model.grid.loads.p_mw, float)
+        demand = np.asarray(res.load_demand_mw, float)
         pos = demand > 0
         frac_off = np.zeros_like(served)
         frac_off[pos] = np.clip(1.0 - served[pos] / demand[pos], 0.0, 1.0)
-        out = (
-            float(np.dot(self.w[pos], served[pos])),
-            float(served[pos].sum()),
-            float(np.dot(self.customers, frac_off)),
-            served,
-        )
-        self.cache[mask] = out
-        return out
+        weighted = float(np.dot(self.w[pos], served[pos]))
+        heat_mw = people_off = 0.0
+        d_off = None
+        if self.heat is not None:
+            d_off = self.heat.off(self.grid, remaining, res)
+            heat_mw = float(self.heat.demand_mw_th[~d_off].sum())
+            people_off = float(self.heat.people[d_off].sum())
+            weighted += self.heat.weight * heat_mw
+        st = GridState(weighted, float(served[pos].sum()), float(np.dot(self.customers, frac_off)), heat_mw,
+                       people_off, d_off)
+        self.cache[mask] = st
+        return st
 
     def weighted(self, mask: int) -> float:
-        return self.state(mask)[0]
+        return self.state(mask).weighted
 
 
 def plan_restoration(
@@ -622,6 +712,7 @@ def plan_restoration(
     durations: Mapping[str, float] | None = None,
     no_spare_durations: Mapping[str, float] | None = None,
     weights: Mapping[str, float] | None = None,
+    heat_weight: float = 1.0,
     time_limit_s: float = 30.0,
     model=None,
     **impact_options,
@@ -643,19 +734,23 @@ def plan_restoration(
         unlimited spares.
     travel_speed_kmh
         Crew speed; travel time between tasks = Euclidean distance between bus coordinates
-        (``buses.x/y`` in km) / speed. ``None``: no travel time.
+        (``buses.x/y`` in km) / speed; a crew starts at its first task. ``None``: no travel time.
     method
         ``"heuristic"`` (greedy + local search), ``"milp"`` (exact, up to
         :data:`MILP_MAX_TASKS` tasks), ``"naive"`` (order as damaged), or ``"auto"`` (MILP up to
         :data:`AUTO_MILP_TASKS` tasks, else heuristic). The naive order is always run too, for
         the comparison.
     temperature_c
-        Outdoor temperature (deg C) for the heat curve (people without heat), when the heat
-        model and heat data are available.
+        Outdoor temperature (deg C). With heat data (the synthetic city) the loads are scaled
+        to it (``gridshield.heat.scale_for_temperature``, when the grid names its reference
+        temperature) and people without heat / below 12 deg C are counted.
     durations, no_spare_durations
         Repair-hour overrides by element id or asset class (see :mod:`gridshield.restore.tasks`).
     weights
         Priority weights per class for the objective (see :func:`restoration_weights`).
+    heat_weight
+        Objective weight per MW_th of heat supplied (residential MW = 1), when the grid has
+        heat data: restoring heat counts like restoring that much residential load.
     time_limit_s
         Time limit of the heuristic's local search and of the MILP.
     model
@@ -672,6 +767,14 @@ def plan_restoration(
     t0 = time.perf_counter()
     if isinstance(crews, bool) or not isinstance(crews, (int, np.integer)) or crews < 1:
         raise GridshieldError(f"crews={crews!r}: give a whole number of repair crews >= 1")
+    if not (isinstance(heat_weight, (int, float)) and math.isfinite(heat_weight) and heat_weight >= 0):
+        raise GridshieldError(f"heat_weight={heat_weight!r}: must be a number >= 0")
+    if temperature_c is not None and not (isinstance(temperature_c, (int, float)) and math.isfinite(temperature_c)):
+        raise GridshieldError(f"temperature_c={temperature_c!r}: give the outdoor temperature in deg C")
+    if temperature_c is not None and isinstance(grid.extra_tables.get("gs_reference_temperature_c"), float):
+        from gridshield.heat import scale_for_temperature
+
+        grid = scale_for_temperature(grid, float(temperature_c))
     dmg = damage if isinstance(damage, Damage) else Damage.from_ids(grid, damage)
     tasks = build_tasks(grid, dmg, durations, no_spare_durations)
     stock = parse_spares(spares)
@@ -680,7 +783,10 @@ def plan_restoration(
     load_w = np.array([wcls.get(p, 1.0) for p in grid.loads.priority.tolist()], float)
     if model is None:
         model = ImpactModel(grid, **impact_options)
-    value = GridValue(model, grid, [t.id for t in tasks], load_w)
+    elif model.grid is not grid:
+        raise GridshieldError("model= was built for another grid (or temperature); build ImpactModel(grid) for this one")
+    heat = _heat_for(grid, temperature_c, float(heat_weight))
+    value = GridValue(model, grid, [t.id for t in tasks], load_w, heat)
     dur = np.array([t.duration_h for t in tasks], float)
     ns = np.array([t.no_spare_h if t.no_spare_h is not None else t.duration_h for t in tasks], float)
     cls = tuple(
@@ -690,33 +796,39 @@ def plan_restoration(
     best, runs = solve(inst, method, time_limit_s=time_limit_s)
 
     intact = value.state(inst.full)
-    demand = float(np.clip(np.asarray(model.grid.loads.p_mw, float), 0, None).sum()) if not hasattr(
-        model, "demand_mw") else float(model.demand_mw)
+    demand = float(model.demand_mw)
 
-    def curve(end_h: np.ndarray):
+    def curve(end_h: np.ndarray) -> tuple[np.ndarray, list[GridState]]:
         times, masks = chain(inst, end_h)
-        st = [value.state(0)] + [value.state(m) for m in masks]
-        return np.r_[0.0, times], st
+        eff = effective_masks(inst, masks)
+        return np.r_[0.0, times], [value.state(0)] + [value.state(m) for m in eff]
 
     comparison: dict[str, dict] = {}
     for name, r in runs.items():
         th, st = curve(r.schedule.end_h)
         comparison[name] = {
             "weighted_ens_mwh": r.objective,
-            "ens_mwh": step_integral(th, np.array([s[1] for s in st]), intact[1]),
+            "ens_mwh": step_integral(th, np.array([s.served_mw for s in st]), intact.served_mw),
             "makespan_h": float(r.schedule.end_h.max(initial=0.0)),
             "runtime_s": r.runtime_s,
             "optimal": bool(r.optimal),
         }
     th, st = curve(best.schedule.end_h)
-    served = np.array([s[1] for s in st])
-    cust = np.array([s[2] for s in st])
-    wserved = np.array([s[0] for s in st])
+    served = np.array([s.served_mw for s in st])
+    cust = np.array([s.customers_off for s in st])
+    wserved = np.array([s.weighted for s in st])
     naive_w = runs["naive"].objective
     impr = 0.0 if naive_w <= 1e-12 else 100.0 * (naive_w - best.objective) / naive_w
     sch = best.schedule
     order = np.lexsort((sch.crew, sch.start_h))
-    heat = _heat_curve(grid, model, dmg, [t.id for t in tasks], inst, th, best.schedule.end_h, temperature_c)
+    heat_pct = people_off = people_hours = below12 = None
+    if heat is not None:
+        total_th = float(heat.demand_mw_th.sum())
+        heat_pct = np.array([100.0 * s.heat_mw_th / total_th if total_th > 0 else 100.0 for s in st])
+        people_off = np.array([s.people_without_heat for s in st])
+        people_hours = -step_integral(th, people_off, intact.people_without_heat)
+        if temperature_c is not None:
+            below12 = _people_hours_below_12c(grid, heat, th, st, float(temperature_c))
     plan = RestorationPlan(
         grid_name=grid.name,
         damage=tuple(dmg.ids),
@@ -734,25 +846,28 @@ def plan_restoration(
         customers_off=cust,
         weighted_served=wserved,
         demand_mw=demand,
-        intact_served_mw=intact[1],
-        ens_mwh=step_integral(th, served, intact[1]),
+        intact_served_mw=intact.served_mw,
+        ens_mwh=step_integral(th, served, intact.served_mw),
         weighted_ens_mwh=best.objective,
-        customer_hours=-step_integral(th, cust, intact[2]),
+        customer_hours=-step_integral(th, cust, intact.customers_off),
         makespan_h=float(sch.end_h.max(initial=0.0)),
         comparison=comparison,
         improvement_over_naive_pct=impr,
         optimal=bool(best.optimal),
         runtime_s=time.perf_counter() - t0,
         evaluations=value.calls,
-        heat_supplied_pct=heat[0],
-        people_without_heat=heat[1],
-        people_hours_without_heat=heat[2],
-        temperature_c=temperature_c,
+        heat_supplied_pct=heat_pct,
+        people_without_heat=people_off,
+        people_hours_without_heat=people_hours,
+        people_hours_below_12c=below12,
+        temperature_c=None if temperature_c is None else float(temperature_c),
         options={
             "spares": None if stock is None else dict(stock),
             "travel_speed_kmh": travel_speed_kmh,
             "weights": wcls,
+            "heat_weight": float(heat_weight) if heat is not None else None,
             "requested_method": method,
+            "time_limit_s": float(time_limit_s),
             **({"milp": runs["milp"].info} if "milp" in runs else {}),
             **({"heuristic": runs["heuristic"].info} if "heuristic" in runs else {}),
         },
@@ -760,15 +875,36 @@ def plan_restoration(
     return plan
 
 
-def _heat_curve(grid, model, dmg, task_ids, inst, time_h, end_h, temperature_c):
-    """Heat supplied (%) and people without heat per curve point, and people-hours without heat.
+def _people_hours_below_12c(grid, heat: _Heat, time_h: np.ndarray, states: list[GridState], temperature_c: float) -> float:
+    """People-hours spent below 12 deg C indoors: per heat district and each interval without heat
+    ``[a, b)``, ``people * max(0, (b - a) - h12)`` with ``h12`` the district's hours to 12 deg C
+    (``gridshield.heat.assess_heat``; each outage starts from a warm building, 20 deg C)."""
+    from types import SimpleNamespace
 
-    Uses :mod:`gridshield.heat` when it is available and the grid has heat data; else ``None``s.
-    """
-    return None, None, None
+    from gridshield.heat import assess_heat
+
+    nd = len(heat.people)
+    dark = SimpleNamespace(bus_energised=np.zeros(len(grid.buses), bool),
+                           load_served_mw=np.zeros(len(grid.loads)), damage=())
+    horizon = int(min(24 * 120, max(48.0, float(time_h[-1]) + 1.0)))
+    h12 = np.asarray(assess_heat(grid, dark, temperature_c, hours=horizon, network=heat.net).hours_to_12c_h, float)
+    total = 0.0
+    for d in range(nd):
+        start = None
+        for k, s in enumerate(states):
+            off = bool(s.district_off[d]) if k < len(states) - 1 else False
+            if off and start is None:
+                start = float(time_h[k])
+            elif not off and start is not None:
+                dur = float(time_h[k]) - start
+                if np.isfinite(h12[d]) and dur > h12[d]:
+                    total += heat.people[d] * (dur - h12[d])
+                start = None
+    return total
 
 
 __all__ = [
+    "GridState",
     "GridValue",
     "plan_restoration",
     "restoration_weights",
@@ -780,7 +916,9 @@ __all__ = [
     "greedy_order",
     "list_schedule",
     "local_search",
+    "effective_masks",
     "moebius",
+    "monotone_closure",
     "sequence_schedule",
     "solve",
     "solve_heuristic",
