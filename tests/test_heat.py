@@ -201,9 +201,13 @@ def test_bad_input(city, case9):
 
 # -- electric load vs temperature ------------------------------------------------------------------
 def test_scale_for_temperature(city):
-    same = scale_for_temperature(city, -5.0)
+    assert scale_for_temperature(city, -5.0) is city
+    same = scale_for_temperature(city, -5.0, heating_share={"residential": 0.4})
     np.testing.assert_allclose(same.loads.p_mw, city.loads.p_mw, rtol=1e-15)
     cold = scale_for_temperature(city, -10.0)
+    assert scale_for_temperature(cold, -10.0) is cold
+    twice = scale_for_temperature(scale_for_temperature(city, -20.0), -10.0)
+    np.testing.assert_allclose(twice.loads.p_mw, cold.loads.p_mw, rtol=1e-12)
     res = city.loads.priority == "residential"
     np.testing.assert_allclose(cold.loads.p_mw[res], city.loads.p_mw[res] * (0.7 + 0.3 * 28.0 / 23.0), rtol=1e-12)
     np.testing.assert_allclose(cold.loads.q_mvar / np.where(city.loads.q_mvar == 0, 1, city.loads.q_mvar),

@@ -361,6 +361,10 @@ def scale_for_temperature(
         Temperature-dependent share per priority class (defaults :data:`HEATING_SHARE`).
     base_c
         Heating base temperature (°C, default 18).
+
+    The new grid records ``temperature_c`` as its reference (``mpc.gs_reference_temperature_c``)
+    and the temperature-dependent shares at it (``mpc.gs_heating_share``), so scalings compose
+    exactly, and scaling again for the same temperature returns the grid itself.
     """
     if reference_c is None:
         ref = grid.extra_tables.get("gs_reference_temperature_c")
@@ -370,7 +374,12 @@ def scale_for_temperature(
                 "pass reference_c= (°C)"
             )
         reference_c = ref
+    if not heating_share and float(temperature_c) == float(reference_c):
+        return grid  # loads are already given at this temperature (grids are immutable)
     shares = dict(HEATING_SHARE)
+    stored = grid.extra_tables.get("gs_heating_share")
+    if isinstance(stored, ExtraTable):  # shares at the grid's reference, left by an earlier scaling
+        shares.update({str(r[0]): float(r[1]) for r in stored.rows})
     if heating_share:
         for k, v in heating_share.items():
             if k not in shares:
@@ -379,12 +388,17 @@ def scale_for_temperature(
                 raise GridshieldError(f"heating_share[{k!r}] = {v} must be within [0, 1]")
             shares[k] = float(v)
     ld = grid.loads
-    factor = np.array([load_factor(temperature_c, reference_c, shares.get(p, 0.0), base_c)
-                       for p in ld.priority.tolist()])
+    fac = {k: load_factor(temperature_c, reference_c, h, base_c) for k, h in shares.items()}
+    factor = np.array([fac.get(p, 1.0) for p in ld.priority.tolist()])
     loads = ld.replace(p_mw=ld.p_mw * factor, q_mvar=ld.q_mvar * factor)
+    # P(T) = a + b HDD(T): the temperature-dependent share at the new temperature is
+    # h' = h HDD(T) / HDD(T_ref) / factor, so that scaling again composes exactly
+    hdd_ref = base_c - reference_c
+    new_shares = {k: (h * max(0.0, base_c - temperature_c) / hdd_ref) / fac[k] for k, h in shares.items()}
     extra = dict(grid.extra_tables)
-    if "gs_reference_temperature_c" in extra:
-        extra["gs_reference_temperature_c"] = float(temperature_c)
+    extra["gs_reference_temperature_c"] = float(temperature_c)
+    extra["gs_heating_share"] = ExtraTable(("priority", "share"), tuple((k, float(v)) for k, v in new_shares.items()),
+                                           cell=True)
     return grid.replace(loads=loads, extra_tables=extra)
 
 
