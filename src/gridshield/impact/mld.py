@@ -1,0 +1,411 @@
+"""Maximal load delivery (MLD): the DC linear program that decides how much load can still be served.
+
+Formulation (all quantities per-unit on ``grid.base_mva``, angles in radians), one model for the
+whole grid; islands are independent blocks of it (the objective is separable), so one solve gives
+the optimum of every island at once:
+
+* columns: bus angles ``theta`` (one fixed to 0 per energised island), branch flows ``f``,
+  generator outputs ``pg``, served load ``ps`` per load, and commitment ``u`` for generators
+  with a positive minimum output;
+* bus balance (one row per bus): ``sum pg - sum ps - sum_out f + sum_in f = Gs`` (MATPOWER's DC
+  model counts the shunt conductance as a load at 1 p.u. voltage);
+* Kirchhoff's voltage law (one row per branch): ``f - b (theta_f - theta_t) = -b shift``;
+* branch limits as bounds on ``f`` (rate A, or rate B with ``rate="b"``; 0 = unlimited) and
+  angle-difference limits ``angmin <= theta_f - theta_t <= angmax`` where the case sets them
+  (MATPOWER's rule: a limit of 0 or beyond +-360 degrees is none);
+* ``Pmin u <= pg <= Pmax u``; ``0 <= ps <= Pd`` (or ``ps = Pd`` with ``shed=False``);
+* objective: maximise ``sum_d w_d ps_d`` with priority weights ``w`` (:data:`DEFAULT_WEIGHTS`).
+
+Why B-theta with flow columns rather than PTDF: a damage only *changes bounds* in this form (a
+branch out = its flow fixed to 0 and its KVL row freed; a dark bus = its columns fixed to 0), so one
+HiGHS model is built once and re-solved for many damages with a warm-started dual simplex. A PTDF
+form would need a new dense PTDF (and new constraint coefficients) for every topology.
+
+Generators that cannot run in their island (``Pmin`` above what the island can absorb) are handled
+by binary commitment (``commitment="milp"``, the default, as PowerModelsRestoration's
+``run_mld_uc``), solved exactly but cheaply: the LP relaxation (``u`` continuous, which is
+PowerModelsRestoration's ``run_mld``, available as ``commitment="relaxed"``) gives an upper bound;
+if its solution already has every committed generator at 0 or at/above ``Pmin`` it is optimal;
+otherwise the LP with every generator committed is tried, and only when neither reaches the bound
+the MILP is solved by HiGHS branch and bound. ``commitment="fixed"`` keeps every generator on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from gridshield.errors import GridshieldError
+from gridshield.flow.matrices import bus_shunt_pu, dc_susceptance
+from gridshield.grid.model import PRIORITY_CLASSES, Grid
+
+#: Default objective weights per priority class (per MW served). Critical load (hospitals,
+#: water, heat plants) is shed last, then essential; residential, commercial and industrial are
+#: treated alike (maximise MW). The ratios (10x) make the LP shed any amount of a lower class
+#: before 1/10 of that amount of a higher one. Override with ``weights={...}``.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "critical": 1000.0,
+    "essential": 100.0,
+    "residential": 10.0,
+    "commercial": 10.0,
+    "industrial": 10.0,
+}
+
+Commitment = Literal["milp", "relaxed", "fixed"]
+COMMITMENTS = ("milp", "relaxed", "fixed")
+#: Relative optimality gap accepted for the commitment problem (HiGHS's own default MIP gap is
+#: 1e-4): a heuristic solution within this gap of the LP relaxation's bound is taken as optimal.
+COMMIT_GAP = 1e-5
+#: Time limit of the rare exact MILP solve (seconds); its best solution is used after that.
+MILP_TIME_LIMIT_S = 30.0
+PRESOLVE = "choose"
+INF = float("inf")
+
+_BANNER_DONE = False
+
+
+def new_highs():
+    """A quiet ``highspy.Highs`` (the once-per-process banner goes to /dev/null)."""
+    global _BANNER_DONE
+    import highspy
+
+    if _BANNER_DONE:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        fd = os.dup(1)
+        try:
+            with open(os.devnull, "w") as dn:
+                os.dup2(dn.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(fd, 1)
+            os.close(fd)
+        _BANNER_DONE = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def resolve_weights(grid: Grid, weights: dict[str, float] | None) -> np.ndarray:
+    """Objective weight per load from its priority class (user values override the defaults)."""
+    w = dict(DEFAULT_WEIGHTS)
+    if weights:
+        for k, v in weights.items():
+            if k not in PRIORITY_CLASSES:
+                raise GridshieldError(f"weights: unknown priority class {k!r}; use one of {PRIORITY_CLASSES}")
+            if not (np.isfinite(v) and v > 0):
+                raise GridshieldError(f"weights[{k!r}] must be a positive number, got {v!r}")
+            w[k] = float(v)
+    pri = grid.loads.priority
+    out = np.empty(len(pri))
+    for i, p in enumerate(pri.tolist()):
+        out[i] = w.get(p, w["residential"])
+    return out
+
+
+def branch_rate_mw(grid: Grid, rate: str) -> np.ndarray:
+    """Branch limits in MW for ``rate`` ``"a"``, ``"b"`` or ``"c"`` (0 = unlimited)."""
+    r = str(rate).lower()
+    if r not in ("a", "b", "c"):
+        raise GridshieldError(f"rate must be 'a', 'b' or 'c', got {rate!r}")
+    return np.asarray(getattr(grid.branches, f"rate_{r}_mva"), float)
+
+
+def angle_limits_rad(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with an angle-difference limit and their bounds (rad), MATPOWER's rule."""
+    br = grid.branches
+    amin, amax = br.angmin_deg, br.angmax_deg
+    has_min = (amin != 0) & (amin > -360)
+    has_max = (amax != 0) & (amax < 360)
+    rows = np.flatnonzero(has_min | has_max)
+    lo = np.where(has_min[rows], np.deg2rad(amin[rows]), -INF)
+    hi = np.where(has_max[rows], np.deg2rad(amax[rows]), INF)
+    return rows, lo, hi
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one MLD solve sees: which elements are live and how generators may move (p.u.)."""
+
+    bus_on: np.ndarray  # energised and in service
+    branch_on: np.ndarray
+    gen_on: np.ndarray
+    load_on: np.ndarray
+    ref_buses: np.ndarray  # one bus per energised island whose angle is fixed
+    gen_lo: np.ndarray  # per generator, p.u. (used when on)
+    gen_hi: np.ndarray
+    shed: bool
+
+
+@dataclass(frozen=True)
+class MldSolution:
+    """Raw LP answer, p.u."""
+
+    ok: bool
+    status: str
+    objective: float
+    pg: np.ndarray
+    ps: np.ndarray
+    flow: np.ndarray
+    theta: np.ndarray
+    gen_off: np.ndarray  # bool per generator: switched off by the commitment
+    method: str
+
+
+class MldModel:
+    """The MLD program of one grid, built once and re-solved for many settings (bounds only)."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        rate: str = "a",
+        dc_convention: str = "matpower",
+        weights: dict[str, float] | None = None,
+        angle_limits: bool = True,
+        commitment: Commitment = "milp",
+        commit_lo: np.ndarray | None = None,
+        commit_hi: np.ndarray | None = None,
+    ):
+        if commitment not in COMMITMENTS:
+            raise GridshieldError(f"commitment must be one of {COMMITMENTS}, got {commitment!r}")
+        self.grid = grid
+        self.commitment = commitment
+        base = grid.base_mva
+        br, g, ld = grid.branches, grid.gens, grid.loads
+        nb, nl, ng, nd = len(grid.buses), len(br), len(g), len(ld)
+        self.nb, self.nl, self.ng, self.nd = nb, nl, ng, nd
+        b, shift = dc_susceptance(grid, dc_convention, br.in_service)
+        self.b = b
+        self.pf_shift = -b * shift
+        self.rate_pu = branch_rate_mw(grid, rate) / base
+        self.gs_pu = bus_shunt_pu(grid).real
+        self.pd_pu = ld.p_mw / base
+        self.w = resolve_weights(grid, weights)
+        if angle_limits:
+            self.ang_rows, self.ang_lo, self.ang_hi = angle_limits_rad(grid)
+        else:
+            self.ang_rows, self.ang_lo, self.ang_hi = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        na = self.ang_rows.size
+        lo = g.p_min_mw / base if commit_lo is None else commit_lo
+        hi = g.p_max_mw / base if commit_hi is None else commit_hi
+        self._lo = np.asarray(lo, float)
+        self.uc = np.flatnonzero(lo > 0)  # generators with a commitment variable
+        nu = self.uc.size
+        self.na, self.nu = na, nu
+        # column offsets
+        self.c_th, self.c_f, self.c_pg, self.c_ps, self.c_u = 0, nb, nb + nl, nb + nl + ng, nb + nl + ng + nd
+        ncol = self.c_u + nu
+        # row offsets
+        self.r_bus, self.r_kvl, self.r_ang = 0, nb, nb + nl
+        self.r_uh, self.r_ul = nb + nl + na, nb + nl + na + nu
+        nrow = self.r_ul + nu
+        self.ncol, self.nrow = ncol, nrow
+        f, t = br.from_bus, br.to_bus
+        li = np.arange(nl)
+        gi = np.arange(ng)
+        di = np.arange(nd)
+        rows = [g.bus, ld.bus, f, t, nb + li, nb + li, nb + li]
+        cols = [self.c_pg + gi, self.c_ps + di, self.c_f + li, self.c_f + li, self.c_f + li, f, t]
+        vals = [np.ones(ng), -np.ones(nd), -np.ones(nl), np.ones(nl), np.ones(nl), -b, b]
+        if na:
+            ar = self.r_ang + np.arange(na)
+            rows += [ar, ar]
+            cols += [f[self.ang_rows], t[self.ang_rows]]
+            vals += [np.ones(na), -np.ones(na)]
+        if nu:
+            ui = np.arange(nu)
+            rows += [self.r_uh + ui, self.r_uh + ui, self.r_ul + ui, self.r_ul + ui]
+            cols += [self.c_pg + self.uc, self.c_u + ui, self.c_pg + self.uc, self.c_u + ui]
+            vals += [np.ones(nu), -hi[self.uc], np.ones(nu), -lo[self.uc]]
+        a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nrow, ncol))
+        a.sum_duplicates()
+        a.sort_indices()
+        self.a = a
+        cost = np.zeros(ncol)
+        cost[self.c_ps : self.c_ps + nd] = -self.w
+        self.cost = cost
+        self._h = None
+        self._h_state = None  # "lp" while the persistent model is continuous
+
+    # ------------------------------------------------------------------------------------------
+    def bounds(self, s: Setting) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Column and row bounds for a setting."""
+        nb, nl, nd = self.nb, self.nl, self.nd
+        cl = np.zeros(self.ncol)
+        cu = np.zeros(self.ncol)
+        # angles: free on live buses, 0 on dark ones and on each island's reference
+        cl[:nb] = np.where(s.bus_on, -INF, 0.0)
+        cu[:nb] = np.where(s.bus_on, INF, 0.0)
+        cl[s.ref_buses] = 0.0
+        cu[s.ref_buses] = 0.0
+        rate = np.where(self.rate_pu > 0, self.rate_pu, INF)
+        cl[self.c_f : self.c_f + nl] = np.where(s.branch_on, -rate, 0.0)
+        cu[self.c_f : self.c_f + nl] = np.where(s.branch_on, rate, 0.0)
+        gon = s.gen_on
+        if self.commitment == "fixed" or self.nu == 0:
+            glo = np.where(gon, s.gen_lo, 0.0)
+        else:
+            glo = np.where(gon, np.where(np.isin(np.arange(self.ng), self.uc), 0.0, s.gen_lo), 0.0)
+        cl[self.c_pg : self.c_pg + self.ng] = glo
+        cu[self.c_pg : self.c_pg + self.ng] = np.where(gon, s.gen_hi, 0.0)
+        pd = self.pd_pu
+        neg = pd < 0
+        lon = s.load_on
+        cl[self.c_ps : self.c_ps + nd] = np.where(lon, np.where(neg | (not s.shed), pd, 0.0), 0.0)
+        cu[self.c_ps : self.c_ps + nd] = np.where(lon, pd, 0.0)
+        if self.nu:
+            uon = gon[self.uc]
+            cl[self.c_u :] = np.where(uon & (self.commitment == "fixed"), 1.0, 0.0)
+            cu[self.c_u :] = np.where(uon, 1.0, 0.0)
+        rl = np.zeros(self.nrow)
+        ru = np.zeros(self.nrow)
+        gs = np.where(s.bus_on, self.gs_pu, 0.0)
+        rl[:nb] = gs
+        ru[:nb] = gs
+        kv = self.pf_shift
+        rl[nb : nb + nl] = np.where(s.branch_on, kv, -INF)
+        ru[nb : nb + nl] = np.where(s.branch_on, kv, INF)
+        if self.na:
+            on = s.branch_on[self.ang_rows]
+            rl[self.r_ang : self.r_ang + self.na] = np.where(on, self.ang_lo, -INF)
+            ru[self.r_ang : self.r_ang + self.na] = np.where(on, self.ang_hi, INF)
+        if self.nu:
+            rl[self.r_uh : self.r_uh + self.nu] = -INF  # pg - hi u <= 0
+            ru[self.r_uh : self.r_uh + self.nu] = 0.0
+            rl[self.r_ul : self.r_ul + self.nu] = 0.0  # pg - lo u >= 0
+            ru[self.r_ul : self.r_ul + self.nu] = INF
+        return cl, cu, rl, ru
+
+    def _lp(self, cl, cu, rl, ru, integer: bool):
+        import highspy
+
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.ncol
+        lp.num_row_ = self.nrow
+        lp.col_cost_ = self.cost
+        lp.col_lower_ = cl
+        lp.col_upper_ = cu
+        lp.row_lower_ = rl
+        lp.row_upper_ = ru
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = self.a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = self.a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = self.a.data
+        if integer and self.nu:
+            integ = [highspy.HighsVarType.kContinuous] * self.ncol
+            for j in range(self.c_u, self.ncol):
+                integ[j] = highspy.HighsVarType.kInteger
+            lp.integrality_ = integ
+        return lp
+
+    def _run(self, h) -> tuple[str, np.ndarray | None, float]:
+        import highspy
+
+        h.run()
+        st = h.getModelStatus()
+        if st == highspy.HighsModelStatus.kOptimal:
+            sol = np.asarray(h.getSolution().col_value)
+            return "optimal", sol, float(h.getInfo().objective_function_value)
+        if st == highspy.HighsModelStatus.kTimeLimit and h.getInfo().mip_node_count >= 0 and h.getInfo().primal_solution_status == 2:
+            sol = np.asarray(h.getSolution().col_value)
+            return "optimal", sol, float(h.getInfo().objective_function_value)
+        if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return "infeasible", None, np.nan
+        return h.modelStatusToString(st), None, np.nan
+
+    def _solve_lp(self, cl, cu, rl, ru) -> tuple[str, np.ndarray | None, float]:
+        """Solve the continuous program on the persistent (warm) model: bounds change only."""
+        if self._h is None:
+            self._h = new_highs()
+            self._h.setOptionValue("presolve", PRESOLVE)
+            self._h.passModel(self._lp(cl, cu, rl, ru, integer=False))
+        else:
+            h = self._h
+            ic = np.arange(self.ncol, dtype=np.int32)
+            ir = np.arange(self.nrow, dtype=np.int32)
+            h.changeColsBounds(self.ncol, ic, cl, cu)
+            h.changeRowsBounds(self.nrow, ir, rl, ru)
+        status, x, obj = self._run(self._h)
+        if status not in ("optimal", "infeasible"):  # numerical trouble on a warm start: retry cold
+            self._h = new_highs()
+            self._h.passModel(self._lp(cl, cu, rl, ru, integer=False))
+            status, x, obj = self._run(self._h)
+        return status, x, obj
+
+    def _solve_milp(self, cl, cu, rl, ru) -> tuple[str, np.ndarray | None, float]:
+        h = new_highs()
+        h.setOptionValue("mip_rel_gap", COMMIT_GAP)
+        h.setOptionValue("time_limit", MILP_TIME_LIMIT_S)
+        h.passModel(self._lp(cl, cu, rl, ru, integer=True))
+        return self._run(h)
+
+    def solve(self, s: Setting) -> MldSolution:
+        """Solve the MLD for one setting (see the module docstring for the commitment logic)."""
+        cl, cu, rl, ru = self.bounds(s)
+        method = "lp"
+        if self.commitment == "milp" and self.nu:
+            # 1) every live generator committed: optimal outright when all live load is served
+            cl1 = cl.copy()
+            cl1[self.c_u :] = cu[self.c_u :]
+            st1, x1, obj1 = self._solve_lp(cl1, cu, rl, ru)
+            best = float(self.cost @ np.where(self.cost < 0, cu, 0.0))  # every live load fully served
+            if st1 == "optimal" and obj1 <= best + COMMIT_GAP * max(1.0, abs(best)):
+                return self._pack(s, x1, obj1, "lp-committed")
+        status, x, obj = self._solve_lp(cl, cu, rl, ru)
+        if status == "optimal" and self.commitment == "milp" and self.nu:
+            pg_uc = x[self.c_pg + self.uc]
+            lo_uc = self._lo_uc()
+            bad = (pg_uc > 1e-9) & (pg_uc < lo_uc - 1e-7)
+            if bad.any():
+                ub = obj
+                tol = COMMIT_GAP * max(1.0, abs(ub))
+                x, obj, method = None, np.nan, ""
+                if st1 == "optimal" and obj1 <= ub + tol:
+                    x, obj, method = x1, obj1, "lp-committed"
+                else:  # generators the relaxation runs at >= Pmin/2 on, the others off
+                    on_mask = pg_uc >= 0.5 * lo_uc
+                    cl2, cu2 = cl.copy(), cu.copy()
+                    cl2[self.c_u :] = np.where(on_mask, cu[self.c_u :], 0.0)
+                    cu2[self.c_u :] = cl2[self.c_u :]
+                    st2, x2, obj2 = self._solve_lp(cl2, cu2, rl, ru)
+                    if st2 == "optimal" and obj2 <= ub + tol:
+                        x, obj, method = x2, obj2, "lp-rounded"
+                if x is None:
+                    st3, x3, obj3 = self._solve_milp(cl, cu, rl, ru)
+                    if st3 != "optimal" or x3 is None:
+                        return self._fail(st3)
+                    x, obj, method = x3, obj3, "milp"
+        if status != "optimal":
+            return self._fail(status)
+        return self._pack(s, x, obj, method)
+
+    def _pack(self, s: Setting, x: np.ndarray, obj: float, method: str) -> MldSolution:
+        off = np.zeros(self.ng, bool)
+        if self.nu:
+            off[self.uc] = s.gen_on[self.uc] & (x[self.c_pg + self.uc] <= 1e-9)
+        return MldSolution(
+            ok=True,
+            status="optimal",
+            objective=obj,
+            pg=x[self.c_pg : self.c_pg + self.ng],
+            ps=x[self.c_ps : self.c_ps + self.nd],
+            flow=x[self.c_f : self.c_f + self.nl],
+            theta=x[: self.nb],
+            gen_off=off,
+            method=method,
+        )
+
+    def _lo_uc(self) -> np.ndarray:
+        return self._lo[self.uc]
+
+    def _fail(self, status: str) -> MldSolution:
+        z = np.zeros
+        return MldSolution(False, status, np.nan, z(self.ng), z(self.nd), z(self.nl), z(self.nb), z(self.ng, bool), "none")
+
+
+__all__ = ["COMMITMENTS", "DEFAULT_WEIGHTS", "MldModel", "MldSolution", "Setting", "new_highs", "resolve_weights"]

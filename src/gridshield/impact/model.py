@@ -1,0 +1,460 @@
+"""The impact engine: damage -> islands -> (cascade) -> maximal load delivery -> metrics.
+
+:class:`ImpactModel` builds what does not depend on the damage once (DC susceptances, the HiGHS
+model of the maximal-load-delivery LP, priority weights) and then assesses many damages quickly:
+
+* **fast path** -- when, after the damage, every energised island can be balanced by moving
+  its surviving generators proportionally (to their headroom upwards, to their margin above
+  ``Pmin`` downwards) and the resulting DC flows respect every branch and angle limit, all live
+  load is served and that point is optimal: no LP is solved (one sparse DC solve instead);
+* otherwise the LP is re-solved on the kept HiGHS model with new bounds (warm-started dual
+  simplex); see :mod:`gridshield.impact.mld` for the formulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gridshield.errors import GridshieldError
+from gridshield.flow.matrices import DC_CONVENTIONS
+from gridshield.grid.model import PRIORITY_CLASSES, Grid
+from gridshield.impact.damage import Damage, as_damage
+from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
+from gridshield.impact.result import ImpactResult, IslandImpact, Trip
+from gridshield.impact.state import Live, dc_flows, island_refs, islands_of, live_after, slack_gens
+from gridshield.topology import Islands
+
+_TOL_MW = 1e-6
+
+
+class ImpactModel:
+    """Reusable impact assessment of one grid.
+
+    Parameters
+    ----------
+    grid
+        The intact grid.
+    rate
+        Branch rating the operators respect in the MLD: ``"a"`` (long-term, default) or ``"b"``
+        (emergency). A rating of 0 means unlimited.
+    cascade
+        Simulate cascading relay trips before operators act (see :mod:`gridshield.impact.cascade`).
+    redispatch
+        True: generators may move within ``[Pmin, Pmax]``. False ("no time to redispatch"): every
+        generator keeps its pre-strike dispatch (or is switched off), except one slack generator
+        per island (the case's slack where it lies in the island, else the largest).
+    dc_convention
+        ``"matpower"`` (b = 1/(x tap), phase shifts) or ``"lossless"`` (b = x/(r^2+x^2), as
+        PowerModels' DC model).
+    weights
+        Objective weight per priority class, overriding :data:`~gridshield.impact.mld.DEFAULT_WEIGHTS`.
+    shed
+        Allow load shedding (default). With ``shed=False`` every live load must be served fully;
+        islands where that is impossible are reported ``"infeasible"`` with the reason.
+    commitment
+        ``"milp"`` (binary on/off for generators with ``Pmin > 0``; default), ``"relaxed"`` (on/off
+        relaxed to [0, 1], so ``Pmin`` is effectively 0: PowerModelsRestoration's ``run_mld``) or
+        ``"fixed"`` (every live generator stays on).
+    angle_limits
+        Enforce the case's branch angle-difference limits (MATPOWER's rule), as PowerModels does.
+    relay_threshold, relay_rate
+        Cascade: a branch trips when its flow exceeds ``relay_threshold`` x its rating ``relay_rate``
+        (default 1.2 x rate A).
+    ac_check
+        Run an AC power flow of the MLD operating point per island and report violations
+        (needs :func:`gridshield.flow.ac.solve_ac`).
+    fast
+        Use the no-LP fast path when it applies (results are identical; off for testing).
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        rate: str = "a",
+        cascade: bool = False,
+        redispatch: bool = True,
+        dc_convention: str = "matpower",
+        weights: dict[str, float] | None = None,
+        shed: bool = True,
+        commitment: str = "milp",
+        angle_limits: bool = True,
+        relay_threshold: float = 1.2,
+        relay_rate: str = "a",
+        ac_check: bool = False,
+        fast: bool = True,
+    ):
+        if dc_convention not in DC_CONVENTIONS:
+            raise GridshieldError(f"dc_convention must be one of {DC_CONVENTIONS}, got {dc_convention!r}")
+        if commitment not in COMMITMENTS:
+            raise GridshieldError(f"commitment must be one of {COMMITMENTS}, got {commitment!r}")
+        if not (np.isfinite(relay_threshold) and relay_threshold > 0):
+            raise GridshieldError(f"relay_threshold must be a positive number (e.g. 1.2), got {relay_threshold!r}")
+        self.grid = grid
+        self.rate = str(rate).lower()
+        self.rate_mw = branch_rate_mw(grid, self.rate)
+        self.cascade = bool(cascade)
+        self.redispatch = bool(redispatch)
+        self.dc_convention = dc_convention
+        self.weights = dict(weights) if weights else None
+        self.shed = bool(shed)
+        self.commitment = commitment
+        self.angle_limits = bool(angle_limits)
+        self.relay_threshold = float(relay_threshold)
+        self.relay_rate_mw = branch_rate_mw(grid, relay_rate)
+        self.relay_rate = str(relay_rate).lower()
+        self.ac_check = bool(ac_check)
+        self.fast = bool(fast)
+        base = grid.base_mva
+        g = grid.gens
+        self.p0_pu = g.p_mw / base
+        self.pmin_pu = g.p_min_mw / base
+        self.pmax_pu = g.p_max_mw / base
+        self._mld: MldModel | None = None
+        if self.redispatch:
+            self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+        from gridshield.impact.mld import angle_limits_rad
+
+        if self.angle_limits:
+            self._ang_rows, self._ang_lo, self._ang_hi = angle_limits_rad(grid)
+        else:
+            self._ang_rows = np.zeros(0, np.int64)
+        ld = grid.loads
+        self._pos = ld.p_mw > 0
+        self.demand_mw = float(ld.p_mw[ld.in_service & self._pos].sum())
+        self.n_solved_lp = 0
+        self.n_fast = 0
+
+    def _new_mld(self, lo: np.ndarray, hi: np.ndarray) -> MldModel:
+        return MldModel(
+            self.grid,
+            rate=self.rate,
+            dc_convention=self.dc_convention,
+            weights=self.weights,
+            angle_limits=self.angle_limits,
+            commitment=self.commitment,  # type: ignore[arg-type]
+            commit_lo=lo,
+            commit_hi=hi,
+        )
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "cascade": self.cascade,
+            "redispatch": self.redispatch,
+            "dc_convention": self.dc_convention,
+            "weights": self.weights,
+            "shed": self.shed,
+            "commitment": self.commitment,
+            "angle_limits": self.angle_limits,
+            "relay_threshold": self.relay_threshold,
+            "relay_rate": self.relay_rate,
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def assess(self, damage: Damage | Sequence[str] | str | None = None) -> ImpactResult:
+        """Impact of one damage (a :class:`Damage`, a list of asset ids or a comma-separated string)."""
+        grid = self.grid
+        dmg = as_damage(grid, damage)
+        trips: tuple[Trip, ...] = ()
+        stages: tuple[float, ...] = ()
+        live = live_after(grid, dmg)
+        if self.cascade:
+            from gridshield.impact.cascade import run_cascade
+
+            cas = run_cascade(self, live)
+            trips, stages = cas.trips, cas.lost_by_stage_mw
+            live = Live(live.bus, live.branch & ~cas.tripped, live.gen, live.load)
+        isl = islands_of(grid, live)
+        energised = isl.energised
+        refs = island_refs(grid, isl, live.gen)
+        bus_on = live.bus & energised
+        br = grid.branches
+        branch_on = live.branch & bus_on[br.from_bus] & bus_on[br.to_bus]
+        gen_on = live.gen & bus_on[grid.gens.bus]
+        load_on = live.load & bus_on[grid.loads.bus]
+        if self.redispatch:
+            lo, hi = self.pmin_pu, self.pmax_pu
+            mld = self._mld
+        else:
+            slack = slack_gens(grid, isl, gen_on)
+            lo = self.p0_pu.copy()
+            hi = self.p0_pu.copy()
+            lo[slack] = self.pmin_pu[slack]
+            hi[slack] = self.pmax_pu[slack]
+            mld = None
+        setting = Setting(bus_on, branch_on, gen_on, load_on, refs, lo, hi, self.shed)
+        method = "fast"
+        sol = self._fast(setting, isl) if self.fast else None
+        infeasible: dict[int, str] = {}
+        if sol is None:
+            if mld is None:
+                mld = self._new_mld(lo, hi)
+            sol = mld.solve(setting)
+            self.n_solved_lp += 1
+            method = sol.method
+            if not sol.ok:
+                infeasible = self._diagnose(mld, setting, isl)
+                if not infeasible:
+                    raise GridshieldError(f"the load-delivery LP failed ({sol.status}) on {grid.name}; no island could be blamed")
+                # infeasible islands black out; solve the rest
+                bad = np.isin(isl.label, list(infeasible))
+                setting = _without(grid, setting, bad)
+                sol = mld.solve(setting)
+                if not sol.ok:
+                    raise GridshieldError(f"the load-delivery LP failed ({sol.status}) on {grid.name} after removing infeasible islands")
+        else:
+            self.n_fast += 1
+        return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method)
+
+    # ------------------------------------------------------------------------------------------
+    def _balanced_dispatch(self, s: Setting, isl: Islands) -> np.ndarray | None:
+        """Generator outputs (p.u.) that balance every energised island with all live load
+        served, moving generators proportionally; None when impossible within limits."""
+        grid = self.grid
+        g, ld = grid.gens, grid.loads
+        nisl = isl.count
+        gon = s.gen_on
+        lo = np.where(gon, s.gen_lo, 0.0)
+        hi = np.where(gon, s.gen_hi, 0.0)
+        p0 = np.where(gon, self.p0_pu, 0.0)
+        if np.any(gon & ((p0 < lo - 1e-12) | (p0 > hi + 1e-12))):
+            return None
+        lab_g = np.where(gon, isl.label[g.bus], 0)
+        pd = np.where(s.load_on, ld.p_mw / grid.base_mva, 0.0)
+        gs = np.zeros(len(grid.buses))
+        if len(grid.shunts):
+            from gridshield.flow.matrices import bus_shunt_pu
+
+            gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0)
+        lab_b = np.where(s.bus_on, isl.label, 0)
+        demand = np.bincount(isl.label[ld.bus][s.load_on], weights=pd[s.load_on], minlength=nisl)
+        demand += np.bincount(lab_b[s.bus_on], weights=gs[s.bus_on], minlength=nisl)
+        gen0 = np.bincount(lab_g[gon], weights=p0[gon], minlength=nisl)
+        delta = demand - gen0  # > 0: pick up
+        up = np.bincount(lab_g[gon], weights=(hi - p0)[gon], minlength=nisl)
+        down = np.bincount(lab_g[gon], weights=(p0 - lo)[gon], minlength=nisl)
+        eng = isl.has_generation
+        if np.any(eng & (delta > up + 1e-9)) or np.any(eng & (-delta > down + 1e-9)):
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fu = np.where(delta > 0, delta / np.where(up > 0, up, 1.0), 0.0)
+            fd = np.where(delta < 0, -delta / np.where(down > 0, down, 1.0), 0.0)
+        pg = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
+        return np.where(gon, pg, 0.0)
+
+    def _fast(self, s: Setting, isl: Islands) -> MldSolution | None:
+        """All live load served with a proportional redispatch and no limit violated? Then that
+        point is an optimum of the MLD (nothing more can be served) and no LP is needed."""
+        grid = self.grid
+        pg = self._balanced_dispatch(s, isl)
+        if pg is None:
+            return None
+        ld = grid.loads
+        base = grid.base_mva
+        nb = len(grid.buses)
+        ps = np.where(s.load_on, ld.p_mw / base, 0.0)
+        from gridshield.flow.matrices import bus_shunt_pu
+
+        gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0) if len(grid.shunts) else np.zeros(nb)
+        pinj = np.bincount(grid.gens.bus, weights=pg, minlength=nb) - np.bincount(ld.bus, weights=ps, minlength=nb) - gs
+        theta, flow = dc_flows(grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses, pinj)
+        rate = self.rate_mw / base
+        lim = rate > 0
+        if np.any(s.branch_on & lim & (np.abs(flow) > rate * (1 + 1e-9) + 1e-12)):
+            return None
+        if self._ang_rows.size:
+            r = self._ang_rows
+            on = s.branch_on[r]
+            d = theta[grid.branches.from_bus[r]] - theta[grid.branches.to_bus[r]]
+            if np.any(on & ((d < self._ang_lo - 1e-9) | (d > self._ang_hi + 1e-9))):
+                return None
+        off = np.zeros(len(grid.gens), bool)
+        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast")
+
+    # ------------------------------------------------------------------------------------------
+    def _diagnose(self, mld: MldModel, s: Setting, isl: Islands) -> dict[int, str]:
+        """Which energised islands are infeasible on their own, and why (in words)."""
+        grid = self.grid
+        out: dict[int, str] = {}
+        base = grid.base_mva
+        for k in np.flatnonzero(isl.has_generation):
+            only = isl.label == k
+            sk = _without(grid, s, ~only)
+            sol = mld.solve(sk)
+            if sol.ok:
+                continue
+            out[int(k)] = self._reason(sk, base)
+        return out
+
+    def _reason(self, s: Setting, base: float) -> str:
+        grid = self.grid
+        ld = grid.loads
+        pd = float(ld.p_mw[s.load_on].sum())
+        gon = s.gen_on
+        pmin = float((s.gen_lo[gon] * base).sum())
+        pmax = float((s.gen_hi[gon] * base).sum())
+        fixed = self.commitment == "fixed"
+        if not self.shed and pmax < pd - 1e-6:
+            return (
+                f"generation capacity {pmax:.1f} MW is below the island's demand {pd:.1f} MW and load shedding "
+                "is disallowed (shed=False)"
+            )
+        if fixed and pmin > pd + 1e-6:
+            return (
+                f"the committed generators' minimum output {pmin:.1f} MW exceeds the island's demand {pd:.1f} MW "
+                "(commitment='fixed' keeps them on; use commitment='milp' to switch them off)"
+            )
+        if not self.shed and fixed:
+            return (
+                "no dispatch within generator limits and branch ratings serves the island's full demand "
+                f"({pd:.1f} MW) with every generator on and shedding disallowed"
+            )
+        if not self.shed:
+            return (
+                f"branch ratings (rate {self.rate.upper()}) or generator limits leave no way to serve the island's full "
+                f"demand ({pd:.1f} MW) with shedding disallowed (shed=False)"
+            )
+        if not self.redispatch:
+            return (
+                "with generators held at their pre-strike dispatch (redispatch=False) the island's slack generator "
+                "cannot balance it within its limits"
+            )
+        return "no feasible operating point within generator limits and branch ratings"
+
+    # ------------------------------------------------------------------------------------------
+    def _result(
+        self,
+        dmg: Damage,
+        live: Live,
+        isl: Islands,
+        s: Setting,
+        sol: MldSolution,
+        infeasible: dict[int, str],
+        trips: tuple[Trip, ...],
+        stages: tuple[float, ...],
+        method: str,
+    ) -> ImpactResult:
+        grid = self.grid
+        base = grid.base_mva
+        ld, g = grid.loads, grid.gens
+        served = np.where(s.load_on, sol.ps * base, 0.0)
+        # clean solver noise
+        served = np.clip(served, np.minimum(ld.p_mw, 0.0), np.maximum(ld.p_mw, 0.0))
+        served = np.where(np.abs(served - ld.p_mw) < _TOL_MW, ld.p_mw, served)
+        served = np.where(np.abs(served) < _TOL_MW, 0.0, served)
+        served.setflags(write=False)
+        demand = np.where(ld.in_service, ld.p_mw, 0.0)
+        pos = self._pos & ld.in_service
+        served_total = float(served[pos].sum())
+        pg = np.where(s.gen_on, sol.pg * base, 0.0)
+        flow = np.where(s.branch_on, sol.flow * base, 0.0)
+        # islands
+        lab_load = np.where(live.load, isl.label[ld.bus], -1)
+        lab_gen = np.where(live.gen, isl.label[g.bus], -1)
+        d_isl = np.bincount(lab_load[lab_load >= 0], weights=np.where(pos, demand, 0.0)[lab_load >= 0], minlength=isl.count)
+        s_isl = np.bincount(lab_load[lab_load >= 0], weights=np.where(pos, served, 0.0)[lab_load >= 0], minlength=isl.count)
+        g_isl = np.bincount(lab_gen[lab_gen >= 0], weights=pg[lab_gen >= 0], minlength=isl.count)
+        nbus = np.bincount(isl.label[isl.label >= 0], minlength=isl.count)
+        islands_out = []
+        for k in range(isl.count):
+            if k in infeasible:
+                st, why = "infeasible", infeasible[k]
+            elif isl.has_generation[k]:
+                st, why = "energised", ""
+            else:
+                st, why = "dark", "no generation in the island"
+            islands_out.append(
+                IslandImpact(int(k), int(nbus[k]), st, float(d_isl[k]), float(s_isl[k]), float(g_isl[k]), why)
+            )
+        # per load classification
+        short = pos & (served < demand - _TOL_MW)
+        cust = ld.customers
+        groups: dict[str, dict[str, float]] = {}
+        for name in sorted(set(ld.group.tolist())):
+            m = (ld.group == name) & pos
+            groups[name or "(none)"] = _breakdown(m, demand, served, cust, short)
+        by_pri: dict[str, dict[str, float]] = {}
+        for name in PRIORITY_CLASSES:
+            m = (ld.priority == name) & pos
+            if m.any():
+                by_pri[name] = _breakdown(m, demand, served, cust, short)
+        critical_lost = tuple(ld.id[short & (ld.priority == "critical")].tolist())
+        bus_energised = s.bus_on.copy()
+        bus_energised.setflags(write=False)
+        dark = tuple(grid.buses.id[grid.buses.in_service & ~bus_energised].tolist())
+        stranded = live.gen & ~s.gen_on
+        if sol.gen_off.size:
+            stranded |= s.gen_on & sol.gen_off
+        for a in (pg, flow):
+            a.setflags(write=False)
+        return ImpactResult(
+            grid_name=grid.name,
+            damage=dmg.ids,
+            demand_mw=self.demand_mw,
+            served_mw=served_total,
+            load_ids=tuple(ld.id.tolist()),
+            load_demand_mw=_ro(demand),
+            load_served_mw=served,
+            gen_p_mw=pg,
+            branch_flow_mw=flow,
+            bus_energised=bus_energised,
+            islands=tuple(islands_out),
+            by_group=groups,
+            by_priority=by_pri,
+            customers_total=int(cust[pos].sum()),
+            customers_affected=int(cust[short].sum()),
+            critical_lost=critical_lost,
+            dark_buses=dark,
+            stranded_gens=tuple(g.id[stranded].tolist()),
+            trips=trips,
+            lost_by_stage_mw=stages,
+            ac=None,
+            method=method,
+            options=self.options(),
+        )
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+def _breakdown(m, demand, served, cust, short) -> dict[str, float]:
+    return {
+        "demand_mw": float(demand[m].sum()),
+        "lost_mw": float((demand[m] - served[m]).sum()),
+        "customers": int(cust[m].sum()),
+        "customers_off": int(cust[m & short].sum()),
+    }
+
+
+def _without(grid: Grid, s: Setting, drop_bus: np.ndarray) -> Setting:
+    """The setting with the buses ``drop_bus`` (and what is on them) taken dark."""
+    bus_on = s.bus_on & ~drop_bus
+    br = grid.branches
+    return Setting(
+        bus_on=bus_on,
+        branch_on=s.branch_on & bus_on[br.from_bus] & bus_on[br.to_bus],
+        gen_on=s.gen_on & bus_on[grid.gens.bus],
+        load_on=s.load_on & bus_on[grid.loads.bus],
+        ref_buses=s.ref_buses[bus_on[s.ref_buses]],
+        gen_lo=s.gen_lo,
+        gen_hi=s.gen_hi,
+        shed=s.shed,
+    )
+
+
+def assess_damage(grid: Grid, damage: Damage | Sequence[str] | str | None = None, **options: Any) -> ImpactResult:
+    """Impact of ``damage`` on ``grid``: ``ImpactModel(grid, **options).assess(damage)``.
+
+    See :class:`ImpactModel` for the options (``rate``, ``cascade``, ``redispatch``,
+    ``dc_convention``, ``weights``, ``shed``, ``commitment``, ``relay_threshold``, ``ac_check``).
+    """
+    return ImpactModel(grid, **options).assess(damage)
+
+
+__all__ = ["ImpactModel", "assess_damage"]

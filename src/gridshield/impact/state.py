@@ -1,0 +1,102 @@
+"""Shared pieces of the impact engine: live element masks, island references, DC flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from gridshield.flow.matrices import make_bdc
+from gridshield.grid.model import Grid
+from gridshield.impact.damage import Damage
+from gridshield.topology import Islands, islands
+
+
+@dataclass(frozen=True)
+class Live:
+    """Elements in service after a damage (before looking at islands)."""
+
+    bus: np.ndarray
+    branch: np.ndarray
+    gen: np.ndarray
+    load: np.ndarray
+
+
+def live_after(grid: Grid, dmg: Damage, extra_branch_out: np.ndarray | None = None) -> Live:
+    """In-service and undamaged elements whose buses are in service and undamaged."""
+    bus = grid.buses.in_service & ~dmg.bus_out
+    br = grid.branches
+    branch = br.in_service & ~dmg.branch_out & bus[br.from_bus] & bus[br.to_bus]
+    if extra_branch_out is not None:
+        branch = branch & ~extra_branch_out
+    gen = grid.gens.in_service & ~dmg.gen_out & bus[grid.gens.bus]
+    load = grid.loads.in_service & ~dmg.load_out & bus[grid.loads.bus]
+    return Live(bus, branch, gen, load)
+
+
+def island_refs(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
+    """One reference bus per energised island: the case's reference bus (type 3) when it lies in
+    the island, else the bus of the island's largest live generator (by ``p_max_mw``)."""
+    g = grid.gens
+    rows = np.flatnonzero(gen_on)
+    if rows.size == 0:
+        return np.zeros(0, np.int64)
+    gb = g.bus[rows]
+    lab = isl.label[gb]
+    is_ref = grid.buses.type[gb] == 3
+    order = np.lexsort((-g.p_max_mw[rows], ~is_ref, lab))
+    lab_sorted = lab[order]
+    first = np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]
+    return gb[order[first]]
+
+
+def slack_gens(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
+    """Per energised island, the generator that balances it when the others keep their
+    dispatch: the first live generator at the island's reference bus (the case's slack where it
+    lies in the island, else the largest generator)."""
+    g = grid.gens
+    rows = np.flatnonzero(gen_on)
+    if rows.size == 0:
+        return np.zeros(0, np.int64)
+    gb = g.bus[rows]
+    lab = isl.label[gb]
+    is_ref = grid.buses.type[gb] == 3
+    order = np.lexsort((-g.p_max_mw[rows], ~is_ref, lab))
+    lab_sorted = lab[order]
+    first = np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]
+    return rows[order[first]]
+
+
+def dc_flows(
+    grid: Grid,
+    convention: str,
+    branch_on: np.ndarray,
+    bus_on: np.ndarray,
+    refs: np.ndarray,
+    p_inj_pu: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DC angles (rad) and branch flows (p.u.) for injections ``p_inj_pu`` (balanced per island).
+
+    ``bus_on`` marks the energised buses; reference buses get angle 0.
+    """
+    m = make_bdc(grid, convention, branch_on)  # type: ignore[arg-type]
+    nb = len(grid.buses)
+    keep = bus_on.copy()
+    keep[refs] = False
+    idx = np.flatnonzero(keep)
+    theta = np.zeros(nb)
+    if idx.size:
+        b = m.bbus[idx][:, idx].tocsc()
+        rhs = (p_inj_pu - m.pbus_shift)[idx]
+        theta[idx] = spla.splu(b, permc_spec="MMD_AT_PLUS_A").solve(rhs)
+    flow = m.bf @ theta + m.pf_shift
+    flow = np.where(branch_on, flow, 0.0)
+    return theta, flow
+
+
+def islands_of(grid: Grid, live: Live) -> Islands:
+    return islands(grid, branch_in_service=live.branch, bus_in_service=live.bus, gen_in_service=live.gen)
+
+
+__all__ = ["Live", "dc_flows", "island_refs", "islands_of", "live_after", "slack_gens"]
