@@ -1,0 +1,33 @@
+"""CLI: ``gridshield report RUN|SCENARIO --out report.html``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gridshield.cli import app, console
+from gridshield.errors import GridshieldError
+
+
+@app.command()
+def report(
+    source: str = typer.Argument(..., help="a stored run id (see `gridshield runs`) or a scenario YAML file"),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write (self-contained, offline)"),
+    store: Path = typer.Option(Path("runs.duckdb"), help="results store holding the run"),
+    samples: int = typer.Option(500, help="samples when SOURCE is a scenario"),
+    seed: int = typer.Option(1, help="seed when SOURCE is a scenario"),
+) -> None:
+    """Write one self-contained HTML report (summary, figures, tables, inputs and seed)."""
+    from gridshield.report.build import run_report, scenario_report
+
+    if Path(source).suffix.lower() in (".yaml", ".yml") or Path(source).is_file():
+        if not Path(source).is_file():
+            raise GridshieldError(f"scenario file {source!r} does not exist")
+        rep = scenario_report(source, samples=samples, seed=seed)
+    else:
+        if not store.exists():
+            raise GridshieldError(f"results store {store} does not exist; pass --store or a scenario YAML")
+        rep = run_report(store, source)
+    rep.write(out)
+    console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opens offline)")

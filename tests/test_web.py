@@ -1,0 +1,143 @@
+"""Dashboard API: FastAPI test client, security rules, schemathesis (no 500s) and a loopback load test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from gridshield.web import create_app
+from tests.test_matpower import CASE9
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    app = create_app(tmp_path_factory.mktemp("web") / "runs.duckdb", max_upload_mb=0.05)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_pages_render(client):
+    for path in ("/", "/case/synthetic-city", "/runs", "/schedule"):
+        r = client.get(path)
+        assert r.status_code == 200 and "<nav>" in r.text, path
+    js = client.get("/static/plotly.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+
+
+def test_cases_and_info(client):
+    names = {c["name"]: c["source"] for c in client.get("/api/cases").json()}
+    assert names["synthetic-city"] == "builtin"
+    info = client.get("/api/cases/synthetic-city").json()
+    assert info["summary"]["buses"] > 20 and len(info["sites"]) >= 6
+
+
+def test_impact_of_a_site(client):
+    info = client.get("/api/cases/synthetic-city").json()
+    site = f"site:{info['sites'][0]}"
+    r = client.post("/api/impact", json={"case": "synthetic-city", "damage": [site]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["impact"]["lost_mw"] >= 0.0
+    assert any(t["name"].startswith("buses:") for t in body["figure"]["data"])
+    intact = client.post("/api/impact", json={"case": "synthetic-city", "damage": []}).json()
+    assert intact["impact"]["lost_mw"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bad_requests_are_4xx(client):
+    assert client.post("/api/impact", json={"case": "synthetic-city", "damage": ["site:nowhere"]}).status_code == 422
+    assert client.get("/api/cases/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
+    assert client.get("/api/cases/case118x").status_code == 404
+    assert client.post("/api/impact", json={"case": "/etc/passwd", "damage": []}).status_code == 422
+    assert client.get("/runs/../../x/report").status_code == 404
+    assert client.get("/api/jobs/nope").status_code == 404
+
+
+def test_upload_safe_parser_and_limit(client):
+    r = client.post("/api/cases/upload", files={"file": ("c9.m", CASE9.encode(), "text/plain")})
+    assert r.status_code == 200, r.text
+    case = r.json()["case"]
+    assert case.startswith("upload:") and r.json()["summary"]["buses"] == 3
+    assert client.post("/api/impact", json={"case": case, "damage": ["branch:1"]}).status_code == 200
+    bad = client.post("/api/cases/upload", files={"file": ("bad.m", b"mpc.bus = [1 2 3", "text/plain")})
+    assert bad.status_code == 422 and "bad.m" in bad.json()["detail"]
+    big = client.post("/api/cases/upload", files={"file": ("big.m", b"%" * 200_000, "text/plain")})
+    assert big.status_code == 413
+
+
+def test_token_required_when_set(tmp_path):
+    with TestClient(create_app(tmp_path / "r.duckdb", token="s3cret")) as c:
+        assert c.get("/api/health").status_code == 401
+        assert c.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/api/health?token=s3cret").status_code == 200
+
+
+def test_serve_refuses_public_bind_without_token():
+    from typer.testing import CliRunner
+
+    from gridshield.cli import _register_commands, app
+
+    _register_commands()
+    r = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert r.exit_code != 0 and "token" in str(r.exception or r.output)
+
+
+def test_background_run_completes_and_failed_job_reports(client):
+    r = client.post("/api/runs", json={"samples": 12, "seed": 3})
+    assert r.status_code == 202
+    job = r.json()["id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        j = client.get(f"/api/jobs/{job}").json()
+        if j["status"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert j["status"] == "done", j["error"]
+    assert j["result"]["samples"] == 12 and j["done"] == 12
+    runs = client.get("/api/runs").json()
+    assert any(x["run_id"] == j["result"]["run_id"] for x in runs)
+    rep = client.get(f"/runs/{j['result']['run_id']}/report")
+    assert rep.status_code == 200 and "Distribution of load lost" in rep.text
+    bad = client.post("/api/runs", json={"scenario": "grid: synthetic-city\nwaves: []\n", "samples": 5})
+    assert bad.status_code == 422
+
+
+def test_schedule_endpoint(client):
+    deficit = [100.0] * 6 + [400.0] * 6
+    r = client.post("/api/schedule", json={"case": "synthetic-city", "deficit_mw": deficit, "block_hours": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["csv"].splitlines()[0].startswith("group")
+    assert body["ics"] and all(t.startswith("BEGIN:VCALENDAR") for t in body["ics"].values())
+
+
+def test_load_200_concurrent_impact_requests(tmp_path):
+    """200 concurrent requests to the impact endpoint on loopback: no errors; p95 printed."""
+    import httpx
+
+    from tests.web_server import running
+
+    app = create_app(tmp_path / "r.duckdb")
+    sites = None
+    with running(app) as base:
+        sites = httpx.get(f"{base}/api/cases/synthetic-city", timeout=60).json()["sites"]
+
+        async def go():
+            lim = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(base_url=base, timeout=120, limits=lim) as c:
+                async def one(i):
+                    t = time.perf_counter()
+                    r = await c.post("/api/impact", json={"case": "synthetic-city", "damage": [f"site:{sites[i % len(sites)]}"]})
+                    return r.status_code, time.perf_counter() - t
+                return await asyncio.gather(*(one(i) for i in range(200)))
+
+        results = asyncio.run(go())
+    codes = [c for c, _ in results]
+    lat = np.array([t for _, t in results])
+    print(f"\nload test: 200 concurrent impact requests, p50 {np.median(lat) * 1e3:.0f} ms, "
+          f"p95 {np.quantile(lat, 0.95) * 1e3:.0f} ms, max {lat.max() * 1e3:.0f} ms")
+    assert codes.count(200) == 200
+
