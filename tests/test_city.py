@@ -84,6 +84,16 @@ def test_intact_city_is_ac_feasible(city):
     assert 0.0 <= slack <= city.gens.p_max_mw[0]
 
 
+def test_intact_city_solve_ac_matches_pypower(city):
+    ac = gs.solve_ac(city)
+    assert ac.converged
+    assert ac.vm_pu.min() >= 0.95 and ac.vm_pu.max() <= 1.05 + 1e-9
+    assert np.nanmax(ac.loading_pct) <= 100.0
+    ref = _pypower_solution(city)
+    np.testing.assert_allclose(ac.vm_pu, ref["bus"][:, 7], atol=1e-6)
+    np.testing.assert_allclose(ac.p_from_mw, ref["branch"][:, 13], atol=1e-4)
+
+
 def test_city_at_minus_10_is_ac_feasible(city):
     from gridshield.heat import scale_for_temperature
 

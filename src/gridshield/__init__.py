@@ -50,6 +50,9 @@ _LAZY: dict[str, str] = {
     "plan_restoration": "gridshield.restore",
     "RestorationPlan": "gridshield.restore",
     "assess_heat": "gridshield.heat",
+    "HeatNetwork": "gridshield.heat",
+    "HeatResult": "gridshield.heat",
+    "scale_for_temperature": "gridshield.heat",
     "rotating_schedule": "gridshield.outages",
 }
 
