@@ -1,0 +1,189 @@
+"""Restoration planning: heuristic vs naive vs exact MILP on random damages.
+
+For each case, random damages (seeded) are planned with every method side by side in one run:
+
+* **large** instances (``--large`` damages of ``kmin..kmax`` assets): naive order (as damaged)
+  vs heuristic (greedy + local search); improvement = cut of the priority-weighted energy not
+  served against the naive order.
+* **small** instances (``--small`` damages whose repair-task count is 4..``--milp-max``): the
+  exact MILP too, and the heuristic's gap to the optimum.
+
+Served load comes from the impact engine (DC maximal load delivery), cached per repaired set.
+Runtimes are wall-clock per plan (medians); the machine is shared, so read ratios, not absolutes.
+
+Run: ``.venv/bin/python -m benchmarks.bench_restore [--cases case30,case118,synthetic-city] [--large 6] [--small 6]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+#: Random damage sizes (assets hit) per case for the large instances.
+SIZES = {"case30": (4, 8), "case118": (6, 12), "synthetic-city": (2, 4)}
+
+
+def _candidates(grid, case: str) -> list[str]:
+    if grid.sites and case == "synthetic-city":
+        return [f"site:{s}" for s in grid.sites]
+    return [*grid.branches.id.tolist(), *grid.gens.id.tolist(), *grid.buses.id.tolist()]
+
+
+def _draw(rng, grid, case: str, kmin: int, kmax: int) -> list[str]:
+    ids = _candidates(grid, case)
+    k = int(rng.integers(kmin, kmax + 1))
+    return [str(x) for x in rng.choice(ids, size=min(k, len(ids)), replace=False)]
+
+
+def run_case(case: str, n_large: int, n_small: int, crews: int, milp_max: int, seed: int, time_limit: float) -> dict[str, Any]:
+    import gridshield as gs
+    from gridshield.impact import Damage, ImpactModel
+    from gridshield.restore import plan_restoration
+    from gridshield.restore.tasks import build_tasks
+
+    grid = gs.load_case(case)
+    model = ImpactModel(grid)
+    rng = np.random.default_rng(seed)
+    kmin, kmax = SIZES.get(case, (4, 8))
+    large: list[dict[str, Any]] = []
+    errors: list[str] = []
+    tries = 0
+    while len(large) < n_large and tries < 5 * n_large:
+        tries += 1
+        ids = _draw(rng, grid, case, kmin, kmax)
+        try:
+            t0 = time.perf_counter()
+            p = plan_restoration(grid, ids, crews=crews, method="heuristic", model=model, time_limit_s=time_limit)
+            wall = time.perf_counter() - t0
+        except Exception as exc:  # noqa: BLE001 - report and go on
+            errors.append(f"{ids}: {type(exc).__name__}: {exc}")
+            continue
+        if p.comparison["naive"]["weighted_ens_mwh"] <= 1e-9:
+            continue  # damage that sheds nothing: nothing to plan
+        large.append({
+            "ids": ids, "tasks": len(p.task_id), "naive": p.comparison["naive"]["weighted_ens_mwh"],
+            "heuristic": p.weighted_ens_mwh, "naive_ens_mwh": p.comparison["naive"]["ens_mwh"],
+            "heuristic_ens_mwh": p.ens_mwh, "improvement_pct": p.improvement_over_naive_pct,
+            "heuristic_s": p.comparison["heuristic"]["runtime_s"], "wall_s": wall, "evaluations": p.evaluations,
+        })
+    small: list[dict[str, Any]] = []
+    tries = 0
+    if case == "synthetic-city":
+        cands = [*grid.branches.id.tolist(), *grid.gens.id.tolist(), *grid.buses.id.tolist()]
+    else:
+        cands = _candidates(grid, case)
+    while len(small) < n_small and tries < 40 * n_small:
+        tries += 1
+        ids = [str(x) for x in rng.choice(cands, size=int(rng.integers(3, milp_max + 1)), replace=False)]
+        try:
+            n = len(build_tasks(grid, Damage.from_ids(grid, ids)))
+            if not 4 <= n <= milp_max:
+                continue
+            p = plan_restoration(grid, ids, crews=min(crews, 2), method="milp", model=model, time_limit_s=time_limit)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{ids}: {type(exc).__name__}: {exc}")
+            continue
+        c = p.comparison
+        if c["naive"]["weighted_ens_mwh"] <= 1e-9:
+            continue
+        opt = c["milp"]["weighted_ens_mwh"]
+        small.append({
+            "ids": ids, "tasks": n, "naive": c["naive"]["weighted_ens_mwh"], "heuristic": c["heuristic"]["weighted_ens_mwh"],
+            "milp": opt, "optimal": c["milp"]["optimal"],
+            "gap_pct": 0.0 if opt <= 1e-9 else 100.0 * (c["heuristic"]["weighted_ens_mwh"] - opt) / opt,
+            "milp_improvement_pct": 100.0 * (c["naive"]["weighted_ens_mwh"] - opt) / c["naive"]["weighted_ens_mwh"],
+            "heuristic_improvement_pct": 100.0 * (c["naive"]["weighted_ens_mwh"] - c["heuristic"]["weighted_ens_mwh"])
+            / c["naive"]["weighted_ens_mwh"],
+            "heuristic_s": c["heuristic"]["runtime_s"], "milp_s": c["milp"]["runtime_s"],
+        })
+    return {"case": case, "crews": crews, "large": large, "small": small, "errors": errors}
+
+
+def _med(xs: list[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def _mean(xs: list[float]) -> float:
+    return float(statistics.fmean(xs)) if xs else float("nan")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="case30,case118,synthetic-city")
+    ap.add_argument("--large", type=int, default=6, help="random large damages per case")
+    ap.add_argument("--small", type=int, default=5, help="random small damages per case (MILP)")
+    ap.add_argument("--crews", type=int, default=3)
+    ap.add_argument("--milp-max", type=int, default=7, help="largest task count for the MILP instances")
+    ap.add_argument("--time-limit", type=float, default=20.0)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    import gridshield as gs
+
+    import sys
+
+    console = Console() if sys.stdout.isatty() else Console(width=180)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    avail = gs.available_cases()
+    results = []
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task("restoration benchmark", total=len(cases))
+        for case in cases:
+            if case not in avail:
+                console.print(f"[yellow]skip {case}: not available[/]")
+                prog.advance(task)
+                continue
+            prog.update(task, description=f"planning on {case}")
+            results.append(run_case(case, args.large, args.small, args.crews, args.milp_max, args.seed, args.time_limit))
+            prog.advance(task)
+
+    t = Table(title=f"Heuristic vs naive order (random damages, {args.crews} crews)", title_justify="left")
+    for c in ("case", "n", "tasks (mean)", "naive wENS (mean)", "heuristic wENS (mean)", "improvement % (mean / median / min)",
+              "ENS MWh naive -> heur. (mean)", "heuristic s (median)", "impact calls (median)"):
+        t.add_column(c, justify="right" if c != "case" else "left")
+    for r in results:
+        lg = r["large"]
+        imp = [x["improvement_pct"] for x in lg]
+        t.add_row(
+            r["case"], str(len(lg)), f"{_mean([x['tasks'] for x in lg]):.1f}", f"{_mean([x['naive'] for x in lg]):,.0f}",
+            f"{_mean([x['heuristic'] for x in lg]):,.0f}",
+            f"{_mean(imp):.1f} / {_med(imp):.1f} / {min(imp, default=float('nan')):.1f}",
+            f"{_mean([x['naive_ens_mwh'] for x in lg]):,.0f} -> {_mean([x['heuristic_ens_mwh'] for x in lg]):,.0f}",
+            f"{_med([x['heuristic_s'] for x in lg]):.2f}", f"{_med([x['evaluations'] for x in lg]):.0f}",
+        )
+    console.print(t)
+    s = Table(title="Heuristic vs exact MILP (small damages, <= 2 crews)", title_justify="left")
+    for c in ("case", "n", "tasks", "MILP optimal", "gap % (mean / max)", "heur. = opt", "improvement % naive->heur / ->MILP",
+              "heuristic s (med)", "MILP s (med / max)", "MILP/heur. time"):
+        s.add_column(c, justify="right" if c != "case" else "left")
+    for r in results:
+        sm = r["small"]
+        gaps = [x["gap_pct"] for x in sm]
+        hs, ms = _med([x["heuristic_s"] for x in sm]), _med([x["milp_s"] for x in sm])
+        s.add_row(
+            r["case"], str(len(sm)), f"{min((x['tasks'] for x in sm), default=0)}-{max((x['tasks'] for x in sm), default=0)}",
+            f"{sum(x['optimal'] for x in sm)}/{len(sm)}", f"{_mean(gaps):.2f} / {max(gaps, default=float('nan')):.2f}",
+            f"{sum(g <= 1e-6 for g in gaps)}/{len(sm)}",
+            f"{_mean([x['heuristic_improvement_pct'] for x in sm]):.1f} / {_mean([x['milp_improvement_pct'] for x in sm]):.1f}",
+            f"{hs:.3f}", f"{ms:.2f} / {max((x['milp_s'] for x in sm), default=float('nan')):.2f}",
+            f"{ms / hs:.0f}x" if hs > 0 else "",
+        )
+    console.print(s)
+    for r in results:
+        for e in r["errors"][:3]:
+            console.print(f"[yellow]{r['case']}: planning failed for {e}[/]")
+        if len(r["errors"]) > 3:
+            console.print(f"[yellow]{r['case']}: {len(r['errors']) - 3} more failures[/]")
+    return {"results": results, "args": vars(args)}
+
+
+if __name__ == "__main__":
+    main()
