@@ -222,3 +222,28 @@ def test_bad_inputs(case30):
         plan_restoration(case30, [f"branch:{i}" for i in range(1, 15)], crews=2, method="milp")
     empty = plan_restoration(case30, [], crews=2)
     assert empty.ens_mwh == 0.0 and len(empty.task_id) == 0
+
+
+def test_cli_restore(tmp_path, capsys):
+    from gridshield.cli import main
+
+    out = tmp_path / "plan.json"
+    curve = tmp_path / "curve.csv"
+    main(["restore", "case30", "--damage", "branch:1,bus:4", "--damage", "gen:2", "--crews", "2",
+          "--method", "milp", "--out", str(out), "--curve", str(curve)])
+    text = capsys.readouterr().out
+    assert "Schedule" in text and "Methods compared" in text
+    d = json.loads(out.read_text())
+    plan = plan_restoration(gs.load_case("case30"), ["branch:1", "bus:4", "gen:2"], crews=2, method="milp")
+    assert d["method"] == "milp" and d["weighted_ens_mwh"] == pytest.approx(plan.weighted_ens_mwh)
+    assert [s["task"] for s in d["schedule"]] == list(plan.task_id)
+    import pandas as pd
+
+    cf = pd.read_csv(curve)
+    assert cf.time_h.iloc[-1] == pytest.approx(plan.makespan_h) and cf.restored_pct.iloc[-1] == pytest.approx(100.0)
+    with pytest.raises(SystemExit) as exc:
+        main(["restore", "case30", "--damage", "branch:9999", "--crews", "2"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["restore", "case30", "--damage", "branch:1", "--spares", "transformer"])
+    assert exc.value.code == 2
