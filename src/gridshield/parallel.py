@@ -66,6 +66,8 @@ def _init_worker(payload: Payload) -> None:
     # keep worker processes single-threaded in BLAS: parallelism comes from the processes
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    # a forked worker inherits the parent's thread-local state: start clean, build once here
+    _LOCAL.samplers = {}
     worker_state(payload)
 
 

@@ -263,8 +263,7 @@ def impact_evaluator(grid: Grid, scenario: Scenario) -> Any:
                        "--evaluator gridshield.threat.sampling:local_loss_evaluator (local loss only)"]
         ) from None
 
-    opt = scenario.impact
-    return ImpactModel(grid, rate=opt.rate, cascade=opt.cascade, redispatch=opt.redispatch)
+    return ImpactModel(grid, **scenario.impact.options())
 
 
 @dataclass(frozen=True)

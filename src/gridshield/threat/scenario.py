@@ -324,6 +324,19 @@ class ImpactSpec(_Model):
     cascade: bool = False
     rate: Literal["a", "b", "c"] = "a"
     redispatch: bool = True
+    commitment: Literal["milp", "relaxed", "fixed"] | None = Field(
+        default=None, description="generator on/off model of the load-delivery LP (impact engine default if unset)"
+    )
+    weights: dict[str, float] | None = Field(default=None, description="objective weight per priority class")
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`gridshield.impact.ImpactModel` (unset ones left to its defaults)."""
+        out: dict[str, Any] = {"rate": self.rate, "cascade": self.cascade, "redispatch": self.redispatch}
+        if self.commitment is not None:
+            out["commitment"] = self.commitment
+        if self.weights is not None:
+            out["weights"] = dict(self.weights)
+        return out
 
 
 class Scenario(_Model):
