@@ -112,6 +112,31 @@ class SparseLU:
             return np.asarray(m).reshape(np.shape(rhs))
         return self._lu.solve(np.asarray(rhs, dtype=float))
 
+    def buffer(self, k: int) -> tuple[Any, np.ndarray]:
+        """A zeroed ``(n, k)`` right-hand-side block to fill in place (Fortran order) and pass to
+        :meth:`solve_buffer`; avoids copying big blocks in and out of the LU backend."""
+        if self._lu == "klu":
+            import kvxopt
+
+            m = kvxopt.matrix(np.zeros((self.n, k), order="F"))
+            return m, np.asarray(m)
+        a = np.zeros((self.n, k), order="F")
+        return a, a
+
+    def solve_buffer(self, handle: Any, k: int | None = None) -> np.ndarray:
+        """Solve in place for the first ``k`` columns of a :meth:`buffer` block; returns its view."""
+        if self._lu == "klu":
+            from kvxopt import klu
+
+            kk = handle.size[1] if k is None else k
+            if self.n and kk:
+                klu.solve(self._a, self._sym, self._num, handle, nrhs=kk)
+            return np.asarray(handle)
+        kk = handle.shape[1] if k is None else k
+        if self.n and kk:
+            handle[:, :kk] = self._lu.solve(handle[:, :kk])
+        return handle
+
 
 # ---------------------------------------------------------------------------------------------
 # injections and reference selection

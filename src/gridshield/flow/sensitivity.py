@@ -436,26 +436,38 @@ def lodf(
 
 
 @njit(cache=True)
-def _post_outage_kernel(  # pragma: no cover - compiled
-    x, pos, mon_f, mon_t, mon_b, f0_mon, lim_mon, kind, kf, kt, kb, f0k, mult_in, kmon, lo, hi, pre, thr,
-    out, maxload, worst, nover, den_out,
-):
-    """Post-outage flows for one chunk: column j of ``x`` solves B x = rhs_j (reduced space).
+def _grow(a, n):  # pragma: no cover - compiled
+    b = np.empty(max(2 * a.size, n), dtype=a.dtype)
+    b[: a.size] = a
+    return b
 
+
+@njit(cache=True)
+def _post_outage_kernel(  # pragma: no cover - compiled
+    x, c, j0, pf_mon, pt_mon, mon_b, f0_mon, inv_lim, kind, kpf, kpt, kb, f0k, mult_in, kmon, lo, hi, pre_mon, thr,
+    keep, out, maxload, worst, nover, den_out, o_out, o_mon, o_flow, o_load, n_ov,
+):
+    """Post-outage flows for one chunk; column j of ``x`` solves B x = rhs_j (reduced space).
+
+    Bus positions ``pf_mon``/``pt_mon``/``kpf``/``kpt`` index the reduced system, with n (= one
+    past the end) for references and dark buses (angle change 0).
     kind 1: normal outage, flow change = b_m dtheta_m * f_k / (1 - h_kk);
     kind 2: islanding outage, flow change = b_m dtheta_m * mult_in (the rhs already encodes it);
     kind 0: nothing changes (branch out of service or in a dark island).
-    Rows m == kmon[j] (the outaged branch) and branches on a dark isolated side
-    (lo <= pre[from] < hi) get 0.
+    The outaged branch (row kmon[j]) and branches on a dark isolated side (lo <= pre < hi)
+    get 0. Each column of ``x`` is zeroed after use so the block can be refilled.
+    Violations are appended to the growing arrays o_*; returns them and their count.
     """
-    n_mon = mon_f.size
-    c = x.shape[1]
+    n = x.shape[0]
+    n_mon = pf_mon.size
+    xj = np.zeros(n + 1)
     for j in range(c):
+        for i in range(n):
+            xj[i] = x[i, j]
+            x[i, j] = 0.0
         mult = 0.0
         if kind[j] == 1:
-            a = x[pos[kf[j]], j] if pos[kf[j]] >= 0 else 0.0
-            b = x[pos[kt[j]], j] if pos[kt[j]] >= 0 else 0.0
-            den = 1.0 - kb[j] * (a - b)
+            den = 1.0 - kb[j] * (xj[kpf[j]] - xj[kpt[j]])
             den_out[j] = den
             if abs(den) > 1e-9:
                 mult = f0k[j] / den
@@ -467,48 +479,37 @@ def _post_outage_kernel(  # pragma: no cover - compiled
         best = 0.0
         w = -1
         cnt = 0
+        if n_ov + n_mon > o_out.size:
+            o_out = _grow(o_out, n_ov + n_mon)
+            o_mon = _grow(o_mon, n_ov + n_mon)
+            o_flow = _grow(o_flow, n_ov + n_mon)
+            o_load = _grow(o_load, n_ov + n_mon)
+        km = kmon[j]
+        dark = lo[j] < hi[j]
         for m in range(n_mon):
-            if m == kmon[j]:
+            v = f0_mon[m] + mon_b[m] * (xj[pf_mon[m]] - xj[pt_mon[m]]) * mult
+            if m == km:
                 v = 0.0
-            elif lo[j] < hi[j] and pre[mon_f[m]] >= lo[j] and pre[mon_f[m]] < hi[j]:
-                v = 0.0
-            else:
-                v = f0_mon[m]
-                if mult != 0.0 and mon_b[m] != 0.0:
-                    pf = pos[mon_f[m]]
-                    pt = pos[mon_t[m]]
-                    a = x[pf, j] if pf >= 0 else 0.0
-                    b = x[pt, j] if pt >= 0 else 0.0
-                    v += mon_b[m] * (a - b) * mult
-            out[m, j] = v
-            if lim_mon[m] > 0.0:
-                ld = abs(v) / lim_mon[m]
-                if ld > best:
-                    best = ld
-                    w = m
-                if ld > thr:
-                    cnt += 1
+            if dark:
+                if pre_mon[m] >= lo[j] and pre_mon[m] < hi[j]:
+                    v = 0.0
+            if keep:
+                out[m, j] = v
+            ld = abs(v) * inv_lim[m]
+            if ld > best:
+                best = ld
+                w = m
+            if ld > thr:
+                cnt += 1
+                o_out[n_ov] = j0 + j
+                o_mon[n_ov] = m
+                o_flow[n_ov] = v
+                o_load[n_ov] = ld * 100.0
+                n_ov += 1
         maxload[j] = best * 100.0
         worst[j] = w
         nover[j] = cnt
-
-
-@njit(cache=True)
-def _collect_overloads(out, lim_mon, thr, nover, j0, o_out, o_mon, o_flow, o_load, start):  # pragma: no cover
-    p = start
-    for j in range(out.shape[1]):
-        if nover[j] == 0:
-            continue
-        for m in range(out.shape[0]):
-            if lim_mon[m] > 0.0:
-                ld = abs(out[m, j]) / lim_mon[m]
-                if ld > thr:
-                    o_out[p] = j0 + j
-                    o_mon[p] = m
-                    o_flow[p] = out[m, j]
-                    o_load[p] = ld * 100.0
-                    p += 1
-    return p
+    return o_out, o_mon, o_flow, o_load, n_ov
 
 
 @dataclass(frozen=True)
@@ -706,69 +707,70 @@ def outage_flows(
     kmon_map = np.full(len(br), -1, dtype=np.int64)
     kmon_map[mon] = np.arange(n_mon)
     kmon = kmon_map[ks]
-    mon_f = br.from_bus[mon].astype(np.int64)
-    mon_t = br.to_bus[mon].astype(np.int64)
+    n = s.pvpq.size
+    pos = s.red_index
+    pos_n = np.where(pos >= 0, pos, n)  # n = the zero slot of the kernel
+    pf_mon = pos_n[br.from_bus[mon]]
+    pt_mon = pos_n[br.to_bus[mon]]
+    pre_mon = info.pre[br.from_bus[mon]]
     mon_b = s.mats.b[mon].astype(float)
     f0_mon = f0[mon].copy()
     lim_mon = lim[mon].astype(float)
-    pos = s.red_index
+    with np.errstate(divide="ignore"):
+        inv_lim = np.where(lim_mon > 0, 1.0 / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
+    kpf_all, kpt_all = pos_n[br.from_bus[ks]], pos_n[br.to_bus[ks]]
+    kb_all = s.mats.b[ks].astype(float)
+    f0k_all = f0[ks].astype(float)
     thr = threshold_pct / 100.0
     maxload = np.zeros(n_out)
     worst = np.full(n_out, -1, dtype=np.int64)
     nover = np.zeros(n_out, dtype=np.int64)
     den = np.ones(n_out)
-    buf = np.zeros((n_mon, min(chunk, max(n_out, 1))), order="F")
-    ov: list[tuple[np.ndarray, ...]] = []
-    n = s.pvpq.size
+    cap = max(1024, 4 * n_out)
+    o = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap), np.empty(cap))
+    n_ov = 0
+    width = min(chunk, max(n_out, 1))
+    handle, block = s.lu.buffer(width)
+    dummy = np.zeros((1, 1), order="F")
     for a in range(0, n_out, chunk):
         sl = slice(a, min(a + chunk, n_out))
-        k = ks[sl]
-        c = k.size
-        # right-hand sides: e_f - e_t (normal), e_u - e_v + e_s2 (islanding; e_u if dark)
-        rhs = np.zeros((n, c), order="F")
-        jj = np.arange(c)
+        c = sl.stop - sl.start
         kd = kind[sl]
-        pf, pt = pos[br.from_bus[k]], pos[br.to_bus[k]]
-        m1 = (kd == 1) & (pf >= 0)
-        rhs[pf[m1], jj[m1]] += 1.0
-        m1 = (kd == 1) & (pt >= 0)
-        rhs[pt[m1], jj[m1]] -= 1.0
+        # right-hand sides: e_f - e_t (normal), e_u - e_v + e_s2 (islanding; e_u if dark)
+        jj = np.arange(c)
+        pf, pt = kpf_all[sl], kpt_all[sl]
+        m1 = (kd == 1) & (pf < n)
+        block[pf[m1], jj[m1]] += 1.0
+        m1 = (kd == 1) & (pt < n)
+        block[pt[m1], jj[m1]] -= 1.0
         for j in np.flatnonzero(kd == 2).tolist():
             u, v, r2 = near[a + j], far[a + j], new_ref[a + j]
             if pos[u] >= 0:
-                rhs[pos[u], j] += 1.0
+                block[pos[u], j] += 1.0
             if r2 >= 0:
                 if pos[v] >= 0:
-                    rhs[pos[v], j] -= 1.0
+                    block[pos[v], j] -= 1.0
                 if pos[r2] >= 0:
-                    rhs[pos[r2], j] += 1.0
-        x = s.lu.solve(rhs) if n else np.zeros((0, c))
-        x = np.asfortranarray(x.reshape(n, c))
-        out = flows[:, sl] if flows is not None else buf[:, :c]
-        _post_outage_kernel(
-            x, pos, mon_f, mon_t, mon_b, f0_mon, lim_mon, kd, br.from_bus[k].astype(np.int64),
-            br.to_bus[k].astype(np.int64), s.mats.b[k].astype(float), f0[k].astype(float), mult[sl], kmon[sl],
-            lo[sl], hi[sl], info.pre, thr, out, maxload[sl], worst[sl], nover[sl], den[sl],
+                    block[pos[r2], j] += 1.0
+        x = s.lu.solve_buffer(handle, c)
+        out = flows[:, sl] if flows is not None else dummy
+        *o, n_ov = _post_outage_kernel(
+            x, c, a, pf_mon, pt_mon, mon_b, f0_mon, inv_lim, kd, pf, pt, kb_all[sl], f0k_all[sl], mult[sl],
+            kmon[sl], lo[sl], hi[sl], pre_mon, thr, flows is not None, out, maxload[sl], worst[sl], nover[sl],
+            den[sl], *o, n_ov,
         )  # fmt: skip
-        tot = int(nover[sl].sum())
-        if tot:
-            o = (np.empty(tot, np.int64), np.empty(tot, np.int64), np.empty(tot), np.empty(tot))
-            _collect_overloads(out, lim_mon, thr, nover[sl], a, *o, 0)
-            ov.append(o)
         if progress is not None:
             progress(sl.stop, n_out)
+    ov = [tuple(z[:n_ov] for z in o)]
     # a non-bridge whose removal makes B singular (e.g. cancelling reactances): fresh solve
     for j in np.flatnonzero((kind == 1) & (np.abs(den) < _SINGULAR_TOL)).tolist():
         fj = _fresh_flows(s, p0, np.array([ks[j]]))[mon]
-        _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov, buf)
+        _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov)
         isl[j] = True
     worst_rows = np.where(worst >= 0, mon[np.maximum(worst, 0)], -1)
-    if ov:
-        o_out, o_mon, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
-        order = np.lexsort((o_mon, o_out))
-        o_out, o_mon, o_flow, o_load = o_out[order], o_mon[order], o_flow[order], o_load[order]
-    else:
-        o_out, o_mon, o_flow, o_load = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    o_out, o_mon, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
+    order = np.lexsort((o_mon, o_out))
+    o_out, o_mon, o_flow, o_load = o_out[order], o_mon[order], o_flow[order], o_load[order]
     return OutageFlows(
         outages=tuple(ks[j : j + 1] for j in range(n_out)),
         monitored=mon,
@@ -800,7 +802,7 @@ def _fresh_flows(s: DcSolver, p0: np.ndarray, out_rows: np.ndarray) -> np.ndarra
     return s2.solve(p).p_from_mw
 
 
-def _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov, buf) -> None:
+def _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov) -> None:
     if flows is not None:
         flows[:, j] = fj
     with np.errstate(divide="ignore", invalid="ignore"):
