@@ -78,7 +78,8 @@ def heat(
         grid = scale_for_temperature(grid, t_scale)
     dmg = parse_damage_option(grid, damage)
     res = assess_heat(grid, dmg, temperature_c=temps, hours=hours)
-    console.print(kv_table(f"Heat after damage: {', '.join(res.damage) or 'none'}", res.summary()))
+    summ = {k: (f"{v:,}" if isinstance(v, int) else v) for k, v in res.summary().items()}
+    console.print(kv_table(f"Heat after damage: {', '.join(res.damage) or 'none'}", summ))
     if res.district_off.any():
         t = Table(title="Heat districts without heat", title_justify="left")
         for c in ("district", "people", "why", "< 12 °C (h)", "< 5 °C (h)"):
