@@ -24,7 +24,7 @@ from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
 from gridshield.impact.result import ImpactResult, IslandImpact, Trip
-from gridshield.impact.state import Live, dc_flows, island_refs, islands_of, live_after, slack_gens
+from gridshield.impact.state import Live, bsum, dc_flows, island_refs, islands_of, live_after, slack_gens
 from gridshield.topology import Islands
 
 _TOL_MW = 1e-6
@@ -230,12 +230,12 @@ class ImpactModel:
 
             gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0)
         lab_b = np.where(s.bus_on, isl.label, 0)
-        demand = np.bincount(isl.label[ld.bus][s.load_on], weights=pd[s.load_on], minlength=nisl)
-        demand += np.bincount(lab_b[s.bus_on], weights=gs[s.bus_on], minlength=nisl)
-        gen0 = np.bincount(lab_g[gon], weights=p0[gon], minlength=nisl)
+        demand = bsum(isl.label[ld.bus][s.load_on], pd[s.load_on], nisl)
+        demand += bsum(lab_b[s.bus_on], gs[s.bus_on], nisl)
+        gen0 = bsum(lab_g[gon], p0[gon], nisl)
         delta = demand - gen0  # > 0: pick up
-        up = np.bincount(lab_g[gon], weights=(hi - p0)[gon], minlength=nisl)
-        down = np.bincount(lab_g[gon], weights=(p0 - lo)[gon], minlength=nisl)
+        up = bsum(lab_g[gon], (hi - p0)[gon], nisl)
+        down = bsum(lab_g[gon], (p0 - lo)[gon], nisl)
         eng = isl.has_generation
         if np.any(eng & (delta > up + 1e-9)) or np.any(eng & (-delta > down + 1e-9)):
             return None
@@ -259,7 +259,7 @@ class ImpactModel:
         from gridshield.flow.matrices import bus_shunt_pu
 
         gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0) if len(grid.shunts) else np.zeros(nb)
-        pinj = np.bincount(grid.gens.bus, weights=pg, minlength=nb) - np.bincount(ld.bus, weights=ps, minlength=nb) - gs
+        pinj = bsum(grid.gens.bus, pg, nb) - bsum(ld.bus, ps, nb) - gs
         theta, flow = dc_flows(grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses, pinj)
         rate = self.rate_mw / base
         lim = rate > 0
@@ -354,9 +354,9 @@ class ImpactModel:
         # islands
         lab_load = np.where(live.load, isl.label[ld.bus], -1)
         lab_gen = np.where(live.gen, isl.label[g.bus], -1)
-        d_isl = np.bincount(lab_load[lab_load >= 0], weights=np.where(pos, demand, 0.0)[lab_load >= 0], minlength=isl.count)
-        s_isl = np.bincount(lab_load[lab_load >= 0], weights=np.where(pos, served, 0.0)[lab_load >= 0], minlength=isl.count)
-        g_isl = np.bincount(lab_gen[lab_gen >= 0], weights=pg[lab_gen >= 0], minlength=isl.count)
+        d_isl = bsum(lab_load[lab_load >= 0], np.where(pos, demand, 0.0)[lab_load >= 0], isl.count)
+        s_isl = bsum(lab_load[lab_load >= 0], np.where(pos, served, 0.0)[lab_load >= 0], isl.count)
+        g_isl = bsum(lab_gen[lab_gen >= 0], pg[lab_gen >= 0], isl.count)
         nbus = np.bincount(isl.label[isl.label >= 0], minlength=isl.count)
         islands_out = []
         for k in range(isl.count):

@@ -99,4 +99,9 @@ def islands_of(grid: Grid, live: Live) -> Islands:
     return islands(grid, branch_in_service=live.branch, bus_in_service=live.bus, gen_in_service=live.gen)
 
 
-__all__ = ["Live", "dc_flows", "island_refs", "islands_of", "live_after", "slack_gens"]
+__all__ = ["Live", "bsum", "dc_flows", "island_refs", "islands_of", "live_after", "slack_gens"]
+
+
+def bsum(labels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(labels, weights, minlength=n)`` as float even when ``labels`` is empty."""
+    return np.bincount(labels, weights=weights, minlength=n).astype(float, copy=False)

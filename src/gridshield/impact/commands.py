@@ -1,0 +1,95 @@
+"""CLI: ``gridshield impact CASE --damage ID[,ID...] | --damage-file F [--cascade] [--rate a|b] [--out F]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gridshield.cli import app, console, kv_table, write_output
+
+
+@app.command()
+def impact(
+    case: str = typer.Argument(..., help="case name (see `gridshield cases`) or path to a .m file"),
+    damage: str = typer.Option(None, "--damage", "-d", help="damaged asset ids, comma-separated (e.g. site:S3,branch:12)"),
+    damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON file: {damage: [ids]} or a list"),
+    from_case: bool = typer.Option(False, "--from-case", help="use the case's PowerModelsRestoration *_damage tables"),
+    cascade: bool = typer.Option(False, "--cascade", help="simulate cascading relay trips before operators act"),
+    rate: str = typer.Option("a", "--rate", help="branch rating the operators respect: a (long-term) or b (emergency)"),
+    relay_threshold: float = typer.Option(1.2, "--relay-threshold", help="cascade: trip above this multiple of the relay rating"),
+    no_redispatch: bool = typer.Option(False, "--no-redispatch", help="keep generators at their pre-strike dispatch (one slack per island)"),
+    no_shed: bool = typer.Option(False, "--no-shed", help="forbid load shedding (islands that cannot serve all load are reported)"),
+    dc_convention: str = typer.Option("matpower", "--dc", help="DC model: matpower or lossless (PowerModels)"),
+    ac_check: bool = typer.Option(False, "--ac-check", help="AC power flow of the result: voltage and thermal violations"),
+    top: int = typer.Option(10, "--top", help="rows in the per-group table"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict), .csv/.parquet (per load)"),
+) -> None:
+    """Impact of damage: islands, load lost (maximal load delivery), cascading trips, who is left without power."""
+    from rich.table import Table
+
+    from gridshield.errors import GridshieldError
+    from gridshield.grid import load
+    from gridshield.impact import Damage, ImpactModel
+
+    grid = load(case)
+    given = sum(x is not None and x is not False for x in (damage, damage_file, from_case or None))
+    if given > 1:
+        raise GridshieldError("give only one of --damage, --damage-file and --from-case")
+    if damage_file is not None:
+        dmg = Damage.from_file(damage_file, grid)
+    elif from_case:
+        dmg = Damage.from_matpower(grid)
+    else:
+        dmg = Damage.from_ids(grid, damage or "")
+    model = ImpactModel(
+        grid,
+        rate=rate,
+        cascade=cascade,
+        redispatch=not no_redispatch,
+        shed=not no_shed,
+        dc_convention=dc_convention,
+        relay_threshold=relay_threshold,
+        ac_check=ac_check,
+    )
+    with console.status("assessing damage..."):
+        res = model.assess(dmg)
+    s = res.summary()
+    console.print(kv_table(f"Impact on {grid.name}", s))
+    t = Table(title="Islands", title_justify="left")
+    for c in ("island", "buses", "status", "demand MW", "served MW", "lost MW", "reason"):
+        t.add_column(c, justify="right" if "MW" in c or c in ("island", "buses") else "left")
+    shown = sorted(res.islands, key=lambda i: -i.demand_mw)[:top]
+    for i in shown:
+        t.add_row(str(i.island), str(i.n_buses), i.status, f"{i.demand_mw:,.1f}", f"{i.served_mw:,.1f}", f"{i.lost_mw:,.1f}", i.reason)
+    if len(res.islands) > len(shown):
+        t.caption = f"{len(res.islands) - len(shown)} more islands not shown (--top)"
+    console.print(t)
+    t = Table(title="By priority", title_justify="left")
+    for c in ("priority", "demand MW", "lost MW", "lost %", "customers off"):
+        t.add_column(c, justify="left" if c == "priority" else "right")
+    for k, v in res.by_priority.items():
+        pct = 100.0 * v["lost_mw"] / v["demand_mw"] if v["demand_mw"] > 0 else 0.0
+        t.add_row(k, f"{v['demand_mw']:,.1f}", f"{v['lost_mw']:,.1f}", f"{pct:.1f}", f"{v['customers_off']:,}")
+    console.print(t)
+    groups = [(k, v) for k, v in res.by_group.items() if k != "(none)"]
+    if groups:
+        t = Table(title="By group (most lost first)", title_justify="left")
+        for c in ("group", "demand MW", "lost MW", "customers off"):
+            t.add_column(c, justify="left" if c == "group" else "right")
+        for k, v in sorted(groups, key=lambda kv: -kv[1]["lost_mw"])[:top]:
+            t.add_row(k, f"{v['demand_mw']:,.1f}", f"{v['lost_mw']:,.1f}", f"{v['customers_off']:,}")
+        console.print(t)
+    if res.trips:
+        t = Table(title="Cascade (relay trips before operators act)", title_justify="left")
+        for c in ("step", "branch", "flow MW", "rating MW", "loading", "lost MW after"):
+            t.add_column(c, justify="left" if c == "branch" else "right")
+        for tr in res.trips:
+            t.add_row(str(tr.step), tr.branch, f"{tr.flow_mw:,.1f}", f"{tr.rate_mw:,.1f}", f"{tr.loading:.2f}", f"{tr.lost_mw:,.1f}")
+        console.print(t)
+    if res.critical_lost:
+        more = f" (+{len(res.critical_lost) - 10} more)" if len(res.critical_lost) > 10 else ""
+        console.print(f"[bold red]critical loads not fully served:[/] {', '.join(res.critical_lost[:10])}{more}")
+    if res.ac is not None:
+        console.print(kv_table("AC check", {k: v for k, v in res.ac.to_dict().items() if not isinstance(v, list)}))
+    write_output(res, out)
