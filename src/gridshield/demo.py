@@ -309,6 +309,13 @@ def _restore_part(grid, strike: dict[str, Any], out: Path, crews: int, temperatu
     summ = {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else "never")
             for k, v in plan.summary().items()}
     console.print(kv_table("Restoration plan", summ))
+    sch = Table(title="Repair schedule", title_justify="left")
+    for c in ("crew", "task", "asset class", "start (h)", "end (h)"):
+        sch.add_column(c, justify="left" if c in ("task", "asset class") else "right")
+    for k in range(len(plan.task_id)):
+        sch.add_row(str(int(plan.crew[k])), plan.task_id[k], plan.asset_class[k], f"{plan.start_h[k]:.1f}",
+                    f"{plan.end_h[k]:.1f}")
+    console.print(sch)
     t = Table(title="Resilience curve", title_justify="left")
     for c in ("hours", "served % of demand", "customers off") + (("heat supplied %",) if
                                                                  plan.heat_supplied_pct is not None else ()):
