@@ -296,14 +296,15 @@ class AcSolver:
         self._ybus_cache = (key, data)
         return data
 
-    def _pattern(self, btype: np.ndarray) -> _Pattern:
-        key = btype.tobytes()
+    def _pattern(self, btype: np.ndarray, angles_fixed: bool = False) -> _Pattern:
+        """Jacobian pattern for the bus types; ``angles_fixed`` keeps only the Q-V block."""
+        key = btype.tobytes() + (b"A" if angles_fixed else b"")
         pat = self._patterns.get(key)
         if pat is not None:
             return pat
         nb = self.nb
-        pvpq = np.flatnonzero((btype == PQ) | (btype == PV))
         pq = np.flatnonzero(btype == PQ)
+        pvpq = pq[:0] if angles_fixed else np.flatnonzero((btype == PQ) | (btype == PV))
         npvpq = pvpq.size
         ip = np.full(nb, -1, dtype=np.int64)
         iq = np.full(nb, -1, dtype=np.int64)
