@@ -185,3 +185,15 @@ def test_sampler_caches_identical_damage(tiny):
     d, m = s.sample(1, 3)
     assert s.evaluate(d.damage) is s.evaluate(d.damage)
     assert m.lost_mw == LocalLossModel(s.grid).assess(list(d.damage)).lost_mw
+
+
+def test_report_by_site_and_bus(tiny):
+    dist = _exact_distribution()
+    p_a = sum(p for d, p in dist.items() if "site:A" in d)
+    for by, name in (("site", "A"), ("bus", "5")):
+        sc = load_scenario({**TINY, "grid": {**TINY["grid"], "report_by": by}})
+        r = run_risk(sc, samples=2000, seed=8, workers=1, evaluator=LOCAL)
+        assert set(r.groups) == ({"A", "B", "C"} if by == "site" else {"5", "7", "9"})
+        d = r.to_dict()
+        assert sum(d["group_expected_lost_mw"].values()) == pytest.approx(d["lost_mw"]["mean"])
+        assert d["group_dark_probability"][name] == pytest.approx(p_a, abs=2.58 * math.sqrt(p_a * (1 - p_a) / 2000))

@@ -279,21 +279,50 @@ class SampleMetrics:
     group_dark: tuple[bool, ...]
 
 
-def _metrics(res: Any, groups: tuple[str, ...]) -> SampleMetrics:
+def _dark(lost: float, dem: float) -> bool:
+    # dark: the area lost (practically) all of its load
+    return bool(dem > 0.0 and lost >= dem * (1.0 - 1e-6) - 1e-9)
+
+
+class _Areas:
+    """Per-load area labels (bus or site) for per-area metrics computed from ``load_served_mw``."""
+
+    def __init__(self, grid: Grid, by: str):
+        ld = grid.loads
+        if by == "bus":
+            lab = [b[4:] if b.startswith("bus:") else b for b in grid.buses.id[ld.bus].tolist()]
+        else:
+            lab = grid.buses.substation[ld.bus].tolist()
+        self.names = tuple(sorted({x for x in lab if x}))
+        pos = {n: i for i, n in enumerate(self.names)}
+        self.area = np.array([pos.get(x, -1) for x in lab], dtype=np.int64)
+        self.demand = np.where(ld.in_service, np.maximum(ld.p_mw, 0.0), 0.0)
+        keep = self.area >= 0
+        self.area_demand = np.bincount(self.area[keep], self.demand[keep], minlength=len(self.names))
+
+    def metrics(self, res: Any) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        served = np.minimum(np.maximum(np.asarray(res.load_served_mw, dtype=float), 0.0), self.demand)
+        keep = self.area >= 0
+        lost = np.bincount(self.area[keep], (self.demand - served)[keep], minlength=len(self.names))
+        return tuple(float(x) for x in lost), tuple(_dark(float(a), float(d)) for a, d in zip(lost, self.area_demand))
+
+
+def _metrics(res: Any, groups: tuple[str, ...], areas: _Areas | None = None) -> SampleMetrics:
     byp = getattr(res, "by_priority", {}) or {}
     byg = getattr(res, "by_group", {}) or {}
     glost, gdark = [], []
-    for g in groups:
-        d = byg.get(g)
-        if d is None:
-            glost.append(0.0)
-            gdark.append(False)
-            continue
-        lost = float(d.get("lost_mw", 0.0))
-        dem = float(d.get("demand_mw", 0.0))
-        glost.append(lost)
-        # dark: the group lost (practically) all of its load
-        gdark.append(bool(dem > 0.0 and lost >= dem * (1.0 - 1e-6) - 1e-9))
+    if areas is not None:
+        glost, gdark = areas.metrics(res)  # type: ignore[assignment]
+    else:
+        for g in groups:
+            d = byg.get(g)
+            if d is None:
+                glost.append(0.0)
+                gdark.append(False)
+                continue
+            lost = float(d.get("lost_mw", 0.0))
+            glost.append(lost)
+            gdark.append(_dark(lost, float(d.get("demand_mw", 0.0))))
     return SampleMetrics(
         demand_mw=float(res.demand_mw),
         served_mw=float(res.served_mw),
@@ -322,17 +351,22 @@ class Sampler:
             factory = resolve_callable(factory)
         self.model = factory(self.grid, scenario)
         base = self.model.assess([])
-        self.groups: tuple[str, ...] = tuple(sorted(g for g in (getattr(base, "by_group", {}) or {}) if g))
+        by = scenario.grid.report_by
+        self.areas = None if by == "group" else _Areas(self.grid, by)
+        if self.areas is not None:
+            self.groups: tuple[str, ...] = self.areas.names
+        else:
+            self.groups = tuple(sorted(g for g in (getattr(base, "by_group", {}) or {}) if g))
         self._cache: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
         self._cache_size = cache_size
-        self._cache[()] = _metrics(base, self.groups)
+        self._cache[()] = _metrics(base, self.groups, self.areas)
 
     def evaluate(self, damage: tuple[str, ...]) -> SampleMetrics:
         hit = self._cache.get(damage)
         if hit is not None:
             self._cache.move_to_end(damage)
             return hit
-        m = _metrics(self.model.assess(list(damage)), self.groups)
+        m = _metrics(self.model.assess(list(damage)), self.groups, self.areas)
         self._cache[damage] = m
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -378,6 +412,7 @@ class _LocalLoss:
     customers_affected: int
     by_priority: dict
     by_group: dict
+    load_served_mw: np.ndarray
 
 
 class LocalLossModel:
@@ -415,7 +450,8 @@ class LocalLossModel:
                         "customers": int(ld.customers[m].sum()),
                         "customers_off": int(ld.customers[m & (lost_each > 0)].sum())}
         lost = float(lost_each.sum())
-        return _LocalLoss(self.demand, self.demand - lost, lost, int(ld.customers[lost_each > 0].sum()), byp, byg)
+        return _LocalLoss(self.demand, self.demand - lost, lost, int(ld.customers[lost_each > 0].sum()), byp, byg,
+                          self.p - lost_each)
 
 
 def local_loss_evaluator(grid: Grid, scenario: Scenario) -> LocalLossModel:

@@ -11,6 +11,7 @@ protected assets with their reduced probability. Example::
       case: case30                # registry name or path to a .m file (relative to this file)
       sites: {S1: [1, 2], S2: [5]}  # optional: site name -> bus numbers (or "bus:<n>" ids)
       groups: {north: [1, 2, 3]}    # optional: load group (district) name -> bus numbers
+      report_by: group              # areas for P(dark): the loads' group (default), bus or site
     impact: {cascade: false}
     waves:
       - weapon: drone
@@ -316,6 +317,10 @@ class GridSpec(_Model):
     case: str
     sites: dict[str, list[int | str]] = Field(default_factory=dict)
     groups: dict[str, list[int | str]] = Field(default_factory=dict)
+    report_by: Literal["group", "bus", "site"] = Field(
+        default="group",
+        description="areas for per-area MW lost and P(dark): the loads' group, their bus, or their bus's site",
+    )
 
 
 class ImpactSpec(_Model):
