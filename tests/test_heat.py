@@ -228,6 +228,13 @@ def test_cli_heat(tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["hours"] == 48 and d["people_without_heat"] > 0
     assert "heat:CHP-Aurora" in d["sources_lost"]
+    dfile = tmp_path / "damage.yaml"
+    dfile.write_text("damage:\n  - site:CHP-Cedar\n")
+    main(["heat", "synthetic-city", "--damage", str(dfile), "--damage", "load:Dockside-heat-pumps",
+          "--out", str(tmp_path / "y.json")])
+    d3 = json.loads((tmp_path / "y.json").read_text())
+    assert d3["damage"] == ["site:CHP-Cedar", "load:Dockside-heat-pumps"]
+    assert d3["sources_lost"] == ["heat:CHP-Cedar"] and d3["pumps_lost"] == ["heat:PS-Dockside"]
     series = tmp_path / "t.csv"
     series.write_text("temperature_c\n" + "\n".join(str(-5 - i * 0.2) for i in range(48)))
     main(["heat", "synthetic-city", "--damage", "site:CHP-Aurora", "--series", str(series), "--hours", "48",

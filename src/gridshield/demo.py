@@ -46,7 +46,8 @@ DAILY_SHAPE = (
 )
 
 #: The demo's threat scenario when ``examples/dec-19-drones.yaml`` is not there or names another
-#: grid: 35 Shahed-class drones, 30 of 35 shot down, aimed at substations and plants.
+#: grid: 35 Shahed-class drones, 30 of 35 shot down, aimed at substations, plants and transformers
+#: (the same content as ``examples/dec-19-drones.yaml``).
 BUILTIN_SCENARIO: dict[str, Any] = {
     "name": "dec-19-drones (synthetic city)",
     "description": "19 December 2022 pattern: 35 drones, 30 shot down, at the city's substations and plants",
@@ -58,7 +59,10 @@ BUILTIN_SCENARIO: dict[str, Any] = {
             "weapon": "drone",
             "launched": 35,
             "interception": {"observed": {"shot_down": 30, "launched": 35}},
-            "targets": [{"class": "substation", "weight": 3.0}, {"class": "plant", "weight": 2.0}],
+            "targets": [{"class": "substation", "weight": 3.0}, {"class": "plant", "weight": 2.0},
+                        {"class": "transformer", "weight": 1.0}],
+            "destroy": {"substation": 0.35, "plant": 0.25, "transformer": 0.5},
+            "protected": [{"id": "site:S330-North"}, {"id": "site:S330-East"}],
         }
     ],
 }
