@@ -83,3 +83,18 @@ def test_demo_cli(tmp_path):
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert s["risk"] is None and s["parts_skipped"]["risk"] == "samples = 0"
     assert (tmp_path / "d" / "strike.json").is_file()
+
+
+def test_builtin_scenario_matches_the_example():
+    from pathlib import Path
+
+    import yaml
+
+    from gridshield.demo import BUILTIN_SCENARIO
+    from gridshield.threat.scenario import scenario_from_dict
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml"
+    a = scenario_from_dict(yaml.safe_load(ex.read_text())).model_dump(mode="json")
+    b = scenario_from_dict(BUILTIN_SCENARIO).model_dump(mode="json")
+    assert a["waves"] == b["waves"]  # the threat itself
+    assert a["grid"]["case"] == b["grid"]["case"] == "synthetic-city"

@@ -51,7 +51,7 @@ DAILY_SHAPE = (
 BUILTIN_SCENARIO: dict[str, Any] = {
     "name": "dec-19-drones (synthetic city)",
     "description": "19 December 2022 pattern: 35 drones, 30 shot down, at the city's substations and plants",
-    "grid": {"case": "synthetic-city"},
+    "grid": {"case": "synthetic-city", "report_by": "bus"},
     "impact": {"cascade": False},
     "waves": [
         {
@@ -274,6 +274,15 @@ def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hou
             "critical_lost": crit, "model": model}
 
 
+def _exposed(d: dict[str, Any], top: int = 4) -> dict[str, str]:
+    """The areas most often dark (P(dark) per district bus, or per group)."""
+    p = d.get("group_dark_probability") or {}
+    items = sorted(((k, v) for k, v in p.items() if v > 0), key=lambda kv: -kv[1])[:top]
+    if not items:
+        return {}
+    return {"most often dark (P)": ", ".join(f"{k.removesuffix('-10')} {100 * v:.0f} %" for k, v in items)}
+
+
 def _risk_part(scenario, out: Path, samples: int, seed: int, workers: int) -> Any:
     from gridshield.threat import run_risk
 
@@ -294,6 +303,7 @@ def _risk_part(scenario, out: Path, samples: int, seed: int, workers: int) -> An
         "P(any load lost)": f"{100 * d['p_any_loss']:.1f} %",
         "drones through / assets destroyed (mean)": f"{d['hits_mean']:.1f} / {d['destroyed_mean']:.2f}",
         "customers affected (mean)": f"{d['customers_affected']['mean']:,.0f}",
+        **_exposed(d),
     }))
     _write_json(out / "risk.json", _clean(d))
     _write_parquet(out / "risk_samples.parquet", res.to_frame())
