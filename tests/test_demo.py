@@ -98,3 +98,10 @@ def test_builtin_scenario_matches_the_example():
     b = scenario_from_dict(BUILTIN_SCENARIO).model_dump(mode="json")
     assert a["waves"] == b["waves"]  # the threat itself
     assert a["grid"]["case"] == b["grid"]["case"] == "synthetic-city"
+
+
+def test_demo_bad_options(tmp_path):
+    with pytest.raises(gs.GridshieldError, match="crews"):
+        run_demo(out=tmp_path, crews=0)
+    with pytest.raises(gs.GridshieldError, match="samples"):
+        run_demo(out=tmp_path, samples=-1)

@@ -524,6 +524,16 @@ def run_demo(
     from gridshield.grid import load, write_matpower
     from gridshield.heat import HeatNetwork, scale_for_temperature
 
+    from gridshield.errors import GridshieldError
+
+    if isinstance(crews, bool) or not isinstance(crews, (int, np.integer)) or crews < 1:
+        raise GridshieldError(f"--crews {crews!r}: give a whole number of repair crews >= 1")
+    if not isinstance(samples, (int, np.integer)) or samples < 0:
+        raise GridshieldError(f"--samples {samples!r}: give a whole number >= 0 (0 skips the risk part)")
+    if not (math.isfinite(temperature_c) and -60.0 <= temperature_c <= 40.0):
+        raise GridshieldError(f"--temperature {temperature_c!r}: give an outdoor temperature in °C (-60..40)")
+    if not (math.isfinite(import_mw) and import_mw >= 0):
+        raise GridshieldError(f"--import-mw {import_mw!r}: give the MW the national grid delivers (>= 0)")
     t0 = time.perf_counter()
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
