@@ -361,6 +361,17 @@ class Sampler:
         self._cache_size = cache_size
         self._cache[()] = _metrics(base, self.groups, self.areas)
 
+    def begin_batch(self) -> None:
+        """Called before each batch. When the evaluator can reset its solver's warm start
+        (``reset_warm_start()``), reset it and forget cached results, so that a batch's numbers
+        depend on its samples only, bit for bit, whatever ran before it on this worker."""
+        reset = getattr(self.model, "reset_warm_start", None)
+        if callable(reset):
+            reset()
+            base = self._cache[()]
+            self._cache.clear()
+            self._cache[()] = base
+
     def evaluate(self, damage: tuple[str, ...]) -> SampleMetrics:
         hit = self._cache.get(damage)
         if hit is not None:
