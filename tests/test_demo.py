@@ -33,6 +33,9 @@ def test_demo_writes_its_outputs(demo_out):
     for part, names in optional.items():
         if part in summary["parts_ran_s"]:
             assert names <= files, part
+    if "report" in summary["parts_ran_s"]:
+        html = (out / "report.html").read_text()
+        assert "The strike in detail" in html and all(d in html for d in summary["strike"]["damage"])
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["strike"]["damage"] == summary["strike"]["damage"]
     assert set(on_disk["files"]) == files
