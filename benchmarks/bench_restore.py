@@ -39,7 +39,10 @@ def _draw(rng, grid, case: str, kmin: int, kmax: int) -> list[str]:
     return [str(x) for x in rng.choice(ids, size=min(k, len(ids)), replace=False)]
 
 
-def run_case(case: str, n_large: int, n_small: int, crews: int, milp_max: int, seed: int, time_limit: float) -> dict[str, Any]:
+def run_case(
+    case: str, n_large: int, n_small: int, crews: int, milp_max: int, seed: int, time_limit: float,
+    spares: dict[str, int] | None = None, travel_speed_kmh: float | None = None,
+) -> dict[str, Any]:
     import gridshield as gs
     from gridshield.impact import Damage, ImpactModel
     from gridshield.restore import plan_restoration
@@ -47,6 +50,8 @@ def run_case(case: str, n_large: int, n_small: int, crews: int, milp_max: int, s
 
     grid = gs.load_case(case)
     model = ImpactModel(grid)
+    has_xy = bool(np.all(np.isfinite(grid.buses.x)) and np.all(np.isfinite(grid.buses.y)))
+    opts = {"spares": spares, "travel_speed_kmh": travel_speed_kmh if has_xy else None}
     rng = np.random.default_rng(seed)
     kmin, kmax = SIZES.get(case, (4, 8))
     large: list[dict[str, Any]] = []
@@ -57,7 +62,8 @@ def run_case(case: str, n_large: int, n_small: int, crews: int, milp_max: int, s
         ids = _draw(rng, grid, case, kmin, kmax)
         try:
             t0 = time.perf_counter()
-            p = plan_restoration(grid, ids, crews=crews, method="heuristic", model=model, time_limit_s=time_limit)
+            p = plan_restoration(grid, ids, crews=crews, method="heuristic", model=model, time_limit_s=time_limit,
+                                 **opts)
             wall = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - report and go on
             errors.append(f"{ids}: {type(exc).__name__}: {exc}")
@@ -83,7 +89,8 @@ def run_case(case: str, n_large: int, n_small: int, crews: int, milp_max: int, s
             n = len(build_tasks(grid, Damage.from_ids(grid, ids)))
             if not 4 <= n <= milp_max:
                 continue
-            p = plan_restoration(grid, ids, crews=min(crews, 2), method="milp", model=model, time_limit_s=time_limit)
+            p = plan_restoration(grid, ids, crews=min(crews, 2), method="milp", model=model, time_limit_s=time_limit,
+                                 **opts)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{ids}: {type(exc).__name__}: {exc}")
             continue
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--milp-max", type=int, default=7, help="largest task count for the MILP instances")
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--spares", default=None, help="spare stock per class, e.g. autotransformer=1,transformer=1")
+    ap.add_argument("--travel-speed", type=float, default=None, help="crew km/h (cases with coordinates only)")
     args = ap.parse_args(argv)
 
     from rich.console import Console
@@ -142,7 +151,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 prog.advance(task)
                 continue
             prog.update(task, description=f"planning on {case}")
-            results.append(run_case(case, args.large, args.small, args.crews, args.milp_max, args.seed, args.time_limit))
+            spares = None
+            if args.spares:
+                spares = {k: int(v) for k, v in (p.split("=") for p in args.spares.split(","))}
+            results.append(run_case(case, args.large, args.small, args.crews, args.milp_max, args.seed, args.time_limit,
+                                    spares, args.travel_speed))
             prog.advance(task)
 
     t = Table(title=f"Heuristic vs naive order (random damages, {args.crews} crews)", title_justify="left")

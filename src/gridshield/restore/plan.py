@@ -176,11 +176,13 @@ def effective_masks(inst: Instance, masks: Sequence[int]) -> list[int]:
     return out
 
 
-def weighted_ens(inst: Instance, end_h: np.ndarray) -> float:
+def weighted_ens(inst: Instance, end_h: np.ndarray, bound: float = math.inf) -> float:
     """Priority-weighted energy not served (MWh-weighted) of completion times ``end_h``.
 
     ``integral (f(N) - f(S(t))) dt`` with ``f`` along the chain of completions taken as its running
     maximum (see :func:`effective_masks`); equal to the plain integral when ``f`` is monotone.
+    With a finite ``bound`` the integration stops (returning ``inf``) as soon as the partial sum
+    reaches it, so that a local search does not assess the later states of a losing candidate.
     """
     times, masks = chain(inst, end_h)
     target = inst.value(inst.full)
@@ -189,6 +191,8 @@ def weighted_ens(inst: Instance, end_h: np.ndarray) -> float:
     for t, m in zip(times.tolist(), masks, strict=True):
         if t > prev_t:
             total += (target - prev_v) * (t - prev_t)
+            if total >= bound:
+                return math.inf
         prev_t, prev_v = t, max(prev_v, inst.value(m))
     return total
 
@@ -289,7 +293,8 @@ def local_search(
     moves = 0
 
     def evaluate(cand: list[int]) -> float:
-        return weighted_ens(inst, list_schedule(inst, cand).end_h)
+        # a candidate must beat the incumbent; stop integrating once it cannot
+        return weighted_ens(inst, list_schedule(inst, cand).end_h, bound=best_obj)
 
     for _ in range(max_passes):
         improved = False
@@ -668,14 +673,32 @@ class GridValue:
         self.customers = np.asarray(grid.loads.customers, float)
         self.heat = heat
         self.cache: dict[int, GridState] = {}
+        self.by_masks: dict[bytes, GridState] = {}
         self.calls = 0
+        # Per task, the elements its damage takes out (a bus takes its branches, generators and
+        # loads): the remaining damage's masks are the OR of its tasks' masks (Damage.from_ids
+        # expands each id on its own), so two repaired sets with the same masks (e.g. a generator
+        # repaired while its bus is still out) share one impact assessment.
+        from gridshield.impact import Damage
+
+        rows = []
+        for tid in self.ids:
+            d = Damage.from_ids(grid, [tid])
+            rows.append(np.concatenate([d.bus_out, d.branch_out, d.gen_out, d.load_out]))
+        self._task_masks = np.array(rows, dtype=bool).reshape(len(self.ids), -1)
 
     def state(self, mask: int) -> GridState:
         """The grid's state with the tasks in bitmask ``mask`` repaired."""
         hit = self.cache.get(mask)
         if hit is not None:
             return hit
-        remaining = [t for j, t in enumerate(self.ids) if not mask >> j & 1]
+        rem = [j for j in range(len(self.ids)) if not mask >> j & 1]
+        key = np.packbits(self._task_masks[rem].any(axis=0)).tobytes() if rem else b""
+        hit = self.by_masks.get(key)
+        if hit is not None:
+            self.cache[mask] = hit
+            return hit
+        remaining = [self.ids[j] for j in rem]
         res = self.model.assess(remaining)
         self.calls += 1
         served = np.asarray(res.load_served_mw, float)
@@ -694,6 +717,7 @@ class GridValue:
         st = GridState(weighted, float(served[pos].sum()), float(np.dot(self.customers, frac_off)), heat_mw,
                        people_off, d_off)
         self.cache[mask] = st
+        self.by_masks[key] = st
         return st
 
     def weighted(self, mask: int) -> float:
