@@ -685,7 +685,8 @@ class GridValue:
         for tid in self.ids:
             d = Damage.from_ids(grid, [tid])
             rows.append(np.concatenate([d.bus_out, d.branch_out, d.gen_out, d.load_out]))
-        self._task_masks = np.array(rows, dtype=bool).reshape(len(self.ids), -1)
+        width = len(grid.buses) + len(grid.branches) + len(grid.gens) + len(grid.loads)
+        self._task_masks = np.array(rows, dtype=bool).reshape(len(self.ids), width)
 
     def state(self, mask: int) -> GridState:
         """The grid's state with the tasks in bitmask ``mask`` repaired."""
