@@ -110,3 +110,147 @@ def update_v(va, vm, dx, p_rows, q_rows, alpha, v_out):  # pragma: no cover
         vm[q_rows[n]] -= alpha * dx[npv + n]
     for i in range(va.shape[0]):
         v_out[i] = vm[i] * np.exp(1j * va[i])
+
+
+@njit(cache=True, nogil=True)
+def ybus_pattern(nb, f, t):  # pragma: no cover
+    """CSR pattern of Ybus with every branch and every diagonal.
+
+    Entries are the 4 nl branch slots (ff, ft, tf, tt, each of length nl) then the nb diagonals;
+    returns ``(indptr, indices, pos)`` with ``pos[e]`` the CSR position of entry ``e``.
+    """
+    nl = f.shape[0]
+    m = 4 * nl + nb
+    row = np.empty(m, dtype=np.int64)
+    col = np.empty(m, dtype=np.int64)
+    for k in range(nl):
+        row[k] = f[k]
+        col[k] = f[k]
+        row[nl + k] = f[k]
+        col[nl + k] = t[k]
+        row[2 * nl + k] = t[k]
+        col[2 * nl + k] = f[k]
+        row[3 * nl + k] = t[k]
+        col[3 * nl + k] = t[k]
+    for i in range(nb):
+        row[4 * nl + i] = i
+        col[4 * nl + i] = i
+    # counting sort of entries by row
+    cnt = np.zeros(nb + 1, dtype=np.int64)
+    for e in range(m):
+        cnt[row[e] + 1] += 1
+    for i in range(nb):
+        cnt[i + 1] += cnt[i]
+    order = np.empty(m, dtype=np.int64)
+    cur = cnt[:-1].copy()
+    for e in range(m):
+        order[cur[row[e]]] = e
+        cur[row[e]] += 1
+    indptr = np.zeros(nb + 1, dtype=np.int64)
+    indices = np.empty(m, dtype=np.int64)
+    pos = np.empty(m, dtype=np.int64)
+    nnz = 0
+    for i in range(nb):
+        a, b = cnt[i], cnt[i + 1]
+        ents = order[a:b]
+        cols = col[ents]
+        srt = np.argsort(cols, kind="mergesort")
+        last = -1
+        for s in range(srt.shape[0]):
+            e = ents[srt[s]]
+            c = col[e]
+            if c != last:
+                indices[nnz] = c
+                nnz += 1
+                last = c
+            pos[e] = nnz - 1
+        indptr[i + 1] = nnz
+    return indptr, indices[:nnz].copy(), pos
+
+
+@njit(cache=True, nogil=True)
+def transpose_map(indptr, indices):  # pragma: no cover
+    """For a CSR pattern symmetric in structure: ``tr[k]`` = position of (j, i) for entry k = (i, j)."""
+    nb = indptr.shape[0] - 1
+    cursor = indptr[:-1].copy()
+    tr = np.empty(indices.shape[0], dtype=np.int64)
+    for i in range(nb):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            tr[k] = cursor[j]
+            cursor[j] += 1
+    return tr
+
+
+@njit(cache=True, nogil=True)
+def jacobian_pattern(indptr, indices, tr, ip, iq, n):  # pragma: no cover
+    """CSC pattern of the polar Jacobian (columns: angles of ``ip >= 0``, then magnitudes of ``iq >= 0``).
+
+    Returns ``(jp, ji, jmap)``; ``jmap[4k + b]`` is the CSC position of block ``b`` of Ybus entry
+    ``k`` (0 dP/dVa, 1 dP/dVm, 2 dQ/dVa, 3 dQ/dVm) or -1. Row indices are sorted within columns.
+    """
+    nb = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    jmap = np.full(4 * nnz, -1, dtype=np.int64)
+    cap = 4 * nnz
+    ji = np.empty(cap, dtype=np.int32)
+    jp = np.zeros(n + 1, dtype=np.int32)
+    pos = 0
+    c = 0
+    for blk in range(2):  # 0: angle columns, 1: magnitude columns
+        for j in range(nb):
+            if blk == 0 and ip[j] < 0:
+                continue
+            if blk == 1 and iq[j] < 0:
+                continue
+            # column j of Ybus = row j (symmetric pattern); entry (i, j) sits at tr[k'] for k' = (j, i)
+            for k2 in range(indptr[j], indptr[j + 1]):
+                i = indices[k2]
+                if ip[i] >= 0:
+                    jmap[4 * tr[k2] + blk] = pos
+                    ji[pos] = ip[i]
+                    pos += 1
+            for k2 in range(indptr[j], indptr[j + 1]):
+                i = indices[k2]
+                if iq[i] >= 0:
+                    jmap[4 * tr[k2] + 2 + blk] = pos
+                    ji[pos] = iq[i]
+                    pos += 1
+            c += 1
+            jp[c] = pos
+    return jp, ji[:pos].copy(), jmap
+
+
+@njit(cache=True, nogil=True)
+def components(nb, f, t, on, bus_on):  # pragma: no cover
+    """Connected components over branches with ``on``; labels in order of first bus, -1 for off buses."""
+    parent = np.arange(nb)
+    for k in range(f.shape[0]):
+        if not on[k]:
+            continue
+        a, b = f[k], t[k]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+    label = np.full(nb, -1, dtype=np.int64)
+    root_label = np.full(nb, -1, dtype=np.int64)
+    count = 0
+    for i in range(nb):
+        if not bus_on[i]:
+            continue
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        if root_label[r] < 0:
+            root_label[r] = count
+            count += 1
+        label[i] = root_label[r]
+    return label, count

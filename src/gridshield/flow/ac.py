@@ -34,7 +34,6 @@ from gridshield.flow import _nr_kernels as K
 from gridshield.flow.linsolve import SingularMatrixError, sparse_lu
 from gridshield.flow.matrices import branch_admittance, bus_shunt_pu
 from gridshield.grid.model import Grid
-from gridshield.topology import islands as find_islands
 
 InitKind = Literal["case", "flat", "dc"]
 INITS = ("case", "flat", "dc")
@@ -200,6 +199,13 @@ class AcResult:
 # solver
 # ---------------------------------------------------------------------------------------------
 @dataclass
+class _Islands:
+    label: np.ndarray
+    count: int
+    has_generation: np.ndarray
+
+
+@dataclass
 class _Pattern:
     """Jacobian pattern, index maps and LU for one assignment of bus types."""
 
@@ -243,14 +249,11 @@ class AcSolver:
         self.yff, self.yft, self.ytf, self.ytt = adm.yff, adm.yft, adm.ytf, adm.ytt
         self.ysh = bus_shunt_pu(grid)
         # Ybus pattern: every branch and every diagonal, CSR order (row-major, sorted columns)
-        ar = np.arange(nb, dtype=np.int64)
-        keys = np.concatenate([self.f * nb + self.f, self.f * nb + self.t, self.t * nb + self.f, self.t * nb + self.t, ar * nb + ar])
-        uniq, inv = np.unique(keys, return_inverse=True)
-        self.y_rows = uniq // nb
-        self.y_indices = (uniq % nb).astype(np.int64)
-        self.y_indptr = np.searchsorted(self.y_rows, np.arange(nb + 1)).astype(np.int64)
-        self.pos_ff, self.pos_ft, self.pos_tf, self.pos_tt = (inv[k * nl : (k + 1) * nl] for k in range(4))
-        self.diag_pos = inv[4 * nl :]
+        indptr, indices, pos = K.ybus_pattern(nb, self.f, self.t)
+        self.y_indptr, self.y_indices = indptr, indices
+        self.pos_ff, self.pos_ft, self.pos_tf, self.pos_tt = (pos[k * nl : (k + 1) * nl] for k in range(4))
+        self.diag_pos = pos[4 * nl :]
+        self.y_tr = K.transpose_map(indptr, indices)
         # injections (p.u.): loads in service, generators handled per solve
         lon = ld.in_service
         self.sd = (
@@ -310,19 +313,8 @@ class AcSolver:
         iq = np.full(nb, -1, dtype=np.int64)
         ip[pvpq] = np.arange(npvpq)
         iq[pq] = npvpq + np.arange(pq.size)
-        i, j = self.y_rows, self.y_indices
-        rows = np.concatenate([ip[i], ip[i], iq[i], iq[i]])
-        cols = np.concatenate([ip[j], iq[j], ip[j], iq[j]])
-        nnz = i.size
-        src = np.concatenate([4 * np.arange(nnz) + b for b in range(4)])
-        ok = (rows >= 0) & (cols >= 0)
         n = npvpq + pq.size
-        jm = sp.coo_matrix(((src[ok] + 1).astype(np.float64), (rows[ok], cols[ok])), shape=(n, n)).tocsc()
-        jm.sort_indices()
-        jmap = np.full(4 * nnz, -1, dtype=np.int64)
-        jmap[jm.data.astype(np.int64) - 1] = np.arange(jm.data.size)
-        indptr = jm.indptr.astype(np.int32)
-        indices = jm.indices.astype(np.int32)
+        indptr, indices, jmap = K.jacobian_pattern(self.y_indptr, self.y_indices, self.y_tr, ip, iq, n)
         lu = sparse_lu(n, indptr, indices, self.linear_solver) if n else None
         pat = _Pattern(
             p_rows=pvpq, q_rows=pq, row_active=btype != 4, jmap=jmap, indptr=indptr, indices=indices, lu=lu
@@ -337,8 +329,13 @@ class AcSolver:
         """Islands, energised buses, bus types (4 = dark) and voltage-controlling gens."""
         grid = self.grid
         b, g = grid.buses, grid.gens
-        isl = find_islands(grid, branch_in_service=on, gen_in_service=gen_on)
-        energised = isl.energised
+        label, count = K.components(self.nb, self.f, self.t, on, b.in_service)
+        live = gen_on & b.in_service[g.bus]
+        has_gen = np.zeros(count, dtype=bool)
+        has_gen[label[g.bus[live]]] = True
+        energised = np.zeros(self.nb, dtype=bool)
+        energised[label >= 0] = has_gen[label[label >= 0]]
+        isl = _Islands(label=label, count=int(count), has_generation=has_gen)
         gon = gen_on & b.in_service[g.bus] & energised[g.bus]
         bus_gen = np.zeros(self.nb, dtype=bool)
         bus_gen[g.bus[gon]] = True
@@ -588,7 +585,10 @@ class AcSolver:
         return self._result(v, on, btype, gon, limited, qg, energised, isl, converged, reason, iterations, norm, init_label)
 
     def _ibus(self, ydata: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return sp.csr_matrix((ydata, self.y_indices, self.y_indptr), shape=(self.nb, self.nb)) @ v
+        ibus = np.empty(self.nb, dtype=np.complex128)
+        empty = np.zeros(0, dtype=np.int64)
+        K.mismatch(self.y_indptr, self.y_indices, ydata, v, np.zeros(self.nb, dtype=np.complex128), empty, empty, np.zeros(0), ibus)
+        return ibus
 
     def _gen_pq(self, s_inj, btype, gon, limited, qg):
         """Generator P and Q from bus injections (MATPOWER ``pfsoln``), MW and MVAr."""
