@@ -71,6 +71,17 @@ def test_demo_risk_and_restoration(demo_out):
         assert risk["samples"] == 40
         samples = pd.read_parquet(out / "risk_samples.parquet")
         assert risk["lost_mw"]["mean"] == pytest.approx(samples["lost_mw"].mean(), rel=1e-9)
+    if "risk: heat" in summary["parts_ran_s"]:
+        heat = pd.read_parquet(out / "risk_heat.parquet")
+        samples = pd.read_parquet(out / "risk_samples.parquet")
+        city = gs.read_matpower(out / "synthetic-city.m")
+        hit = samples.index[samples["damage"].str.len() > 0][:3]
+        assert len(hit) > 0
+        for i in hit:
+            ids = samples.loc[i, "damage"].split(";")
+            want = gs.assess_heat(city, ids, temperature_c=-10.0, hours=24).people_without_heat
+            assert heat.loc[i, "people_without_heat"] == pytest.approx(want)
+        assert summary["risk"]["heat"]["people without heat, mean"] == pytest.approx(heat["people_without_heat"].mean())
     if "restoration" in summary["parts_ran_s"]:
         plan = json.loads((out / "restoration.json").read_text())
         assert plan["damage"] == summary["strike"]["damage"] or set(plan["damage"]) == set(summary["strike"]["damage"])
