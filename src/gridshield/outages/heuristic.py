@@ -126,7 +126,7 @@ def prune(inst: Instance, starts: np.ndarray, req: np.ndarray) -> np.ndarray:
     return starts
 
 
-def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0) -> dict:
+def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0, max_fails: int = 40) -> dict:
     """Run the heuristic. Returns a dict with starts, shortfall, bound, tries and runtime."""
     t0 = time.perf_counter()
     G = inst.n_groups
@@ -166,6 +166,7 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
             lo = mid + 1
     # randomised tie-breaks below the best value while time remains
     rng = np.random.default_rng(seed)
+    fails = 0
     while best_val > bound + 1e-9 and time.perf_counter() - t0 < time_budget_s * 0.8:
         k = int(np.searchsorted(cands, best_val - 1e-9)) - 1
         if k < 0:
@@ -174,8 +175,11 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
         tries += 1
         if short.sum() <= EPS:
             best_starts, best_val = s, value(s)
-        elif tries > 200:
-            break
+            fails = 0
+        else:
+            fails += 1
+            if fails >= max_fails:
+                break
     starts = prune(inst, best_starts, req)
     return dict(starts=starts, shortfall=np.zeros(inst.n_steps), bound=bound, lp_bound=lb_lp, tries=tries,
                 runtime_s=time.perf_counter() - t0)

@@ -14,7 +14,7 @@ from gridshield.outages.model import Group, Instance, Rules, build_instance, rea
 from gridshield.outages.schedule import Schedule
 
 #: ``method="auto"`` runs the exact MILP when it has at most this many binaries (group x start).
-AUTO_MILP_MAX_BINARIES = 2000
+AUTO_MILP_MAX_BINARIES = 1000
 
 
 class ScheduleInfeasibleError(InfeasibleError):
