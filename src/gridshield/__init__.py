@@ -58,6 +58,8 @@ _LAZY: dict[str, str] = {
     "HeatResult": "gridshield.heat",
     "scale_for_temperature": "gridshield.heat",
     "rotating_schedule": "gridshield.outages",
+    "Schedule": "gridshield.outages",
+    "ScheduleInfeasibleError": "gridshield.outages",
 }
 
 
