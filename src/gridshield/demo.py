@@ -246,9 +246,10 @@ def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hou
     t.add_row("customers affected", f"{impact.customers_affected:,}")
     t.add_row("districts dark", ", ".join(d["district"] for d in dark) or "none")
     t.add_row("critical loads lost", ", ".join(crit) or "none")
+    off_names = [n.removesuffix(" heat district") for n, o in zip(heat.district_name, heat.district_off, strict=True)
+                 if o]
     t.add_row("heat districts off", f"{int(heat.district_off.sum())} of {len(heat.district_id)}: "
-                                    + (", ".join(n.removesuffix(" heat district") for n, o in
-                                                 zip(heat.district_name, heat.district_off, strict=True) if o) or "none"))
+                                    + (", ".join(off_names) or "none"))
     t.add_row("people without heat", f"{heat.people_without_heat:,}")
     first = heat.first_hours_to_12c_h
     t.add_row("first homes below 12 °C", f"after {first:.1f} h" if math.isfinite(first) else f"not within {hours} h")

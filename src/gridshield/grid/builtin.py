@@ -184,9 +184,11 @@ def _city() -> Grid:
     # --- power plants ----------------------------------------------------------------------------
     aurora = bld.add_bus("bus:CHP-Aurora-330", 330.0, "CHP-Aurora", _polar(12.0, -18.0), "CHP-Aurora 330 kV")
     for k in (1, 2):
-        bld.add_gen(f"gen:CHP-Aurora-G{k}", aurora, 200.0, 250.0, "chp", f"CHP-Aurora unit {k}", 1.03, 150.0, 40.0, 80.0)
+        bld.add_gen(f"gen:CHP-Aurora-G{k}", aurora, 200.0, 250.0, "chp", f"CHP-Aurora unit {k}", 1.03, 150.0, 40.0,
+                    80.0)
     bld.add_line("branch:L330-Aurora-East", aurora, ring[1][3], _LINE330, 1000.0, "330 kV line CHP-Aurora-East")
-    bld.add_line("branch:L330-Aurora-SouthEast", aurora, ring[2][3], _LINE330, 1000.0, "330 kV line CHP-Aurora-SouthEast")
+    bld.add_line("branch:L330-Aurora-SouthEast", aurora, ring[2][3], _LINE330, 1000.0,
+                 "330 kV line CHP-Aurora-SouthEast")
 
     weir = bld.add_bus("bus:HPP-Weir-330", 330.0, "HPP-Weir", _polar(19.0, 126.0), "HPP-Weir 330 kV")
     for k in (1, 2, 3):
@@ -196,14 +198,19 @@ def _city() -> Grid:
 
     boreas = bld.add_bus("bus:CHP-Boreas-110", 110.0, "CHP-Boreas", _polar(7.5, 198.0), "CHP-Boreas 110 kV")
     for k in (1, 2):
-        bld.add_gen(f"gen:CHP-Boreas-G{k}", boreas, 100.0, 120.0, "chp", f"CHP-Boreas unit {k}", 1.01, 80.0, 45.0, 40.0)
-    bld.add_line("branch:L110-Boreas-Elmstead", boreas, inner[4][2], _LINE110, 240.0, "110 kV line CHP-Boreas-S110-Elmstead")
-    bld.add_line("branch:L110-Boreas-Dockside", boreas, inner[3][2], _LINE110, 240.0, "110 kV line CHP-Boreas-S110-Dockside")
+        bld.add_gen(f"gen:CHP-Boreas-G{k}", boreas, 100.0, 120.0, "chp", f"CHP-Boreas unit {k}", 1.01, 80.0, 45.0,
+                    40.0)
+    bld.add_line("branch:L110-Boreas-Elmstead", boreas, inner[4][2], _LINE110, 240.0,
+                 "110 kV line CHP-Boreas-S110-Elmstead")
+    bld.add_line("branch:L110-Boreas-Dockside", boreas, inner[3][2], _LINE110, 240.0,
+                 "110 kV line CHP-Boreas-S110-Dockside")
 
     cedar = bld.add_bus("bus:CHP-Cedar-110", 110.0, "CHP-Cedar", _polar(7.5, 54.0), "CHP-Cedar 110 kV")
     bld.add_gen("gen:CHP-Cedar-G1", cedar, 90.0, 110.0, "chp", "CHP-Cedar unit 1", 1.01, 70.0, 50.0, 30.0)
-    bld.add_line("branch:L110-Cedar-Ashgrove", cedar, inner[0][2], _LINE110, 240.0, "110 kV line CHP-Cedar-S110-Ashgrove")
-    bld.add_line("branch:L110-Cedar-Birchwood", cedar, inner[1][2], _LINE110, 240.0, "110 kV line CHP-Cedar-S110-Birchwood")
+    bld.add_line("branch:L110-Cedar-Ashgrove", cedar, inner[0][2], _LINE110, 240.0,
+                 "110 kV line CHP-Cedar-S110-Ashgrove")
+    bld.add_line("branch:L110-Cedar-Birchwood", cedar, inner[1][2], _LINE110, 240.0,
+                 "110 kV line CHP-Cedar-S110-Birchwood")
 
     delta = bld.add_bus("bus:GTP-Delta-110", 110.0, "GTP-Delta", _polar(12.5, -90.0), "GTP-Delta 110 kV")
     bld.add_gen("gen:GTP-Delta-G1", delta, 40.0, 80.0, "gas", "GTP-Delta gas turbine", 1.01, 50.0, 90.0)

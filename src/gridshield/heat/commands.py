@@ -43,7 +43,8 @@ def read_temperature_series(path: Path) -> list[float]:
         try:
             out.append(float(cell))
         except ValueError:
-            raise ParseError(str(path), k + 1 + (col is not None), f"expected a temperature in °C, found {cell!r}") from None
+            raise ParseError(str(path), k + 1 + (col is not None),
+                             f"expected a temperature in °C, found {cell!r}") from None
     if not out:
         raise ParseError(str(path), None, "no temperatures found; give one °C value per line")
     return out
@@ -84,10 +85,12 @@ def heat(
         t = Table(title="Heat districts without heat", title_justify="left")
         for c in ("district", "people", "why", "< 12 °C (h)", "< 5 °C (h)"):
             t.add_column(c, justify="right" if c not in ("district", "why") else "left")
-        order = sorted((k for k in range(len(res.district_id)) if res.district_off[k]), key=lambda k: res.hours_to_12c_h[k])
+        order = sorted((k for k in range(len(res.district_id)) if res.district_off[k]),
+                       key=lambda k: res.hours_to_12c_h[k])
         for k in order:
             h12, h5 = float(res.hours_to_12c_h[k]), float(res.hours_to_5c_h[k])
             t.add_row(res.district_name[k].removesuffix(' heat district'), f"{int(res.people[k]):,}", res.reason[k],
-                      f"{h12:.1f}" if math.isfinite(h12) else f"> {hours}", f"{h5:.1f}" if math.isfinite(h5) else f"> {hours}")
+                      f"{h12:.1f}" if math.isfinite(h12) else f"> {hours}",
+                      f"{h5:.1f}" if math.isfinite(h5) else f"> {hours}")
         console.print(t)
     write_output(res, out)

@@ -307,7 +307,9 @@ def damage_masks(grid: Grid, damage: Any) -> dict[str, np.ndarray]:
 
         damage = Damage.from_ids(grid, damage)
     if damage.bus_out.shape[0] != len(grid.buses) or damage.load_out.shape[0] != len(grid.loads):
-        raise GridshieldError("damage was built for another grid (sizes differ); build it with Damage.from_ids(grid, ...)")
+        raise GridshieldError(
+            "damage was built for another grid (sizes differ); build it with Damage.from_ids(grid, ...)"
+        )
     return {"bus": np.asarray(damage.bus_out, bool), "branch": np.asarray(damage.branch_out, bool),
             "gen": np.asarray(damage.gen_out, bool), "load": np.asarray(damage.load_out, bool)}
 
@@ -557,7 +559,8 @@ class HeatResult:
 
     def __repr__(self) -> str:
         return (
-            f"HeatResult({self.grid_name!r}: {int(self.district_off.sum())}/{len(self.district_id)} heat districts off, "
+            f"HeatResult({self.grid_name!r}: {int(self.district_off.sum())}/{len(self.district_id)} "
+            "heat districts off, "
             f"{self.people_without_heat:,} people without heat)"
         )
 
