@@ -489,3 +489,29 @@ def test_cli_infeasible_exit(tmp_path, capsys):
     assert "exceeds all switchable load by up to 5.0 MW" in cap.err
     assert "Uncovered deficit" in cap.out
     assert (tmp_path / "o" / "schedule.csv").is_file()  # best-effort schedule still written
+
+
+# ---------------------------------------------------------------- grid-based groups and deficit
+def test_groups_and_deficit_from_synthetic_city():
+    from gridshield.outages import deficit_from_impact, groups_from_grid
+
+    grid = gs.load_case("synthetic-city")
+    groups = groups_from_grid(grid)
+    by_id = {g["id"]: g for g in groups}
+    ld = grid.loads
+    for gid, g in by_id.items():
+        m = ld.group == gid
+        assert g["load_mw"] == pytest.approx(float(np.maximum(ld.p_mw[m], 0).sum()))
+    assert by_id["EXEMPT"]["switchable"] is False and by_id["Q1"]["switchable"] is True
+    intact = gs.assess_damage(grid, [])
+    assert deficit_from_impact(grid, intact, hours=24)["deficit_mw"].max() == 0.0
+    hit = gs.assess_damage(grid, ["site:S330-North", "site:S330-East", "site:CHP-Aurora"])
+    d = deficit_from_impact(grid, hit, hours=24)
+    energised = np.asarray(hit.bus_energised)[np.asarray(ld.bus)]
+    dem = np.asarray(hit.load_demand_mw)
+    served = float(np.asarray(hit.load_served_mw)[energised & (dem > 0)].sum())
+    peak = float(dem[energised & (dem > 0)].sum())
+    # at the evening peak (shape 1.0) the deficit is what the impact engine could not serve
+    assert d["deficit_mw"].max() == pytest.approx(max(0.0, peak - served), abs=1e-3)
+    s = rotating_schedule(groups_from_grid(grid, hit), d, method="heuristic", allow_shortfall=True)
+    assert_invariants(s, 4, 4, None, s.exempt, covered=s.covered)

@@ -4,6 +4,7 @@ are off when, with exemptions for critical loads, exported to CSV / JSON / iCale
 Entry point: :func:`rotating_schedule` (also ``gridshield.rotating_schedule``) -> :class:`Schedule`.
 """
 
+from gridshield.outages.grid import deficit_from_impact, groups_from_grid
 from gridshield.outages.model import (
     ESKOM_STAGE_MW,
     ESKOM_STAGE_PCT,
@@ -26,7 +27,9 @@ __all__ = [
     "Rules",
     "Schedule",
     "ScheduleInfeasibleError",
+    "deficit_from_impact",
     "deficit_from_stages",
+    "groups_from_grid",
     "read_deficit",
     "read_groups",
     "rotating_schedule",

@@ -268,6 +268,20 @@ class Schedule:
         df["end"] = [t.isoformat() for t in df["end"]]
         return atomic_write(path, lambda p: df.to_csv(p, index=False))
 
+    def to_csv_text(self) -> str:
+        """The CSV of :meth:`to_csv` as a string."""
+        df = self.to_frame()
+        df["start"] = [t.isoformat() for t in df["start"]]
+        df["end"] = [t.isoformat() for t in df["end"]]
+        return df.to_csv(index=False)
+
+    def ics_texts(self, *, include_possible: bool = True) -> dict[str, str]:
+        """iCalendar text per switchable group id (what :meth:`to_ics` writes)."""
+        from gridshield.outages.ics import calendar_text
+
+        return {gid: calendar_text(self, g, include_possible=include_possible)
+                for g, gid in enumerate(self.group_ids) if not self.exempt[g]}
+
     def to_json(self, path: str | Path) -> Path:
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 

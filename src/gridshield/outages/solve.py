@@ -10,7 +10,7 @@ import numpy as np
 
 from gridshield.errors import GridshieldError, InfeasibleError
 from gridshield.outages.core import EPS, POSSIBLE, fairness_value, lp_bound, off_from_starts, possible_layer, round_up_to_candidates
-from gridshield.outages.model import Group, Instance, Rules, build_instance, read_groups
+from gridshield.outages.model import Group, Instance, Rules, build_instance, read_deficit, read_groups
 from gridshield.outages.schedule import Schedule
 
 #: ``method="auto"`` runs the exact MILP when it has at most this many binaries (group x start).
@@ -109,6 +109,8 @@ def rotating_schedule(
     start_every_hours: float | None = None,
     split: int = 1,
     days: float | None = None,
+    start: Any = None,
+    step_h: float = 1.0,
     method: str = "auto",
     time_limit_s: float = 60.0,
     allow_shortfall: bool = False,
@@ -144,6 +146,8 @@ def rotating_schedule(
         Split each switchable group into this many equal sub-groups ("halves" for 2).
     days : float, optional
         Use only the first ``days`` days of the deficit.
+    start, step_h : optional
+        Start time and step (hours) when ``deficit`` is a plain sequence of MW.
     method : {"auto", "milp", "heuristic"}
         ``auto`` runs the heuristic, then the exact MILP (warm-started) when the instance has at
         most ``AUTO_MILP_MAX_BINARIES`` binaries or the heuristic leaves MW uncovered.
@@ -181,7 +185,7 @@ def rotating_schedule(
         start_every_h=start_every_hours, night_start_h=night_hours[0], night_end_h=night_hours[1],
     )
     glist = split_groups(read_groups(groups), split)
-    inst = build_instance(glist, deficit, rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
+    inst = build_instance(glist, read_deficit(deficit, start=start, step_h=step_h), rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
     if tz is not None and inst.times.tz is None:
         try:
             inst = _replace_times(inst, inst.times.tz_localize(tz, ambiguous="infer", nonexistent="shift_forward"))
@@ -190,7 +194,7 @@ def rotating_schedule(
     say("heuristic")
     heur = solve_heuristic_safe(inst, heuristic_budget_s, seed)
     starts, shortfall = heur["starts"], heur["shortfall"]
-    used, status, details = "heuristic", "heuristic", {"heuristic": _heur_details(heur)}
+    used, status, details = "heuristic", "feasible", {"heuristic": _heur_details(heur)}
     bound = heur["bound"]
     n_bin = inst.switchable_idx.size * int(inst.start_ok.sum())
     fair_h = fairness_value(inst, starts)

@@ -1,0 +1,98 @@
+"""Customer groups and the deficit from a grid model (and a damage set, via the impact engine).
+
+* Groups: the loads' ``group`` column (a synthetic city uses queues Q1..Q6, ``GPO`` for
+  industry and ``EXEMPT`` for critical infrastructure). Critical-priority loads inside a group
+  are carved out as ``critical_mw`` (never shed; censor.net 3501035, DOMAIN.md section 1); a
+  group whose loads are all critical, or whose name is in ``exempt_groups``, is never switched.
+* Deficit after damage: loads in dark islands are out until repair (emergency outages) and are
+  left out of the rotation. In the energised part, the impact engine's maximal load delivery
+  says how much of the case's demand can be served (its supply, limited by generation and
+  transfer capacity). The case's demand is taken as the evening peak, and other hours scale by
+  a winter daily shape (peak = 1), so ``deficit[t] = max(0, shape[t] * demand - supply)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridshield.errors import GridshieldError
+
+#: Winter weekday load shape relative to the evening peak (hour 0..23), as used by the demo.
+WINTER_DAILY_SHAPE = (
+    0.74, 0.72, 0.71, 0.71, 0.72, 0.76, 0.84, 0.92, 0.95, 0.93, 0.92, 0.91,
+    0.90, 0.90, 0.91, 0.93, 0.97, 1.00, 1.00, 0.99, 0.96, 0.90, 0.84, 0.78,
+)
+
+EXEMPT_GROUPS = ("EXEMPT", "CRITICAL")
+
+
+def groups_from_grid(grid, impact=None, *, exempt_groups: Sequence[str] = EXEMPT_GROUPS) -> list[dict]:
+    """Customer groups from ``grid.loads.group`` (optionally only the energised loads of ``impact``).
+
+    Returns dicts ready for :func:`~gridshield.outages.rotating_schedule`: id, name, load_mw,
+    customers, switchable, critical, critical_mw.
+    """
+    ld = grid.loads
+    if len(ld.id) == 0:
+        raise GridshieldError(f"grid {grid.name!r} has no loads to schedule")
+    demand = np.maximum(np.asarray(ld.p_mw, dtype=float), 0.0) * np.asarray(ld.in_service, dtype=bool)
+    if impact is not None:
+        energised = np.asarray(impact.bus_energised, dtype=bool)[np.asarray(ld.bus)]
+        demand = demand * energised
+    names = np.array([g if g else "ungrouped" for g in ld.group.tolist()], dtype=object)
+    crit = np.asarray(ld.priority == "critical")
+    out = []
+    for g in sorted(set(names.tolist())):
+        m = names == g
+        total = float(demand[m].sum())
+        crit_mw = float(demand[m & crit].sum())
+        exempt = g.upper() in {x.upper() for x in exempt_groups} or bool(np.all(crit[m]))
+        out.append({
+            "id": g, "name": "critical infrastructure (exempt)" if exempt else g,
+            "load_mw": total, "customers": int(np.asarray(ld.customers)[m & (demand > 0)].sum()),
+            "switchable": not exempt, "critical": exempt, "critical_mw": 0.0 if exempt else crit_mw,
+        })
+    if not any(d["switchable"] and d["load_mw"] > 0 for d in out):
+        raise GridshieldError(f"grid {grid.name!r}: no switchable load groups (loads.group is empty or all exempt)")
+    return out
+
+
+def deficit_from_impact(grid, impact, *, hours: int = 24, start: Any = "2026-01-12 00:00",
+                        shape: Sequence[float] = WINTER_DAILY_SHAPE) -> pd.DataFrame:
+    """Hourly deficit (MW) in the energised part of a damaged grid (see the module docstring)."""
+    ld = grid.loads
+    energised = np.asarray(impact.bus_energised, dtype=bool)[np.asarray(ld.bus)]
+    dem = np.asarray(impact.load_demand_mw, dtype=float)
+    pos = dem > 0
+    demand = float(dem[energised & pos].sum())
+    supply = float(np.asarray(impact.load_served_mw, dtype=float)[energised & pos].sum())
+    if supply >= demand - 1e-6:
+        # nothing shed at the peak: the supply is at least the demand (generation can be higher)
+        gens = grid.gens
+        on = np.asarray(gens.in_service, dtype=bool) & np.asarray(impact.bus_energised, dtype=bool)[np.asarray(gens.bus)]
+        stranded = set(impact.stranded_gens)
+        ok = np.array([gid not in stranded for gid in gens.id]) & on
+        supply = max(supply, float(np.asarray(gens.p_max_mw, dtype=float)[ok].sum()))
+    times = pd.date_range(pd.Timestamp(start), periods=hours, freq="h")
+    sh = np.asarray(shape, dtype=float)
+    sh = sh / sh.max()
+    d = np.maximum(0.0, demand * sh[times.hour] - supply)
+    return pd.DataFrame({"time": times, "deficit_mw": np.round(d, 3)})
+
+
+def groups_and_deficit_from_grid(case: str, damage: str | None, *, hours: float = 24.0,
+                                 start: Any = "2026-01-12 00:00") -> tuple[list[dict], pd.DataFrame]:
+    """For ``gridshield schedule --case ... --damage ...``: groups of the energised loads and the
+    hourly deficit after the damage, from the impact engine."""
+    import gridshield as gs
+
+    grid = gs.load_case(case)
+    ids = [x.strip() for x in (damage or "").split(",") if x.strip()]
+    impact = gs.assess_damage(grid, ids)
+    groups = groups_from_grid(grid, impact)
+    deficit = deficit_from_impact(grid, impact, hours=int(round(hours)), start=start)
+    return groups, deficit
