@@ -20,6 +20,9 @@ def test_registered_and_deterministic(city):
     assert again is not city
     assert city.equals(again)
     assert gs.load_case("synthetic-city") is city  # cached: grids are immutable
+    import gridshield.cases
+
+    assert gridshield.cases.load("synthetic-city") is city
 
 
 def test_city_shape(city):
