@@ -110,6 +110,40 @@ def run_case(
     return {"case": case, "crews": crews, "large": large, "small": small, "errors": errors}
 
 
+def abstract_gap(count: int, seed: int, nmin: int = 6, nmax: int = 9) -> list[dict[str, Any]]:
+    """Heuristic vs MILP on random abstract instances (no grid): loads that need every task of a
+    random 'series' set and one of a random 'parallel' set, 1-3 crews, random durations, spares
+    and travel. Harder for the heuristic than the grid damages above (denser interactions)."""
+    from gridshield.restore.plan import Instance, solve_heuristic, solve_milp, solve_naive
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n = int(rng.integers(nmin, nmax + 1))
+        loads = [(float(rng.uniform(1, 50)), [j for j in range(n) if rng.random() < 0.3],
+                  [j for j in range(n) if rng.random() < 0.25]) for _ in range(6)]
+
+        def value(m: int, loads=loads) -> float:
+            return sum(w for w, se, pa in loads
+                       if all(m >> j & 1 for j in se) and (not pa or any(m >> j & 1 for j in pa)))
+
+        dur = rng.integers(1, 10, n).astype(float)
+        ns = dur + np.where(rng.random(n) < 0.3, rng.integers(2, 12, n), 0)
+        cls = tuple("transformer" if ns[j] > dur[j] else None for j in range(n))
+        xy = rng.uniform(0, 4, (n, 2))
+        tr = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)) if rng.random() < 0.5 else None
+        inst = Instance(dur, ns, cls, {"transformer": int(rng.integers(0, 2))}, int(rng.integers(1, 4)), tr, value)
+        nv = solve_naive(inst)
+        h = solve_heuristic(inst, time_limit_s=10, naive=nv)
+        m = solve_milp(inst, time_limit_s=60)
+        if m.objective <= 1e-9:
+            continue
+        out.append({"n": n, "crews": inst.crews, "naive": nv.objective, "heuristic": h.objective, "milp": m.objective,
+                    "optimal": m.optimal, "gap_pct": 100.0 * (h.objective - m.objective) / m.objective,
+                    "heuristic_s": h.runtime_s, "milp_s": m.runtime_s})
+    return out
+
+
 def _med(xs: list[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
@@ -127,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--milp-max", type=int, default=7, help="largest task count for the MILP instances")
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--abstract", type=int, default=12, help="random abstract instances for the gap study (0: none)")
     ap.add_argument("--spares", default=None, help="spare stock per class, e.g. autotransformer=1,transformer=1")
     ap.add_argument("--travel-speed", type=float, default=None, help="crew km/h (cases with coordinates only)")
     args = ap.parse_args(argv)
@@ -190,12 +225,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{ms / hs:.0f}x" if hs > 0 else "",
         )
     console.print(s)
+    abstract = abstract_gap(args.abstract, args.seed) if args.abstract > 0 else []
+    if abstract:
+        gaps = [x["gap_pct"] for x in abstract]
+        a = Table(title="Heuristic vs exact MILP on random abstract instances (6-9 tasks, 1-3 crews, spares, travel)",
+                  title_justify="left")
+        for c in ("n", "MILP optimal", "gap % (mean / median / max)", "heur. = opt", "naive gap % (mean)",
+                  "heuristic s (med)", "MILP s (med / max)"):
+            a.add_column(c, justify="right")
+        a.add_row(
+            str(len(abstract)), f"{sum(x['optimal'] for x in abstract)}/{len(abstract)}",
+            f"{_mean(gaps):.2f} / {_med(gaps):.2f} / {max(gaps):.2f}", f"{sum(g <= 1e-6 for g in gaps)}/{len(gaps)}",
+            f"{_mean([100 * (x['naive'] - x['milp']) / x['milp'] for x in abstract]):.1f}",
+            f"{_med([x['heuristic_s'] for x in abstract]):.3f}",
+            f"{_med([x['milp_s'] for x in abstract]):.2f} / {max(x['milp_s'] for x in abstract):.2f}",
+        )
+        console.print(a)
     for r in results:
         for e in r["errors"][:3]:
             console.print(f"[yellow]{r['case']}: planning failed for {e}[/]")
         if len(r["errors"]) > 3:
             console.print(f"[yellow]{r['case']}: {len(r['errors']) - 3} more failures[/]")
-    return {"results": results, "args": vars(args)}
+    return {"results": results, "abstract": abstract, "args": vars(args)}
 
 
 if __name__ == "__main__":

@@ -435,8 +435,9 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
     for cls in {c for c in inst.spare_class if c is not None}:
         members = [u[j] for j in range(n) if inst.spare_class[j] == cls]
         row({v: 1.0 for v in members}, -math.inf, float(inst.stock.get(cls, 0)))
+    yvar: dict[tuple[int, int], int] = {}
+    x: dict[tuple[int, int], int] = {}
     if ncrew < n:
-        x = {}
         for j in range(n):
             for c in range(min(j + 1, ncrew)):
                 x[j, c] = var(0.0, 1.0, integer=True)
@@ -445,6 +446,7 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
             for j in range(i + 1, n):
                 yij = var(0.0, 1.0, integer=True)
                 yji = var(0.0, 1.0, integer=True)
+                yvar[i, j], yvar[j, i] = yij, yji
                 row({yij: 1.0, yji: 1.0}, -math.inf, 1.0)
                 for c in range(min(i + 1, ncrew)):
                     # y_ij + y_ji >= x_ic + x_jc - 1
@@ -453,16 +455,19 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
                 row({s[j]: 1.0, cc[i]: -1.0, yij: -big}, float(tr[i, j]) - big, math.inf)
                 row({s[i]: 1.0, cc[j]: -1.0, yji: -big}, float(tr[j, i]) - big, math.inf)
     const = 0.0
+    mvars: list[tuple[list[int], int, list[int]]] = []  # (members, M_T column, w columns)
     for m in terms:
         members = [j for j in range(n) if m >> j & 1]
         if len(members) == 1:
             cost[cc[members[0]]] += g[m]
             continue
         mt = var(0.0, 2 * big, c=float(g[m]))
+        mvars.append((members, mt, []))
         for j in members:
             row({mt: 1.0, cc[j]: -1.0}, 0.0, math.inf)
         if g[m] < 0:
             ws = [var(0.0, 1.0, integer=True) for _ in members]
+            mvars[-1] = (members, mt, ws)
             row({w: 1.0 for w in ws}, 1.0, 1.0)
             for j, w in zip(members, ws, strict=True):
                 # M_T <= C_j + 2 big (1 - w)
@@ -499,6 +504,13 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
     h.setOptionValue("mip_rel_gap", 1e-9)
     h.setOptionValue("mip_abs_gap", 1e-7)
     h.passModel(lp)
+    if incumbent is not None:  # start from the heuristic's schedule
+        start = _milp_start(inst, incumbent.schedule, nv, s, cc, u, x, yvar, mvars)
+        if start is not None:
+            hs = highspy.HighsSolution()
+            hs.col_value = start.tolist()
+            hs.value_valid = True
+            h.setSolution(hs)
     h.run()
     status = h.getModelStatus()
     sol = np.asarray(h.getSolution().col_value)
@@ -517,13 +529,42 @@ def solve_milp(inst: Instance, time_limit_s: float = 60.0, incumbent: _Result | 
     use = np.array([(sol[u[j]] > 0.5) if j in u else False for j in range(n)])
     sched = sequence_schedule(inst, crew, np.asarray([sol[v] for v in s]), use)
     obj = weighted_ens(inst, sched.end_h)
+    used_incumbent = False
     if incumbent is not None and incumbent.objective < obj - 1e-9 * max(1.0, abs(obj)):
         sched, obj = incumbent.schedule, incumbent.objective  # time limit hit with a worse MILP point
+        used_incumbent = True
     return _Result(
         "milp", sched, obj, time.perf_counter() - t0, optimal=optimal,
         info={"milp_objective": float(h.getInfo().objective_function_value) + const, "terms": len(terms),
-              "variables": nv, "constraints": len(rows), "status": h.modelStatusToString(status)},
+              "variables": nv, "constraints": len(rows), "status": h.modelStatusToString(status),
+              "mip_gap": float(h.getInfo().mip_gap), "kept_heuristic_schedule": used_incumbent},
     )
+
+
+def _milp_start(inst: Instance, sch: Schedule, nv: int, s, cc, u, x, yvar, mvars) -> np.ndarray | None:
+    """Column values of the MILP for a given schedule (crews relabelled to fit the symmetry breaking)."""
+    n = inst.n
+    col = np.zeros(nv)
+    relabel: dict[int, int] = {}
+    for j in range(n):  # crew of the lowest-index task -> 0, the next new crew -> 1, ...
+        relabel.setdefault(int(sch.crew[j]), len(relabel))
+    crew = np.array([relabel[int(c)] for c in sch.crew])
+    for j in range(n):
+        col[s[j]], col[cc[j]] = sch.start_h[j], sch.end_h[j]
+        if j in u:
+            col[u[j]] = 1.0 if sch.spare[j] else 0.0
+        if x:
+            if (j, int(crew[j])) not in x:
+                return None
+            col[x[j, int(crew[j])]] = 1.0
+    for (i, j), v in yvar.items():
+        col[v] = 1.0 if crew[i] == crew[j] and sch.start_h[i] < sch.start_h[j] else 0.0
+    for members, mt, ws in mvars:
+        ends = [sch.end_h[j] for j in members]
+        col[mt] = max(ends)
+        if ws:
+            col[ws[int(np.argmax(ends))]] = 1.0
+    return col
 
 
 def _new_highs():
