@@ -408,10 +408,18 @@ class DcSolver:
         bbus = m.bbus.tocsc()
         self.b_red = bbus[self.pvpq][:, self.pvpq].tocsc()
         self._b_pvpq_ref = bbus[self.pvpq][:, self.ref_rows].tocsr()
-        self._b_ref = bbus[self.ref_rows].tocsr()
         self._shift_red = m.pbus_shift[self.pvpq] + self._b_pvpq_ref @ self.theta_ref
         self.lu = SparseLU(self.b_red, backend)
         self.nb, self.nl = nb, nl
+        # fast paths of solve(): flows b (theta_f - theta_t) + shift, island sums
+        self._f, self._t = br.from_bus, br.to_bus
+        self._b_mw = m.b * self.base_mva
+        self._shift_mw = m.pf_shift * self.base_mva
+        self._live_bus = np.flatnonzero(self.bus_energised)
+        self._live_isl = self.island[self._live_bus]
+        self._isl_sum = sp.csr_matrix(
+            (np.ones(self._live_bus.size), (self._live_isl, self._live_bus)), shape=(isl.count, nb)
+        )
 
     # -- core -----------------------------------------------------------------------------------
 
@@ -429,21 +437,27 @@ class DcSolver:
 
     def flows_mw(self, theta_rad: np.ndarray) -> np.ndarray:
         """Branch flows at the from end (MW) for angles (rad), vector or matrix."""
-        pf = self.mats.bf @ theta_rad
-        pf += self.mats.pf_shift if pf.ndim == 1 else self.mats.pf_shift[:, None]
-        return pf * self.base_mva
+        th = theta_rad
+        if th.ndim == 1:
+            return self._b_mw * (th[self._f] - th[self._t]) + self._shift_mw
+        return self._b_mw[:, None] * (th[self._f] - th[self._t]) + self._shift_mw[:, None]
 
     def solve(self, p_inj_mw: np.ndarray) -> DcBatch:
-        """Angles (deg), flows (MW) and slack mismatches (MW) for one or many injection vectors."""
+        """Angles (deg), flows (MW) and slack mismatches (MW) for one or many injection vectors.
+
+        The mismatch of an island is minus the sum of its injections (the lossless DC flows sum
+        to zero over an island, phase shifters included), which its slack absorbs.
+        """
         theta = self.angles_rad(p_inj_mw)
         pf = self.flows_mw(theta)
         p = np.asarray(p_inj_mw, dtype=float)
-        pref = p[self.ref_rows] / self.base_mva - (
-            self.mats.pbus_shift[self.ref_rows] if p.ndim == 1 else self.mats.pbus_shift[self.ref_rows][:, None]
-        )
-        mism_live = (self._b_ref @ theta - pref) * self.base_mva
-        mism = np.zeros((self.n_islands,) + p.shape[1:])
-        mism[self.ref_bus >= 0] = mism_live
+        if p.ndim == 1:
+            if self.n_islands == 1:
+                mism = np.array([-p[self._live_bus].sum()]) if self._live_bus.size else np.zeros(1)
+            else:
+                mism = -np.bincount(self._live_isl, weights=p[self._live_bus], minlength=self.n_islands)
+        else:
+            mism = -(self._isl_sum @ p)
         return DcBatch(va_deg=np.rad2deg(theta), p_from_mw=pf, mismatch_mw=mism)
 
     def result(self, gen_p_mw: np.ndarray | None = None) -> DcResult:

@@ -271,9 +271,9 @@ def ptdf(
             f"a dense PTDF of {rows.size} x {cols.size} needs {nbytes / 1e9:.1f} GB; pass branches= and/or buses= "
             "to select rows/columns, or use outage_flows() for post-outage flows"
         )
-    out = np.zeros((rows.size, cols.size))
-    bf_red = s.mats.bf[:, s.pvpq].tocsr()
     if rows.size <= cols.size:
+        out = np.zeros((rows.size, cols.size))
+        bf_red = s.mats.bf[:, s.pvpq].tocsr()
         # rows: PTDF[m, :] = (B^-1 Bf[m, :]^T)^T, B symmetric
         colpos = s.red_index[cols]
         ok = colpos >= 0
@@ -283,18 +283,42 @@ def ptdf(
             x = s.lu.solve(np.asfortranarray(rhs))
             out[a : a + chunk][:, ok] = x[colpos[ok]].T
     else:
-        bfr = bf_red[rows]
+        # columns: PTDF[:, j] = b_m (theta_f - theta_t) with theta = B^-1 e_j, into an F-order result
+        out = np.zeros((rows.size, cols.size), order="F")
+        n = s.pvpq.size
+        pf_n, pt_n, b = _positions(s, rows)
+        handle, block = s.lu.buffer(min(chunk, cols.size))
         for a in range(0, cols.size, chunk):
             c = cols[a : a + chunk]
             pos = s.red_index[c]
-            ok = np.flatnonzero(pos >= 0)
-            if ok.size == 0:
+            jj = np.flatnonzero(pos >= 0)
+            if jj.size == 0:
                 continue
-            rhs = np.zeros((s.pvpq.size, ok.size), order="F")
-            rhs[pos[ok], np.arange(ok.size)] = 1.0
-            x = s.lu.solve(rhs)
-            out[:, a + ok] = bfr @ x
+            block[:, : c.size] = 0.0
+            block[pos[jj], jj] = 1.0
+            x = s.lu.solve_buffer(handle, c.size) if n else np.zeros((0, c.size))
+            _delta_kernel(x, c.size, pf_n, pt_n, b, out[:, a : a + c.size])
     return out
+
+
+def _positions(s: DcSolver, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reduced positions of the ends of branches ``rows`` (n = the zero slot) and their b (p.u.)."""
+    br = s.grid.branches
+    n = s.pvpq.size
+    pos_n = np.where(s.red_index >= 0, s.red_index, n)
+    return pos_n[br.from_bus[rows]], pos_n[br.to_bus[rows]], s.mats.b[rows].astype(float)
+
+
+@njit(cache=True)
+def _delta_kernel(x, c, pf, pt, b, out):  # pragma: no cover - compiled
+    """out[m, j] = b[m] (x[pf[m], j] - x[pt[m], j]) for j < c; position n reads as 0."""
+    n = x.shape[0]
+    xj = np.zeros(n + 1)
+    for j in range(c):
+        for i in range(n):
+            xj[i] = x[i, j]
+        for m in range(pf.size):
+            out[m, j] = b[m] * (xj[pf[m]] - xj[pt[m]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,19 +420,34 @@ def lodf(
             "or use outage_flows()"
         )
     info = _split_info(s)
-    out = np.zeros((mon.size, ks.size))
+    out = np.zeros((mon.size, ks.size), order="F")
     islanding = info.is_bridge[ks].copy()
+    n = s.pvpq.size
+    pf_m, pt_m, b_m = _positions(s, mon)
+    pf_k, pt_k, b_k = _positions(s, ks)
+    live_k = s.branch_live[ks]
+    handle, block = s.lu.buffer(min(chunk, max(ks.size, 1)))
     for a in range(0, ks.size, chunk):
-        k = ks[a : a + chunk]
-        x = _outage_columns(s, k)
-        h = _branch_delta(s, x, mon)
-        hkk = _branch_delta(s, x, k)[np.arange(k.size), np.arange(k.size)]
+        sl = slice(a, min(a + chunk, ks.size))
+        c = sl.stop - sl.start
+        jj = np.arange(c)
+        block[:, :c] = 0.0
+        pf, pt, lv = pf_k[sl], pt_k[sl], live_k[sl]
+        m = lv & (pf < n)
+        block[pf[m], jj[m]] += 1.0
+        m = lv & (pt < n)
+        block[pt[m], jj[m]] -= 1.0
+        x = s.lu.solve_buffer(handle, c) if n else np.zeros((0, c))
+        col = out[:, sl]
+        _delta_kernel(x, c, pf_m, pt_m, b_m, col)
+        xz = np.vstack([x[:, :c], np.zeros((1, c))])
+        hkk = b_k[sl] * (xz[pf, jj] - xz[pt, jj])
         den = 1.0 - hkk
-        bad = islanding[a : a + chunk] | (np.abs(den) < _SINGULAR_TOL) | ~s.branch_live[k]
-        islanding[a : a + chunk] |= s.branch_live[k] & (np.abs(den) < _SINGULAR_TOL)
-        col = h / np.where(bad, 1.0, den)
+        sing = lv & (np.abs(den) < _SINGULAR_TOL)
+        islanding[sl] |= sing
+        bad = islanding[sl] | ~lv
+        col *= 1.0 / np.where(bad, 1.0, den)
         col[:, bad] = 0.0
-        out[:, a : a + chunk] = col
     # the outaged branch itself loses all its flow: -1 on its own row
     pos = {int(m): i for i, m in enumerate(mon.tolist())}
     for j, k in enumerate(ks.tolist()):
