@@ -294,3 +294,13 @@ def test_activsg70k(grids):
     base = solver.solve()
     assert base.converged and base.max_mismatch_pu < 1e-8 and base.iterations <= 10
     assert np.all(np.isfinite(base.vm_pu)) and base.vm_pu.min() > 0.8
+
+
+def test_warm_start_from_voltages(grids):
+    grid = grids("case30")
+    solver = AcSolver(grid)
+    base = solver.solve()
+    r = solver.solve(v0=base.v)
+    assert r.converged and r.iterations <= 1
+    assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-9
+    assert solver.solve(init=base).iterations <= 1

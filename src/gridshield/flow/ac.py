@@ -265,6 +265,12 @@ class AcSolver:
         self._patterns: dict[bytes, _Pattern] = {}
         self._ybus_cache: tuple[bytes, np.ndarray] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the LU objects hold C pointers: ship the solver to another process without them
+        state = self.__dict__.copy()
+        state["_patterns"] = {}
+        return state
+
     # -- building blocks -------------------------------------------------------------------
     def ybus(self, branch_in_service: np.ndarray | None = None) -> sp.csr_matrix:
         """Ybus (CSR, p.u.) for a branch status mask, on the solver's fixed pattern."""
@@ -491,6 +497,7 @@ class AcSolver:
         branch_in_service: np.ndarray | None = None,
         gen_in_service: np.ndarray | None = None,
         init: Any = "case",
+        v0: np.ndarray | None = None,
         enforce_q_limits: bool = False,
         robust: bool = False,
         tol: float = 1e-8,
@@ -508,6 +515,8 @@ class AcSolver:
             ``"case"`` (the case's voltages, MATPOWER's default), ``"flat"`` (1 p.u., 0 degrees),
             ``"dc"`` (DC power flow angles), an :class:`AcResult` or an array of complex voltages
             (warm start). Voltage-controlled buses always start at their set point ``Vg``.
+        v0
+            Complex start voltages (p.u.); same as passing them as ``init``.
         enforce_q_limits
             Fix generators that violate Q limits at the limit and make their buses PQ, then solve
             again (MATPOWER ``ENFORCE_Q_LIMS = 1``).
@@ -524,6 +533,8 @@ class AcSolver:
         gen_on = g.in_service if gen_in_service is None else np.asarray(gen_in_service, dtype=bool)
         if gen_on.shape != (len(g),):
             raise GridValidationError(f"gen_in_service has shape {gen_on.shape}; expected ({len(g)},)")
+        if v0 is not None:
+            init = np.asarray(v0, dtype=np.complex128)
         isl, energised, gon, btype = self._types(on, gen_on)
         self._isl = isl
         v, init_label = self._v0(init, btype, gon, on)
