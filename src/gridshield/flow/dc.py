@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridshield.errors import GridValidationError
-from gridshield.flow.matrices import DC_CONVENTIONS, DcConvention, make_bdc
+from gridshield.flow.matrices import DC_CONVENTIONS, DcConvention, DcMatrices, dc_susceptance, make_bdc
 from gridshield.grid.model import Grid
 from gridshield.topology import islands
 
@@ -394,8 +394,14 @@ class DcSolver:
         self.ref_rows = self.ref_bus[live_isl]
         # branches whose island is dark carry no flow (their phase-shift term is dropped too)
         self.branch_live = lon & self.bus_energised[br.from_bus]
-        m = make_bdc(grid, convention, self.branch_live)
-        self.mats = m
+        b, shift = dc_susceptance(grid, convention, self.branch_live)
+        #: DC susceptance per branch (p.u.; 0 when out of service or dark)
+        self.b = b
+        self.pf_shift = -b * shift
+        f, t = br.from_bus, br.to_bus
+        self.pbus_shift = np.bincount(f, weights=self.pf_shift, minlength=nb) - np.bincount(
+            t, weights=self.pf_shift, minlength=nb
+        )
         self.base_mva = float(grid.base_mva)
         pvpq = self.bus_energised.copy()
         pvpq[self.ref_rows] = False
@@ -405,21 +411,45 @@ class DcSolver:
         self.red_index[self.pvpq] = np.arange(self.pvpq.size)
         self._cache: dict[str, Any] = {}
         self.theta_ref = np.deg2rad(bu.va_deg[self.ref_rows])
-        bbus = m.bbus.tocsc()
-        self.b_red = bbus[self.pvpq][:, self.pvpq].tocsc()
-        self._b_pvpq_ref = bbus[self.pvpq][:, self.ref_rows].tocsr()
-        self._shift_red = m.pbus_shift[self.pvpq] + self._b_pvpq_ref @ self.theta_ref
+        # reduced B (energised buses minus references) assembled straight from the branch list
+        live = np.flatnonzero(self.branch_live & (b != 0))
+        bl, fl, tl = b[live], self.red_index[f[live]], self.red_index[t[live]]
+        rr = np.r_[fl, tl, fl, tl]
+        cc = np.r_[fl, tl, tl, fl]
+        vv = np.r_[bl, bl, -bl, -bl]
+        keep = (rr >= 0) & (cc >= 0)
+        n = self.pvpq.size
+        self.b_red = sp.csc_matrix((vv[keep], (rr[keep], cc[keep])), shape=(n, n))
+        self.b_red.sum_duplicates()
+        # coupling of the reduced buses to the reference angles: sum over branches to a reference
+        ref_pos = np.full(nb, -1, dtype=np.int64)
+        ref_pos[self.ref_rows] = np.arange(self.ref_rows.size)
+        th_ref_bus = np.zeros(nb)
+        th_ref_bus[self.ref_rows] = self.theta_ref
+        coup = np.zeros(n)
+        for a_, z_ in ((fl, t[live]), (tl, f[live])):
+            m_ = (a_ >= 0) & (ref_pos[z_] >= 0)
+            np.add.at(coup, a_[m_], -bl[m_] * th_ref_bus[z_[m_]])
+        self._shift_red = self.pbus_shift[self.pvpq] + coup
         self.lu = SparseLU(self.b_red, backend)
         self.nb, self.nl = nb, nl
         # fast paths of solve(): flows b (theta_f - theta_t) + shift, island sums
         self._f, self._t = br.from_bus, br.to_bus
-        self._b_mw = m.b * self.base_mva
-        self._shift_mw = m.pf_shift * self.base_mva
+        self._b_mw = self.b * self.base_mva
+        self._shift_mw = self.pf_shift * self.base_mva
         self._live_bus = np.flatnonzero(self.bus_energised)
         self._live_isl = self.island[self._live_bus]
         self._isl_sum = sp.csr_matrix(
             (np.ones(self._live_bus.size), (self._live_isl, self._live_bus)), shape=(isl.count, nb)
         )
+
+    @property
+    def mats(self) -> DcMatrices:
+        """The full DC matrices of this topology (``make_bdc``), built on first use."""
+        m = self._cache.get("mats")
+        if m is None:
+            m = self._cache["mats"] = make_bdc(self.grid, self.convention, self.branch_live)
+        return m
 
     # -- core -----------------------------------------------------------------------------------
 

@@ -306,7 +306,7 @@ def _positions(s: DcSolver, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     br = s.grid.branches
     n = s.pvpq.size
     pos_n = np.where(s.red_index >= 0, s.red_index, n)
-    return pos_n[br.from_bus[rows]], pos_n[br.to_bus[rows]], s.mats.b[rows].astype(float)
+    return pos_n[br.from_bus[rows]], pos_n[br.to_bus[rows]], s.b[rows].astype(float)
 
 
 @njit(cache=True)
@@ -346,7 +346,7 @@ def _branch_delta(s: DcSolver, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     br = s.grid.branches
     xf = np.vstack([x, np.zeros((1, x.shape[1]))])  # index -1 -> zero row
     pf, pt = s.red_index[br.from_bus[rows]], s.red_index[br.to_bus[rows]]
-    return s.mats.b[rows][:, None] * (xf[pf] - xf[pt])
+    return s.b[rows][:, None] * (xf[pf] - xf[pt])
 
 
 @dataclass(frozen=True)
@@ -752,13 +752,13 @@ def outage_flows(
     pf_mon = pos_n[br.from_bus[mon]]
     pt_mon = pos_n[br.to_bus[mon]]
     pre_mon = info.pre[br.from_bus[mon]]
-    mon_b = s.mats.b[mon].astype(float)
+    mon_b = s.b[mon].astype(float)
     f0_mon = f0[mon].copy()
     lim_mon = lim[mon].astype(float)
     with np.errstate(divide="ignore"):
         inv_lim = np.where(lim_mon > 0, 1.0 / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
     kpf_all, kpt_all = pos_n[br.from_bus[ks]], pos_n[br.to_bus[ks]]
-    kb_all = s.mats.b[ks].astype(float)
+    kb_all = s.b[ks].astype(float)
     f0k_all = f0[ks].astype(float)
     thr = threshold_pct / 100.0
     maxload = np.zeros(n_out)
