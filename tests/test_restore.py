@@ -247,3 +247,18 @@ def test_cli_restore(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["restore", "case30", "--damage", "branch:1", "--spares", "transformer"])
     assert exc.value.code == 2
+
+
+def test_model_reuse_and_temperature_scaling(city):
+    from gridshield.heat import scale_for_temperature
+
+    ids = ["site:S110-Juniper"]
+    cold = scale_for_temperature(city, -20.0)
+    model = ImpactModel(cold)
+    a = plan_restoration(cold, ids, crews=2, temperature_c=-20.0, model=model, method="naive")
+    b = plan_restoration(city, ids, crews=2, temperature_c=-20.0, method="naive")  # scaled inside
+    assert a.demand_mw == pytest.approx(b.demand_mw) and a.ens_mwh == pytest.approx(b.ens_mwh)
+    assert b.options["loads_scaled_to_temperature"] and not a.options["loads_scaled_to_temperature"]
+    assert b.demand_mw > plan_restoration(city, ids, crews=2, method="naive").demand_mw  # colder = more load
+    with pytest.raises(GridshieldError, match="another grid"):
+        plan_restoration(city, ids, crews=2, model=model)

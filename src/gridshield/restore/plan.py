@@ -821,6 +821,8 @@ def plan_restoration(
         Time limit of the heuristic's local search and of the MILP.
     model
         A prebuilt ``ImpactModel`` of ``grid`` to reuse (else one is built with ``impact_options``).
+        Its grid is used as is: loads are then *not* rescaled for ``temperature_c`` (scale the
+        grid with ``gridshield.heat.scale_for_temperature`` before building the model).
 
     Returns
     -------
@@ -837,10 +839,16 @@ def plan_restoration(
         raise GridshieldError(f"heat_weight={heat_weight!r}: must be a number >= 0")
     if temperature_c is not None and not (isinstance(temperature_c, (int, float)) and math.isfinite(temperature_c)):
         raise GridshieldError(f"temperature_c={temperature_c!r}: give the outdoor temperature in deg C")
-    if temperature_c is not None and isinstance(grid.extra_tables.get("gs_reference_temperature_c"), float):
+    ref_c = grid.extra_tables.get("gs_reference_temperature_c")
+    scaled = False
+    if model is not None:
+        if model.grid is not grid:
+            raise GridshieldError("model= was built for another grid; pass ImpactModel(grid) of this grid")
+    elif temperature_c is not None and isinstance(ref_c, float) and ref_c != float(temperature_c):
         from gridshield.heat import scale_for_temperature
 
         grid = scale_for_temperature(grid, float(temperature_c))
+        scaled = True
     dmg = damage if isinstance(damage, Damage) else Damage.from_ids(grid, damage)
     tasks = build_tasks(grid, dmg, durations, no_spare_durations)
     stock = parse_spares(spares)
@@ -849,8 +857,6 @@ def plan_restoration(
     load_w = np.array([wcls.get(p, 1.0) for p in grid.loads.priority.tolist()], float)
     if model is None:
         model = ImpactModel(grid, **impact_options)
-    elif model.grid is not grid:
-        raise GridshieldError("model= was built for another grid (or temperature); build ImpactModel(grid) for this one")
     heat = _heat_for(grid, temperature_c, float(heat_weight))
     value = GridValue(model, grid, [t.id for t in tasks], load_w, heat)
     dur = np.array([t.duration_h for t in tasks], float)
@@ -933,6 +939,7 @@ def plan_restoration(
             "weights": wcls,
             "heat_weight": float(heat_weight) if heat is not None else None,
             "requested_method": method,
+            "loads_scaled_to_temperature": scaled,
             "time_limit_s": float(time_limit_s),
             **({"milp": runs["milp"].info} if "milp" in runs else {}),
             **({"heuristic": runs["heuristic"].info} if "heuristic" in runs else {}),
