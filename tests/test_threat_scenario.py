@@ -122,3 +122,18 @@ def test_hash_is_stable():
     d = copy.deepcopy(BASE)
     d["waves"][0]["launched"] = 11
     assert load_scenario(d).hash() != a.hash()
+
+
+def test_run_risk_checks_targets_before_starting(tmp_path):
+    from gridshield.threat.runner import run_risk
+
+    p = _write(tmp_path, "grid: {case: case30, sites: {S1: [1]}}\nwaves:\n"
+               "  - {weapon: drone, launched: 5, targets: [{id: 'site:S9'}]}\n")
+    db = tmp_path / "r.duckdb"
+    with pytest.raises(ScenarioError) as ei:
+        run_risk(p, samples=10, workers=2, store=db)
+    assert str(p) in str(ei.value) and "waves[0].targets[0].id" in str(ei.value) and "site:S1" in str(ei.value)
+    from gridshield.store import ResultsStore
+
+    with ResultsStore(db) as st:
+        assert st.runs() == []  # no orphan run

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,8 +359,8 @@ def run_risk(
     -------
     RiskResult
     """
-    from gridshield.parallel import Payload, make_executor
     from gridshield.store import ResultsStore
+    from gridshield.threat.sampling import check_scenario
     from gridshield.threat.scenario import Scenario, load_scenario, scenario_from_json
 
     own_store = False
@@ -384,6 +385,7 @@ def run_risk(
                         f"run {resume} was made from a different scenario (hash {info.scenario_hash[:12]}, "
                         f"this file {given.hash()[:12]}); resume without the file or with the same one"
                     )
+            check_scenario(sc)
             opts = dict(info.options)
             seed = int(info.seed)
             run_id = resume
@@ -401,6 +403,7 @@ def run_risk(
                         scenario_text = Path(scenario).read_text(encoding="utf-8")
                     except OSError:
                         scenario_text = ""
+            check_scenario(sc)  # grid and targets checked here, before any run or worker starts
             if not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise GridshieldError(f"--seed {seed!r}: use a non-negative integer")
             rel = parse_until_ci(until_ci)
@@ -475,7 +478,14 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
                 done, _ = ex.wait(set(pending))
                 for f in done:
                     start, stop = pending.pop(f)
-                    batch = f.result()
+                    try:
+                        batch = f.result()
+                    except BrokenProcessPool:
+                        raise GridshieldError(
+                            "a worker process died (out of memory, or its state failed to build); "
+                            "run with --workers 1 to see the error"
+                            + (f", then --resume {run_id}" if run_id else "")
+                        ) from None
                     if st is not None and run_id:
                         st.write_batch(run_id, batch, batch.groups)
                     have[start] = batch

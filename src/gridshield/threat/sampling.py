@@ -47,6 +47,14 @@ def _bus_rows(grid: Grid, field: str, name: str, members: list[int | str]) -> li
     return rows
 
 
+def check_scenario(scenario: Scenario) -> CompiledThreat:
+    """Build the grid and compile the threat, raising :class:`ScenarioError` that names the file."""
+    try:
+        return compile_threat(scenario, build_grid(scenario))
+    except ScenarioError as exc:
+        raise ScenarioError(scenario.source, exc.problems) from None
+
+
 def build_grid(scenario: Scenario) -> Grid:
     """Load the scenario's case and apply its ``sites`` and ``groups`` (a new Grid; nothing mutated)."""
     from gridshield.grid.cases import load

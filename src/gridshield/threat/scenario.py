@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from gridshield.errors import GridshieldError
 
@@ -352,6 +352,12 @@ class Scenario(_Model):
     grid: GridSpec
     impact: ImpactSpec = Field(default_factory=ImpactSpec)
     waves: list[Wave] = Field(min_length=1)
+    _source: str = PrivateAttr(default="<scenario>")
+
+    @property
+    def source(self) -> str:
+        """Where the scenario came from (file name), for error messages."""
+        return self._source
 
     @field_validator("grid", mode="before")
     @classmethod
@@ -427,6 +433,7 @@ def scenario_from_dict(data: Any, source: str = "<scenario>", base_dir: str | os
         if not p.is_file():
             raise ScenarioError(source, [f"grid.case: file {case!r} not found (looked at {p}); fix the path"])
         sc = sc.model_copy(update={"grid": sc.grid.model_copy(update={"case": str(p)})})
+    sc._source = source
     return sc
 
 
