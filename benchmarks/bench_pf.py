@@ -1,6 +1,7 @@
 """AC power flow: gridshield vs lightsim2grid and pandapower, side by side in one run.
 
-Per case, medians of ``--repeats`` timed runs after one warm-up (method of /work/shared/PEERS.md):
+Per case, medians of ``--repeats`` timed runs after one warm-up (method of /work/shared/PEERS.md);
+the tools are timed in turn within each repeat, so that load from other users hits them alike:
 
 * **gridshield cold**: ``solve_ac(grid, init="flat")`` — everything from the ``Grid`` to the
   converged result (islands, bus types, Ybus, Jacobian pattern, KLU analysis, Newton, flows,
@@ -62,6 +63,23 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
 
 
+def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median time of each callable, timed in turn within every repeat (one warm-up each), so that
+    a change of machine load hits every tool alike."""
+    for fn in fns.values():
+        fn()
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            gc.collect()
+            t = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t)
+    out = {k: statistics.median(v) for k, v in ts.items()}
+    out.update({f"{k}_min": min(v) for k, v in ts.items()})
+    return out
+
+
 def bench_case(name: str, repeats: int) -> dict[str, Any]:
     import gridshield as gs
     from gridshield.flow.ac import AcSolver, solve_ac
@@ -70,12 +88,13 @@ def bench_case(name: str, repeats: int) -> dict[str, Any]:
     grid = gs.load_case(name)
     ppc = to_ppc(grid)
     row: dict[str, Any] = {"case": name, "n_bus": len(grid.buses), "n_branch": len(grid.branches)}
+    fns: dict[str, Callable[[], Any]] = {}
 
     r = solve_ac(grid, init="flat")
     row["gs_it"] = r.iterations if r.converged else f"{r.iterations} ({r.reason})"
-    row["gs_cold"] = _median(lambda: solve_ac(grid, init="flat"), repeats)
+    fns["gs_cold"] = lambda: solve_ac(grid, init="flat")
     solver = AcSolver(grid)
-    row["gs_reuse"] = _median(lambda: solver.solve(init="flat"), repeats)
+    fns["gs_reuse"] = lambda: solver.solve(init="flat")
     vm_gs = r.vm_pu
 
     try:
@@ -94,8 +113,8 @@ def bench_case(name: str, repeats: int) -> dict[str, Any]:
         row["ls_it"] = model.get_solver().get_nb_iter() if v.size else "diverged"
         if v.size:
             row["ls_dvm"] = float(np.abs(np.abs(v[: len(grid.buses)]) - vm_gs).max())
-        row["ls_cold"] = _median(ls_cold, repeats)
-        row["ls_reuse"] = _median(lambda: model.ac_pf(v0, 30, 1e-8), repeats)
+        fns["ls_cold"] = ls_cold
+        fns["ls_reuse"] = lambda: model.ac_pf(v0, 30, 1e-8)
     except ImportError:
         pass
 
@@ -107,7 +126,9 @@ def bench_case(name: str, repeats: int) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             net = from_ppc(ppc, f_hz=50, validate_conversion=False)
 
-            def pp_run():
+        def pp_run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 try:
                     pp.runpp(
                         net, algorithm="nr", numba=True, init="flat", tolerance_mva=1e-6, max_iteration=30,
@@ -116,11 +137,12 @@ def bench_case(name: str, repeats: int) -> dict[str, Any]:
                 except pp.LoadflowNotConverged:
                     pass  # timed all the same (30 iterations), marked in the table
 
-            pp_run()
-            row["pp_it"] = net._ppc["iterations"] if net.converged else "not converged"
-            row["pp_call"] = _median(pp_run, repeats)
+        pp_run()
+        row["pp_it"] = net._ppc["iterations"] if net.converged else "not converged"
+        fns["pp_call"] = pp_run
     except ImportError:
         pass
+    row.update(_interleaved(fns, repeats))
     return row
 
 
@@ -149,7 +171,7 @@ def bench_load(repeats: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_pf", description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args(argv)
     import gridshield.flow.linsolve as ls
 
@@ -170,6 +192,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             f"| {_fmt(r.get('ls_cold'))} ({r.get('ls_it', '-')}) | {_fmt(r.get('ls_reuse'))} "
             f"| {_fmt(r.get('pp_call'))} ({r.get('pp_it', '-')}) "
             f"| {_ratio(r['gs_cold'], r.get('ls_cold'))} | {_ratio(r.get('pp_call'), r['gs_cold'])} |"
+        )
+    print("\nSame runs, fastest repeat (less sensitive to load from other users of the machine):\n")
+    print("| case | gridshield cold | gridshield reuse | ls2g cold | ls2g reuse | pandapower runpp "
+          "| gs cold / ls2g cold | pp / gs cold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['case']} | {_fmt(r['gs_cold_min'])} | {_fmt(r['gs_reuse_min'])} | {_fmt(r.get('ls_cold_min'))} "
+            f"| {_fmt(r.get('ls_reuse_min'))} | {_fmt(r.get('pp_call_min'))} "
+            f"| {_ratio(r['gs_cold_min'], r.get('ls_cold_min'))} | {_ratio(r.get('pp_call_min'), r['gs_cold_min'])} |"
         )
     dvm = {r["case"]: r["ls_dvm"] for r in rows if "ls_dvm" in r}
     if dvm:
