@@ -284,17 +284,34 @@ def local_search(
 ) -> tuple[list[int], float, int]:
     """Improve a list by insertions and pairwise swaps (first improvement) while it improves.
 
+    A move is taken when it lowers the weighted ENS, or does not raise it and lowers the sum of
+    completion times (ties broken toward finishing work sooner, e.g. a spare
+    used first); the pair (ENS, sum of completions) decreases strictly, so the search ends.
     Returns the list, its objective and the number of improving moves.
     """
     t_end = time.perf_counter() + time_limit_s
     n = len(order)
     best = list(order)
     best_obj = objective
+    best_flow = float(list_schedule(inst, best).end_h.sum())
     moves = 0
 
-    def evaluate(cand: list[int]) -> float:
-        # a candidate must beat the incumbent; stop integrating once it cannot
-        return weighted_ens(inst, list_schedule(inst, cand).end_h, bound=best_obj)
+    def tol() -> float:
+        return 1e-9 * max(1.0, abs(best_obj))
+
+    def consider(cand: list[int]) -> bool:
+        nonlocal best, best_obj, best_flow, moves
+        sch = list_schedule(inst, cand)
+        # a candidate must beat (or tie) the incumbent; stop integrating once it cannot
+        obj = weighted_ens(inst, sch.end_h, bound=best_obj + tol())
+        if obj > best_obj + tol():
+            return False
+        flow = float(sch.end_h.sum())
+        if obj < best_obj - tol() or (obj <= best_obj and flow < best_flow - 1e-9):
+            best, best_obj, best_flow = cand, obj, flow
+            moves += 1
+            return True
+        return False
 
     for _ in range(max_passes):
         improved = False
@@ -305,10 +322,7 @@ def local_search(
                     continue
                 cand = best[:i] + best[i + 1 :]
                 cand.insert(k, best[i])
-                obj = evaluate(cand)
-                if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
-                    best, best_obj, improved = cand, obj, True
-                    moves += 1
+                improved |= consider(cand)
         # pairwise swaps
         for i in range(n):
             for k in range(i + 1, n):
@@ -316,10 +330,7 @@ def local_search(
                     break
                 cand = list(best)
                 cand[i], cand[k] = cand[k], cand[i]
-                obj = evaluate(cand)
-                if obj < best_obj - 1e-9 * max(1.0, abs(best_obj)):
-                    best, best_obj, improved = cand, obj, True
-                    moves += 1
+                improved |= consider(cand)
         if not improved or time.perf_counter() > t_end:
             break
     return best, best_obj, moves
