@@ -104,6 +104,14 @@ class ResultsStore:
         except Exception:  # noqa: BLE001 - closing twice is harmless
             pass
 
+    def _rollback(self) -> None:
+        import duckdb
+
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:  # already rolled back (e.g. the statement was interrupted)
+            pass
+
     # -- runs -----------------------------------------------------------------------------------
     def create_run(
         self, run_id: str, name: str, scenario_text: str, scenario_json: str, scenario_hash: str, seed: int,
@@ -149,7 +157,7 @@ class ResultsStore:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
 
     # -- samples --------------------------------------------------------------------------------
@@ -192,7 +200,7 @@ class ResultsStore:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def done_indices(self, run_id: str) -> np.ndarray:

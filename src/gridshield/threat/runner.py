@@ -494,6 +494,11 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
                 fill()
             for f in pending:  # stopping rule met: drop what is still running
                 f.cancel()
+        except KeyboardInterrupt:
+            for f in pending:
+                f.cancel()
+            hint = f"; resume with: gridshield risk --resume {run_id} --store {st.path}" if run_id else ""
+            raise GridshieldError(f"interrupted after {state['n']} samples in order{hint}") from None
         finally:
             ex.close()
             bar.close()
