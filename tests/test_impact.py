@@ -369,7 +369,8 @@ def _weighted(grid, r, weights=None):
 def test_second_formulation_random_damage(name, n, seed, derate):
     # tight ratings so that the damages actually force shedding through congestion
     g = rated(gs.load_case(name), derate)
-    model = ImpactModel(g, commitment="relaxed", angle_limits=False, fast=False)
+    model = ImpactModel(g, commitment="relaxed", angle_limits=False, fast=False, formulation="btheta")
+    model_ptdf = ImpactModel(g, commitment="relaxed", angle_limits=False, formulation="ptdf")
     rng = np.random.default_rng(seed)
     ids = g.branches.id.tolist() + g.gens.id.tolist() + g.buses.id.tolist()
     shed_seen = 0
@@ -378,6 +379,7 @@ def test_second_formulation_random_damage(name, n, seed, derate):
         r = model.assess(dmg)
         obj, served = _ptdf_objective(g, dmg)
         assert _weighted(g, r) == pytest.approx(obj, rel=1e-6)
+        assert _weighted(g, model_ptdf.assess(dmg)) == pytest.approx(obj, rel=1e-6)
         shed_seen += r.lost_mw > served_damaged_mw(g, dmg) + 1.0
         # the LP's point respects every rating
         lim = g.branches.rate_a_mva > 0

@@ -58,11 +58,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 Commitment = Literal["milp", "relaxed", "fixed"]
 COMMITMENTS = ("milp", "relaxed", "fixed")
-#: Relative optimality gap accepted for the commitment problem (HiGHS's own default MIP gap is
-#: 1e-4): a heuristic solution within this gap of the LP relaxation's bound is taken as optimal.
-COMMIT_GAP = 1e-5
+#: Relative optimality gap accepted for the commitment problem (the same as HiGHS's default MIP gap,
+#: mip_rel_gap = 1e-4): a heuristic point within this gap of the LP relaxation's bound is accepted.
+COMMIT_GAP = 1e-4
 #: Time limit of the rare exact MILP solve (seconds); its best solution is used after that.
-MILP_TIME_LIMIT_S = 30.0
+MILP_TIME_LIMIT_S = 1.0
 PRESOLVE = "choose"
 INF = float("inf")
 
@@ -88,6 +88,7 @@ def new_highs():
             os.close(fd)
         _BANNER_DONE = True
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)  # one core per assessment; parallelism comes from the caller
     return h
 
 
@@ -140,6 +141,7 @@ class Setting:
     gen_lo: np.ndarray  # per generator, p.u. (used when on)
     gen_hi: np.ndarray
     shed: bool
+    label: np.ndarray | None = None  # island number per bus (-1 = out), for per-island checks
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class MldModel:
         commitment: Commitment = "milp",
         commit_lo: np.ndarray | None = None,
         commit_hi: np.ndarray | None = None,
+        build: bool = True,
     ):
         if commitment not in COMMITMENTS:
             raise GridshieldError(f"commitment must be one of {COMMITMENTS}, got {commitment!r}")
@@ -194,6 +197,7 @@ class MldModel:
         lo = g.p_min_mw / base if commit_lo is None else commit_lo
         hi = g.p_max_mw / base if commit_hi is None else commit_hi
         self._lo = np.asarray(lo, float)
+        self._hi = np.asarray(hi, float)
         self.uc = np.flatnonzero(lo > 0)  # generators with a commitment variable
         nu = self.uc.size
         self.na, self.nu = na, nu
@@ -205,6 +209,10 @@ class MldModel:
         self.r_uh, self.r_ul = nb + nl + na, nb + nl + na + nu
         nrow = self.r_ul + nu
         self.ncol, self.nrow = ncol, nrow
+        self._h = None
+        self.cost = np.zeros(0)
+        if not build:
+            return
         f, t = br.from_bus, br.to_bus
         li = np.arange(nl)
         gi = np.arange(ng)
@@ -311,7 +319,8 @@ class MldModel:
         if st == highspy.HighsModelStatus.kOptimal:
             sol = np.asarray(h.getSolution().col_value)
             return "optimal", sol, float(h.getInfo().objective_function_value)
-        if st == highspy.HighsModelStatus.kTimeLimit and h.getInfo().mip_node_count >= 0 and h.getInfo().primal_solution_status == 2:
+        if st == highspy.HighsModelStatus.kTimeLimit and h.getInfo().primal_solution_status == 2:
+            # the MILP's best solution at the time limit (its gap is reported by the caller's method)
             sol = np.asarray(h.getSolution().col_value)
             return "optimal", sol, float(h.getInfo().objective_function_value)
         if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
@@ -346,8 +355,14 @@ class MldModel:
 
     def solve(self, s: Setting) -> MldSolution:
         """Solve the MLD for one setting (see the module docstring for the commitment logic)."""
-        cl, cu, rl, ru = self.bounds(s)
+        cl, cu, rl, ru = self._prepare(s)
         method = "lp"
+        if self.nu and s.label is not None:
+            # a generator whose minimum exceeds all its island could ever absorb can never run
+            never = self._cannot_run(s)
+            if never.any():
+                cu[self.c_u + np.flatnonzero(never)] = 0.0
+                cl[self.c_u + np.flatnonzero(never)] = 0.0
         if self.commitment == "milp" and self.nu:
             # 1) every live generator committed: optimal outright when all live load is served
             cl1 = cl.copy()
@@ -364,22 +379,30 @@ class MldModel:
             if bad.any():
                 ub = obj
                 tol = COMMIT_GAP * max(1.0, abs(ub))
-                x, obj, method = None, np.nan, ""
-                if st1 == "optimal" and obj1 <= ub + tol:
-                    x, obj, method = x1, obj1, "lp-committed"
-                else:  # generators the relaxation runs at >= Pmin/2 on, the others off
-                    on_mask = pg_uc >= 0.5 * lo_uc
+                cands = []  # (objective, x, method): integral-feasible points
+                if st1 == "optimal":
+                    cands.append((obj1, x1, "lp-committed"))
+                if not cands or cands[0][0] > ub + tol:
+                    # generators the relaxation runs at >= Pmin on and those at 0 off; on/off
+                    # decided by a small MILP only for the few it runs in between
+                    on_mask = pg_uc >= lo_uc - 1e-7
                     cl2, cu2 = cl.copy(), cu.copy()
-                    cl2[self.c_u :] = np.where(on_mask, cu[self.c_u :], 0.0)
-                    cu2[self.c_u :] = cl2[self.c_u :]
-                    st2, x2, obj2 = self._solve_lp(cl2, cu2, rl, ru)
-                    if st2 == "optimal" and obj2 <= ub + tol:
-                        x, obj, method = x2, obj2, "lp-rounded"
-                if x is None:
+                    fixed = ~bad
+                    cl2[self.c_u :] = np.where(fixed, np.where(on_mask, cu[self.c_u :], 0.0), cl[self.c_u :])
+                    cu2[self.c_u :] = np.where(fixed, cl2[self.c_u :], cu[self.c_u :])
+                    st2, x2, obj2 = self._solve_milp(cl2, cu2, rl, ru)
+                    if st2 == "optimal":
+                        cands.append((obj2, x2, "milp-restricted"))
+                if (min(c[0] for c in cands) if cands else np.inf) > ub + tol:
                     st3, x3, obj3 = self._solve_milp(cl, cu, rl, ru)
-                    if st3 != "optimal" or x3 is None:
-                        return self._fail(st3)
-                    x, obj, method = x3, obj3, "milp"
+                    if st3 == "optimal":
+                        cands.append((obj3, x3, "milp"))
+                if not cands:
+                    return self._fail("infeasible")
+                obj, x, method = min(cands, key=lambda c: c[0])
+                gap = (obj - ub) / max(1.0, abs(ub))
+                if gap > tol / max(1.0, abs(ub)):
+                    method += f" (gap {gap:.1e})"
         if status != "optimal":
             return self._fail(status)
         return self._pack(s, x, obj, method)
@@ -399,6 +422,28 @@ class MldModel:
             gen_off=off,
             method=method,
         )
+
+    def _prepare(self, s: Setting):
+        return self.bounds(s)
+
+    def _cannot_run(self, s: Setting) -> np.ndarray:
+        """Per committed generator: True when its minimum output exceeds an upper bound on what its
+        island can absorb (positive loads + shunt conductance + the absorbing range of generators
+        with a negative minimum). Switching those off is exact."""
+        grid = self.grid
+        lab = s.label
+        n = int(lab.max()) + 1 if lab.size and lab.max() >= 0 else 0
+        if n == 0:
+            return np.zeros(self.nu, bool)
+        ld, g = grid.loads, grid.gens
+        lon = s.load_on & (self.pd_pu > 0)
+        cap = np.bincount(lab[ld.bus[lon]], weights=self.pd_pu[lon], minlength=n).astype(float)
+        bon = s.bus_on & (self.gs_pu > 0)
+        cap += np.bincount(lab[bon], weights=self.gs_pu[bon], minlength=n).astype(float)
+        neg = s.gen_on & (s.gen_lo < 0)
+        cap += np.bincount(lab[g.bus[neg]], weights=-s.gen_lo[neg], minlength=n).astype(float)
+        gl = lab[g.bus[self.uc]]
+        return s.gen_on[self.uc] & (gl >= 0) & (self._lo[self.uc] > cap[np.maximum(gl, 0)] + 1e-9)
 
     def _lo_uc(self) -> np.ndarray:
         return self._lo[self.uc]

@@ -24,10 +24,14 @@ from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
 from gridshield.impact.result import ImpactResult, IslandImpact, Trip
-from gridshield.impact.state import Live, bsum, dc_flows, island_refs, islands_of, live_after, slack_gens
+from gridshield.impact.state import Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens
 from gridshield.topology import Islands
 
 _TOL_MW = 1e-6
+#: ``formulation``: "btheta" (angles and flows as columns, one warm HiGHS model for every damage),
+#: "ptdf" (injections only, flow rows added lazily), "auto" = ptdf from PTDF_MIN_BUSES buses up.
+FORMULATIONS = ("auto", "btheta", "ptdf")
+PTDF_MIN_BUSES = 1000
 
 
 class ImpactModel:
@@ -85,6 +89,7 @@ class ImpactModel:
         relay_rate: str = "a",
         ac_check: bool = False,
         fast: bool = True,
+        formulation: str = "auto",
     ):
         if dc_convention not in DC_CONVENTIONS:
             raise GridshieldError(f"dc_convention must be one of {DC_CONVENTIONS}, got {dc_convention!r}")
@@ -107,6 +112,11 @@ class ImpactModel:
         self.relay_rate = str(relay_rate).lower()
         self.ac_check = bool(ac_check)
         self.fast = bool(fast)
+        if formulation not in FORMULATIONS:
+            raise GridshieldError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
+        if formulation == "auto":
+            formulation = "ptdf" if len(grid.buses) >= PTDF_MIN_BUSES else "btheta"
+        self.formulation = formulation
         base = grid.base_mva
         g = grid.gens
         self.p0_pu = g.p_mw / base
@@ -128,7 +138,13 @@ class ImpactModel:
         self.n_fast = 0
 
     def _new_mld(self, lo: np.ndarray, hi: np.ndarray) -> MldModel:
-        return MldModel(
+        if self.formulation == "ptdf":
+            from gridshield.impact.mld_ptdf import PtdfMldModel
+
+            cls: type[MldModel] = PtdfMldModel
+        else:
+            cls = MldModel
+        return cls(
             self.grid,
             rate=self.rate,
             dc_convention=self.dc_convention,
@@ -151,6 +167,7 @@ class ImpactModel:
             "angle_limits": self.angle_limits,
             "relay_threshold": self.relay_threshold,
             "relay_rate": self.relay_rate,
+            "formulation": self.formulation,
         }
 
     # ------------------------------------------------------------------------------------------
@@ -185,13 +202,19 @@ class ImpactModel:
             lo[slack] = self.pmin_pu[slack]
             hi[slack] = self.pmax_pu[slack]
             mld = None
-        setting = Setting(bus_on, branch_on, gen_on, load_on, refs, lo, hi, self.shed)
+        setting = Setting(bus_on, branch_on, gen_on, load_on, refs, lo, hi, self.shed, isl.label)
         method = "fast"
-        sol = self._fast(setting, isl) if self.fast else None
+        topo = None
+        if self.fast or self.formulation == "ptdf":
+            topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
+        sol, seed = self._fast(setting, isl, topo) if self.fast else (None, None)
         infeasible: dict[int, str] = {}
         if sol is None:
             if mld is None:
                 mld = self._new_mld(lo, hi)
+            if hasattr(mld, "topo_hint"):
+                mld.topo_hint = topo  # type: ignore[attr-defined]
+                mld.seed_branches = seed  # type: ignore[attr-defined]
             sol = mld.solve(setting)
             self.n_solved_lp += 1
             method = sol.method
@@ -245,13 +268,14 @@ class ImpactModel:
         pg = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
         return np.where(gon, pg, 0.0)
 
-    def _fast(self, s: Setting, isl: Islands) -> MldSolution | None:
+    def _fast(self, s: Setting, isl: Islands, topo) -> tuple[MldSolution | None, np.ndarray | None]:
         """All live load served with a proportional redispatch and no limit violated? Then that
-        point is an optimum of the MLD (nothing more can be served) and no LP is needed."""
+        point is an optimum of the MLD (nothing more can be served) and no LP is needed.
+        Otherwise the branches loaded above 90 % at that point (hints for the LP)."""
         grid = self.grid
         pg = self._balanced_dispatch(s, isl)
         if pg is None:
-            return None
+            return None, None
         ld = grid.loads
         base = grid.base_mva
         nb = len(grid.buses)
@@ -260,19 +284,19 @@ class ImpactModel:
 
         gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0) if len(grid.shunts) else np.zeros(nb)
         pinj = bsum(grid.gens.bus, pg, nb) - bsum(ld.bus, ps, nb) - gs
-        theta, flow = dc_flows(grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses, pinj)
+        theta, flow = dc_flows(grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses, pinj, topo)
         rate = self.rate_mw / base
         lim = rate > 0
         if np.any(s.branch_on & lim & (np.abs(flow) > rate * (1 + 1e-9) + 1e-12)):
-            return None
+            return None, s.branch_on & lim & (np.abs(flow) > 1.0 * rate)
         if self._ang_rows.size:
             r = self._ang_rows
             on = s.branch_on[r]
             d = theta[grid.branches.from_bus[r]] - theta[grid.branches.to_bus[r]]
             if np.any(on & ((d < self._ang_lo - 1e-9) | (d > self._ang_hi + 1e-9))):
-                return None
+                return None, None
         off = np.zeros(len(grid.gens), bool)
-        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast")
+        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast"), None
 
     # ------------------------------------------------------------------------------------------
     def _diagnose(self, mld: MldModel, s: Setting, isl: Islands) -> dict[int, str]:
@@ -445,6 +469,7 @@ def _without(grid: Grid, s: Setting, drop_bus: np.ndarray) -> Setting:
         gen_lo=s.gen_lo,
         gen_hi=s.gen_hi,
         shed=s.shed,
+        label=s.label,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from gridshield.flow.matrices import make_bdc
+from gridshield.flow.matrices import DcMatrices, make_bdc
 from gridshield.grid.model import Grid
 from gridshield.impact.damage import Damage
 from gridshield.topology import Islands, islands
@@ -68,6 +68,36 @@ def slack_gens(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
     return rows[order[first]]
 
 
+@dataclass(frozen=True)
+class Topo:
+    """DC matrices of one topology and the LU factors of its reduced B matrix (energised buses
+    minus one reference per island)."""
+
+    m: DcMatrices
+    idx: np.ndarray
+    lu: object | None
+    branch_on: np.ndarray
+
+    def angles(self, p_inj_pu: np.ndarray) -> np.ndarray:
+        theta = np.zeros(self.m.bbus.shape[0])
+        if self.lu is not None:
+            theta[self.idx] = self.lu.solve((p_inj_pu - self.m.pbus_shift)[self.idx])  # type: ignore[attr-defined]
+        return theta
+
+    def flows(self, theta: np.ndarray) -> np.ndarray:
+        return np.where(self.branch_on, self.m.bf @ theta + self.m.pf_shift, 0.0)
+
+
+def factor(grid: Grid, convention: str, branch_on: np.ndarray, bus_on: np.ndarray, refs: np.ndarray) -> Topo:
+    """Build and factorise the DC matrices of a topology."""
+    m = make_bdc(grid, convention, branch_on)  # type: ignore[arg-type]
+    keep = bus_on.copy()
+    keep[refs] = False
+    idx = np.flatnonzero(keep)
+    lu = spla.splu(m.bbus[idx][:, idx].tocsc(), permc_spec="MMD_AT_PLUS_A") if idx.size else None
+    return Topo(m, idx, lu, branch_on)
+
+
 def dc_flows(
     grid: Grid,
     convention: str,
@@ -75,31 +105,23 @@ def dc_flows(
     bus_on: np.ndarray,
     refs: np.ndarray,
     p_inj_pu: np.ndarray,
+    topo: Topo | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DC angles (rad) and branch flows (p.u.) for injections ``p_inj_pu`` (balanced per island).
 
     ``bus_on`` marks the energised buses; reference buses get angle 0.
     """
-    m = make_bdc(grid, convention, branch_on)  # type: ignore[arg-type]
-    nb = len(grid.buses)
-    keep = bus_on.copy()
-    keep[refs] = False
-    idx = np.flatnonzero(keep)
-    theta = np.zeros(nb)
-    if idx.size:
-        b = m.bbus[idx][:, idx].tocsc()
-        rhs = (p_inj_pu - m.pbus_shift)[idx]
-        theta[idx] = spla.splu(b, permc_spec="MMD_AT_PLUS_A").solve(rhs)
-    flow = m.bf @ theta + m.pf_shift
-    flow = np.where(branch_on, flow, 0.0)
-    return theta, flow
+    if topo is None:
+        topo = factor(grid, convention, branch_on, bus_on, refs)
+    theta = topo.angles(p_inj_pu)
+    return theta, topo.flows(theta)
 
 
 def islands_of(grid: Grid, live: Live) -> Islands:
     return islands(grid, branch_in_service=live.branch, bus_in_service=live.bus, gen_in_service=live.gen)
 
 
-__all__ = ["Live", "bsum", "dc_flows", "island_refs", "islands_of", "live_after", "slack_gens"]
+__all__ = ["Live", "Topo", "bsum", "dc_flows", "factor", "island_refs", "islands_of", "live_after", "slack_gens"]
 
 
 def bsum(labels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
