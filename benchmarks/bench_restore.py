@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--milp-max", type=int, default=7, help="largest task count for the MILP instances")
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--abstract", type=int, default=12, help="random abstract instances for the gap study (0: none)")
+    ap.add_argument("--abstract", type=int, default=8, help="random abstract instances for the gap study (0: none)")
     ap.add_argument("--spares", default=None, help="spare stock per class, e.g. autotransformer=1,transformer=1")
     ap.add_argument("--travel-speed", type=float, default=None, help="crew km/h (cases with coordinates only)")
     args = ap.parse_args(argv)
