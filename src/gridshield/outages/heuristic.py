@@ -18,8 +18,21 @@ import time
 
 import numpy as np
 
-from gridshield.outages.core import EPS, candidate_values, coverable_required, lp_bound, round_up_to_candidates
+from gridshield.outages.core import (
+    EPS,
+    candidate_values,
+    coverable_required,
+    lp_bound,
+    quick_bound,
+    round_up_to_candidates,
+)
 from gridshield.outages.model import Instance
+
+
+#: The heuristic solves the LP relaxation for its bound up to this many (group, step) cells; above
+#: it uses the closed-form :func:`~gridshield.outages.core.quick_bound` only (the LP takes ~0.3-0.6 s
+#: at 24 groups x 168 h and rarely beats it there).
+LP_BOUND_MAX_CELLS = 2000
 
 
 def _start_for(inst: Instance) -> np.ndarray:
@@ -56,8 +69,16 @@ def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.rand
     w = inst.weight
     sw = [int(g) for g in inst.switchable_idx]
     noise = rng.random(G) * 1e-3 if rng is not None else np.zeros(G)
+    # randomised runs also perturb the fairness priority by up to `jitter` blocks, per step
+    jitter = 0.0 if rng is None else float(rng.choice([0.0, 0.5, 1.0, 1.5]))
+    bh = L * inst.step_h
     night = inst.night
     day = inst.day
+    start_ok = inst.start_ok
+
+    def seg_days_of(tt: int) -> np.ndarray:
+        return np.bincount(day[tt:tt + L], minlength=D)
+
     for t in range(T):
         need = req[t] - covered[t]
         if need <= EPS:
@@ -65,41 +86,51 @@ def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.rand
         tau = int(start_for[t])
         if tau < 0 or tau + L <= t:
             continue
-        seg_days = np.bincount(day[tau:tau + L], minlength=D)
-        blk_night = int(night[tau:tau + L].sum())
         dt_ = int(day[t])
         cand = []
+        late = []  # groups that can only help with a block starting before tau (still covering t)
         for g in sw:
-            if used[g] >= cap_blocks[g] or next_ok[g] > tau or shed[g, t] <= EPS:
+            if used[g] >= cap_blocks[g] or shed[g, t] <= EPS:
                 continue
-            if cap_day is not None and np.any(day_steps[g] + seg_days > cap_day):
-                continue
-            key = (round(w[g] * hours[g], 6), night_h[g] if blk_night else 0.0,
-                   day_steps[g, dt_], -shed[g, t] + noise[g])
-            cand.append((key, g))
-        if not cand:
+            pri = w[g] * hours[g] + (jitter * bh * rng.random() if jitter else 0.0)
+            key = (round(pri, 6), 0.0, day_steps[g, dt_], -shed[g, t] + noise[g])
+            if next_ok[g] <= tau:
+                cand.append((key, g, tau))
+            else:
+                for tau2 in range(tau - 1, max(next_ok[g], t - L + 1) - 1, -1):
+                    if start_ok[tau2]:
+                        late.append((key, g, tau2))
+                        break
+        if cap_day is not None:
+            cand = [c for c in cand if not np.any(day_steps[c[1]] + seg_days_of(c[2]) > cap_day)]
+            late = [c for c in late if not np.any(day_steps[c[1]] + seg_days_of(c[2]) > cap_day)]
+        if not cand and not late:
             continue
+        if night[t]:
+            cand = [((k[0], night_h[g], k[2], k[3]), g, tt) for k, g, tt in cand]
+            late = [((k[0], night_h[g], k[2], k[3]), g, tt) for k, g, tt in late]
         cand.sort()
+        late.sort()
         chosen = []
         got = 0.0
-        for _, g in cand:
+        for _, g, tt in cand + late:
             if got >= need - EPS:
                 break
-            chosen.append(g)
+            chosen.append((g, tt))
             got += shed[g, t]
         # drop groups the step does not need (latest-chosen first)
-        for g in list(reversed(chosen)):
+        for g, tt in list(reversed(chosen)):
             if got - shed[g, t] >= need - EPS:
-                chosen.remove(g)
+                chosen.remove((g, tt))
                 got -= shed[g, t]
-        for g in chosen:
-            starts[g, tau] = True
-            covered[tau:tau + L] += shed[g, tau:tau + L]
+        for g, tt in chosen:
+            starts[g, tt] = True
+            covered[tt:tt + L] += shed[g, tt:tt + L]
             used[g] += 1
-            next_ok[g] = tau + L + m
+            next_ok[g] = tt + L + m
             hours[g] += L * inst.step_h
-            night_h[g] += blk_night * inst.step_h
-            day_steps[g] += seg_days
+            night_h[g] += int(night[tt:tt + L].sum()) * inst.step_h
+            day_steps[g] += seg_days_of(tt)
     shortfall = np.maximum(0.0, req - _covered(inst, starts))
     shortfall[shortfall <= EPS] = 0.0
     return starts, shortfall
@@ -133,8 +164,12 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
     bh = inst.block * inst.step_h
     req = inst.required_mw
     sf = _start_for(inst)
-    lb_lp = lp_bound(inst)
-    bound = round_up_to_candidates(inst, lb_lp) if lb_lp is not None else 0.0
+    lb_lp = quick_bound(inst)
+    if inst.switchable_idx.size * inst.n_steps <= LP_BOUND_MAX_CELLS:
+        lp = lp_bound(inst)
+        if lp is not None:
+            lb_lp = max(lb_lp, lp)
+    bound = round_up_to_candidates(inst, lb_lp)
     big = np.full(G, 10**9, dtype=np.int64)
     best_starts, best_short = greedy(inst, big, req, None, sf)
     tries = 1
@@ -180,6 +215,107 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
             fails += 1
             if fails >= max_fails:
                 break
+    best_starts = prune(inst, best_starts, req)
+    if best_val > bound + 1e-9:
+        best_starts = improve(inst, best_starts, req, bound, t0 + time_budget_s)
     starts = prune(inst, best_starts, req)
     return dict(starts=starts, shortfall=np.zeros(inst.n_steps), bound=bound, lp_bound=lb_lp, tries=tries,
                 runtime_s=time.perf_counter() - t0)
+
+
+def _repair(inst: Instance, starts: np.ndarray, slack: np.ndarray, g0: int, tau0: int, target: float,
+            hours_w: np.ndarray, day_steps: np.ndarray) -> list[tuple[int, int]] | None:
+    """Blocks of other groups (weighted hours staying <= target) that cover what removing block
+    (g0, tau0) leaves uncovered; None if the greedy repair fails."""
+    L, m, T = inst.block, inst.min_on, inst.n_steps
+    bh = L * inst.step_h
+    slack = slack.copy()
+    slack[tau0:tau0 + L] -= inst.shed_mw[g0, tau0:tau0 + L]
+    added: list[tuple[int, int]] = []
+    extra_h = np.zeros(inst.n_groups)
+    cap_day = inst.max_off_per_day
+    D = inst.n_days
+    for t in range(max(0, tau0), min(T, tau0 + L)):
+        while slack[t] < -EPS:
+            best = None
+            for g in inst.switchable_idx:
+                if g == g0 or inst.shed_mw[g, t] <= EPS:
+                    continue
+                if inst.weight[g] * (hours_w[g] + extra_h[g] + bh) > target + 1e-9:
+                    continue
+                have = np.r_[np.flatnonzero(starts[g]), [tt for gg, tt in added if gg == g]]
+                for tau in range(max(0, t - L + 1), min(t, T - L) + 1):
+                    if not inst.start_ok[tau]:
+                        continue
+                    if have.size and np.any(np.abs(have - tau) < L + m):
+                        continue
+                    if cap_day is not None:
+                        seg = np.bincount(inst.day[tau:tau + L], minlength=D)
+                        if np.any(day_steps[g] + seg > cap_day):
+                            continue
+                    gain = float(np.minimum(inst.shed_mw[g, tau:tau + L], np.maximum(0.0, -slack[tau:tau + L])).sum())
+                    key = (gain, -(hours_w[g] + extra_h[g]) * inst.weight[g], tau)
+                    if best is None or key > best[0]:
+                        best = (key, g, tau)
+            if best is None:
+                return None
+            _, g, tau = best
+            added.append((g, tau))
+            extra_h[g] += bh
+            slack[tau:tau + L] += inst.shed_mw[g, tau:tau + L]
+    return added
+
+
+def improve(inst: Instance, starts: np.ndarray, req: np.ndarray, bound: float, deadline: float) -> np.ndarray:
+    """Local search on the fairness objective: move one block of every group at the maximum to
+    groups below it (remove, then repair the uncovered steps greedily) while time remains."""
+    starts = starts.copy()
+    bh = inst.block * inst.step_h
+    sw = inst.switchable_idx
+    D = inst.n_days
+    while time.perf_counter() < deadline:
+        hours = starts.sum(axis=1) * bh
+        val = inst.weight * hours
+        cur = float(val[sw].max())
+        if cur <= bound + 1e-9:
+            break
+        lower = candidate_values(inst, 0.0, cur - 1e-9)
+        if lower.size == 0:
+            break
+        target = float(lower[-1])
+        trial = starts.copy()
+        ok = True
+        for g in sw[np.argsort(-val[sw])]:
+            if inst.weight[g] * trial[g].sum() * bh <= target + 1e-9:
+                continue
+            slack = _covered(inst, trial) - req
+            day_steps = np.zeros((inst.n_groups, D), dtype=np.int64)
+            off = _off(inst, trial)
+            for d in range(D):
+                day_steps[:, d] = off[:, inst.day == d].sum(axis=1)
+            h_now = trial.sum(axis=1) * bh
+            done = False
+            for tau0 in np.flatnonzero(trial[g]):
+                if time.perf_counter() > deadline:
+                    break
+                trial[g, tau0] = False
+                fix = _repair(inst, trial, slack, g, tau0, target, h_now, day_steps)
+                if fix is not None:
+                    for gg, tt in fix:
+                        trial[gg, tt] = True
+                    done = True
+                    break
+                trial[g, tau0] = True
+            if not done:
+                ok = False
+                break
+        if not ok:
+            break
+        starts = trial
+    return starts
+
+
+def _off(inst: Instance, starts: np.ndarray) -> np.ndarray:
+    from gridshield.outages.core import off_from_starts
+
+    return off_from_starts(starts, inst.block)
