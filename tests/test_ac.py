@@ -8,6 +8,7 @@ import types
 import warnings
 
 import numpy as np
+import pypower.api as pypower
 import pytest
 
 import gridshield as gs
@@ -15,7 +16,6 @@ from gridshield.flow.ac import AcSolver, solve_ac
 from gridshield.flow.linsolve import available_backends
 from gridshield.grid.ppc import to_ppc
 
-pypower = pytest.importorskip("pypower.api")
 
 # MATPOWER bus/gen/branch result columns (0-based)
 VM, VA, PG, QG, PF, QF, PT, QT = 7, 8, 1, 2, 13, 14, 15, 16
