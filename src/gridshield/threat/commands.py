@@ -124,10 +124,11 @@ def runs(
             return
         t = Table(title=f"runs in {store}", title_justify="left")
         for c in ("run", "scenario", "created (UTC)", "seed", "status", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95"):
-            t.add_column(c, justify="right" if c in ("seed", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95") else "left")
+            t.add_column(c, justify="right" if c in ("seed", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95") else "left",
+                         no_wrap=c in ("run", "created (UTC)"))
         for r in st.runs():
             lm = r.summary.get("lost_mw", {})
             f = (lambda k: f"{lm[k]:,.2f}" if k in lm else "")  # noqa: E731
-            t.add_row(r.run_id, r.name, r.created[:19], str(r.seed), r.status, f"{r.samples_done:,}", f("mean"),
+            t.add_row(r.run_id, r.name, r.created[:16], str(r.seed), r.status, f"{r.samples_done:,}", f("mean"),
                       f("ci95_half_width"), f("p99"), f("cvar95"))
         console.print(t)
