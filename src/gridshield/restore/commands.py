@@ -47,7 +47,8 @@ def _pairs(values: list[str] | None, what: str, cast) -> dict:
 def restore(
     case: str = typer.Argument(..., help="case name (e.g. synthetic-city, case118) or path to a .m file"),
     damage: list[str] = typer.Option(None, "--damage", "-d", help="damaged asset ids, comma-separated (repeatable)"),
-    damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON damage file ({damage: [ids]})"),
+    damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON damage file: a list of asset ids, "
+                                     "or a mapping with key damage"),
     crews: int = typer.Option(6, "--crews", "-c", help="number of repair crews (each does one task at a time)"),
     spares: list[str] = typer.Option(None, "--spares", help="spare stock per asset class, e.g. autotransformer=1 "
                                      "(default: unlimited)"),
