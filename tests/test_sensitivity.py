@@ -146,3 +146,28 @@ def test_multi_outages_equal_fresh_dc_solves(setup):
     singles = multi_outage_flows(grid, [[k] for k in range(10)], solver=s)
     one = outage_flows(grid, outages=range(10), solver=s)
     np.testing.assert_allclose(singles.flows_mw, one.flows_mw, atol=1e-8)
+
+
+def test_degenerate_topologies_never_give_nan():
+    """No generation at all (everything dark) and a bus out of service: finite results that equal
+    fresh solves, JSON-ready."""
+    import json
+
+    grid = gs.load_case("case9")
+    dark = grid.replace(gens=grid.gens.replace(in_service=np.zeros(len(grid.gens), bool)))
+    assert not gs.solve_dc(dark).bus_energised.any()
+    o = outage_flows(dark)
+    assert np.all(o.flows_mw == 0.0) and not ptdf(dark).any()
+    assert np.all(multi_outage_flows(dark, [[0, 1]]).flows_mw == 0.0)
+    bus_on = grid.buses.in_service.copy()
+    bus_on[4] = False
+    g = grid.replace(buses=grid.buses.replace(in_service=bus_on))
+    o = outage_flows(g)
+    m = multi_outage_flows(g, [[0], [2, 3], [5, 6]])
+    for j, k in enumerate(range(len(g.branches))):
+        np.testing.assert_allclose(o.flows_mw[:, j], _fresh(g, k).p_from_mw, atol=1e-9)
+    for i, k in enumerate([[0], [2, 3], [5, 6]]):
+        np.testing.assert_allclose(m.flows_mw[:, i], _fresh(g, k).p_from_mw, atol=1e-9)
+    json.dumps(o.to_dict())
+    json.dumps(m.to_dict())
+    json.dumps(lodf(g).to_dict())

@@ -915,7 +915,7 @@ def multi_outage_flows(
             j1 += 1
         allk = np.concatenate([sets[i][s.branch_live[sets[i]]] for i in range(j, j1)] + [np.zeros(0, np.int64)])
         x = _outage_columns(s, allk) if allk.size else np.zeros((s.pvpq.size, 0))
-        x = x.reshape(s.pvpq.size, -1)
+        x = x.reshape(s.pvpq.size, allk.size)
         hmon = _branch_delta(s, x, mon) if allk.size else np.zeros((n_mon, 0))
         c0 = 0
         for i in range(j, j1):
@@ -1005,7 +1005,7 @@ def iter_outage_columns(
     ks = _rows(grid, outages, "branches")
     for a in range(0, ks.size, chunk):
         k = ks[a : a + chunk]
-        yield k, _outage_columns(s, k).reshape(s.pvpq.size, -1)
+        yield k, _outage_columns(s, k).reshape(s.pvpq.size, k.size)
 
 
 __all__ = [
