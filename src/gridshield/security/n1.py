@@ -1,0 +1,517 @@
+"""N-1 contingency analysis over branches, generators and whole sites.
+
+Method
+------
+1. **DC screening.** Branch outages go through :func:`gridshield.flow.sensitivity.outage_flows`:
+   one factorisation of the reduced DC susceptance matrix, outages solved in chunks of columns
+   (``B X = e_f - e_t``, i.e. LODF columns computed on the fly, Guler et al. 2007), so memory
+   stays ``O(chunk x (n_bus + n_branch))`` and no dense ``n_branch x n_branch`` matrix is built.
+   A generator outage removes its output, which the island's slack picks up (as an AC power flow
+   does): ``f' = f0 - P_g Bf B^-1 e_bus(g)``, again in column chunks; a generator that is its
+   island's only slack, and every site outage (all branches touching its buses, its generators
+   and loads), is solved as a fresh DC power flow. Overloads: ``|P| > threshold x rate A``
+   on rated branches (rate A = 0 means unlimited).
+2. **Islanding outages** (a bridge that cuts off load, a site that cuts off more than itself, a
+   generator whose island lacks the reserve to replace it) are evaluated with the impact
+   engine's maximal-load-delivery LP (:class:`gridshield.impact.ImpactModel`): ``lost_mw`` is the
+   load it cannot serve, not a skipped contingency.
+3. **AC verification** (``ac_verify=True``): a contingency is re-solved with the AC Newton–Raphson
+   solver (:class:`gridshield.flow.ac.AcSolver`, warm-started from the base-case AC solution)
+   when on some branch its DC flow reaches the *trigger* ``sqrt(((1 - ac_margin) rate)^2 - Q0^2)
+   - |P0_ac - P0_dc|`` (``Q0``, ``P0``: base-case AC flows), i.e. where the AC loading estimated
+   from the DC flow, the base reactive flow and the base AC/DC difference reaches
+   ``1 - ac_margin``; a branch already that loaded in the base case triggers as soon as its DC
+   flow grows (by ``worsen / 2``). The AC verdict (MVA loading over rate A, or no convergence)
+   replaces the DC one for those; the result says which were AC-verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gridshield.errors import GridshieldError
+from gridshield.grid.model import Grid
+from gridshield.security.shed import Asset, default_candidates
+
+ELEMENTS = ("branches", "gens", "sites")
+
+
+@dataclass(frozen=True)
+class ContingencyResult:
+    """N-1 screening result, one row per contingency.
+
+    Attributes
+    ----------
+    ids, kind
+        Contingency id (``branch:12``, ``gen:3``, ``site:S1`` / ``bus:5``) and its kind.
+    islanding
+        True when the outage cuts buses off their island's reference.
+    lost_mw
+        Load lost (MW): from the impact engine's maximal load delivery for islanding outages,
+        0 otherwise (the grid stays whole; overloads are reported separately).
+    dc_max_loading_pct, dc_n_overloads, dc_worst_branch
+        DC post-contingency: highest |P| / rate A (%) over rated branches, number of branches
+        above ``threshold_pct`` and the most loaded branch id.
+    ac_verified
+        True when the contingency was re-solved with AC power flow.
+    ac_converged, ac_max_loading_pct, ac_n_overloads
+        AC results (NaN / -1 where not AC-verified).
+    violating
+        Final verdict: overload (or AC non-convergence) after the contingency; from AC where
+        verified, else from DC.
+    """
+
+    ids: tuple[str, ...]
+    kind: tuple[str, ...]
+    islanding: np.ndarray
+    lost_mw: np.ndarray
+    dc_max_loading_pct: np.ndarray
+    dc_n_overloads: np.ndarray
+    dc_worst_branch: tuple[str, ...]
+    ac_verified: np.ndarray
+    ac_converged: np.ndarray
+    ac_max_loading_pct: np.ndarray
+    ac_n_overloads: np.ndarray
+    violating: np.ndarray
+    threshold_pct: float
+    ac_margin: float
+    case: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+    base_ac_max_loading_pct: float = float("nan")
+    base_dc_overloads: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def violating_ids(self) -> list[str]:
+        return [i for i, v in zip(self.ids, self.violating.tolist(), strict=True) if v]
+
+    @property
+    def n_ac_verified(self) -> int:
+        return int(np.count_nonzero(self.ac_verified))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "contingencies": len(self.ids),
+            "islanding": int(np.count_nonzero(self.islanding)),
+            "violating": int(np.count_nonzero(self.violating)),
+            "dc_violating": int(np.count_nonzero(self.dc_n_overloads > 0)),
+            "ac_verified": self.n_ac_verified,
+            "load_lost_max_mw": float(self.lost_mw.max()) if len(self.ids) else 0.0,
+            "threshold_pct": self.threshold_pct,
+            "base_dc_overloads": self.base_dc_overloads,
+        } | {f"time_{k}_s": v for k, v in self.timings_s.items()}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "kind": list(self.kind),
+                "islanding": self.islanding,
+                "lost_mw": self.lost_mw,
+                "dc_max_loading_pct": self.dc_max_loading_pct,
+                "dc_n_overloads": self.dc_n_overloads,
+                "dc_worst_branch": list(self.dc_worst_branch),
+                "ac_verified": self.ac_verified,
+                "ac_converged": self.ac_converged,
+                "ac_max_loading_pct": self.ac_max_loading_pct,
+                "ac_n_overloads": self.ac_n_overloads,
+                "violating": self.violating,
+            },
+            index=pd.Index(list(self.ids), name="contingency"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def f(x):
+            x = float(x)
+            return None if not np.isfinite(x) else x
+
+        return {
+            "kind": "n1",
+            "summary": self.summary(),
+            "contingencies": [
+                {
+                    "id": self.ids[i],
+                    "kind": self.kind[i],
+                    "islanding": bool(self.islanding[i]),
+                    "lost_mw": float(self.lost_mw[i]),
+                    "dc_max_loading_pct": f(self.dc_max_loading_pct[i]),
+                    "dc_n_overloads": int(self.dc_n_overloads[i]),
+                    "dc_worst_branch": self.dc_worst_branch[i] or None,
+                    "ac_verified": bool(self.ac_verified[i]),
+                    "ac_converged": bool(self.ac_converged[i]) if self.ac_verified[i] else None,
+                    "ac_max_loading_pct": f(self.ac_max_loading_pct[i]),
+                    "ac_n_overloads": int(self.ac_n_overloads[i]),
+                    "violating": bool(self.violating[i]),
+                }
+                for i in range(len(self.ids))
+            ],
+        }
+
+
+def _ratings(grid: Grid, rating: str) -> np.ndarray:
+    col = {"a": "rate_a_mva", "b": "rate_b_mva", "c": "rate_c_mva"}.get(str(rating).lower().replace("rate_", ""))
+    if col is None:
+        raise GridshieldError(f"rating {rating!r}: use 'a', 'b' or 'c'")
+    return np.asarray(getattr(grid.branches, col), dtype=float)
+
+
+def _loading(flows: np.ndarray, rate: np.ndarray, out_rows: Sequence[int] = ()) -> np.ndarray:
+    """|flow| / rate per branch (fraction), 0 where unrated or out."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ld = np.where(rate > 0, np.abs(flows) / np.where(rate > 0, rate, 1.0), 0.0)
+    if len(out_rows):
+        ld[np.asarray(out_rows, dtype=np.int64)] = 0.0
+    return ld
+
+
+def screen_n1(
+    grid: Grid,
+    elements: Sequence[str] = ("branches", "gens", "sites"),
+    ac_verify: bool = False,
+    *,
+    rating: str = "a",
+    threshold_pct: float = 100.0,
+    ac_margin: float = 0.2,
+    chunk: int = 256,
+    impact: Any = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    ac_tol: float = 1e-8,
+    worsen: float = 0.02,
+    contingencies: Sequence[str] | None = None,
+) -> ContingencyResult:
+    """N-1 contingency screening over branches, generators and sites.
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    elements
+        Which single outages to study: any of ``"branches"``, ``"gens"``, ``"sites"`` (a site is
+        every element at a substation; a grid without substation names uses each bus).
+    ac_verify
+        Re-solve with AC power flow the contingencies that DC flags or ranks near the limits
+        (see the module docstring) and every islanding one.
+    rating
+        Branch rating used for overloads: ``"a"`` (default), ``"b"`` or ``"c"``.
+    threshold_pct
+        Loading (% of the rating) above which a branch is overloaded.
+    ac_margin
+        Fraction below the AC-corrected rating at which DC results still trigger AC verification.
+    chunk
+        Outages per block of DC solves (memory ~ 8 chunk (n_bus + n_branch) bytes).
+    impact
+        An :class:`gridshield.impact.ImpactModel` to reuse for islanding outages.
+    progress
+        ``progress(stage, done, total)`` callback (the CLI draws bars with it).
+    worsen
+        A branch already above the threshold in the base case counts as a contingency
+        violation only when its flow grows by more than this fraction (default 2 %): such
+        branches are monitored against ``max(rating, |base flow| (1 + worsen) / threshold)``
+        (DC: base DC flow in MW; AC: base AC flow in MVA), and their loading is reported against
+        that monitoring rating.
+    contingencies
+        Restrict the study to these contingency ids (of the kinds in ``elements``).
+
+    Returns
+    -------
+    ContingencyResult
+    """
+    from gridshield.flow.dc import DcSolver, bus_injection_mw
+    from gridshield.flow.sensitivity import outage_flows
+
+    elements = tuple(elements)
+    bad = [e for e in elements if e not in ELEMENTS]
+    if bad or not elements:
+        raise GridshieldError(f"elements {list(elements)}: choose from {list(ELEMENTS)}")
+    if not (0 <= ac_margin < 1):
+        raise GridshieldError(f"ac_margin must be in [0, 1), got {ac_margin}")
+    only = None if contingencies is None else set(contingencies)
+    if only is not None:
+        for cid in only:
+            grid.locate(cid)  # unknown ids -> UnknownAssetError
+
+    def keep(id_list) -> np.ndarray:
+        return np.ones(len(id_list), dtype=bool) if only is None else np.array([i in only for i in id_list], dtype=bool)
+
+    tim: dict[str, float] = {}
+    t0 = time.perf_counter()
+    br, g = grid.branches, grid.gens
+    rate = _ratings(grid, rating)
+    thr = threshold_pct / 100.0
+    s = DcSolver(grid)
+    p0 = bus_injection_mw(grid, g.p_mw, s.gen_on)
+    f0 = s.solve(p0).p_from_mw
+    rate_dc = np.where(rate > 0, np.maximum(rate, np.abs(f0) * (1 + worsen) / thr), 0.0)
+    n_base_over_dc = int(np.count_nonzero((rate > 0) & (np.abs(f0) > thr * rate)))
+    ids: list[str] = []
+    kinds: list[str] = []
+    isl: list[np.ndarray] = []
+    dcmax: list[np.ndarray] = []
+    dcn: list[np.ndarray] = []
+    worst: list[np.ndarray] = []
+    need_mld: list[np.ndarray] = []
+    screen_eff: list[np.ndarray] = []  # max DC loading vs AC-corrected rating (for AC screening)
+    outs: list[Asset] = []
+
+    # AC base case and the AC-corrected ratings
+    ac = None
+    rate_eff = rate
+    if ac_verify:
+        from gridshield.flow.ac import AcSolver
+
+        ta = time.perf_counter()
+        ac = AcSolver(grid)
+        base_ac = ac.solve(init="case", tol=ac_tol)
+        if not base_ac.converged:
+            base_ac = ac.solve(init="dc", tol=ac_tol, robust=True)
+        if not base_ac.converged:
+            raise GridshieldError(f"{grid.name}: the base-case AC power flow does not converge ({base_ac.reason}); "
+                                  "run without --ac-verify")
+        q0 = np.maximum(np.abs(base_ac.q_from_mvar), np.abs(base_ac.q_to_mvar))
+        s0 = np.maximum(np.hypot(base_ac.p_from_mw, base_ac.q_from_mvar), np.hypot(base_ac.p_to_mw, base_ac.q_to_mvar))
+        rate_ac = np.where(rate > 0, np.maximum(rate, s0 * (1 + worsen) / thr), 0.0)
+        dp = np.abs(base_ac.p_from_mw - f0)
+        # DC flow above which the AC loading may reach (1 - ac_margin) of the monitoring rating:
+        # sqrt((|P_dc| + dp)^2 + Q0^2) >= (1 - m) rate  <=>  |P_dc| >= sqrt(((1 - m) rate)^2 - Q0^2) - dp.
+        # A branch already that close in the base case is flagged as soon as its DC flow grows.
+        trig = np.sqrt(np.maximum(((1.0 - ac_margin) * thr * rate_ac) ** 2 - q0**2, 0.0)) - dp
+        near = trig <= np.abs(f0) * (1 + worsen / 2)
+        rate_eff = np.where(rate > 0, np.where(near, np.abs(f0) * (1 + worsen / 2), trig), 0.0)
+        rate_eff = np.where((rate > 0) & (rate_eff <= 1e-6), 1e-6, rate_eff)
+        tim["ac_base"] = time.perf_counter() - ta
+    screen_thr = 1.0  # flows are compared with the trigger flows ``rate_eff`` directly
+
+    def prog(stage):
+        return None if progress is None else (lambda done, total: progress(stage, done, total))
+
+    # -- branches ----------------------------------------------------------------------------
+    if "branches" in elements:
+        tb = time.perf_counter()
+        rows = np.flatnonzero(s.branch_on)
+        rows = rows[keep(br.id[rows].tolist())]
+        of = outage_flows(grid, rows, solver=s, base=p0, rating=rate_dc, threshold_pct=threshold_pct, chunk=chunk,
+                          keep_flows=False, progress=prog("dc branches"))
+        ids += br.id[rows].tolist()
+        kinds += ["branch"] * rows.size
+        isl.append(np.asarray(of.islanding, dtype=bool))
+        dcmax.append(of.max_loading_pct)
+        dcn.append(of.n_overloads)
+        worst.append(np.where(of.worst_branch >= 0, br.id[np.maximum(of.worst_branch, 0)], ""))
+        need_mld.append(np.asarray(of.islanding, dtype=bool) & (of.isolated_load_mw > 0))
+        outs += [Asset(br.id[r], (int(r),), ()) for r in rows.tolist()]
+        if ac_verify:
+            of2 = outage_flows(grid, rows, solver=s, base=p0, rating=rate_eff,
+                               threshold_pct=100.0, chunk=chunk, keep_flows=False)
+            screen_eff.append(of2.max_loading_pct / 100.0)
+        tim["dc_branches"] = time.perf_counter() - tb
+
+    # -- generators ----------------------------------------------------------------------------
+    if "gens" in elements:
+        tg = time.perf_counter()
+        grows = np.flatnonzero(s.gen_on)
+        grows = grows[keep(g.id[grows].tolist())]
+        gbus = g.bus[grows]
+        pg = g.p_mw[grows]
+        ref_set = np.zeros(len(grid.buses), dtype=bool)
+        ref_set[s.ref_rows] = True
+        fresh = ref_set[gbus]
+        n = grows.size
+        mx = np.zeros(n)
+        nov = np.zeros(n, dtype=np.int64)
+        wb = np.full(n, "", dtype=object)
+        mxe = np.zeros(n)
+        mld = np.zeros(n, dtype=bool)
+        # reserve check per island: can the others replace the lost output?
+        isl_of_gen = s.island[gbus]
+        head = np.where(s.gen_on, np.maximum(g.p_max_mw - g.p_mw, 0), 0.0)
+        head_isl = np.bincount(s.island[g.bus[s.gen_on]], weights=head[s.gen_on], minlength=s.n_islands)
+        mld = pg > head_isl[isl_of_gen] - head[grows] + 1e-9
+        col = np.flatnonzero(~fresh)
+        for a in range(0, col.size, chunk):
+            c = col[a:a + chunk]
+            p = np.zeros((len(grid.buses), c.size))
+            p[gbus[c], np.arange(c.size)] = -pg[c]
+            dth = np.zeros_like(p)
+            dth[s.pvpq] = s.lu.solve(p[s.pvpq] / s.base_mva)
+            fl = f0[:, None] + s._b_mw[:, None] * (dth[s._f] - dth[s._t])
+            _fill(fl, rate_dc, rate_eff, thr, c, mx, nov, wb, mxe, br.id)
+            if progress is not None:
+                progress("dc gens", a + c.size, n)
+        for j in np.flatnonzero(fresh).tolist():
+            gon = g.in_service.copy()
+            gon[grows[j]] = False
+            g2 = grid.replace(gens=g.replace(in_service=gon))
+            s2 = DcSolver(g2)
+            fl = s2.solve(bus_injection_mw(g2, g.p_mw, s2.gen_on)).p_from_mw
+            _fill(fl[:, None], rate_dc, rate_eff, thr, np.array([j]), mx, nov, wb, mxe, br.id)
+        ids += g.id[grows].tolist()
+        kinds += ["gen"] * n
+        isl.append(np.zeros(n, dtype=bool))
+        dcmax.append(mx)
+        dcn.append(nov)
+        worst.append(wb)
+        need_mld.append(mld)
+        screen_eff.append(mxe)
+        outs += [Asset(g.id[r], (), (int(r),)) for r in grows.tolist()]
+        tim["dc_gens"] = time.perf_counter() - tg
+
+    # -- sites -----------------------------------------------------------------------------
+    if "sites" in elements:
+        ts = time.perf_counter()
+        sites = default_candidates(grid, ("sites",))
+        sites = [a for a, k in zip(sites, keep([a.id for a in sites]).tolist(), strict=True) if k]
+        n = len(sites)
+        mx = np.zeros(n)
+        nov = np.zeros(n, dtype=np.int64)
+        wb = np.full(n, "", dtype=object)
+        mxe = np.zeros(n)
+        islx = np.zeros(n, dtype=bool)
+        for j, a in enumerate(sites):
+            bon = s.branch_on.copy()
+            bon[list(a.branches)] = False
+            gon = g.in_service.copy()
+            gon[list(a.gens)] = False
+            g2 = grid.replace(gens=g.replace(in_service=gon)) if a.gens else grid
+            s2 = DcSolver(g2, branch_in_service=bon)
+            in_site = _site_bus_rows(grid, a)
+            dark_other = ~s2.bus_energised & s.bus_energised & ~in_site
+            islx[j] = bool(np.any(dark_other)) or s2.n_islands - int(in_site.sum()) > s.n_islands
+            p = bus_injection_mw(g2, g.p_mw, s2.gen_on)
+            fl = s2.solve(np.where(s2.bus_energised, p, 0.0)).p_from_mw
+            _fill(fl[:, None], rate_dc, rate_eff, thr, np.array([j]), mx, nov, wb, mxe, br.id, out_rows=a.branches)
+            if progress is not None and j % 32 == 0:
+                progress("dc sites", j + 1, n)
+        ids += [a.id for a in sites]
+        kinds += ["site"] * n
+        isl.append(islx)
+        dcmax.append(mx)
+        dcn.append(nov)
+        worst.append(wb)
+        need_mld.append(islx)
+        screen_eff.append(mxe)
+        outs += sites
+        ld = grid.loads
+        on_load = ld.in_service & (ld.p_mw > 0)
+        own = np.array([float(ld.p_mw[on_load & _site_bus_rows(grid, a)[ld.bus]].sum()) for a in sites])
+        site_own_load = (len(ids) - n, own)
+        tim["dc_sites"] = time.perf_counter() - ts
+
+    islanding = np.concatenate(isl)
+    need = np.concatenate(need_mld)
+    dc_max = np.concatenate(dcmax)
+    dc_n = np.concatenate(dcn).astype(np.int64)
+    worst_ids = tuple(str(x) for x in np.concatenate(worst).tolist())
+    kinds_a = np.array(kinds)
+
+    # -- load lost through the impact engine (islanding outages) -------------------------------
+    tm = time.perf_counter()
+    lost = np.zeros(len(ids))
+    if "sites" in elements:
+        off, own = site_own_load
+        lost[off:off + own.size] = own  # a site that cuts off nothing else loses its own load
+    todo = np.flatnonzero(need)
+    if todo.size:
+        if impact is None:
+            from gridshield.impact import ImpactModel
+
+            impact = ImpactModel(grid, rate=str(rating).lower().replace("rate_", ""))
+        for i, j in enumerate(todo.tolist()):
+            lost[j] = impact.assess([ids[j]]).lost_mw
+            if progress is not None and i % 16 == 0:
+                progress("load lost (MLD)", i + 1, todo.size)
+    tim["mld"] = time.perf_counter() - tm
+
+    # -- AC verification ---------------------------------------------------------------------
+    n_all = len(ids)
+    ac_ver = np.zeros(n_all, dtype=bool)
+    ac_conv = np.zeros(n_all, dtype=bool)
+    ac_max = np.full(n_all, np.nan)
+    ac_n = np.full(n_all, -1, dtype=np.int64)
+    base_ac_max = float("nan")
+    if ac_verify:
+        ta = time.perf_counter()
+        eff = np.concatenate(screen_eff)
+        pick = np.flatnonzero(eff >= screen_thr)
+        base_ld = _loading(s0, rate)
+        base_ac_max = float(100 * base_ld.max()) if base_ld.size else 0.0
+        for i, j in enumerate(pick.tolist()):
+            r = ac_contingency(ac, grid, outs[j], base_ac, tol=ac_tol, rate=rate_ac, threshold_pct=threshold_pct)
+            ac_ver[j] = True
+            ac_conv[j] = r[0]
+            ac_max[j] = r[1]
+            ac_n[j] = r[2]
+            if progress is not None and i % 16 == 0:
+                progress("AC verification", i + 1, pick.size)
+        tim["ac_verify"] = time.perf_counter() - ta
+    violating = np.where(ac_ver, (~ac_conv) | (ac_n > 0), dc_n > 0)
+    tim["total"] = time.perf_counter() - t0
+    return ContingencyResult(
+        ids=tuple(ids), kind=tuple(kinds), islanding=islanding, lost_mw=lost, dc_max_loading_pct=dc_max,
+        dc_n_overloads=dc_n, dc_worst_branch=worst_ids, ac_verified=ac_ver, ac_converged=ac_conv,
+        ac_max_loading_pct=ac_max, ac_n_overloads=ac_n, violating=violating, threshold_pct=float(threshold_pct),
+        ac_margin=float(ac_margin), case=grid.name, timings_s=tim, base_ac_max_loading_pct=base_ac_max,
+        base_dc_overloads=n_base_over_dc,
+    )
+
+
+def _site_bus_rows_idx(grid: Grid, a: Asset) -> np.ndarray:
+    kind = a.id.split(":", 1)[0]
+    if kind == "site":
+        return grid.sites[a.id[5:]]
+    if kind == "bus":
+        return np.array([grid.buses.index[a.id]])
+    return np.zeros(0, dtype=np.int64)
+
+
+def _site_bus_rows(grid: Grid, a: Asset) -> np.ndarray:
+    m = np.zeros(len(grid.buses), dtype=bool)
+    m[_site_bus_rows_idx(grid, a)] = True
+    return m
+
+
+def _fill(fl, rate, rate_eff, thr, cols, mx, nov, wb, mxe, br_ids, out_rows=()):
+    """Per-outage max loading / overload count from a block of post-outage flows (n_branch x c)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ld = np.where(rate[:, None] > 0, np.abs(fl) / np.where(rate > 0, rate, 1.0)[:, None], 0.0)
+        le = np.where(rate_eff[:, None] > 0, np.abs(fl) / np.where(rate_eff > 0, rate_eff, 1.0)[:, None], 0.0)
+    if len(out_rows):
+        ld[list(out_rows)] = 0.0
+        le[list(out_rows)] = 0.0
+    mx[cols] = 100.0 * ld.max(axis=0) if ld.size else 0.0
+    am = ld.argmax(axis=0) if ld.size else np.zeros(len(cols), dtype=int)
+    nov[cols] = np.count_nonzero(ld > thr * (1 + 1e-9), axis=0)
+    wb[cols] = np.where(mx[cols] > 0, br_ids[am], "")
+    mxe[cols] = le.max(axis=0) if le.size else 0.0
+
+
+def ac_contingency(ac, grid: Grid, a: Asset, warm, tol: float = 1e-8, rate: np.ndarray | None = None,
+                   threshold_pct: float = 100.0) -> tuple[bool, float, int]:
+    """AC power flow after losing asset ``a`` (warm start ``warm``): (converged, max loading %, overloads).
+
+    ``rate``: monitoring rating per branch in MVA (default rate A).
+    """
+    bon = grid.branches.in_service.copy()
+    bon[list(a.branches)] = False
+    gon = grid.gens.in_service.copy()
+    gon[list(a.gens)] = False
+    r = ac.solve(branch_in_service=bon, gen_in_service=gon, init=warm, tol=tol)
+    if not r.converged:
+        r = ac.solve(branch_in_service=bon, gen_in_service=gon, init=warm, tol=tol, robust=True, max_iter=50)
+    if not r.converged:
+        return False, float("nan"), 0
+    rate = grid.branches.rate_a_mva if rate is None else rate
+    smax = np.maximum(np.hypot(r.p_from_mw, r.q_from_mvar), np.hypot(r.p_to_mw, r.q_to_mvar))
+    ld = _loading(smax, rate, a.branches)
+    return True, float(100.0 * ld.max()) if ld.size else 0.0, int(np.count_nonzero(ld > threshold_pct / 100.0 * (1 + 1e-9)))
+
+
+__all__ = ["ContingencyResult", "ac_contingency", "screen_n1"]
