@@ -171,3 +171,27 @@ def test_degenerate_topologies_never_give_nan():
     json.dumps(o.to_dict())
     json.dumps(m.to_dict())
     json.dumps(lodf(g).to_dict())
+
+
+def test_islanding_sets_equal_fresh_dc_solves(setup):
+    """Sets that cut off parts of the grid (bridges plus random branches, and every branch at a
+    bus = a substation outage): the cut-off parts become islands with their own slack or go dark,
+    solved without refactorising, equal to a fresh DC solve."""
+    grid, s, _, _ = setup
+    nl = len(grid.branches)
+    br = np.flatnonzero(bridges(grid))
+    rng = np.random.default_rng(2)
+    sets = [
+        np.r_[rng.choice(br, rng.integers(1, 3), replace=False), rng.choice(nl, rng.integers(0, 4), replace=False)]
+        for _ in range(25)
+    ]
+    for b0 in rng.choice(len(grid.buses), 15, replace=False):
+        inc = np.flatnonzero((grid.branches.from_bus == b0) | (grid.branches.to_bus == b0))
+        sets.append(inc)
+    m = multi_outage_flows(grid, sets, solver=s)
+    assert m.islanding.sum() >= 25
+    for i, k in enumerate(sets):
+        fresh = _fresh(grid, k)
+        np.testing.assert_allclose(m.flows_mw[:, i], fresh.p_from_mw, rtol=0, atol=1e-6, err_msg=f"set {k}")
+        if m.islanding[i] and m.isolated_dark[i]:
+            assert not fresh.bus_energised[m.isolated_buses[i]].any()

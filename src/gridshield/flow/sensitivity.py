@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.sparse.csgraph import depth_first_order
+from scipy.sparse.csgraph import connected_components, depth_first_order
 
 from gridshield.errors import GridValidationError
 from gridshield.flow.dc import DcResult, DcSolver, bus_injection_mw
@@ -933,24 +933,13 @@ def multi_outage_flows(
                 if not singular:
                     fi += hmon[:, cols] @ np.linalg.solve(m, f0[k])
             if singular:
-                fall = _fresh_flows(s, p0, k)
-                fi = fall[mon]
                 islanding[i] = True
-                mask = s.branch_on.copy()
-                mask[k] = False
-                from gridshield.topology import islands as _islands
-
-                isl2 = _islands(grid, branch_in_service=mask, gen_in_service=s.gen_on)
-                # buses no longer in the island of their former reference
-                old_ref_of_bus = s.ref_bus[np.maximum(s.island, 0)]
-                cut = (s.island >= 0) & (old_ref_of_bus >= 0)
-                cut &= isl2.label != isl2.label[np.maximum(old_ref_of_bus, 0)]
-                cut_rows = np.flatnonzero(cut)
-                iso[i] = cut_rows
-                dark[i] = bool(cut_rows.size) and not isl2.energised[cut_rows].any()
-                ld_ = grid.loads
-                lm = ld_.in_service & np.isin(ld_.bus, cut_rows) & ~isl2.energised[ld_.bus]
-                iso_load[i] = float(ld_.p_mw[lm].sum())
+                res = _split_set_flows(s, p0, f0, k, x[:, cols], hmon[:, cols], mon)
+                if res is None:  # singular without a split (cancelling reactances): fresh solve
+                    fi = _fresh_flows(s, p0, k)[mon]
+                    iso[i], dark[i], iso_load[i] = np.zeros(0, np.int64), False, 0.0
+                else:
+                    fi, iso[i], dark[i], iso_load[i] = res
             km = kmon_map[sets[i]]
             fi[km[km >= 0]] = 0.0
             if flows is not None:
@@ -989,6 +978,67 @@ def multi_outage_flows(
         branch_ids=br.id,
         bus_ids=grid.buses.id,
     )
+
+
+def _split_set_flows(
+    s: DcSolver, p0: np.ndarray, f0: np.ndarray, k: np.ndarray, xk: np.ndarray, hmon: np.ndarray, mon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool, float] | None:
+    """Post-outage flows when the set ``k`` splits islands, without a new factorisation.
+
+    Each part cut off from its island's reference becomes an island of its own: with generation,
+    its new reference bus (same rule as :class:`DcSolver`) absorbs its imbalance
+    (``delta = -sum p``); without, its injections are removed and its flows set to 0 (dark). In
+    the intact network these are injection changes ``dp``; the outaged branches are then removed
+    by compensating transfers ``t`` with ``(I - H_KK) t = f_K + H_K dp`` (consistent, since every
+    new island is balanced; its null space only moves flow on the cut branches themselves,
+    which are set to 0), and ``f' = f + PTDF dp + H_MK t``. Returns None when nothing is cut.
+    """
+    grid = s.grid
+    br = grid.branches
+    nb = len(grid.buses)
+    mask = s.branch_on.copy()
+    mask[k] = False
+    f, t = br.from_bus[mask], br.to_bus[mask]
+    adj = sp.csr_matrix((np.ones(f.size, dtype=np.int8), (f, t)), shape=(nb, nb))
+    _, lab = connected_components(adj, directed=False)
+    ref_of = np.where(s.island >= 0, s.ref_bus[np.maximum(s.island, 0)], -1)
+    cut = (ref_of >= 0) & (lab != lab[np.maximum(ref_of, 0)])
+    cut_rows = np.flatnonzero(cut)
+    if cut_rows.size == 0:
+        return None
+    dp = np.zeros(nb)
+    g = grid.gens
+    gon = np.flatnonzero(s.gen_on)
+    dark_bus = np.zeros(nb, dtype=bool)
+    for comp in np.unique(lab[cut_rows]).tolist():
+        buses = cut_rows[lab[cut_rows] == comp]
+        gens = gon[np.isin(g.bus[gon], buses)]
+        if gens.size == 0:
+            dark_bus[buses] = True
+            dp[buses] -= p0[buses]
+            continue
+        gb = g.bus[gens]
+        is3 = grid.buses.type[gb] == 3
+        if is3.any():
+            new_ref = int(gb[is3].min())
+        else:
+            new_ref = int(gb[np.lexsort((gens, -g.p_mw[gens], -g.p_max_mw[gens]))[0]])
+        dp[new_ref] -= p0[buses].sum()
+    n = s.pvpq.size
+    xd = s.lu.solve(dp[s.pvpq] / s.base_mva) if n else np.zeros(0)
+    xz = np.r_[xd, 0.0]
+    pos_n = np.where(s.red_index >= 0, s.red_index, n)
+    fd_all = s.b * (xz[pos_n[br.from_bus]] - xz[pos_n[br.to_bus]]) * s.base_mva
+    hkk = _branch_delta(s, xk, k)
+    m = np.eye(k.size) - hkk
+    tk = np.linalg.lstsq(m, f0[k] + fd_all[k], rcond=1e-10)[0]
+    fi = f0[mon] + fd_all[mon] + hmon @ tk
+    in_dark = dark_bus[br.from_bus[mon]] & dark_bus[br.to_bus[mon]]
+    fi[in_dark] = 0.0
+    ld = grid.loads
+    lm = ld.in_service & dark_bus[ld.bus] if len(ld) else np.zeros(0, bool)
+    iso_load = float(ld.p_mw[lm].sum()) if len(ld) else 0.0
+    return fi, cut_rows, bool(dark_bus[cut_rows].all()), iso_load
 
 
 def iter_outage_columns(
