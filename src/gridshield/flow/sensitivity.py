@@ -20,7 +20,10 @@ Everything here reuses one factorisation of the reduced DC susceptance matrix
   ``p_uv (e_u - e_v + e_s2)`` on the intact network.
 * :func:`multi_outage_flows` handles k branches at once with the k x k Woodbury system
   ``f' = f + H_K (I - H_KK)^-1 f_K`` (Guler, Gross & Liu 2007, generalised LODF); a set that
-  splits an island (singular ``I - H_KK``) is solved with a fresh factorisation instead.
+  splits an island (singular ``I - H_KK``) is solved on the intact factorisation too: each
+  cut-off part gets its own slack (or goes dark) as an injection change, and the outaged
+  branches are removed by a consistent least-squares compensation (see
+  :func:`_split_set_flows`).
 
 References: A. J. Wood, B. F. Wollenberg, *Power Generation, Operation and Control*, ch. on
 sensitivity factors; T. Guler, G. Gross, M. Liu, "Generalized line outage distribution
@@ -880,8 +883,11 @@ def multi_outage_flows(
 
     ``f' = f + H_MK (I - H_KK)^-1 f_K`` with ``H = diag(b) Cft^T B^-1 Cft`` (generalised LODF,
     Guler, Gross & Liu 2007): one sparse solve per outaged branch and a k x k dense solve per set.
-    A set that splits an island (``I - H_KK`` singular) is solved with a fresh factorisation of
-    the damaged topology, so islands are handled exactly as :func:`gridshield.solve_dc` does.
+    A set that splits an island (``I - H_KK`` singular) is handled as :func:`gridshield.solve_dc`
+    handles the damaged topology -- cut-off parts with generation get their own slack, parts
+    without go dark -- still on the intact factorisation (one extra solve per such set).
+    Parameters are those of :func:`outage_flows`, with ``outage_sets`` a sequence of branch
+    row/id collections.
     """
     s = _solver(grid, convention, solver)
     br = grid.branches
