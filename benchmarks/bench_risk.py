@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r = run_risk(sc, samples=n, seed=1, batch_size=bs, **kw)
         dt = time.perf_counter() - t
         rows.append((label, n / dt, dt, r))
+        print(f"  {label}: {n / dt:.1f} samples/s ({dt:.1f} s)", flush=True)
         return r
 
     # warm-up (imports, numba JIT, OS caches)

@@ -8,8 +8,8 @@ threat, impact model) **once** and keep it, keyed by the scenario hash, for all 
   builds the state in each worker process;
 - Dask (``dask.distributed``): ``"tcp://host:8786"`` connects to an existing scheduler,
   ``"local:N"`` starts a ``LocalCluster`` of N single-threaded worker processes, or pass a
-  ``distributed.Client``. Each worker thread caches its own state (thread-local, since an
-  impact model's LP solver must not be shared between threads).
+  ``distributed.Client``. Each worker process keeps its states keyed by the scenario hash and
+  lends each to one thread at a time (an impact model's LP solver must not be shared).
 
 Since sample ``i`` depends only on ``(seed, i)``, results are identical whatever the executor.
 """
@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,39 +37,62 @@ class Payload:
     evaluator: str | None = None
 
 
-_LOCAL = threading.local()
+_POOL: dict[tuple[str, str | None], list[Any]] = {}
+_POOL_LOCK = threading.Lock()
+_MAX_SCENARIOS = 4
+
+
+def _build(payload: Payload) -> Any:
+    from gridshield.threat.sampling import Sampler
+    from gridshield.threat.scenario import scenario_from_json
+
+    return Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
+
+
+@contextmanager
+def borrowed_state(payload: Payload) -> Iterator[Any]:
+    """Borrow this process's :class:`~gridshield.threat.sampling.Sampler` for ``payload``.
+
+    States are kept per process, keyed by the scenario hash, and lent to one thread at a time
+    (an impact model's LP solver must not be shared between threads); a state is built only when
+    none is free, so a single-threaded worker builds it once whichever thread asks.
+    """
+    key = (payload.key, payload.evaluator)
+    with _POOL_LOCK:
+        free = _POOL.get(key)
+        s = free.pop() if free else None
+    if s is None:
+        s = _build(payload)
+    try:
+        yield s
+    finally:
+        with _POOL_LOCK:
+            if key not in _POOL and len(_POOL) >= _MAX_SCENARIOS:  # a long-lived Dask worker
+                _POOL.pop(next(iter(_POOL)))
+            _POOL.setdefault(key, []).append(s)
 
 
 def worker_state(payload: Payload) -> Any:
-    """This thread's :class:`~gridshield.threat.sampling.Sampler` for ``payload`` (built on first use)."""
-    cache = getattr(_LOCAL, "samplers", None)
-    if cache is None:
-        cache = _LOCAL.samplers = {}
-    key = (payload.key, payload.evaluator)
-    s = cache.get(key)
-    if s is None:
-        from gridshield.threat.sampling import Sampler
-        from gridshield.threat.scenario import scenario_from_json
-
-        if len(cache) >= 4:  # a long-lived Dask worker: keep a few scenarios only
-            cache.clear()
-        s = cache[key] = Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
-    return s
+    """Build (or find) this process's state for ``payload`` and leave it in the pool."""
+    with borrowed_state(payload) as s:
+        return s
 
 
 def compute_batch(payload: Payload, start: int, stop: int) -> Any:
     """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.runner.Batch`)."""
     from gridshield.threat.runner import run_batch
 
-    return run_batch(worker_state(payload), payload.seed, start, stop)
+    with borrowed_state(payload) as s:
+        return run_batch(s, payload.seed, start, stop)
 
 
 def _init_worker(payload: Payload) -> None:
     # keep worker processes single-threaded in BLAS: parallelism comes from the processes
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # a forked worker inherits the parent's thread-local state: start clean, build once here
-    _LOCAL.samplers = {}
+    # a forked worker inherits the parent's states: start clean, build once here
+    with _POOL_LOCK:
+        _POOL.clear()
     worker_state(payload)
 
 
