@@ -317,7 +317,7 @@ def run_risk(
     resume: str | None = None,
     batch_size: int | None = None,
     min_samples: int = DEFAULT_MIN_SAMPLES,
-    progress: bool = False,
+    progress: Any = False,
     evaluator: str | None = None,
 ) -> RiskResult:
     """Monte Carlo risk of a threat scenario.
@@ -350,7 +350,8 @@ def run_risk(
     min_samples
         Fewest samples before ``until_ci`` may stop the run.
     progress
-        Show a Rich progress bar with samples/s and the running CI.
+        Show a Rich progress bar with samples/s and the running CI; or a callable
+        ``progress(samples_done, total)`` called after each batch.
     evaluator
         Advanced: ``"module:function"`` building the per-worker evaluator from ``(grid, scenario)``
         (default: :class:`gridshield.impact.ImpactModel` with the scenario's impact options).
@@ -528,9 +529,14 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
 class _Progress:
     """A Rich progress bar with samples/s and the running mean ± CI half-width (or nothing)."""
 
-    def __init__(self, enabled: bool, total: int, name: str, done: int):
+    def __init__(self, enabled: Any, total: int, name: str, done: int):
         self.p = None
-        if not enabled:
+        # a callable receives (samples done, total) instead of a bar (the dashboard's job progress)
+        self.callback = enabled if callable(enabled) else None
+        self.done, self.total = done, total
+        if self.callback is not None:
+            self.callback(done, total)
+        if not enabled or self.callback is not None:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -551,6 +557,9 @@ class _Progress:
             self.t0 = time.perf_counter()
 
     def update(self, k: int, state: dict[str, Any]) -> None:
+        self.done += k
+        if self.callback is not None:
+            self.callback(self.done, self.total)
         if self.p is None:
             return
         self.new += k

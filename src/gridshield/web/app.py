@@ -213,7 +213,7 @@ def create_app(
         p = job.params
         job.total = p["samples"]
         res = run_risk(p["scenario"], samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
-                       progress=False, on_progress=lambda done, total: _set(job, done, total))
+                       progress=lambda done, total: _set(job, done, total))
         job.done = job.total
         return res.to_dict()
 
