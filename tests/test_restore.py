@@ -46,6 +46,7 @@ def grid_instance(grid, ids, crews, spares=None):
     [  # instances where the served load takes 4-8 distinct values and the naive order is not optimal
         ("case9", ["branch:7", "bus:2", "branch:1", "branch:5", "bus:8"], 1),
         ("case9", ["gen:1", "gen:3", "bus:2"], 2),
+        ("case9", ["gen:1", "gen:2", "gen:3"], 1),  # total blackout at t = 0
         ("case14", ["bus:13", "bus:2", "branch:14", "bus:12"], 2),
         ("case14", ["gen:4", "branch:2", "bus:2", "branch:5", "branch:14"], 2),
         ("case30", ["bus:30", "bus:18", "bus:17"], 1),
