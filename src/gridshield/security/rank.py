@@ -1,0 +1,178 @@
+"""Criticality ranking of assets: what each one costs when lost alone, and how often it is in
+the worst-case k-sets.
+
+For every candidate asset (branches, generators, sites):
+
+* ``shed_mw``: load the operator must shed after losing it alone (DC load-shedding LP with
+  redispatch, :class:`gridshield.security.shed.ShedModel`; includes islanded load and shedding
+  needed to relieve overloads);
+* ``dc_max_loading_pct`` / ``dc_n_overloads``: post-contingency DC loading and overloads without
+  redispatch (from :func:`gridshield.security.n1.screen_n1`);
+* ``worst_case_freq``: in how many of the worst-case sets for ``k = 1..k_max`` it appears
+  (:func:`gridshield.security.nk.worst_case`), over ``k_max`` sets.
+
+Assets are ranked by ``shed_mw``, then ``worst_case_freq``, then overloads and loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gridshield.grid.model import Grid
+from gridshield.security.shed import ShedModel, default_candidates
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    """Assets ranked by criticality (most critical first); arrays aligned with ``ids``."""
+
+    ids: tuple[str, ...]
+    kind: tuple[str, ...]
+    shed_mw: np.ndarray
+    dc_max_loading_pct: np.ndarray
+    dc_n_overloads: np.ndarray
+    worst_case_freq: np.ndarray
+    worst_sets: tuple[tuple[str, ...], ...]
+    worst_set_shed_mw: tuple[float, ...]
+    demand_mw: float
+    case: str
+    expected_loss_mw: np.ndarray | None = field(default=None)
+
+    def to_frame(self):
+        import pandas as pd
+
+        df = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(self.ids) + 1),
+                "kind": list(self.kind),
+                "shed_mw": self.shed_mw,
+                "dc_max_loading_pct": self.dc_max_loading_pct,
+                "dc_n_overloads": self.dc_n_overloads,
+                "worst_case_freq": self.worst_case_freq,
+            },
+            index=pd.Index(list(self.ids), name="asset"),
+        )
+        if self.expected_loss_mw is not None:
+            df["expected_loss_mw"] = self.expected_loss_mw
+        return df
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "ranking",
+            "case": self.case,
+            "demand_mw": float(self.demand_mw),
+            "worst_sets": [{"k": len(s), "assets": list(s), "shed_mw": float(v)}
+                           for s, v in zip(self.worst_sets, self.worst_set_shed_mw, strict=True)],
+            "assets": [
+                {
+                    "id": self.ids[i],
+                    "rank": i + 1,
+                    "kind": self.kind[i],
+                    "shed_mw": float(self.shed_mw[i]),
+                    "dc_max_loading_pct": float(self.dc_max_loading_pct[i]),
+                    "dc_n_overloads": int(self.dc_n_overloads[i]),
+                    "worst_case_freq": float(self.worst_case_freq[i]),
+                }
+                for i in range(len(self.ids))
+            ],
+        }
+
+    def figure(self, top: int = 20):
+        """Plotly bar chart of the ``top`` assets: MW shed when lost alone, coloured by worst-case frequency."""
+        import plotly.graph_objects as go
+
+        n = min(top, len(self.ids))
+        fig = go.Figure(
+            go.Bar(
+                x=list(self.ids[:n]),
+                y=self.shed_mw[:n],
+                marker={"color": self.worst_case_freq[:n], "colorscale": "Reds", "cmin": 0, "cmax": 1,
+                        "colorbar": {"title": "in worst<br>k-sets"}},
+                customdata=np.c_[self.dc_n_overloads[:n], self.dc_max_loading_pct[:n]],
+                hovertemplate="%{x}<br>shed %{y:.1f} MW<br>overloads %{customdata[0]}"
+                              "<br>max loading %{customdata[1]:.0f}%<extra></extra>",
+            )
+        )
+        fig.update_layout(title=f"{self.case}: most critical assets (load shed when lost alone)",
+                          xaxis_title="asset", yaxis_title="load shed (MW)", template="plotly_white")
+        return fig
+
+
+def rank_assets(
+    grid: Grid,
+    elements: Sequence[str] = ("branches", "gens", "sites"),
+    k_max: int = 3,
+    method: str = "auto",
+    weights=None,
+    top: int | None = None,
+    progress=None,
+) -> RankingResult:
+    """Rank assets by criticality.
+
+    Parameters
+    ----------
+    grid
+        The grid.
+    elements
+        Asset kinds to rank: ``"branches"``, ``"gens"``, ``"sites"``.
+    k_max
+        Worst-case sets are computed for ``k = 1..k_max`` (0: skip).
+    method
+        Method of :func:`~gridshield.security.nk.worst_case` (``auto``, ``milp``, ``heuristic``).
+    weights
+        Load weights of the shedding LP (``None``: 1 per MW).
+    top
+        Keep only the ``top`` most critical assets in the result.
+    """
+    from gridshield.security.n1 import screen_n1
+    from gridshield.security.nk import worst_case
+
+    model = ShedModel(grid, weights)
+    assets = default_candidates(grid, elements)
+    shed = np.zeros(len(assets))
+    for i, a in enumerate(assets):
+        shed[i] = model.evaluate([a])[1]
+        if progress is not None and i % 32 == 0:
+            progress("loss alone", i + 1, len(assets))
+    n1 = screen_n1(grid, elements)
+    pos = {cid: i for i, cid in enumerate(n1.ids)}
+    idx = np.array([pos.get(a.id, -1) for a in assets])
+    ok = idx >= 0
+    mx = np.where(ok, n1.dc_max_loading_pct[np.maximum(idx, 0)], 0.0)
+    nov = np.where(ok, n1.dc_n_overloads[np.maximum(idx, 0)], 0)
+    sets: list[tuple[str, ...]] = []
+    vals: list[float] = []
+    freq = np.zeros(len(assets))
+    aid = {a.id: i for i, a in enumerate(assets)}
+    for k in range(1, k_max + 1):
+        r = worst_case(grid, k=k, candidates=[a.id for a in assets], method=method, model=model)
+        sets.append(r.assets)
+        vals.append(r.shed_mw)
+        for x in r.assets:
+            freq[aid[x]] += 1
+        if progress is not None:
+            progress("worst-case sets", k, k_max)
+    if k_max:
+        freq /= k_max
+    order = np.lexsort((-mx, -nov, -freq, -shed))
+    if top is not None:
+        order = order[:top]
+    return RankingResult(
+        ids=tuple(assets[i].id for i in order),
+        kind=tuple(assets[i].id.split(":")[0] for i in order),
+        shed_mw=shed[order],
+        dc_max_loading_pct=mx[order],
+        dc_n_overloads=nov[order].astype(np.int64),
+        worst_case_freq=freq[order],
+        worst_sets=tuple(sets),
+        worst_set_shed_mw=tuple(vals),
+        demand_mw=float(np.sum(np.maximum(model.net.pd, 0))),
+        case=grid.name,
+    )
+
+
+__all__ = ["RankingResult", "rank_assets"]
