@@ -86,6 +86,7 @@ def create_app(
     uploads: OrderedDict[str, Grid] = OrderedDict()
     models: OrderedDict[tuple[str, bool, str], tuple[Any, threading.Lock]] = OrderedDict()
     models_lock = threading.Lock()
+    answers: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # grids are immutable: same damage, same answer
     jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
     max_bytes = int(max_upload_mb * 1024 * 1024)
     app.state.jobs = jobs
@@ -192,13 +193,23 @@ def create_app(
         """Impact of damaging the given assets: what is lost, where and for whom, plus a map figure."""
         from gridshield.report.plots import network_figure
 
+        key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate)
+        with models_lock:
+            if key in answers:
+                answers.move_to_end(key)
+                return answers[key]
         model, lock = model_of(req.case, req.cascade, req.rate)
         with lock:
-            res = model.assess(list(req.damage))
+            res = model.assess(list(key[1]))
         grid = model.grid
-        fig = network_figure(grid, bus_energised=res.bus_energised, damaged_ids=list(req.damage),
+        fig = network_figure(grid, bus_energised=res.bus_energised, damaged_ids=list(key[1]),
                              load_lost_mw=grid.loads.p_mw - res.load_served_mw, title=f"{grid.name}: after the strike")
-        return {"impact": res.to_dict(), "figure": json.loads(fig.to_json())}
+        answer = {"impact": res.to_dict(), "figure": json.loads(fig.to_json())}
+        with models_lock:
+            answers[key] = answer
+            while len(answers) > 256:
+                answers.popitem(last=False)
+        return answer
 
     @app.get("/api/cases/{case}/map", tags=["api"])
     def case_map(case: str) -> dict[str, Any]:
