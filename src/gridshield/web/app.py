@@ -86,7 +86,7 @@ def create_app(
     uploads: OrderedDict[str, Grid] = OrderedDict()
     models: OrderedDict[tuple[str, bool, str], tuple[Any, threading.Lock]] = OrderedDict()
     models_lock = threading.Lock()
-    answers: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # grids are immutable: same damage, same answer
+    answers: OrderedDict[tuple, Response] = OrderedDict()  # grids are immutable: same damage, same answer
     jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
     max_bytes = int(max_upload_mb * 1024 * 1024)
     app.state.jobs = jobs
@@ -189,8 +189,11 @@ def create_app(
         }
 
     @app.post("/api/impact", tags=["api"])
-    def impact(req: ImpactRequest) -> dict[str, Any]:
-        """Impact of damaging the given assets: what is lost, where and for whom, plus a map figure."""
+    def impact(req: ImpactRequest) -> Response:
+        """Impact of damaging the given assets: what is lost, where and for whom, plus a map figure.
+
+        Returns ``{"impact": ImpactResult.to_dict(), "figure": plotly figure JSON}``.
+        """
         from gridshield.report.plots import network_figure
 
         key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate)
@@ -204,7 +207,8 @@ def create_app(
         grid = model.grid
         fig = network_figure(grid, bus_energised=res.bus_energised, damaged_ids=list(key[1]),
                              load_lost_mw=grid.loads.p_mw - res.load_served_mw, title=f"{grid.name}: after the strike")
-        answer = {"impact": res.to_dict(), "figure": json.loads(fig.to_json())}
+        body = '{"impact": %s, "figure": %s}' % (json.dumps(res.to_dict()), fig.to_json())
+        answer = Response(content=body.encode(), media_type="application/json")
         with models_lock:
             answers[key] = answer
             while len(answers) > 256:
