@@ -358,8 +358,9 @@ def solve_heuristic(inst: Instance, time_limit_s: float = 20.0, naive: _Result |
         if obj2 < obj - 1e-9 * max(1.0, abs(obj)):
             order, obj, start = o2, obj2, "naive"
     # polish: among lists with this ENS, prefer finishing work sooner (never raises the ENS)
-    left = max(0.2, time_limit_s - (time.perf_counter() - t0))
-    order, obj, _ = local_search(inst, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
+    left = time_limit_s - (time.perf_counter() - t0)
+    if left > 0:
+        order, obj, _ = local_search(inst, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
     s = list_schedule(inst, order)
     return _Result(
         "heuristic", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order,
