@@ -65,7 +65,7 @@ def split_groups(groups: list[Group], k: int) -> list[Group]:
     return out
 
 
-def _shortfall_message(inst: Instance, shortfall: np.ndarray) -> tuple[str, bool]:
+def _shortfall_message(inst: Instance, shortfall: np.ndarray, method: str = "milp") -> tuple[str, bool]:
     cap = inst.shed_mw.sum(axis=0)
     over = inst.required_mw - cap
     phys = np.flatnonzero(over > 1e-6)
@@ -89,6 +89,9 @@ def _shortfall_message(inst: Instance, shortfall: np.ndarray) -> tuple[str, bool
         msg = (f"the rules leave {shortfall[short].max():.1f} MW uncovered at most, in {short.size} {unit}: "
                f"{listing(short, shortfall)}. Relax max_off_h_per_day (--max-off-per-day), min_on_h (--min-on) or "
                "the block length (--block). ")
+        if method == "heuristic":
+            msg += ("(Found by the heuristic, which can miss a covering schedule: method='milp' (--method milp) "
+                    "searches exactly.) ")
         physical = False
     msg += ("A best-effort schedule with the uncovered MW flagged is attached (error.schedule); pass "
             "allow_shortfall=True (CLI: --allow-shortfall) to get it as the result.")
@@ -239,7 +242,7 @@ def rotating_schedule(
         details=details,
     )
     if shortfall.sum() > EPS and not allow_shortfall:
-        msg, physical = _shortfall_message(inst, shortfall)
+        msg, physical = _shortfall_message(inst, shortfall, used)
         raise ScheduleInfeasibleError(msg, sched, physical)
     return sched
 
