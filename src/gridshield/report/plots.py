@@ -194,10 +194,12 @@ def loss_distribution_figure(lost_mw: Sequence[float], *, p90: float | None = No
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Histogram(x=list(lost_mw), nbinsx=40, name="samples", marker_color="#6baed6"))
-    for value, name, color in ((p90, "P90", "#fd8d3c"), (p99, "P99", "#e31a1c"), (cvar95, "CVaR95", "#54278f")):
+    marks = ((p90, "P90", "#fd8d3c", 1.0), (p99, "P99", "#e31a1c", 0.92), (cvar95, "CVaR95", "#54278f", 0.84))
+    for value, name, color, y in marks:  # labels at staggered heights so that close values stay readable
         if value is not None and np.isfinite(value):
             fig.add_vline(x=float(value), line_dash="dash", line_color=color,
-                          annotation_text=f"{name} {value:,.0f} MW", annotation_position="top")
+                          annotation={"text": f"{name} {value:,.0f} MW", "y": y, "yref": "paper",
+                                      "xanchor": "left", "font": {"color": color}})
     fig.update_layout(title=title, xaxis_title="MW lost", yaxis_title="samples", showlegend=False)
     return fig
 
