@@ -11,7 +11,10 @@ objective is the priority-weighted energy not served
 
     ENS_w = integral over t of ( f(N) - f(S(t)) ) dt,   S(t) = {j : C_j <= t},
 
-which is exact for a piecewise-constant served load (no time discretisation).
+which is exact for a piecewise-constant served load (no time discretisation). Along the
+completions, the served state is the best one reached so far (an operator keeps a repaired
+element open if closing it would shed load); the MILP uses the matching monotone closure
+``f*(S) = max_{T subseteq S} f(T)``. Both equal ``f`` when ``f`` is monotone.
 
 Methods
 -------
@@ -25,7 +28,7 @@ Methods
                than the naive order. List scheduling follows Tan, Kirschen et al. 2017
                (arXiv 1702.08382).
 ``milp``       exact for small instances (HiGHS): the served-load set function is written in its
-               Moebius form ``f(S) = sum_{T subseteq S} g(T)``, so that
+               Moebius form ``f*(S) = sum_{T subseteq S} g(T)``, so that
                ``ENS_w = sum_{T != {}} g(T) * max_{j in T} C_j`` (see docs/restoration.md), with
                crew assignment, disjunctive sequencing (big-M), travel and spare choice.
 """
