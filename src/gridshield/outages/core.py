@@ -139,6 +139,7 @@ def lp_bound(inst: Instance) -> float | None:
     A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)  # one global HiGHS thread pool per process (see milp.py)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, r
     cost = np.zeros(n); cost[zc] = 1.0

@@ -161,7 +161,7 @@ def _starts_from(inst: Instance, lay: dict, x: np.ndarray) -> np.ndarray:
 
 
 def solve_milp(inst: Instance, *, time_limit_s: float = 60.0, warm_starts: np.ndarray | None = None,
-               with_shortfall: bool = False, mip_rel_gap: float = 1e-6, threads: int | None = None) -> dict:
+               with_shortfall: bool = False, mip_rel_gap: float = 1e-6, threads: int = 1) -> dict:
     """Solve the lexicographic MILP. Returns a dict with starts, shortfall, objective values,
     bound, gap, status and runtime."""
     import highspy
@@ -173,8 +173,9 @@ def solve_milp(inst: Instance, *, time_limit_s: float = 60.0, warm_starts: np.nd
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
     h.setOptionValue("random_seed", 0)
-    if threads is not None:
-        h.setOptionValue("threads", int(threads))
+    # HiGHS keeps one global thread pool per process: every Highs object in the process must ask
+    # for the same thread count, and gridshield's other solvers (impact MLD) use 1.
+    h.setOptionValue("threads", int(threads or 1))
     h.passModel(lp)
     n = lay["n"]
     x = _vector(inst, lay, warm_starts) if warm_starts is not None else None
