@@ -18,6 +18,9 @@ Side by side in one run, per case (medians of ``--repeats`` timed runs after one
   flows *and complex voltages* for every outage (~4.4 GB for all 16,049), so it runs on the first
   ``--ca-subset`` branches and the per-outage time is compared. case_ACTIVSg25k: no N-1 here
   (each gridshield run ~25 s on this machine; lightsim2grid would need ~17 GB).
+* **N-2**: ``--pairs`` random branch pairs out at once: gridshield ``multi_outage_flows``
+  (Woodbury per pair; islanding pairs handled without refactorising) vs lightsim2grid
+  ``ContingencyAnalysisCPP`` (DC_KLU, ``add_nk`` per pair; it skips islanding pairs).
 
 Run: ``.venv/bin/python -m benchmarks.bench_dc [--cases case118,case2869pegase] [--repeats 5]``
 """
@@ -71,7 +74,7 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}"
 
 
-def run_case(case: str, repeats: int, ca_subset: int, skip_pp: bool) -> dict[str, Any]:
+def run_case(case: str, repeats: int, ca_subset: int, skip_pp: bool, n_pairs: int = 1000) -> dict[str, Any]:
     import gridshield as gs
     from gridshield.flow.dc import DcSolver, bus_injection_mw
     from gridshield.flow.sensitivity import lodf, outage_flows, ptdf
@@ -180,6 +183,32 @@ def run_case(case: str, repeats: int, ca_subset: int, skip_pp: bool) -> dict[str
 
             row["ls_ca_n1"] = _median(ls_ca, rep_n1)
             row["ls_ca_outages"] = n_ca
+
+    # ---- N-2: random pairs of branches at once, overload check
+    if case in N1_OK and n_pairs > 0:
+        from gridshield.flow.sensitivity import multi_outage_flows
+
+        pairs = [rng.choice(nl, 2, replace=False) for _ in range(n_pairs)]
+        mo = multi_outage_flows(grid, pairs[:5], solver=s, keep_flows=False)
+        row["gs_n2"] = _median(lambda: multi_outage_flows(grid, pairs, solver=s, keep_flows=False), rep_n1)
+        mo = multi_outage_flows(grid, pairs, solver=s, keep_flows=False)
+        row["n2_pairs"] = n_pairs
+        row["gs_n2_islanding"] = int(mo.islanding.sum())
+        if AlgorithmType is not None:
+            from lightsim2grid.contingencyAnalysis import ContingencyAnalysisCPP
+
+            lim_ls = np.where(rate > 0, rate, np.inf)
+
+            def ls_n2():
+                ca = ContingencyAnalysisCPP(m)
+                ca.change_algorithm(AlgorithmType.DC_KLU)
+                for pr in pairs:
+                    ca.add_nk([int(pr[0]), int(pr[1])])
+                ca.compute(v0, 10, 1e-8)
+                ca.compute_power_flows()
+                return int((np.abs(ca.get_power_flows()) > lim_ls[None, :]).sum())
+
+            row["ls_ca_n2"] = _median(ls_n2, rep_n1)
     return row
 
 
@@ -215,6 +244,19 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             str(r.get("ls_ca_outages", "-")), _fmt(per_ca), _ratio(per_gs, per_ca),
         )  # fmt: skip
     c.print(t)
+    t = Table(title="N-2: random branch pairs out at once, overload check (median)")
+    for h in ("case", "pairs", "islanding pairs", "gs multi_outage_flows", "per pair", "ls2g CA DC_KLU (add_nk)",
+              "per pair ", "gs/ls2g"):
+        t.add_column(h, justify="right")
+    for r in rows:
+        if "gs_n2" not in r:
+            continue
+        t.add_row(
+            r["case"], str(r["n2_pairs"]), str(r["gs_n2_islanding"]), _fmt(r["gs_n2"]), _fmt(r["gs_n2"] / r["n2_pairs"]),
+            _fmt(r.get("ls_ca_n2")), _fmt(r["ls_ca_n2"] / r["n2_pairs"] if "ls_ca_n2" in r else None),
+            _ratio(r["gs_n2"], r.get("ls_ca_n2")),
+        )  # fmt: skip
+    c.print(t)
     for r in rows:
         extra = {k: r[k] for k in ("agree_ls_deg", "gs_n1_islanding", "gs_n1_overloaded_outages") if k in r}
         if extra:
@@ -227,11 +269,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ca-subset", type=int, default=2000, help="max outages for lightsim2grid's contingency analysis")
     ap.add_argument("--no-pandapower", action="store_true")
+    ap.add_argument("--pairs", type=int, default=1000, help="random branch pairs for the N-2 comparison (0: skip)")
     args = ap.parse_args(argv)
     rows = []
     for case in args.cases.split(","):
         t = time.perf_counter()
-        rows.append(run_case(case.strip(), args.repeats, args.ca_subset, args.no_pandapower))
+        rows.append(run_case(case.strip(), args.repeats, args.ca_subset, args.no_pandapower, args.pairs))
         print(f"{case}: measured in {time.perf_counter() - t:.0f} s", flush=True)
     print_table(rows)
     return rows

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
-from scipy.sparse.csgraph import connected_components, depth_first_order
+from scipy.sparse.csgraph import depth_first_order
 
 from gridshield.errors import GridValidationError
 from gridshield.flow.dc import DcResult, DcSolver, bus_injection_mw
@@ -892,11 +892,18 @@ def multi_outage_flows(
     s = _solver(grid, convention, solver)
     br = grid.branches
     mon = _rows(grid, monitored, "branches")
-    sets = [np.unique(_rows(grid, list(o), "branches")) for o in outage_sets]
+    if isinstance(outage_sets, np.ndarray) and outage_sets.ndim == 2 and outage_sets.dtype.kind in "iu":
+        sets = [np.unique(r) for r in outage_sets.astype(np.int64)]
+        if outage_sets.size and (outage_sets.min() < 0 or outage_sets.max() >= len(br)):
+            raise GridValidationError(f"outage_sets holds a branch row outside 0..{len(br) - 1}")
+    else:
+        sets = [np.unique(_rows(grid, list(o), "branches")) for o in outage_sets]
     p0 = _base_injection(s, base)
     f0 = s.solve(p0).p_from_mw
     lim = _ratings(grid, rating)
-    lim_mon = lim[mon]
+    lim_mon = lim[mon].astype(float)
+    with np.errstate(divide="ignore"):
+        inv_lim = np.where(lim_mon > 0, 1.0 / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
     n_out, n_mon = len(sets), mon.size
     if keep_flows is None:
         keep_flows = 8.0 * n_out * n_mon < 256e6
@@ -912,54 +919,74 @@ def multi_outage_flows(
     ov: list[tuple[np.ndarray, ...]] = []
     kmon_map = np.full(len(br), -1, dtype=np.int64)
     kmon_map[mon] = np.arange(n_mon)
-    j = 0
-    while j < n_out:
-        # gather sets until about `chunk` columns
-        j1, ncol = j, 0
-        while j1 < n_out and (ncol == 0 or ncol + sets[j1].size <= chunk):
-            ncol += sets[j1].size
-            j1 += 1
-        allk = np.concatenate([sets[i][s.branch_live[sets[i]]] for i in range(j, j1)] + [np.zeros(0, np.int64)])
-        x = _outage_columns(s, allk) if allk.size else np.zeros((s.pvpq.size, 0))
-        x = x.reshape(s.pvpq.size, allk.size)
-        hmon = _branch_delta(s, x, mon) if allk.size else np.zeros((n_mon, 0))
-        c0 = 0
-        for i in range(j, j1):
-            k = sets[i][s.branch_live[sets[i]]]
-            kk = k.size
-            cols = slice(c0, c0 + kk)
-            c0 += kk
-            fi = f0[mon].copy()
-            singular = False
-            if kk:
-                hkk = _branch_delta(s, x[:, cols], k)
-                m = np.eye(kk) - hkk
-                sv = np.linalg.svd(m, compute_uv=False)
-                singular = bool(sv[-1] <= 1e-9 * max(1.0, sv[0]))
-                if not singular:
-                    fi += hmon[:, cols] @ np.linalg.solve(m, f0[k])
-            if singular:
-                islanding[i] = True
-                res = _split_set_flows(s, p0, f0, k, x[:, cols], hmon[:, cols], mon)
-                if res is None:  # singular without a split (cancelling reactances): fresh solve
-                    fi = _fresh_flows(s, p0, k)[mon]
-                    iso[i], dark[i], iso_load[i] = np.zeros(0, np.int64), False, 0.0
-                else:
-                    fi, iso[i], dark[i], iso_load[i] = res
-            km = kmon_map[sets[i]]
-            fi[km[km >= 0]] = 0.0
-            if flows is not None:
-                flows[:, i] = fi
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ld = np.where(lim_mon > 0, np.abs(fi) / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
-            if ld.size and ld.max() > 0:
-                maxload[i] = 100.0 * ld.max()
-                worst[i] = int(mon[ld.argmax()])
-            over = np.flatnonzero(ld > thr)
-            nover[i] = over.size
-            if over.size:
-                ov.append((np.full(over.size, i, np.int64), mon[over], fi[over], 100.0 * ld[over]))
-        j = j1
+    n = s.pvpq.size
+    pf_m, pt_m, b_m = _positions(s, mon)
+    pos_n = np.where(s.red_index >= 0, s.red_index, n)
+    live_sets = [k[s.branch_live[k]] for k in sets]
+    kmax = max([k.size for k in live_sets] + [1])
+    per = max(1, chunk // kmax)  # sets per block
+    handle, block = s.lu.buffer(min(per, max(n_out, 1)) * kmax)
+    f0_mon = f0[mon]
+    for g0 in range(0, n_out, per):
+        g1 = min(g0 + per, n_out)
+        gn = g1 - g0
+        c = gn * kmax
+        # sets padded to kmax with dummies (-1): zero right-hand side, b = 0, f = 0
+        kk = np.full((gn, kmax), -1, dtype=np.int64)
+        for i in range(gn):
+            ki = live_sets[g0 + i]
+            kk[i, : ki.size] = ki
+        valid = kk >= 0
+        kc = np.where(valid, kk, 0)
+        pf_k = np.where(valid, pos_n[br.from_bus[kc]], n)
+        pt_k = np.where(valid, pos_n[br.to_bus[kc]], n)
+        b_k = np.where(valid, s.b[kc], 0.0)
+        f0_k = np.where(valid, f0[kc], 0.0)
+        cols = np.arange(c).reshape(gn, kmax)
+        block[:, :c] = 0.0
+        m1 = pf_k < n
+        block[pf_k[m1], cols[m1]] += 1.0
+        m1 = pt_k < n
+        block[pt_k[m1], cols[m1]] -= 1.0
+        x = s.lu.solve_buffer(handle, c) if n else np.zeros((0, c))
+        hmon = np.empty((n_mon, c), order="F")
+        _delta_kernel(x, c, pf_m, pt_m, b_m, hmon)
+        xz = np.vstack([x[:, :c], np.zeros((1, c))])
+        hkk = b_k[:, :, None] * (xz[pf_k[:, :, None], cols[:, None, :]] - xz[pt_k[:, :, None], cols[:, None, :]])
+        mm = np.eye(kmax)[None, :, :] - hkk
+        sv = np.linalg.svd(mm, compute_uv=False)
+        sing = sv[:, -1] <= 1e-9 * np.maximum(1.0, sv[:, 0])
+        tt = np.zeros((gn, kmax))
+        ok = ~sing
+        if ok.any():
+            tt[ok] = np.linalg.solve(mm[ok], f0_k[ok][:, :, None])[:, :, 0]
+        fb = f0_mon[:, None] + (hmon * tt.reshape(1, c)).reshape(n_mon, gn, kmax).sum(axis=2)
+        for i in np.flatnonzero(sing).tolist():
+            j = g0 + i
+            ki = live_sets[j]
+            islanding[j] = True
+            res = _split_set_flows(s, p0, f0, ki, x[:, cols[i, : ki.size]], hmon[:, cols[i, : ki.size]], mon)
+            if res is None:  # singular without a split (cancelling reactances): fresh solve
+                fb[:, i] = _fresh_flows(s, p0, ki)[mon]
+            else:
+                fb[:, i], iso[j], dark[j], iso_load[j] = res
+        # the outaged branches carry nothing (also those already out of service)
+        for i in range(gn):
+            km = kmon_map[sets[g0 + i]]
+            fb[km[km >= 0], i] = 0.0
+        if flows is not None:
+            flows[:, g0:g1] = fb
+        ld = np.abs(fb) * inv_lim[:, None]
+        if n_mon:
+            w = ld.argmax(axis=0)
+            best = ld[w, np.arange(gn)]
+            maxload[g0:g1] = 100.0 * best
+            worst[g0:g1] = np.where(best > 0, mon[w], -1)
+        over = ld > thr
+        nover[g0:g1] = over.sum(axis=0)
+        oj, om = np.nonzero(over.T)
+        if oj.size:
+            ov.append((g0 + oj, mon[om], fb[om, oj], 100.0 * ld[om, oj]))
     if ov:
         o_out, o_br, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
     else:
@@ -986,6 +1013,50 @@ def multi_outage_flows(
     )
 
 
+def _adjacency(s: DcSolver) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR adjacency over the solver's in-service branches: (ptr, neighbour, branch row)."""
+    cached = s._cache.get("adjacency")
+    if cached is None:
+        br = s.grid.branches
+        rows = np.flatnonzero(s.branch_on)
+        f, t = br.from_bus[rows], br.to_bus[rows]
+        ends, other, eid = np.r_[f, t], np.r_[t, f], np.r_[rows, rows]
+        order = np.argsort(ends, kind="stable")
+        ptr = np.zeros(len(s.grid.buses) + 1, dtype=np.int64)
+        np.add.at(ptr, ends + 1, 1)
+        cached = (np.cumsum(ptr), other[order].astype(np.int64), eid[order].astype(np.int64))
+        s._cache["adjacency"] = cached
+    return cached
+
+
+@njit(cache=True)
+def _components_without(ptr, nbr, edge, removed, nb):  # pragma: no cover - compiled
+    """Connected-component label per bus when the branches flagged in ``removed`` are out."""
+    lab = np.full(nb, -1, dtype=np.int64)
+    stack = np.empty(nb, dtype=np.int64)
+    comp = 0
+    for root in range(nb):
+        if lab[root] >= 0:
+            continue
+        lab[root] = comp
+        top = 0
+        stack[0] = root
+        top = 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            for i in range(ptr[v], ptr[v + 1]):
+                if removed[edge[i]]:
+                    continue
+                w = nbr[i]
+                if lab[w] < 0:
+                    lab[w] = comp
+                    stack[top] = w
+                    top += 1
+        comp += 1
+    return lab
+
+
 def _split_set_flows(
     s: DcSolver, p0: np.ndarray, f0: np.ndarray, k: np.ndarray, xk: np.ndarray, hmon: np.ndarray, mon: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, bool, float] | None:
@@ -1002,11 +1073,10 @@ def _split_set_flows(
     grid = s.grid
     br = grid.branches
     nb = len(grid.buses)
-    mask = s.branch_on.copy()
-    mask[k] = False
-    f, t = br.from_bus[mask], br.to_bus[mask]
-    adj = sp.csr_matrix((np.ones(f.size, dtype=np.int8), (f, t)), shape=(nb, nb))
-    _, lab = connected_components(adj, directed=False)
+    ptr, nbr, edge = _adjacency(s)
+    removed = np.zeros(len(br), dtype=np.bool_)
+    removed[k] = True
+    lab = _components_without(ptr, nbr, edge, removed, nb)
     ref_of = np.where(s.island >= 0, s.ref_bus[np.maximum(s.island, 0)], -1)
     cut = (ref_of >= 0) & (lab != lab[np.maximum(ref_of, 0)])
     cut_rows = np.flatnonzero(cut)
