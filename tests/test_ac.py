@@ -288,12 +288,17 @@ def test_activsg10k_converges_from_case_and_from_dc_in_robust_mode(grids):
     assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-6
 
 
-def test_activsg70k(grids):
+def test_activsg70k_converges_from_case_and_from_dc_in_robust_mode(grids):
     grid = grids("case_ACTIVSg70k")
     solver = AcSolver(grid)
     base = solver.solve()
     assert base.converged and base.max_mismatch_pu < 1e-8 and base.iterations <= 10
     assert np.all(np.isfinite(base.vm_pu)) and base.vm_pu.min() > 0.8
+    # plain Newton from DC angles diverges here; robust mode falls back to the continuation
+    r = solver.solve(init="dc", robust=True)
+    assert r.converged and r.max_mismatch_pu < 1e-8 and r.continuation_steps > 0
+    assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-6
+    assert np.abs(r.va_deg - base.va_deg).max() < 1e-4
 
 
 def test_warm_start_from_voltages(grids):

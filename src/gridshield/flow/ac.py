@@ -43,6 +43,9 @@ Q_LIMIT_TOL_MVAR = 5e-6
 #: A mismatch above this (p.u.) is called divergence and stops the iterations.
 DIVERGENCE_PU = 1e8
 
+#: In robust mode, damped Newton iterations tried before falling back to the continuation.
+ROBUST_NEWTON_ITER = 15
+
 PQ, PV, REF = 1, 2, 3
 
 
@@ -106,6 +109,7 @@ class AcResult:
     rate_a_mva: np.ndarray = field(repr=False)
     init: str = "case"
     linear_solver: str = ""
+    continuation_steps: int = 0
 
     @property
     def total_loss_mw(self) -> float:
@@ -138,6 +142,7 @@ class AcResult:
             "iterations": int(self.iterations),
             "max_mismatch_pu": float(self.max_mismatch_pu),
             "init": self.init,
+            "continuation_steps": int(self.continuation_steps),
             "total_loss_mw": self.total_loss_mw,
             "total_gen_mw": float(self.gen_p_mw.sum()),
             "islands": self.n_islands,
@@ -545,6 +550,7 @@ class AcSolver:
         ref0 = np.flatnonzero(btype == REF)
         va_ref0 = np.angle(v[ref0]) if ref0.size else np.zeros(0)
         iterations = 0
+        continuation_steps = 0
         converged, reason, norm = False, "no generation", 0.0
         if not energised.any():
             v = np.zeros(self.nb, dtype=np.complex128)
@@ -557,8 +563,19 @@ class AcSolver:
                 )
                 sbus = sg / self.base - self.sd
                 sbus[btype == 4] = 0.0
-                v, converged, reason, it, norm = self._newton(ydata, sbus, v, pat, tol, max_iter, robust)
+                v_start = v
+                # robust mode: damped Newton for at most 15 iterations, then continuation
+                first_iter = min(max_iter, ROBUST_NEWTON_ITER) if robust else max_iter
+                v, converged, reason, it, norm = self._newton(ydata, sbus, v, pat, tol, first_iter, robust)
                 iterations += it
+                if robust and not converged and reason in ("max iterations", "diverged"):
+                    v_c, ok_c, reason_c, it_c, norm_c, steps = self._continuation(
+                        sbus, v_start, pat, on, btype, gon, tol, max_iter
+                    )
+                    iterations += it_c
+                    continuation_steps += steps
+                    if ok_c or norm_c < norm:
+                        v, converged, reason, norm = v_c, ok_c, reason_c, norm_c
                 if not (enforce_q_limits and converged):
                     break
                 s_inj = v * np.conj(self._ibus(ydata, v))
@@ -593,7 +610,60 @@ class AcSolver:
                     shift = np.zeros(isl.count)
                     shift[lab[ref0]] = va_ref0 - np.angle(v[ref0])
                     v = np.where(energised, v * np.exp(1j * shift[np.maximum(lab, 0)]), 0)
-        return self._result(v, on, btype, gon, limited, qg, energised, isl, converged, reason, iterations, norm, init_label)
+        res = self._result(v, on, btype, gon, limited, qg, energised, isl, converged, reason, iterations, norm, init_label)
+        if continuation_steps:
+            object.__setattr__(res, "continuation_steps", continuation_steps)
+        return res
+
+    def _continuation(self, sbus, v_start, pat, on, btype, gon, tol, max_iter):
+        """Homotopy for robust mode when the damped Newton method fails from the given start.
+
+        Solves a sequence of problems with the injections, the bus shunts and the generator
+        voltage set points scaled by lambda (set points as 1 + lambda (Vg - 1)), from lambda = 0,
+        where the flat profile is nearly a solution, to lambda = 1 (the real problem), each
+        started from the previous solution; the step grows after a success and halves after a
+        failure. Returns ``(v, converged, reason, iterations, mismatch, steps)``.
+        """
+        g = self.grid.gens
+        vc = (btype == PV) | (btype == REF)
+        k = np.flatnonzero(gon & vc[g.bus])
+        vg = np.ones(self.nb)
+        vg[g.bus[k]] = g.vg_pu[k]
+        ref_ang = self._island_ref_angle(btype, np.angle(v_start))
+        v = np.where(btype == 4, 0, np.exp(1j * ref_ang)).astype(np.complex128)
+        lam, lam_ok, step, total, steps = 0.0, 0.0, 0.2, 0, 0
+        budget = 20 * max_iter
+        norm = np.inf
+        while total < budget:
+            ydata = K.ybus_values(
+                self.y_indices.size, self.pos_ff, self.pos_ft, self.pos_tf, self.pos_tt,
+                self.yff, self.yft, self.ytf, self.ytt, on, self.diag_pos, self.ysh * lam,
+            )
+            vv = v.copy()
+            target = 1.0 + lam * (vg - 1.0)
+            mag = np.abs(vv[vc])
+            vv[vc] = target[vc] * vv[vc] / np.where(mag > 0, mag, 1.0)
+            last = lam >= 1.0
+            vt, ok, reason, it, norm = self._newton(
+                ydata, sbus * lam, vv, pat, tol if last else max(tol, 1e-6), min(max_iter, 12), True
+            )
+            total += it
+            steps += 1
+            if ok:
+                v = vt
+                if last:
+                    return v, True, "converged", total, norm, steps
+                lam_ok = lam
+                lam = min(1.0, lam_ok + step)
+                step = min(1.5 * step, 0.5)
+            else:
+                if lam == 0.0:
+                    break
+                step = (lam - lam_ok) / 2
+                if step < 1e-3:
+                    break
+                lam = lam_ok + step
+        return v, False, "max iterations", total, norm, steps
 
     def _ibus(self, ydata: np.ndarray, v: np.ndarray) -> np.ndarray:
         ibus = np.empty(self.nb, dtype=np.complex128)
