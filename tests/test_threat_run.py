@@ -224,3 +224,21 @@ def test_warm_start_reset_per_batch_gives_bitwise_identity(sc):
     common = f.loc[f["damage"] != "", "damage"].value_counts().index[0]
     dup = f[f["damage"] == common]["lost_mw"]
     assert dup.nunique() > 1
+
+
+def test_parse_until_ci_and_bad_options(sc):
+    from gridshield.errors import GridshieldError
+    from gridshield.threat.runner import parse_until_ci
+
+    assert parse_until_ci("1%") == pytest.approx(0.01)
+    assert parse_until_ci("0.5 %") == pytest.approx(0.005)
+    assert parse_until_ci(0.02) == 0.02 and parse_until_ci(None) is None
+    for bad in ("abc", "0%", "150%", -0.1):
+        with pytest.raises(GridshieldError, match="until-ci"):
+            parse_until_ci(bad)
+    with pytest.raises(GridshieldError, match="seed"):
+        run_risk(sc, samples=10, seed=-1, workers=1, evaluator=LOCAL)
+    with pytest.raises(GridshieldError, match="samples"):
+        run_risk(sc, samples=0, workers=1, evaluator=LOCAL)
+    with pytest.raises(GridshieldError, match="--dask"):
+        run_risk(sc, samples=10, dask="nonsense", evaluator=LOCAL)
