@@ -286,6 +286,11 @@ def test_activsg10k_converges_from_case_and_from_dc_in_robust_mode(grids):
     r = solver.solve(init="dc", robust=True)
     assert r.converged
     assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-6
+    # plain Newton from a flat start diverges; robust mode gets there through the continuation
+    assert not solver.solve(init="flat").converged
+    r = solver.solve(init="flat", robust=True)
+    assert r.converged and r.continuation_steps > 0
+    assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-6
 
 
 def test_activsg70k_converges_from_case_and_from_dc_in_robust_mode(grids):
@@ -309,3 +314,23 @@ def test_warm_start_from_voltages(grids):
     assert r.converged and r.iterations <= 1
     assert np.abs(r.vm_pu - base.vm_pu).max() < 1e-9
     assert solver.solve(init=base).iterations <= 1
+
+
+@pytest.mark.parametrize("name", ["case118", "case2869pegase"])
+def test_continuation_reaches_the_newton_solution(grids, name):
+    # the robust fallback on its own (normally used only when damped Newton fails)
+    grid = grids(name)
+    solver = AcSolver(grid)
+    base = solver.solve()
+    on = solver._mask(None)
+    isl, _, gon, btype = solver._types(on, grid.gens.in_service)
+    solver._isl = isl
+    g = grid.gens
+    sbus = (
+        np.bincount(g.bus[gon], weights=g.p_mw[gon], minlength=len(grid.buses))
+        + 1j * np.bincount(g.bus[gon], weights=g.q_mvar[gon], minlength=len(grid.buses))
+    ) / grid.base_mva - solver.sd
+    v_start = base.v  # only its slack angle is used
+    v, ok, reason, it, norm, steps = solver._continuation(sbus, v_start, solver._pattern(btype), on, btype, gon, 1e-8, 30)
+    assert ok and reason == "converged" and steps >= 2 and norm < 1e-8
+    assert np.abs(np.abs(v) - base.vm_pu).max() < 1e-7

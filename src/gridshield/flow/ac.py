@@ -618,9 +618,10 @@ class AcSolver:
     def _continuation(self, sbus, v_start, pat, on, btype, gon, tol, max_iter):
         """Homotopy for robust mode when the damped Newton method fails from the given start.
 
-        Solves a sequence of problems with the injections, the bus shunts and the generator
-        voltage set points scaled by lambda (set points as 1 + lambda (Vg - 1)), from lambda = 0,
-        where the flat profile is nearly a solution, to lambda = 1 (the real problem), each
+        Solves a sequence of problems with the injections, the bus shunts, the line charging, the
+        off-nominal tap ratios and phase shifts and the generator voltage set points scaled by
+        lambda (set points as 1 + lambda (Vg - 1), taps as 1 + lambda (tap - 1)), from lambda = 0,
+        where the flat profile is the exact solution, to lambda = 1 (the real problem), each
         started from the previous solution; the step grows after a success and halves after a
         failure. Returns ``(v, converged, reason, iterations, mismatch, steps)``.
         """
@@ -634,10 +635,19 @@ class AcSolver:
         lam, lam_ok, step, total, steps = 0.0, 0.0, 0.2, 0, 0
         budget = 20 * max_iter
         norm = np.inf
+        br = self.grid.branches
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ys = np.where(self.zero_z, 0, 1.0 / np.where(self.zero_z, 1.0, br.r_pu + 1j * br.x_pu))
+        ratio, shift, bc = br.ratio, np.deg2rad(br.shift_deg), br.b_pu
         while total < budget:
+            # line charging, off-nominal taps and phase shifts are scaled too, so that at
+            # lambda = 0 the flat profile is the exact solution
+            tap = (1.0 + lam * (ratio - 1.0)) * np.exp(1j * lam * shift)
+            ytt = ys + 0.5j * lam * bc
+            yff, yft, ytf = ytt / (tap * np.conj(tap)), -ys / np.conj(tap), -ys / tap
             ydata = K.ybus_values(
                 self.y_indices.size, self.pos_ff, self.pos_ft, self.pos_tf, self.pos_tt,
-                self.yff, self.yft, self.ytf, self.ytt, on, self.diag_pos, self.ysh * lam,
+                yff, yft, ytf, ytt, on, self.diag_pos, self.ysh * lam,
             )
             vv = v.copy()
             target = 1.0 + lam * (vg - 1.0)
