@@ -9,7 +9,8 @@ furthest into the future, as in interval covering), choosing among the groups th
 hours, then the fewest night hours (if the block is at night) and hours that day, then the
 larger MW, until the step is covered; groups that the step does not need are dropped again.
 The smallest cap for which the greedy covers every step is found by bisection over the
-achievable values starting at the LP lower bound; redundant blocks are then removed.
+achievable values starting at the lower bound, then a fixed number of randomised-priority tries
+below the best value (deterministic for a given seed); redundant blocks are then removed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from gridshield.outages.model import Instance
 #: it uses the closed-form :func:`~gridshield.outages.core.quick_bound` only (the LP takes ~0.3-0.6 s
 #: at 24 groups x 168 h and rarely beats it there).
 LP_BOUND_MAX_CELLS = 2000
+#: Randomised greedy tries = RANDOM_WORK / (switchable groups x steps), clipped to [4, max_fails]
+#: (14 tries at 24 groups x 168 h, 60 on small instances).
+RANDOM_WORK = 60_000
 
 
 def _start_for(inst: Instance) -> np.ndarray:
@@ -157,7 +161,7 @@ def prune(inst: Instance, starts: np.ndarray, req: np.ndarray) -> np.ndarray:
     return starts
 
 
-def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0, max_fails: int = 40) -> dict:
+def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.8, seed: int = 0, max_fails: int = 60) -> dict:
     """Run the heuristic. Returns a dict with starts, shortfall, bound, tries and runtime."""
     t0 = time.perf_counter()
     G = inst.n_groups
@@ -199,10 +203,14 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
             hi = min(mid, int(np.searchsorted(cands, best_val - 1e-9)))
         else:
             lo = mid + 1
-    # randomised tie-breaks below the best value while time remains
+    # randomised priorities below the best value: a fixed number of tries for a given size (so the
+    # result does not depend on machine speed), the time budget only as a safety stop
     rng = np.random.default_rng(seed)
     fails = 0
-    while best_val > bound + 1e-9 and time.perf_counter() - t0 < time_budget_s * 0.8:
+    n_random = int(np.clip(RANDOM_WORK // max(1, inst.switchable_idx.size * inst.n_steps), 4, max_fails))
+    done_random = 0
+    while best_val > bound + 1e-9 and done_random < n_random and time.perf_counter() - t0 < time_budget_s:
+        done_random += 1
         k = int(np.searchsorted(cands, best_val - 1e-9)) - 1
         if k < 0:
             break
@@ -215,107 +223,7 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.5, seed: int = 0
             fails += 1
             if fails >= max_fails:
                 break
-    best_starts = prune(inst, best_starts, req)
-    if best_val > bound + 1e-9:
-        best_starts = improve(inst, best_starts, req, bound, t0 + time_budget_s)
     starts = prune(inst, best_starts, req)
     return dict(starts=starts, shortfall=np.zeros(inst.n_steps), bound=bound, lp_bound=lb_lp, tries=tries,
                 runtime_s=time.perf_counter() - t0)
 
-
-def _repair(inst: Instance, starts: np.ndarray, slack: np.ndarray, g0: int, tau0: int, target: float,
-            hours_w: np.ndarray, day_steps: np.ndarray) -> list[tuple[int, int]] | None:
-    """Blocks of other groups (weighted hours staying <= target) that cover what removing block
-    (g0, tau0) leaves uncovered; None if the greedy repair fails."""
-    L, m, T = inst.block, inst.min_on, inst.n_steps
-    bh = L * inst.step_h
-    slack = slack.copy()
-    slack[tau0:tau0 + L] -= inst.shed_mw[g0, tau0:tau0 + L]
-    added: list[tuple[int, int]] = []
-    extra_h = np.zeros(inst.n_groups)
-    cap_day = inst.max_off_per_day
-    D = inst.n_days
-    for t in range(max(0, tau0), min(T, tau0 + L)):
-        while slack[t] < -EPS:
-            best = None
-            for g in inst.switchable_idx:
-                if g == g0 or inst.shed_mw[g, t] <= EPS:
-                    continue
-                if inst.weight[g] * (hours_w[g] + extra_h[g] + bh) > target + 1e-9:
-                    continue
-                have = np.r_[np.flatnonzero(starts[g]), [tt for gg, tt in added if gg == g]]
-                for tau in range(max(0, t - L + 1), min(t, T - L) + 1):
-                    if not inst.start_ok[tau]:
-                        continue
-                    if have.size and np.any(np.abs(have - tau) < L + m):
-                        continue
-                    if cap_day is not None:
-                        seg = np.bincount(inst.day[tau:tau + L], minlength=D)
-                        if np.any(day_steps[g] + seg > cap_day):
-                            continue
-                    gain = float(np.minimum(inst.shed_mw[g, tau:tau + L], np.maximum(0.0, -slack[tau:tau + L])).sum())
-                    key = (gain, -(hours_w[g] + extra_h[g]) * inst.weight[g], tau)
-                    if best is None or key > best[0]:
-                        best = (key, g, tau)
-            if best is None:
-                return None
-            _, g, tau = best
-            added.append((g, tau))
-            extra_h[g] += bh
-            slack[tau:tau + L] += inst.shed_mw[g, tau:tau + L]
-    return added
-
-
-def improve(inst: Instance, starts: np.ndarray, req: np.ndarray, bound: float, deadline: float) -> np.ndarray:
-    """Local search on the fairness objective: move one block of every group at the maximum to
-    groups below it (remove, then repair the uncovered steps greedily) while time remains."""
-    starts = starts.copy()
-    bh = inst.block * inst.step_h
-    sw = inst.switchable_idx
-    D = inst.n_days
-    while time.perf_counter() < deadline:
-        hours = starts.sum(axis=1) * bh
-        val = inst.weight * hours
-        cur = float(val[sw].max())
-        if cur <= bound + 1e-9:
-            break
-        lower = candidate_values(inst, 0.0, cur - 1e-9)
-        if lower.size == 0:
-            break
-        target = float(lower[-1])
-        trial = starts.copy()
-        ok = True
-        for g in sw[np.argsort(-val[sw])]:
-            if inst.weight[g] * trial[g].sum() * bh <= target + 1e-9:
-                continue
-            slack = _covered(inst, trial) - req
-            day_steps = np.zeros((inst.n_groups, D), dtype=np.int64)
-            off = _off(inst, trial)
-            for d in range(D):
-                day_steps[:, d] = off[:, inst.day == d].sum(axis=1)
-            h_now = trial.sum(axis=1) * bh
-            done = False
-            for tau0 in np.flatnonzero(trial[g]):
-                if time.perf_counter() > deadline:
-                    break
-                trial[g, tau0] = False
-                fix = _repair(inst, trial, slack, g, tau0, target, h_now, day_steps)
-                if fix is not None:
-                    for gg, tt in fix:
-                        trial[gg, tt] = True
-                    done = True
-                    break
-                trial[g, tau0] = True
-            if not done:
-                ok = False
-                break
-        if not ok:
-            break
-        starts = trial
-    return starts
-
-
-def _off(inst: Instance, starts: np.ndarray) -> np.ndarray:
-    from gridshield.outages.core import off_from_starts
-
-    return off_from_starts(starts, inst.block)

@@ -121,7 +121,7 @@ def rotating_schedule(
     stage_pct: float | None = None,
     tz: str | None = None,
     night_hours: tuple[int, int] = (22, 6),
-    heuristic_budget_s: float = 0.5,
+    heuristic_budget_s: float = 0.8,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> Schedule:
