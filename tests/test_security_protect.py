@@ -79,7 +79,7 @@ def test_plan_with_milp_attacker_and_default_costs(case14, tmp_path):
 
 
 def test_rank_assets_case14(case14):
-    r = rank_assets(case14, elements=("branches", "gens"), k_max=2)
+    r = rank_assets(case14, elements=("branches", "gens"), k_max=2, method="auto")
     m = ShedModel(case14)
     alone = {a.id: m.evaluate([a])[1] for a in default_candidates(case14)}
     assert len(r.ids) == len(alone)

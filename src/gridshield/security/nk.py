@@ -35,6 +35,7 @@ enumeration.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ class WorstCaseResult:
             "k": int(self.k),
             "method": self.method,
             "optimal": bool(self.optimal),
-            "bound": float(self.bound),
+            "bound": float(self.bound) if np.isfinite(self.bound) else None,
             "single_shed_mw": [float(x) for x in self.single_shed_mw],
             "n_candidates": int(self.n_candidates),
             "evaluations": int(self.evaluations),
@@ -436,8 +437,8 @@ def worst_case(
         ``site:..``); default: every in-service element of the kinds in ``elements``.
     method
         ``"milp"`` (exact, Salmeron–Wood–Baldick interdiction MILP), ``"enumerate"`` (brute
-        force), ``"heuristic"`` (greedy + 1-swap local search) or ``"auto"`` (MILP up to 3,000
-        buses, else the heuristic).
+        force), ``"heuristic"`` (greedy + 1-swap local search) or ``"auto"`` (enumeration when
+        there are at most 5,000 k-sets, else the MILP up to 3,000 buses, else the heuristic).
     elements
         Kinds of default candidates: any of ``"branches"``, ``"gens"``, ``"sites"``.
     weights
@@ -474,7 +475,8 @@ def worst_case(
     forbidden = [j for j, a in enumerate(assets) if a.id in prot]
     kk = min(k, len(assets) - len(forbidden))
     if method == "auto":
-        method = "milp" if len(grid.buses) <= 3000 else "heuristic"
+        n_sets = math.comb(len(assets) - len(forbidden), kk)
+        method = "enumerate" if n_sets <= 5000 else "milp" if len(grid.buses) <= 3000 else "heuristic"
     n0 = model.n_evaluations
     base = model.evaluate([])[0]
     trace: list[dict] = []

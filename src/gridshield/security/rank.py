@@ -106,7 +106,7 @@ def rank_assets(
     grid: Grid,
     elements: Sequence[str] = ("branches", "gens", "sites"),
     k_max: int = 3,
-    method: str = "auto",
+    method: str = "heuristic",
     weights=None,
     top: int | None = None,
     progress=None,
@@ -122,7 +122,8 @@ def rank_assets(
     k_max
         Worst-case sets are computed for ``k = 1..k_max`` (0: skip).
     method
-        Method of :func:`~gridshield.security.nk.worst_case` (``auto``, ``milp``, ``heuristic``).
+        Method of :func:`~gridshield.security.nk.worst_case` (``heuristic`` by default, fast on
+        any grid; ``auto`` / ``milp`` for exact sets).
     weights
         Load weights of the shedding LP (``None``: 1 per MW).
     top

@@ -1,0 +1,184 @@
+"""CLI: ``gridshield n1``, ``gridshield nk``, ``gridshield rank``, ``gridshield protect``."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from gridshield.cli import app, console, kv_table, write_output
+
+
+@contextmanager
+def _bars():
+    """A rich progress display and a ``progress(stage, done, total)`` callback driving it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as prog:
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=total)
+            prog.update(tasks[stage], completed=done, total=total)
+
+        yield cb
+        for t in tasks.values():
+            prog.update(t, completed=prog.tasks[t].total)
+
+
+def _elements(s: str) -> tuple[str, ...]:
+    return tuple(e.strip() for e in s.split(",") if e.strip())
+
+
+@app.command()
+def n1(
+    case: str = typer.Argument(..., help="case name or path to a .m file"),
+    ac_verify: bool = typer.Option(False, "--ac-verify", help="re-solve contingencies near the limits with AC power flow"),
+    elements: str = typer.Option("branches,gens,sites", "--elements", help="comma-separated: branches, gens, sites"),
+    threshold: float = typer.Option(100.0, "--threshold", help="overload threshold (% of rate A)"),
+    ac_margin: float = typer.Option(0.2, "--ac-margin", help="AC-verify contingencies within this fraction of the limit"),
+    top: int = typer.Option(15, "--top", help="rows of the worst-contingency table"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict) or .csv/.parquet (per contingency)"),
+) -> None:
+    """N-1 contingency analysis (DC screening via LODF chunks, islanding via load shedding, AC verification)."""
+    from rich.table import Table
+
+    from gridshield.grid import load
+    from gridshield.security.n1 import screen_n1
+
+    grid = load(case)
+    with _bars() as cb:
+        res = screen_n1(grid, _elements(elements), ac_verify=ac_verify, threshold_pct=threshold, ac_margin=ac_margin,
+                        progress=cb)
+    console.print(kv_table(f"N-1 on {grid.name}", res.summary()))
+    df = res.to_frame()
+    df = df[df.violating | (df.lost_mw > 0)].copy()
+    df["key"] = df.lost_mw + df.dc_max_loading_pct.fillna(0) / 1e3
+    df = df.sort_values("key", ascending=False).head(top)
+    t = Table(title="Worst contingencies (violating or losing load)", title_justify="left")
+    for c in ("contingency", "kind", "lost MW", "DC max %", "DC over", "AC", "AC max %", "AC over", "violating"):
+        t.add_column(c, justify="left" if c in ("contingency", "kind") else "right")
+    for cid, r in df.iterrows():
+        t.add_row(cid, r.kind, f"{r.lost_mw:,.1f}", f"{r.dc_max_loading_pct:.1f}", str(r.dc_n_overloads),
+                  "yes" if r.ac_verified else "-", "" if r.ac_max_loading_pct != r.ac_max_loading_pct else f"{r.ac_max_loading_pct:.1f}",
+                  str(r.ac_n_overloads) if r.ac_verified else "", "yes" if r.violating else "no")
+    console.print(t)
+    write_output(res, out)
+
+
+@app.command()
+def nk(
+    case: str = typer.Argument(..., help="case name or path to a .m file"),
+    k: int = typer.Option(3, "-k", "--k", help="number of assets lost"),
+    method: str = typer.Option("auto", "--method", help="auto, milp (exact interdiction), enumerate or heuristic"),
+    elements: str = typer.Option("branches,gens", "--elements", help="candidate kinds: branches, gens, sites"),
+    candidates: str = typer.Option(None, "--candidates", help="comma-separated asset ids the attacker may choose from"),
+    time_limit: float = typer.Option(None, "--time-limit", help="MILP time limit (s); the bound is reported"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the result: .json or .csv/.parquet"),
+) -> None:
+    """Worst case: the k assets whose loss makes the operator shed the most load."""
+    from rich.table import Table
+
+    from gridshield.grid import load
+    from gridshield.security.nk import worst_case
+
+    grid = load(case)
+    cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    with console.status(f"searching the worst {k} assets ({method})..."):
+        res = worst_case(grid, k=k, candidates=cands, method=method, elements=_elements(elements),
+                         time_limit_s=time_limit)
+    d = res.to_dict()
+    console.print(kv_table(f"Worst case k={k} on {grid.name}", {
+        "load shed MW": d["shed_mw"], "demand MW": d["demand_mw"], "lost fraction": d["lost_fraction"],
+        "method": d["method"], "proved optimal": d["optimal"], "bound": d["bound"], "candidates": d["n_candidates"],
+        "LP evaluations": d["evaluations"], "runtime s": d["runtime_s"],
+    }))
+    t = Table(title="Assets in the worst set", title_justify="left")
+    t.add_column("asset")
+    t.add_column("shed MW when lost alone", justify="right")
+    for a, v in zip(res.assets, res.single_shed_mw, strict=True):
+        t.add_row(a, f"{v:,.1f}")
+    console.print(t)
+    write_output(res, out)
+
+
+@app.command()
+def rank(
+    case: str = typer.Argument(..., help="case name or path to a .m file"),
+    elements: str = typer.Option("branches,gens,sites", "--elements", help="asset kinds: branches, gens, sites"),
+    k_max: int = typer.Option(3, "--k-max", help="worst-case sets for k = 1..k_max"),
+    method: str = typer.Option("heuristic", "--method", help="worst-case method: heuristic, auto, milp"),
+    top: int = typer.Option(20, "--top", help="rows shown"),
+    html: Path = typer.Option(None, "--html", help="write the bar chart as an HTML file"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the ranking: .json or .csv/.parquet"),
+) -> None:
+    """Criticality ranking: load shed when lost alone, N-1 overloads, frequency in worst-case sets."""
+    from rich.table import Table
+
+    from gridshield.grid import load
+    from gridshield.security.rank import rank_assets
+
+    grid = load(case)
+    with _bars() as cb:
+        res = rank_assets(grid, _elements(elements), k_max=k_max, method=method, progress=cb)
+    t = Table(title=f"Most critical assets of {grid.name}", title_justify="left")
+    for c in ("rank", "asset", "shed MW alone", "DC overloads", "DC max %", "in worst sets"):
+        t.add_column(c, justify="left" if c == "asset" else "right")
+    for i in range(min(top, len(res.ids))):
+        t.add_row(str(i + 1), res.ids[i], f"{res.shed_mw[i]:,.1f}", str(res.dc_n_overloads[i]),
+                  f"{res.dc_max_loading_pct[i]:.1f}", f"{res.worst_case_freq[i]:.2f}")
+    console.print(t)
+    for s, v in zip(res.worst_sets, res.worst_set_shed_mw, strict=True):
+        console.print(f"worst k={len(s)}: {', '.join(s)} -> {v:,.1f} MW")
+    if html is not None:
+        from gridshield.io import atomic_write
+
+        fig = res.figure(top=top)
+        atomic_write(html, lambda p: fig.write_html(p, include_plotlyjs="cdn"))
+        console.print(f"wrote [bold]{html}[/]")
+    write_output(res, out)
+
+
+@app.command()
+def protect(
+    case: str = typer.Argument(..., help="case name or path to a .m file"),
+    budget: float = typer.Option(..., "--budget", help="protection budget (USD), e.g. 10e6"),
+    costs: Path = typer.Option(None, "--costs", help="CSV asset,cost_usd (default $2.75 M per asset, DOMAIN.md)"),
+    k: int = typer.Option(3, "-k", "--k", help="hits the attacker lands"),
+    method: str = typer.Option("auto", "--method", help="attacker: auto, milp, enumerate, heuristic"),
+    candidates: str = typer.Option(None, "--candidates", help="comma-separated asset ids the attacker may hit"),
+    effect: float = typer.Option(0.85, "--effect", help="share of hits a protection stops"),
+    out: Path = typer.Option(None, "--out", "-o", help="write the plan: .json or .csv/.parquet"),
+) -> None:
+    """Protection plan: what to protect within the budget to cut the worst-case loss from k hits."""
+    from rich.table import Table
+
+    from gridshield.grid import load
+    from gridshield.security.protect import plan_protection
+
+    grid = load(case)
+    cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    with console.status("defender-attacker-defender iterations..."):
+        plan = plan_protection(grid, budget=budget, costs=costs, k=k, method=method, candidates=cands, effect=effect)
+    console.print(kv_table(f"Protection plan for {grid.name} (k={k})", {
+        "budget USD": plan.budget_usd, "cost USD": plan.total_cost_usd,
+        "worst case without MW": plan.unprotected_worst_case_mw, "worst case with plan MW": plan.worst_case_mw,
+        "attacker's reply": ", ".join(plan.worst_attack), "proved optimal": plan.optimal, "runtime s": plan.runtime_s,
+    }))
+    t = Table(title="Protect, in order", title_justify="left")
+    for c in ("rank", "asset", "cost M USD", "benefit MW", "MW per M USD"):
+        t.add_column(c, justify="left" if c == "asset" else "right")
+    for i, a in enumerate(plan.protect):
+        t.add_row(str(i + 1), a, f"{plan.cost_usd[i] / 1e6:.2f}", f"{plan.marginal_benefit_mw[i]:,.1f}",
+                  f"{plan.benefit_per_musd[i]:,.2f}")
+    console.print(t)
+    t = Table(title="Worst-case loss against budget", title_justify="left")
+    for c in ("budget M USD", "worst case MW", "protected"):
+        t.add_column(c, justify="right" if c != "protected" else "left")
+    for b, v, p in plan.curve:
+        t.add_row(f"{b / 1e6:.2f}", f"{v:,.1f}", ", ".join(p))
+    console.print(t)
+    write_output(plan, out)
