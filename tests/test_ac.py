@@ -334,3 +334,14 @@ def test_continuation_reaches_the_newton_solution(grids, name):
     v, ok, reason, it, norm, steps = solver._continuation(sbus, v_start, solver._pattern(btype), on, btype, gon, 1e-8, 30)
     assert ok and reason == "converged" and steps >= 2 and norm < 1e-8
     assert np.abs(np.abs(v) - base.vm_pu).max() < 1e-7
+
+
+def test_solver_ybus_equals_make_ybus_with_outages(grids):
+    from gridshield.flow.matrices import make_ybus
+
+    grid = grids("case300")
+    on = grid.branches.in_service.copy()
+    on[[5, 77, 200]] = False
+    y = AcSolver(grid).ybus(on)
+    y0 = make_ybus(grid, in_service=on)[0]
+    assert abs(y - y0).max() < 1e-9
