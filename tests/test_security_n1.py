@@ -64,7 +64,7 @@ def test_dc_n1_matpower_case118_has_no_ratings():
     res = screen_n1(g, ("branches",))
     assert not res.violating.any() and res.dc_max_loading_pct.max() == 0.0
     # radial branches: the load they cut off is lost; no limits in case118, so the lost MW is the
-    # load of the buses left without generation (topology.islands)
+    # load of the buses left without generation plus each island's deficit (load - Pmax)
     from gridshield.topology import islands
 
     isl = np.flatnonzero(res.islanding)
@@ -73,8 +73,10 @@ def test_dc_n1_matpower_case118_has_no_ratings():
     for i in isl.tolist():
         on = g.branches.in_service.copy()
         on[g.branches.index[res.ids[i]]] = False
-        dark = ~islands(g, branch_in_service=on).energised
-        assert res.lost_mw[i] == pytest.approx(ld.p_mw[dark[ld.bus]].clip(min=0).sum(), abs=1e-6), res.ids[i]
+        lab = islands(g, branch_in_service=on).label
+        load = np.bincount(lab[ld.bus], weights=ld.p_mw.clip(min=0), minlength=lab.max() + 1)
+        cap = np.bincount(lab[g.gens.bus], weights=g.gens.p_max_mw * g.gens.in_service, minlength=lab.max() + 1)
+        assert res.lost_mw[i] == pytest.approx(np.maximum(load - cap, 0).sum(), abs=1e-6), res.ids[i]
 
 
 def test_dc_n1_sample_case2869(c2869):
