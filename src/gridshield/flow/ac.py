@@ -268,6 +268,7 @@ class AcSolver:
         self.qd_mvar = np.bincount(ld.bus[lon], weights=ld.q_mvar[lon], minlength=nb)
         self.pd_mw = np.bincount(ld.bus[lon], weights=ld.p_mw[lon], minlength=nb)
         self._patterns: dict[bytes, _Pattern] = {}
+        self._gen_cache: dict[bytes, tuple] = {}
         self._ybus_cache: tuple[bytes, np.ndarray] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -681,46 +682,61 @@ class AcSolver:
         K.mismatch(self.y_indptr, self.y_indices, ydata, v, np.zeros(self.nb, dtype=np.complex128), empty, empty, np.zeros(0), ibus)
         return ibus
 
+    def _gen_static(self, btype, gon, limited):
+        """The parts of :meth:`_gen_pq` that depend only on statuses and bus types (cached)."""
+        key = btype.tobytes() + gon.tobytes() + limited.tobytes()
+        hit = self._gen_cache.get(key)
+        if hit is not None:
+            return hit
+        g = self.grid.gens
+        nb = self.nb
+        gi = np.flatnonzero(gon & ~limited)
+        gb = g.bus[gi]
+        ngg = np.bincount(gb, minlength=nb).astype(float)
+        qmin, qmax = g.q_min_mvar[gi], g.q_max_mvar[gi]
+        qmin_b = np.bincount(gb, weights=qmin, minlength=nb)[gb]
+        qmax_b = np.bincount(gb, weights=qmax, minlength=nb)[gb]
+        rng = qmax_b - qmin_b
+        equal = (qmin_b == qmax_b) | ~np.isfinite(rng) | ~np.isfinite(qmin) | ~np.isfinite(qmax)
+        # MATPOWER pfsoln: Qg = Qmin + (Qbus - Qmin_bus) / (Qmax_bus - Qmin_bus + eps) (Qmax - Qmin)
+        slope = np.where(equal, 0.0, (qmax - qmin) / np.where(equal, 1.0, rng + np.finfo(float).eps))
+        single = ngg[gb] == 1
+        share = 1.0 / ngg[gb]
+        # slack generators: the first active generator at each slack bus takes the balance
+        rg = gi[btype[gb] == REF]
+        _, first_idx = np.unique(g.bus[rg], return_index=True)
+        first = rg[first_idx]
+        gp0 = np.where(gon, g.p_mw, 0.0)
+        others = (
+            np.bincount(g.bus[rg], weights=gp0[rg], minlength=nb) - np.bincount(g.bus[first], weights=gp0[first], minlength=nb)
+        )[g.bus[first]]
+        lim = limited & gon
+        qmin, qmin_b = np.where(equal, 0.0, qmin), np.where(equal, 0.0, qmin_b)  # finite where used
+        out = (gi, gb, qmin, qmin_b, slope, equal, single, share, first, others, np.flatnonzero(lim))
+        if len(self._gen_cache) >= 8:
+            self._gen_cache.pop(next(iter(self._gen_cache)))
+        self._gen_cache[key] = out
+        return out
+
     def _gen_pq(self, s_inj, btype, gon, limited, qg):
         """Generator P and Q from bus injections (MATPOWER ``pfsoln``), MW and MVAr."""
         g = self.grid.gens
-        ng = len(g)
         gp = np.where(gon, g.p_mw, 0.0)
         gq = np.where(gon, qg, 0.0)
-        act = gon & ~limited
-        gi = np.flatnonzero(act)
+        gi, gb, qmin, qmin_b, slope, equal, single, share, first, others, lim = self._gen_static(btype, gon, limited)
         if gi.size == 0:
             return gp, gq
-        gb = g.bus[gi]
         nb = self.nb
-        # Q at each bus that the active generators must supply: injection + load - limited gens' Q
-        q_lim = np.bincount(g.bus[limited & gon], weights=qg[limited & gon], minlength=nb)
-        qbus = s_inj.imag * self.base + self.qd_mvar - q_lim
-        ngg = np.bincount(gb, minlength=nb).astype(float)
-        qmin, qmax = g.q_min_mvar[gi], g.q_max_mvar[gi]
-        qmin_b = np.bincount(gb, weights=qmin, minlength=nb)
-        qmax_b = np.bincount(gb, weights=qmax, minlength=nb)
-        rng = qmax_b[gb] - qmin_b[gb]
-        equal = (qmin_b[gb] == qmax_b[gb]) | ~np.isfinite(rng) | ~np.isfinite(qmin) | ~np.isfinite(qmax)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            prop = qmin + (qbus[gb] - qmin_b[gb]) / (rng + np.finfo(float).eps) * (qmax - qmin)
-        q_gen = np.where(equal, qbus[gb] / ngg[gb], prop)
-        # a bus with a single generator: it supplies all (avoids rounding in the split)
-        q_gen = np.where(ngg[gb] == 1, qbus[gb], q_gen)
-        gq[gi] = q_gen
-        # slack generators: the first active generator at each slack bus takes the balance
-        refbus = btype[gb] == REF
-        if refbus.any():
-            p_lim = np.bincount(g.bus[limited & gon], weights=gp[limited & gon], minlength=nb)
-            pbus = s_inj.real * self.base + self.pd_mw - p_lim
-            rg = gi[refbus]
-            _, first_idx = np.unique(g.bus[rg], return_index=True)
-            first = rg[first_idx]
-            others = np.bincount(g.bus[rg], weights=gp[rg], minlength=nb) - np.bincount(
-                g.bus[first], weights=gp[first], minlength=nb
-            )
-            gp[first] = pbus[g.bus[first]] - others[g.bus[first]]
-        assert gp.shape == (ng,)
+        # Q the active generators at each bus must supply: injection + load - limited gens' Q
+        qbus = s_inj.imag * self.base + self.qd_mvar
+        pbus = s_inj.real * self.base + self.pd_mw
+        if lim.size:
+            qbus = qbus - np.bincount(g.bus[lim], weights=qg[lim], minlength=nb)
+            pbus = pbus - np.bincount(g.bus[lim], weights=gp[lim], minlength=nb)
+        qb = qbus[gb]
+        gq[gi] = np.where(single, qb, np.where(equal, qb * share, qmin + (qb - qmin_b) * slope))
+        if first.size:
+            gp[first] = pbus[g.bus[first]] - others
         return gp, gq
 
     def _result(self, v, on, btype, gon, limited, qg, energised, isl, converged, reason, iterations, norm, init_label):
