@@ -357,7 +357,7 @@ class MldModel:
         """Solve the MLD for one setting (see the module docstring for the commitment logic)."""
         cl, cu, rl, ru = self._prepare(s)
         method = "lp"
-        if self.nu and s.label is not None:
+        if self.nu and s.label is not None and self.commitment != "fixed":
             # a generator whose minimum exceeds all its island could ever absorb can never run
             never = self._cannot_run(s)
             if never.any():

@@ -414,6 +414,11 @@ class ImpactModel:
             stranded |= s.gen_on & sol.gen_off
         for a in (pg, flow):
             a.setflags(write=False)
+        ac = None
+        if self.ac_check:
+            from gridshield.impact.ac import ac_check
+
+            ac = ac_check(grid, served, pg, s.bus_on, s.branch_on, s.gen_on & ~sol.gen_off, self.rate_mw)
         return ImpactResult(
             grid_name=grid.name,
             damage=dmg.ids,
@@ -435,7 +440,7 @@ class ImpactModel:
             stranded_gens=tuple(g.id[stranded].tolist()),
             trips=trips,
             lost_by_stage_mw=stages,
-            ac=None,
+            ac=ac,
             method=method,
             options=self.options(),
         )
