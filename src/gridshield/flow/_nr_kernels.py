@@ -65,6 +65,10 @@ def jacobian(indptr, indices, ydata, v, ibus, jmap, row_active, jdata):  # pragm
     2: dQ/dVa, 3: dQ/dVm) of Ybus entry ``k``, or -1 when that entry is not an unknown/equation.
     """
     nb = indptr.shape[0] - 1
+    vn = np.empty(nb, dtype=np.complex128)
+    for i in range(nb):
+        a = abs(v[i])
+        vn[i] = v[i] / a if a > 0.0 else 0j
     for i in range(nb):
         if not row_active[i]:
             continue
@@ -78,18 +82,14 @@ def jacobian(indptr, indices, ydata, v, ibus, jmap, row_active, jdata):  # pragm
             p3 = jmap[4 * k + 3]
             if p0 < 0 and p1 < 0 and p2 < 0 and p3 < 0:
                 continue
-            vj = v[j]
-            yv = ydata[k] * vj
+            y = ydata[k]
             # dS/dVa = 1j V_i conj(I_i) delta_ij - 1j V_i conj(Y_ij V_j)
-            dva = -1j * vi * np.conj(yv)
+            dva = -1j * vi * np.conj(y * v[j])
             # dS/dVm = V_i conj(Y_ij V_j / |V_j|) + conj(I_i) V_i / |V_i| delta_ij
-            avj = abs(vj)
-            dvm = vi * np.conj(yv) / avj if avj > 0.0 else 0j
+            dvm = vi * np.conj(y * vn[j])
             if j == i:
                 dva += 1j * vi * np.conj(ii)
-                avi = abs(vi)
-                if avi > 0.0:
-                    dvm += np.conj(ii) * vi / avi
+                dvm += np.conj(ii) * vn[i]
             if p0 >= 0:
                 jdata[p0] = dva.real
             if p1 >= 0:
@@ -152,12 +152,18 @@ def ybus_pattern(nb, f, t):  # pragma: no cover
     nnz = 0
     for i in range(nb):
         a, b = cnt[i], cnt[i + 1]
-        ents = order[a:b]
-        cols = col[ents]
-        srt = np.argsort(cols, kind="mergesort")
+        # insertion sort of this row's entries by column (rows are short)
+        for x in range(a + 1, b):
+            e = order[x]
+            c = col[e]
+            y = x - 1
+            while y >= a and col[order[y]] > c:
+                order[y + 1] = order[y]
+                y -= 1
+            order[y + 1] = e
         last = -1
-        for s in range(srt.shape[0]):
-            e = ents[srt[s]]
+        for x in range(a, b):
+            e = order[x]
             c = col[e]
             if c != last:
                 indices[nnz] = c
