@@ -187,6 +187,7 @@ def screen_n1(
     ac_tol: float = 1e-8,
     worsen: float = 0.02,
     contingencies: Sequence[str] | None = None,
+    mld: bool = True,
 ) -> ContingencyResult:
     """N-1 contingency screening over branches, generators and sites.
 
@@ -220,6 +221,10 @@ def screen_n1(
         that monitoring rating.
     contingencies
         Restrict the study to these contingency ids (of the kinds in ``elements``).
+    mld
+        Evaluate islanding outages with the impact engine's maximal load delivery (default).
+        ``False``: count only the load of islands left without generation (DC screening alone,
+        for speed comparisons).
 
     Returns
     -------
@@ -307,6 +312,7 @@ def screen_n1(
         dcn.append(of.n_overloads)
         worst.append(np.where(of.worst_branch >= 0, br.id[np.maximum(of.worst_branch, 0)], ""))
         need_mld.append(np.asarray(of.islanding, dtype=bool) & (of.isolated_load_mw > 0))
+        dark_lost = (len(ids) - rows.size, np.where(of.isolated_dark, of.isolated_load_mw, 0.0))
         outs += [Asset(br.id[r], (int(r),), ()) for r in rows.tolist()]
         if ac_verify:
             of2 = outage_flows(grid, rows, solver=s, base=p0, rating=rate_eff,
@@ -418,6 +424,11 @@ def screen_n1(
     if "sites" in elements:
         off, own = site_own_load
         lost[off:off + own.size] = own  # a site that cuts off nothing else loses its own load
+    if not mld:
+        if "branches" in elements:
+            off, dl = dark_lost
+            lost[off:off + dl.size] = dl
+        need = np.zeros_like(need)
     todo = np.flatnonzero(need)
     if todo.size:
         if impact is None:
