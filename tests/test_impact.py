@@ -418,3 +418,47 @@ def test_bad_options(triangle):
         ImpactModel(triangle, weights={"vip": 3.0})
     with pytest.raises(GridshieldError, match="commitment"):
         ImpactModel(triangle, commitment="maybe")
+
+
+# ---------------------------------------------------------------------------------------------
+# AC check and CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ac_check_radial(radial):
+    # the DC answer loads both lines to exactly their rating: with reactive losses the MVA flow exceeds it
+    r = assess_damage(radial, ac_check=True)
+    assert r.ac is not None and r.ac.converged and not r.ac.feasible
+    assert set(r.ac.thermal_violations) == {"branch:1", "branch:2"}
+    assert "not AC-feasible" in r.ac.message
+    # branch 2 cut: 80 MW over a lossless line (x = 0.1 p.u.), V1 = 1, Q2 = 0:
+    # V2 = cos d, P = sin(2d) / (2x), Q_from = sin^2 d / x  ->  |S_from| from the closed form
+    r2 = assess_damage(radial, ["branch:2"], ac_check=True)
+    d = np.arcsin(2 * 0.1 * 0.8) / 2
+    s_from = np.hypot(0.8, np.sin(d) ** 2 / 0.1) * 100.0
+    assert r2.ac.feasible and r2.ac.max_loading == pytest.approx(s_from / 100.0, abs=1e-6)
+    assert r2.ac.vm_min_pu == pytest.approx(np.cos(d), abs=1e-6)
+
+
+def test_cli_impact(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "gridshield", *args], capture_output=True, text=True, timeout=300)
+
+    out = tmp_path / "r.json"
+    res = run("impact", "synthetic-city", "--damage", "site:S330-East,site:S330-SouthEast", "--out", str(out))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Impact on" in res.stdout and "By priority" in res.stdout
+    d = json.loads(out.read_text())
+    g = gs.load_case("synthetic-city")
+    ref = assess_damage(g, ["site:S330-East", "site:S330-SouthEast"])
+    assert d["lost_mw"] == pytest.approx(ref.lost_mw)
+    assert d == json.loads(json.dumps(ref.to_dict()))
+    f = tmp_path / "d.yaml"
+    f.write_text("damage: [branch:1]\n")
+    res = run("impact", "case9", "--damage-file", str(f), "--cascade", "--rate", "b")
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run("impact", "case9", "--damage", "branch:99")
+    assert res.returncode == 2 and "unknown branch id 'branch:99'" in res.stderr
