@@ -103,10 +103,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     agree = ""
     client = cl = None
     if not args.no_dask:
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from gridshield.parallel import local_cluster
 
         t = time.perf_counter()
-        cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
+        cl = local_cluster(2)  # what `--dask local:2` starts
         client = Client(cl)
         cluster_s = time.perf_counter() - t
         # untimed warm-up: spawned Dask workers import gridshield and build their state here
