@@ -17,7 +17,9 @@ CASES = ["case9", "case14", "case118", "case300", "case2869pegase", "case9241peg
 def _rundcpf(grid):
     from pypower.api import ppoption, rundcpf
 
-    res, ok = rundcpf(to_ppc(grid), ppoption(VERBOSE=0, OUT_ALL=0))
+    ppc = to_ppc(grid)
+    ppc.pop("gencost", None)  # not needed for a power flow
+    res, ok = rundcpf(ppc, ppoption(VERBOSE=0, OUT_ALL=0))
     assert ok
     return res
 
@@ -176,3 +178,23 @@ def test_result_frames_and_dict():
         gs.solve_dc(grid, convention="ac")
     with pytest.raises(gs.GridValidationError):
         r.to_frame("nodes")
+
+
+@pytest.mark.parametrize("first_out", [False, True])
+def test_slack_is_first_in_service_generator_at_reference(first_out):
+    """Two generators at the reference bus: MATPOWER puts the imbalance on the first one in
+    service (PYPOWER rundcpf as reference)."""
+    grid = gs.load_case("case9")
+    cols = grid.gens.columns()
+    extra = {k: np.append(v, v[0]) for k, v in cols.items()}
+    extra["id"] = np.append(cols["id"], "gen:4")
+    extra["p_mw"] = np.append(cols["p_mw"], 25.0)
+    if first_out:
+        extra["in_service"] = np.array([False, True, True, True])
+    g2 = grid.replace(gens=type(grid.gens)(**extra), gencost=None, extra_columns={})
+    r = gs.solve_dc(g2)
+    ref = _rundcpf(g2)
+    np.testing.assert_allclose(r.gen_p_mw, np.where(r.gen_p_mw != 0, ref["gen"][:, 1], 0.0), atol=1e-8)
+    np.testing.assert_allclose(r.p_from_mw, ref["branch"][:, 13], atol=1e-8)
+    assert r.slack_gen[0] == (3 if first_out else 0)
+    assert r.gen_p_mw[3 if first_out else 0] == pytest.approx(r.slack_p_mw[0])

@@ -198,10 +198,10 @@ def _select_references(
     ref_bus[big_isl[missing]] = big_bus[missing]
     # slack generator: first in-service generator at the reference bus
     live = ref_bus >= 0
-    gen_at = {}
-    for r, bus in zip(on_rows.tolist(), gbus.tolist(), strict=True):
-        gen_at.setdefault(bus, r)
-    slack_gen[live] = [gen_at[int(x)] for x in ref_bus[live]]
+    first_gen = np.full(len(b), -1, dtype=np.int64)
+    ub, ui = np.unique(gbus, return_index=True)  # first occurrence = lowest generator row
+    first_gen[ub] = on_rows[ui]
+    slack_gen[live] = first_gen[ref_bus[live]]
     return ref_bus, slack_gen
 
 
