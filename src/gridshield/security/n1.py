@@ -335,12 +335,12 @@ def screen_n1(
         nov = np.zeros(n, dtype=np.int64)
         wb = np.full(n, "", dtype=object)
         mxe = np.zeros(n)
-        mld = np.zeros(n, dtype=bool)
+        deficit = np.zeros(n, dtype=bool)
         # reserve check per island: can the others replace the lost output?
         isl_of_gen = s.island[gbus]
         head = np.where(s.gen_on, np.maximum(g.p_max_mw - g.p_mw, 0), 0.0)
         head_isl = np.bincount(s.island[g.bus[s.gen_on]], weights=head[s.gen_on], minlength=s.n_islands)
-        mld = pg > head_isl[isl_of_gen] - head[grows] + 1e-9
+        deficit = pg > head_isl[isl_of_gen] - head[grows] + 1e-9
         col = np.flatnonzero(~fresh)
         for a in range(0, col.size, chunk):
             c = col[a:a + chunk]
@@ -365,7 +365,7 @@ def screen_n1(
         dcmax.append(mx)
         dcn.append(nov)
         worst.append(wb)
-        need_mld.append(mld)
+        need_mld.append(deficit)
         screen_eff.append(mxe)
         outs += [Asset(g.id[r], (), (int(r),)) for r in grows.tolist()]
         tim["dc_gens"] = time.perf_counter() - tg
