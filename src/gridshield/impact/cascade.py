@@ -105,6 +105,7 @@ def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) ->
         gen = np.where(gon, gen * down[lab_g] + head * up[lab_g], 0.0)
         load = np.where(eng[ld.bus], np.where(load > 0, load * keep[lab_l], load), 0.0)
         lost = demand - float(load[pos & ld.in_service].sum() * base)
+        lost = 0.0 if abs(lost) < 1e-6 else lost
         if pending is None:
             stages.append(lost)
         else:
