@@ -195,3 +195,16 @@ def test_islanding_sets_equal_fresh_dc_solves(setup):
         np.testing.assert_allclose(m.flows_mw[:, i], fresh.p_from_mw, rtol=0, atol=1e-6, err_msg=f"set {k}")
         if m.islanding[i] and m.isolated_dark[i]:
             assert not fresh.bus_energised[m.isolated_buses[i]].any()
+
+
+def test_isolated_load_is_consistent_between_single_and_multi(setup):
+    grid, s, _, _ = setup
+    br = np.flatnonzero(bridges(grid))[:30]
+    one = outage_flows(grid, outages=br, solver=s, keep_flows=False)
+    many = multi_outage_flows(grid, [[k] for k in br], solver=s, keep_flows=False)
+    np.testing.assert_allclose(many.isolated_load_mw, one.isolated_load_mw, atol=1e-9)
+    np.testing.assert_array_equal(many.isolated_dark, one.isolated_dark)
+    np.testing.assert_array_equal(many.islanding, one.islanding)
+    for a, b in zip(many.isolated_buses, one.isolated_buses, strict=True):
+        np.testing.assert_array_equal(np.sort(a), np.sort(b))
+    np.testing.assert_allclose(many.max_loading_pct, one.max_loading_pct, atol=1e-9)

@@ -575,7 +575,8 @@ class OutageFlows:
     isolated_dark
         Per outage: True when the isolated part has no generation (it goes dark).
     isolated_load_mw
-        Per outage: in-service load on the isolated buses (MW), lost when they go dark.
+        Per outage: in-service load on the isolated buses (MW), dark or not (it is lost when
+        ``isolated_dark``; otherwise it depends on the cut-off part's own generation).
     max_loading_pct, worst_branch, n_overloads
         Per outage: highest |P| / rating among monitored branches with a rating (%), the branch
         row where it occurs (-1 if none) and how many monitored branches exceed the threshold.
@@ -1112,8 +1113,8 @@ def _split_set_flows(
     in_dark = dark_bus[br.from_bus[mon]] & dark_bus[br.to_bus[mon]]
     fi[in_dark] = 0.0
     ld = grid.loads
-    lm = ld.in_service & dark_bus[ld.bus] if len(ld) else np.zeros(0, bool)
-    iso_load = float(ld.p_mw[lm].sum()) if len(ld) else 0.0
+    lm = ld.in_service & cut[ld.bus] if len(ld) else np.zeros(0, bool)
+    iso_load = float(ld.p_mw[lm].sum()) if len(ld) else 0.0  # all load cut off, dark or not
     return fi, cut_rows, bool(dark_bus[cut_rows].all()), iso_load
 
 
