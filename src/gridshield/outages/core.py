@@ -8,6 +8,48 @@ import scipy.sparse as sp
 
 from gridshield.outages.model import Instance
 
+_BANNER_DONE = False
+
+
+def new_highs():
+    """A quiet ``highspy.Highs`` with one thread.
+
+    HiGHS prints a copyright banner to the C-level stdout when the first Highs object of a process
+    is built; the CLI's summary should not start with it, so the first construction here runs
+    with file descriptor 1 pointed at /dev/null. HiGHS also keeps one thread pool per process, and
+    every Highs object must ask for the same thread count (gridshield's impact LP uses 1).
+    """
+    global _BANNER_DONE
+    import os
+    import sys
+
+    import highspy
+
+    if _BANNER_DONE:
+        h = highspy.Highs()
+    else:
+        _BANNER_DONE = True
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):
+            saved = None
+        if saved is None:
+            h = highspy.Highs()
+        else:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, 1)
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+                os.close(devnull)
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    return h
+
+
 ON, OFF, POSSIBLE = 0, 1, 2
 STATE_NAMES = ("on", "off", "possible")
 EPS = 1e-6
@@ -137,9 +179,7 @@ def lp_bound(inst: Instance) -> float | None:
                 rows.append(np.full(ts.size, r)); cols.append(k * T + ts); vals.append(np.ones(ts.size))
                 lo.append(-np.inf); hi.append(float(inst.max_off_per_day)); r += 1
     A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n))
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)  # one global HiGHS thread pool per process (see milp.py)
+    h = new_highs()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, r
     cost = np.zeros(n); cost[zc] = 1.0

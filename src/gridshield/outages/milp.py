@@ -29,7 +29,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from gridshield.outages.core import EPS, off_from_starts
+from gridshield.outages.core import EPS, new_highs, off_from_starts
 from gridshield.outages.model import Instance
 
 
@@ -169,8 +169,7 @@ def solve_milp(inst: Instance, *, time_limit_s: float = 60.0, warm_starts: np.nd
     t0 = time.perf_counter()
     lp, lay = _build(inst, with_shortfall)
     build_s = time.perf_counter() - t0
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
     h.setOptionValue("random_seed", 0)
     # HiGHS keeps one global thread pool per process: every Highs object in the process must ask
