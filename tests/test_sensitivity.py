@@ -208,3 +208,15 @@ def test_isolated_load_is_consistent_between_single_and_multi(setup):
     for a, b in zip(many.isolated_buses, one.isolated_buses, strict=True):
         np.testing.assert_array_equal(np.sort(a), np.sort(b))
     np.testing.assert_allclose(many.max_loading_pct, one.max_loading_pct, atol=1e-9)
+
+
+def test_extra_ratings_in_the_same_pass(setup):
+    grid, s, _, _ = setup
+    rate = grid.branches.rate_a_mva
+    ks = np.arange(0, len(grid.branches), 7)
+    one = outage_flows(grid, outages=ks, solver=s, extra_ratings=[rate, 0.5 * rate])
+    many = multi_outage_flows(grid, [[k] for k in ks], solver=s, extra_ratings=[rate, 0.5 * rate])
+    for r in (one, many):
+        assert r.extra_max_loading_pct.shape == (2, ks.size)
+        np.testing.assert_allclose(r.extra_max_loading_pct[0], one.max_loading_pct, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(r.extra_max_loading_pct[1], 2 * one.max_loading_pct, rtol=1e-12, atol=1e-9)

@@ -487,7 +487,7 @@ def _grow(a, n):  # pragma: no cover - compiled
 @njit(cache=True)
 def _post_outage_kernel(  # pragma: no cover - compiled
     x, c, j0, pf_mon, pt_mon, mon_b, f0_mon, inv_lim, kind, kpf, kpt, kb, f0k, mult_in, kmon, lo, hi, pre_mon, thr,
-    keep, out, maxload, worst, nover, den_out, o_out, o_mon, o_flow, o_load, n_ov,
+    keep, out, maxload, worst, nover, den_out, o_out, o_mon, o_flow, o_load, n_ov, inv_lim2, maxload2,
 ):
     """Post-outage flows for one chunk; column j of ``x`` solves B x = rhs_j (reduced space).
 
@@ -499,6 +499,7 @@ def _post_outage_kernel(  # pragma: no cover - compiled
     The outaged branch (row kmon[j]) and branches on a dark isolated side (lo <= pre < hi)
     get 0. Each column of ``x`` is zeroed after use so the block can be refilled.
     Violations are appended to the growing arrays o_*; returns them and their count.
+    ``maxload2[r, j]`` gets the largest |v| * inv_lim2[r, m] (extra ratings, as a fraction).
     """
     n = x.shape[0]
     n_mon = pf_mon.size
@@ -537,6 +538,10 @@ def _post_outage_kernel(  # pragma: no cover - compiled
                     v = 0.0
             if keep:
                 out[m, j] = v
+            for r in range(inv_lim2.shape[0]):
+                l2 = abs(v) * inv_lim2[r, m]
+                if l2 > maxload2[r, j]:
+                    maxload2[r, j] = l2
             ld = abs(v) * inv_lim[m]
             if ld > best:
                 best = ld
@@ -584,6 +589,8 @@ class OutageFlows:
         Every violation (outage index, branch row, flow, loading), aligned arrays.
     threshold_pct
         Loading above which a branch counts as overloaded.
+    extra_max_loading_pct
+        ``(n_extra, n_outages)``: maximum loading (%) against each of ``extra_ratings``.
     """
 
     outages: tuple[np.ndarray, ...]
@@ -604,6 +611,7 @@ class OutageFlows:
     threshold_pct: float
     branch_ids: np.ndarray
     bus_ids: np.ndarray
+    extra_max_loading_pct: np.ndarray | None = None
 
     @property
     def outage_ids(self) -> list[str]:
@@ -672,6 +680,7 @@ def outage_flows(
     chunk: int = 256,
     keep_flows: bool | None = None,
     progress: Any = None,
+    extra_ratings: Sequence[np.ndarray] = (),
 ) -> OutageFlows:
     """Post-outage DC flows for a batch of single-branch outages, without a dense LODF.
 
@@ -699,6 +708,10 @@ def outage_flows(
         Keep the full ``n_monitored x n_outages`` flow matrix (default: when it is < 256 MB).
     progress
         Optional callable ``progress(done, total)`` called after each chunk.
+    extra_ratings
+        Further rating arrays (MVA per branch, 0 = unlimited): the maximum loading against each
+        is reported in ``extra_max_loading_pct`` from the same pass (e.g. DC and AC-corrected
+        ratings without screening twice).
 
     Returns
     -------
@@ -761,6 +774,8 @@ def outage_flows(
     lim_mon = lim[mon].astype(float)
     with np.errstate(divide="ignore"):
         inv_lim = np.where(lim_mon > 0, 1.0 / np.where(lim_mon > 0, lim_mon, 1.0), 0.0)
+    inv_lim2 = _inverse_ratings(grid, extra_ratings, mon)
+    maxload2 = np.zeros((inv_lim2.shape[0], n_out))
     kpf_all, kpt_all = pos_n[br.from_bus[ks]], pos_n[br.to_bus[ks]]
     kb_all = s.b[ks].astype(float)
     f0k_all = f0[ks].astype(float)
@@ -800,7 +815,7 @@ def outage_flows(
         *o, n_ov = _post_outage_kernel(
             x, c, a, pf_mon, pt_mon, mon_b, f0_mon, inv_lim, kd, pf, pt, kb_all[sl], f0k_all[sl], mult[sl],
             kmon[sl], lo[sl], hi[sl], pre_mon, thr, flows is not None, out, maxload[sl], worst[sl], nover[sl],
-            den[sl], *o, n_ov,
+            den[sl], *o, n_ov, inv_lim2, maxload2[:, sl],
         )  # fmt: skip
         if progress is not None:
             progress(sl.stop, n_out)
@@ -809,6 +824,8 @@ def outage_flows(
     for j in np.flatnonzero((kind == 1) & (np.abs(den) < _SINGULAR_TOL)).tolist():
         fj = _fresh_flows(s, p0, np.array([ks[j]]))[mon]
         _replace_column(j, fj, flows, lim_mon, thr, maxload, worst, nover, ov)
+        if inv_lim2.shape[0]:
+            maxload2[:, j] = (np.abs(fj)[None, :] * inv_lim2).max(axis=1)
         isl[j] = True
     worst_rows = np.where(worst >= 0, mon[np.maximum(worst, 0)], -1)
     o_out, o_mon, o_flow, o_load = (np.concatenate(z) for z in zip(*ov, strict=True))
@@ -833,7 +850,18 @@ def outage_flows(
         threshold_pct=float(threshold_pct),
         branch_ids=br.id,
         bus_ids=grid.buses.id,
+        extra_max_loading_pct=100.0 * maxload2,
     )
+
+
+def _inverse_ratings(grid: Grid, extra: Sequence[np.ndarray], mon: np.ndarray) -> np.ndarray:
+    """``1 / rating`` (0 where unlimited) per extra rating and monitored branch, (n_extra, n_mon)."""
+    out = np.zeros((len(extra), mon.size))
+    for r, lim in enumerate(extra):
+        lm = _ratings(grid, np.asarray(lim, dtype=float))[mon]
+        with np.errstate(divide="ignore"):
+            out[r] = np.where(lm > 0, 1.0 / np.where(lm > 0, lm, 1.0), 0.0)
+    return out
 
 
 def _fresh_flows(s: DcSolver, p0: np.ndarray, out_rows: np.ndarray) -> np.ndarray:
@@ -879,6 +907,7 @@ def multi_outage_flows(
     threshold_pct: float = 100.0,
     chunk: int = 256,
     keep_flows: bool | None = None,
+    extra_ratings: Sequence[np.ndarray] = (),
 ) -> OutageFlows:
     """Post-outage DC flows when each *set* of branches fails at once (N-k, substations).
 
@@ -913,6 +942,8 @@ def multi_outage_flows(
     maxload = np.zeros(n_out)
     worst = np.full(n_out, -1, dtype=np.int64)
     nover = np.zeros(n_out, dtype=np.int64)
+    inv_lim2 = _inverse_ratings(grid, extra_ratings, mon)
+    maxload2 = np.zeros((inv_lim2.shape[0], n_out))
     islanding = np.zeros(n_out, dtype=bool)
     iso: list[np.ndarray] = [np.zeros(0, np.int64)] * n_out
     dark = np.zeros(n_out, dtype=bool)
@@ -978,6 +1009,8 @@ def multi_outage_flows(
         if flows is not None:
             flows[:, g0:g1] = fb
         ld = np.abs(fb) * inv_lim[:, None]
+        for r in range(inv_lim2.shape[0]):
+            maxload2[r, g0:g1] = 100.0 * (np.abs(fb) * inv_lim2[r][:, None]).max(axis=0) if n_mon else 0.0
         if n_mon:
             w = ld.argmax(axis=0)
             best = ld[w, np.arange(gn)]
@@ -1011,6 +1044,7 @@ def multi_outage_flows(
         threshold_pct=float(threshold_pct),
         branch_ids=br.id,
         bus_ids=grid.buses.id,
+        extra_max_loading_pct=maxload2,
     )
 
 
