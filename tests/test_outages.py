@@ -515,3 +515,14 @@ def test_groups_and_deficit_from_synthetic_city():
     assert d["deficit_mw"].max() == pytest.approx(max(0.0, peak - served), abs=1e-3)
     s = rotating_schedule(groups_from_grid(grid, hit), d, method="heuristic", allow_shortfall=True)
     assert_invariants(s, 4, 4, None, s.exempt, covered=s.covered)
+
+
+def test_cli_case_damage(tmp_path, capsys):
+    from gridshield.cli import main
+
+    main(["schedule", "--case", "synthetic-city", "--damage", "site:S330-North,site:S330-East,site:CHP-Aurora",
+          "--hours", "24", "--method", "heuristic", "--allow-shortfall", "--out", str(tmp_path / "s.json")])
+    d = json.loads((tmp_path / "s.json").read_text())
+    assert "EXEMPT" in d["state"] and set(d["state"]["EXEMPT"]) == {"on"}
+    assert max(d["steps"]["deficit_mw"]) > 0 and len(d["steps"]["time"]) == 24
+    assert "Rotating outage schedule" in capsys.readouterr().out

@@ -74,7 +74,8 @@ def html_timetable(s, title: str = "Rotating outage schedule") -> str:
                 tip = f"{s.times[t]:%H:%M} {('on', 'off', 'possible outage')[v]}"
                 parts.append(f"<td class='c {state_cls[v]}' title='{tip}'></td>")
             parts.append(f"<td>{(s.state[g, idx] == OFF).sum() * s.step_h:g}</td></tr>")
-        for lab, arr in (("deficit MW", s.required_mw), ("shed MW", s.shed_total_mw)):
+        req_label = "deficit MW" if np.allclose(s.required_mw, s.deficit_mw) else "deficit + margin MW"
+        for lab, arr in ((req_label, s.required_mw), ("shed MW", s.shed_total_mw)):
             parts.append(f"<tr class='mw'><th class='g'>{lab}</th>")
             for t in idx:
                 cls = " class='short'" if lab == "shed MW" and s.shortfall_mw[t] > 1e-6 else ""
