@@ -84,6 +84,8 @@ def test_cli_runs_lists(stored, tmp_path):
     _register_commands()
     res = CliRunner().invoke(app, ["runs", "--store", str(db)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert r.run_id in res.output and "store-test" in res.output
+    assert r.run_id in res.output
+    res = CliRunner().invoke(app, ["runs", "--store", str(db), "--show", r.run_id])
+    assert res.exit_code == 0 and "store-test" in res.output and "CVaR 95%" in res.output
     res = CliRunner().invoke(app, ["runs", "--store", str(db), "--export", r.run_id, "--out", str(tmp_path / "e")])
     assert res.exit_code == 0 and (tmp_path / "e" / f"{r.run_id}_samples.parquet").is_file()
