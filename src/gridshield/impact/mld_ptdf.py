@@ -140,7 +140,7 @@ class PtdfMldModel(MldModel):
         """Row vector r with r @ theta == e @ theta for theta = B^-1 (P - Pshift): over buses."""
         out = np.zeros(self.nb)
         if self._lu is not None:
-            out[self._idx] = self._lu.solve(e[self._idx], trans="T")
+            out[self._idx] = self._lu.solve(e[self._idx])  # B is symmetric: B^-T = B^-1
         return out
 
     def _new_cuts(self, theta: np.ndarray, flow: np.ndarray) -> list:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
+from gridshield.flow.dc import SparseLU
 from gridshield.flow.matrices import DcMatrices, make_bdc
 from gridshield.grid.model import Grid
 from gridshield.impact.damage import Damage
@@ -94,7 +94,7 @@ def factor(grid: Grid, convention: str, branch_on: np.ndarray, bus_on: np.ndarra
     keep = bus_on.copy()
     keep[refs] = False
     idx = np.flatnonzero(keep)
-    lu = spla.splu(m.bbus[idx][:, idx].tocsc(), permc_spec="MMD_AT_PLUS_A") if idx.size else None
+    lu = SparseLU(m.bbus[idx][:, idx]) if idx.size else None  # KLU when installed (B is symmetric)
     return Topo(m, idx, lu, branch_on)
 
 
