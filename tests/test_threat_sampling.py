@@ -197,3 +197,16 @@ def test_report_by_site_and_bus(tiny):
         d = r.to_dict()
         assert sum(d["group_expected_lost_mw"].values()) == pytest.approx(d["lost_mw"]["mean"])
         assert d["group_dark_probability"][name] == pytest.approx(p_a, abs=2.58 * math.sqrt(p_a * (1 - p_a) / 2000))
+
+
+def test_launched_distributions():
+    base = TINY["waves"][0]
+    for launched, mean, var in (({"poisson": 12.5}, 12.5, 12.5), ({"uniform_int": [3, 9]}, 6.0, (7**2 - 1) / 12),
+                                (7, 7.0, 0.0)):
+        sc = load_scenario({**TINY, "waves": [{**base, "launched": launched}]})
+        thr = compile_threat(sc, build_grid(sc))
+        n = np.array([thr.draw(3, i).launched[0] for i in range(4000)])
+        assert abs(n.mean() - mean) < 4 * math.sqrt(var / 4000) + 1e-12
+        assert n.var() == pytest.approx(var, rel=0.1, abs=1e-12)
+        if "uniform_int" in str(launched):
+            assert n.min() == 3 and n.max() == 9
