@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from gridshield.errors import GridValidationError
 from gridshield.flow.matrices import DC_CONVENTIONS, DcConvention, DcMatrices, dc_susceptance, make_bdc
 from gridshield.grid.model import Grid
-from gridshield.topology import islands
 
 Backend = Literal["auto", "klu", "splu"]
 
@@ -58,9 +58,19 @@ class SparseLU:
     time on (see docs/dc-and-sensitivities.md).
     """
 
-    def __init__(self, a: sp.spmatrix, backend: Backend = "auto") -> None:
-        a = sp.csc_matrix(a)
-        self.n = a.shape[0]
+    def __init__(
+        self,
+        a: sp.spmatrix | tuple[np.ndarray, np.ndarray, np.ndarray, int],
+        backend: Backend = "auto",
+    ) -> None:
+        if isinstance(a, tuple):  # (rows, cols, values, n) triplets; duplicates are summed
+            rr, cc, vv, n = a
+            self.n = int(n)
+        else:
+            a = sp.csc_matrix(a)
+            self.n = a.shape[0]
+            coo = a.tocoo()
+            rr, cc, vv = coo.row, coo.col, coo.data
         if backend == "auto":
             backend = "klu" if _have_klu() else "splu"
         if backend == "klu" and not _have_klu():
@@ -74,11 +84,10 @@ class SparseLU:
                 import kvxopt
                 from kvxopt import klu
 
-                coo = a.tocoo()
                 self._a = kvxopt.spmatrix(
-                    kvxopt.matrix(np.ascontiguousarray(coo.data, dtype=float)),
-                    kvxopt.matrix(coo.row.astype(np.int64)),
-                    kvxopt.matrix(coo.col.astype(np.int64)),
+                    kvxopt.matrix(np.ascontiguousarray(vv, dtype=float)),
+                    kvxopt.matrix(np.ascontiguousarray(rr, dtype=np.int64)),
+                    kvxopt.matrix(np.ascontiguousarray(cc, dtype=np.int64)),
                     (self.n, self.n),
                 )
                 self._sym = klu.symbolic(self._a)
@@ -87,6 +96,7 @@ class SparseLU:
             else:
                 from scipy.sparse.linalg import splu
 
+                a = sp.csc_matrix((vv, (rr, cc)), shape=(self.n, self.n))
                 try:  # symmetric mode keeps the diagonal pivots (B is symmetric): sparser, faster
                     self._lu = splu(
                         a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
@@ -136,6 +146,42 @@ class SparseLU:
         if self.n and kk:
             handle[:, :kk] = self._lu.solve(handle[:, :kk])
         return handle
+
+
+@njit(cache=True)
+def _components(nb, f, t, on, bus_on):  # pragma: no cover - compiled
+    """Union-find components over branches with ``on``; labels in order of first bus, -1 for
+    buses out of service (the numbering of :func:`gridshield.topology.islands`)."""
+    parent = np.arange(nb)
+    for k in range(f.shape[0]):
+        if not on[k]:
+            continue
+        a, b = f[k], t[k]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+    label = np.full(nb, -1, dtype=np.int64)
+    root_label = np.full(nb, -1, dtype=np.int64)
+    count = 0
+    for i in range(nb):
+        if not bus_on[i]:
+            continue
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        if root_label[r] < 0:
+            root_label[r] = count
+            count += 1
+        label[i] = root_label[r]
+    return label, count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,13 +429,18 @@ class DcSolver:
             raise GridValidationError(f"branch_in_service has shape {lon.shape}; expected ({nl},)")
         lon = lon & bon[br.from_bus] & bon[br.to_bus]
         gon = g.in_service & bon[g.bus]
-        isl = islands(grid, branch_in_service=lon, gen_in_service=gon)
+        # islands (same labels as gridshield.topology.islands: in order of first bus, -1 if off)
+        label, count = _components(nb, br.from_bus, br.to_bus, lon, bon)
+        has_gen = np.zeros(count, dtype=bool)
+        glab = label[g.bus[gon]]
+        has_gen[glab[glab >= 0]] = True
         self.branch_on = lon
         self.gen_on = gon
-        self.island = isl.label
-        self.n_islands = isl.count
-        self.bus_energised = isl.energised
-        self.ref_bus, self.slack_gen = _select_references(grid, isl.label, isl.count, isl.has_generation, gon)
+        self.island = label
+        self.n_islands = int(count)
+        self.bus_energised = np.zeros(nb, dtype=bool)
+        self.bus_energised[label >= 0] = has_gen[label[label >= 0]]
+        self.ref_bus, self.slack_gen = _select_references(grid, label, self.n_islands, has_gen, gon)
         live_isl = self.ref_bus >= 0
         self.ref_rows = self.ref_bus[live_isl]
         # branches whose island is dark carry no flow (their phase-shift term is dropped too)
@@ -419,8 +470,7 @@ class DcSolver:
         vv = np.r_[bl, bl, -bl, -bl]
         keep = (rr >= 0) & (cc >= 0)
         n = self.pvpq.size
-        self.b_red = sp.csc_matrix((vv[keep], (rr[keep], cc[keep])), shape=(n, n))
-        self.b_red.sum_duplicates()
+        self._trip = (rr[keep], cc[keep], vv[keep], n)
         # coupling of the reduced buses to the reference angles: sum over branches to a reference
         ref_pos = np.full(nb, -1, dtype=np.int64)
         ref_pos[self.ref_rows] = np.arange(self.ref_rows.size)
@@ -431,7 +481,7 @@ class DcSolver:
             m_ = (a_ >= 0) & (ref_pos[z_] >= 0)
             np.add.at(coup, a_[m_], -bl[m_] * th_ref_bus[z_[m_]])
         self._shift_red = self.pbus_shift[self.pvpq] + coup
-        self.lu = SparseLU(self.b_red, backend)
+        self.lu = SparseLU(self._trip, backend)
         self.nb, self.nl = nb, nl
         # fast paths of solve(): flows b (theta_f - theta_t) + shift, island sums
         self._f, self._t = br.from_bus, br.to_bus
@@ -439,9 +489,15 @@ class DcSolver:
         self._shift_mw = self.pf_shift * self.base_mva
         self._live_bus = np.flatnonzero(self.bus_energised)
         self._live_isl = self.island[self._live_bus]
-        self._isl_sum = sp.csr_matrix(
-            (np.ones(self._live_bus.size), (self._live_isl, self._live_bus)), shape=(isl.count, nb)
-        )
+
+    @property
+    def b_red(self) -> sp.csc_matrix:
+        """The reduced susceptance matrix that is factorised (energised buses minus references)."""
+        m = self._cache.get("b_red")
+        if m is None:
+            rr, cc, vv, n = self._trip
+            m = self._cache["b_red"] = sp.csc_matrix((vv, (rr, cc)), shape=(n, n))
+        return m
 
     @property
     def mats(self) -> DcMatrices:
@@ -487,7 +543,10 @@ class DcSolver:
             else:
                 mism = -np.bincount(self._live_isl, weights=p[self._live_bus], minlength=self.n_islands)
         else:
-            mism = -(self._isl_sum @ p)
+            isl_sum = sp.csr_matrix(
+                (np.ones(self._live_bus.size), (self._live_isl, self._live_bus)), shape=(self.n_islands, self.nb)
+            )
+            mism = -(isl_sum @ p)
         return DcBatch(va_deg=np.rad2deg(theta), p_from_mw=pf, mismatch_mw=mism)
 
     def result(self, gen_p_mw: np.ndarray | None = None) -> DcResult:
