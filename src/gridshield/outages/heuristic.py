@@ -10,7 +10,9 @@ hours, then the fewest night hours (if the block is at night) and hours that day
 larger MW, until the step is covered; groups that the step does not need are dropped again.
 The smallest cap for which the greedy covers every step is found by bisection over the
 achievable values starting at the lower bound, then a fixed number of randomised-priority tries
-below the best value (deterministic for a given seed); redundant blocks are then removed.
+below the best value (deterministic for a given seed); redundant blocks are then removed. The
+search runs twice, without and with "swaps" (a chosen group replaced by a smaller one that is no
+worse for fairness, so less is shed above the need), and the better schedule is kept.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from gridshield.outages.model import Instance
 #: it uses the closed-form :func:`~gridshield.outages.core.quick_bound` only (the LP takes ~0.3-0.6 s
 #: at 24 groups x 168 h and rarely beats it there).
 LP_BOUND_MAX_CELLS = 2000
-#: Randomised greedy tries = RANDOM_WORK / (switchable groups x steps), clipped to [4, max_fails]
-#: (14 tries at 24 groups x 168 h, 60 on small instances).
-RANDOM_WORK = 60_000
+#: Randomised greedy tries = RANDOM_WORK / (switchable groups x steps), clipped to [4, max_fails],
+#: for each of the two variants (9 tries at 24 groups x 168 h, 60 on small instances).
+RANDOM_WORK = 40_000
 
 
 def _start_for(inst: Instance) -> np.ndarray:
@@ -54,8 +56,11 @@ def _start_for(inst: Instance) -> np.ndarray:
 
 
 def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.random.Generator | None = None,
-           start_for: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One greedy pass. Returns (starts (G, T) bool, shortfall (T,) MW)."""
+           start_for: np.ndarray | None = None, swap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One greedy pass. Returns (starts (G, T) bool, shortfall (T,) MW).
+
+    With ``swap``, a chosen group is replaced by a smaller one that is no worse for fairness
+    whenever that still covers the step (less over-shedding now, more blocks left for later)."""
     G, T = inst.n_groups, inst.n_steps
     L, m = inst.block, inst.min_on
     shed = inst.shed_mw
@@ -79,6 +84,9 @@ def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.rand
     night = inst.night
     day = inst.day
     start_ok = inst.start_ok
+    w_l = [float(x) for x in w]
+    used_l = [0] * G
+    caps_l = [int(x) for x in cap_blocks]
 
     def seg_days_of(tt: int) -> np.ndarray:
         return np.bincount(day[tt:tt + L], minlength=D)
@@ -94,10 +102,11 @@ def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.rand
         cand = []
         late = []  # groups that can only help with a block starting before tau (still covering t)
         for g in sw:
-            if used[g] >= cap_blocks[g] or shed[g, t] <= EPS:
+            if used_l[g] >= caps_l[g] or shed[g, t] <= EPS:
                 continue
-            pri = w[g] * hours[g] + (jitter * bh * rng.random() if jitter else 0.0)
-            key = (round(pri, 6), 0.0, day_steps[g, dt_], -shed[g, t] + noise[g])
+            # weighted blocks so far (exact ties for equal weights), jittered in randomised runs
+            pri = w_l[g] * used_l[g] + (jitter * rng.random() if jitter else 0.0)
+            key = (pri, 0.0, day_steps[g, dt_], -shed[g, t] + noise[g])
             if next_ok[g] <= tau:
                 cand.append((key, g, tau))
             else:
@@ -127,10 +136,28 @@ def greedy(inst: Instance, cap_blocks: np.ndarray, req: np.ndarray, rng: np.rand
             if got - shed[g, t] >= need - EPS:
                 chosen.remove((g, tt))
                 got -= shed[g, t]
+        if swap and got >= need - EPS:
+            # swap a chosen group for a smaller one that is no worse for fairness, to shed less
+            # above the need (less over-shedding now, more blocks left for later)
+            pool = [(k, g, tt) for k, g, tt in cand + late if (g, tt) not in chosen]
+            for i in range(len(chosen) - 1, -1, -1):
+                g, tt = chosen[i]
+                best = None
+                for k, c, ct in pool:
+                    if w_l[c] * used_l[c] > w_l[g] * used_l[g] + 1e-9 or shed[c, t] >= shed[g, t]:
+                        continue
+                    new_got = got - shed[g, t] + shed[c, t]
+                    if new_got >= need - EPS and (best is None or new_got < best[0]):
+                        best = (new_got, c, ct)
+                if best is not None:
+                    pool = [p for p in pool if p[1] != best[1]] + [((0,), g, tt)]
+                    chosen[i] = (best[1], best[2])
+                    got = best[0]
         for g, tt in chosen:
             starts[g, tt] = True
             covered[tt:tt + L] += shed[g, tt:tt + L]
             used[g] += 1
+            used_l[g] += 1
             next_ok[g] = tt + L + m
             hours[g] += L * inst.step_h
             night_h[g] += int(night[tt:tt + L].sum()) * inst.step_h
@@ -175,11 +202,12 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.8, seed: int = 0
             lb_lp = max(lb_lp, lp)
     bound = round_up_to_candidates(inst, lb_lp)
     big = np.full(G, 10**9, dtype=np.int64)
-    best_starts, best_short = greedy(inst, big, req, None, sf)
-    tries = 1
-    if best_short.sum() > EPS:
+    first = [greedy(inst, big, req, None, sf, swap) for swap in (False, True)]
+    tries = 2
+    if all(short.sum() > EPS for _, short in first):
         # not coverable (or the greedy cannot cover) even without a cap: best effort is to
         # cover what can be covered; fairness is then secondary.
+        best_starts = min(first, key=lambda r: r[1].sum())[0]
         starts = prune(inst, best_starts, coverable_required(inst))
         return dict(starts=starts, shortfall=np.maximum(0.0, req - _covered(inst, starts)), bound=None,
                     lp_bound=lb_lp, tries=tries, runtime_s=time.perf_counter() - t0)
@@ -191,39 +219,48 @@ def solve_heuristic(inst: Instance, *, time_budget_s: float = 0.8, seed: int = 0
     def caps(z: float) -> np.ndarray:
         return np.floor(z / (inst.weight * bh) + 1e-7).astype(np.int64)
 
-    best_val = value(best_starts)
-    cands = candidate_values(inst, bound, best_val)
-    lo, hi = 0, len(cands) - 1  # cands[hi] == best_val is feasible
-    while lo < hi:
-        mid = (lo + hi) // 2
-        s, short = greedy(inst, caps(cands[mid]), req, None, sf)
-        tries += 1
-        if short.sum() <= EPS:
-            best_starts, best_val = s, value(s)
-            hi = min(mid, int(np.searchsorted(cands, best_val - 1e-9)))
-        else:
-            lo = mid + 1
     # randomised priorities below the best value: a fixed number of tries for a given size (so the
     # result does not depend on machine speed), the time budget only as a safety stop
-    rng = np.random.default_rng(seed)
-    fails = 0
     n_random = int(np.clip(RANDOM_WORK // max(1, inst.switchable_idx.size * inst.n_steps), 4, max_fails))
-    done_random = 0
-    while best_val > bound + 1e-9 and done_random < n_random and time.perf_counter() - t0 < time_budget_s:
-        done_random += 1
-        k = int(np.searchsorted(cands, best_val - 1e-9)) - 1
-        if k < 0:
-            break
-        s, short = greedy(inst, caps(cands[k]), req, rng, sf)
-        tries += 1
-        if short.sum() <= EPS:
-            best_starts, best_val = s, value(s)
-            fails = 0
-        else:
-            fails += 1
-            if fails >= max_fails:
+    results = []
+    for variant, (s0, short0) in zip((False, True), first):
+        if short0.sum() > EPS:
+            continue
+        best_starts, best_val = s0, value(s0)
+        cands = candidate_values(inst, bound, best_val)
+        lo, hi = 0, len(cands) - 1  # cands[hi] == best_val is feasible
+        while lo < hi:
+            mid = (lo + hi) // 2
+            s, short = greedy(inst, caps(cands[mid]), req, None, sf, variant)
+            tries += 1
+            if short.sum() <= EPS:
+                best_starts, best_val = s, value(s)
+                hi = min(mid, int(np.searchsorted(cands, best_val - 1e-9)))
+            else:
+                lo = mid + 1
+        rng = np.random.default_rng(seed + int(variant))
+        fails = done_random = 0
+        while (best_val > bound + 1e-9 and done_random < n_random
+               and time.perf_counter() - t0 < time_budget_s):
+            done_random += 1
+            k = int(np.searchsorted(cands, best_val - 1e-9)) - 1
+            if k < 0:
                 break
-    starts = prune(inst, best_starts, req)
+            s, short = greedy(inst, caps(cands[k]), req, rng, sf, variant)
+            tries += 1
+            if short.sum() <= EPS:
+                best_starts, best_val = s, value(s)
+                fails = 0
+            else:
+                fails += 1
+                if fails >= max_fails:
+                    break
+        pruned = prune(inst, best_starts, req)
+        results.append((value(pruned), int(pruned.sum()), len(results), pruned))
+        if best_val <= bound + 1e-9:
+            break
+    best_starts = min(results)[3]
+    starts = best_starts
     return dict(starts=starts, shortfall=np.zeros(inst.n_steps), bound=bound, lp_bound=lb_lp, tries=tries,
                 runtime_s=time.perf_counter() - t0)
 
