@@ -169,8 +169,8 @@ class DaskExecutor:
             self._own_client = True
         elif isinstance(dask, str) and "://" in dask:
             try:
-                self.client = Client(dask, timeout="20s")
-            except OSError as exc:
+                self.client = Client(dask, timeout="10s")
+            except (OSError, TimeoutError) as exc:
                 raise GridshieldError(f"--dask {dask}: cannot reach the scheduler ({exc}); check the address") from None
             self._own_client = True
         else:
