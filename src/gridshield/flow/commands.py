@@ -39,7 +39,7 @@ def pf(
     dc: bool = typer.Option(False, "--dc", help="DC power flow (MATPOWER convention) instead of AC"),
     flat: bool = typer.Option(False, "--flat", help="flat start (same as --init flat)"),
     init: str = typer.Option("case", "--init", help="AC start: case (the file's voltages), flat or dc"),
-    robust: bool = typer.Option(False, "--robust", help="line search on the mismatch norm (hard cases)"),
+    robust: bool = typer.Option(False, "--robust", help="damped Newton, then a continuation if that fails (hard cases)"),
     q_limits: bool = typer.Option(False, "--q-limits", help="enforce generator Q limits (PV->PQ switching)"),
     tol: float = typer.Option(1e-8, "--tol", help="mismatch tolerance (p.u.)"),
     max_iter: int = typer.Option(30, "--max-iter", help="Newton iterations allowed"),
