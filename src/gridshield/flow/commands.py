@@ -93,7 +93,7 @@ def pf(
         ok = "[bold green]yes[/]" if result.converged else "[bold red]NO[/]"
         rows = {
             "converged": f"{ok} ({result.reason})",
-            "iterations": result.iterations
+            "iterations": f"{result.iterations}"
             + (f" ({result.continuation_steps} continuation steps)" if result.continuation_steps else ""),
             "max mismatch (p.u.)": f"{result.max_mismatch_pu:.2e}",
             "start": result.init + (", robust" if robust else "") + (", Q limits" if q_limits else ""),
