@@ -213,7 +213,7 @@ def bench_batch(case: str, n: int, seed: int) -> dict:
     lost = []
     for d in it:
         r = model.assess(d)
-        methods[r.method.split(" ")[0]] += 1
+        methods[r.method.replace("-ptdf", "").split(" ")[0]] += 1
         lost.append(r.lost_mw)
     wall, cpu = time.perf_counter() - t0w, time.process_time() - t0c
     return {"case": case, "n": n, "wall_s": wall, "cpu_s": cpu, "per_s_wall": n / wall, "per_s_cpu": n / cpu,
@@ -248,11 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     if a.batch > 0:
         b = bench_batch(a.case, a.batch, a.seed)
         t = Table(title=f"Batch: {b['n']} random 3-asset damages on {b['case']}, one core", title_justify="left")
-        for c in ("wall s", "CPU s", "scenarios/s (wall)", "scenarios/s (CPU)", "paths", "mean lost MW"):
+        for c in ("wall s", "CPU s", "scenarios/s (wall)", "scenarios/s (CPU, target >= 25)", "mean lost MW"):
             t.add_column(c, justify="right")
-        t.add_row(f"{b['wall_s']:.1f}", f"{b['cpu_s']:.1f}", f"{b['per_s_wall']:.1f}", f"{b['per_s_cpu']:.1f} (target >= 25)",
-                  ", ".join(f"{k} {v}" for k, v in b["methods"].items()), f"{b['mean_lost_mw']:.1f}")
+        t.add_row(f"{b['wall_s']:.1f}", f"{b['cpu_s']:.1f}", f"{b['per_s_wall']:.1f}", f"{b['per_s_cpu']:.1f}", f"{b['mean_lost_mw']:.1f}")
         con.print(t)
+        con.print("paths: " + ", ".join(f"{k} {v}" for k, v in sorted(b["methods"].items(), key=lambda kv: -kv[1])))
         con.print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
