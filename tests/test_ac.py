@@ -345,3 +345,21 @@ def test_solver_ybus_equals_make_ybus_with_outages(grids):
     y = AcSolver(grid).ybus(on)
     y0 = make_ybus(grid, in_service=on)[0]
     assert abs(y - y0).max() < 1e-9
+
+
+def test_pf_cli(tmp_path, capsys):
+    from gridshield.cli import main
+
+    out = tmp_path / "pf.json"
+    main(["pf", "case9", "--q-limits", "--out", str(out)])
+    d = json.loads(out.read_text())
+    assert d["converged"] is True and len(d["branch"]["p_from_mw"]) == 9
+    text = capsys.readouterr().out
+    assert "converged" in text and "most loaded branches" in text
+    csv = tmp_path / "br.csv"
+    main(["pf", "case9", "--dc", "--out", str(csv), "--table", "branch"])
+    assert csv.read_text().startswith("id,p_from_mw")
+    with pytest.raises(SystemExit) as exc:
+        main(["pf", "case300", "--max-iter", "1"])
+    assert exc.value.code == 1
+    assert "did not converge" in capsys.readouterr().out
