@@ -65,3 +65,14 @@ def test_unknown_asset_suggests():
 def test_length_mismatch():
     with pytest.raises(gs.GridValidationError, match="has 2 rows"):
         gs.Loads(id=["load:1"], bus=[0, 1])
+
+
+def test_grid_pickles_for_worker_processes():
+    import pickle
+
+    g = gs.load_case("case14")
+    _ = g.branches.index, g.sites, g.bus_of_number  # cached lookups must not break pickling
+    g2 = pickle.loads(pickle.dumps(g))
+    assert g2.equals(g) and g2.branches.index["branch:3"] == 2
+    with pytest.raises(ValueError):
+        g2.loads.p_mw[0] = 1.0

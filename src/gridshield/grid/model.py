@@ -109,6 +109,16 @@ class Table:
     def __len__(self) -> int:
         return int(self.id.shape[0])  # type: ignore[attr-defined]
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickling (worker processes): columns only; cached lookups are rebuilt on demand
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            if isinstance(v, np.ndarray):
+                v.setflags(write=False)
+            object.__setattr__(self, k, v)
+
     @cached_property
     def index(self) -> Mapping[str, int]:
         """Map from id to row index."""
@@ -368,6 +378,16 @@ class Grid:
             object.__setattr__(self, "gencost", gc)
         object.__setattr__(self, "extra_columns", MappingProxyType(dict(self.extra_columns)))
         object.__setattr__(self, "extra_tables", MappingProxyType(dict(self.extra_tables)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["extra_columns"] = dict(self.extra_columns)
+        state["extra_tables"] = dict(self.extra_tables)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, MappingProxyType(v) if k in ("extra_columns", "extra_tables") else v)
 
     # -- convenience ------------------------------------------------------------------------
     @property
