@@ -462,3 +462,14 @@ def test_cli_impact(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     res = run("impact", "case9", "--damage", "branch:99")
     assert res.returncode == 2 and "unknown branch id 'branch:99'" in res.stderr
+
+
+@pytest.mark.parametrize("formulation", ["btheta", "ptdf"])
+def test_model_pickles_after_solving(triangle, formulation):
+    import pickle
+
+    m = ImpactModel(triangle, fast=False, formulation=formulation)
+    a = m.assess(["branch:3"])
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2.assess(["branch:3"]).served_mw == pytest.approx(a.served_mw, abs=1e-9)
+    assert m2.assess([]).load_served_mw == pytest.approx([60.0, 30.0], abs=1e-6)

@@ -240,6 +240,18 @@ class MldModel:
         self._h = None
         self._h_state = None  # "lp" while the persistent model is continuous
 
+    def __getstate__(self) -> dict:
+        """Picklable (for process pools): solver handles and per-damage state are dropped and
+        rebuilt on the next solve."""
+        state = self.__dict__.copy()
+        for k in ("_lu", "_m", "_s", "_cuts", "_cut_keys", "_a0", "_gs", "_idx"):
+            state.pop(k, None)
+        state["_h"] = None
+        if "topo_hint" in state:
+            state["topo_hint"] = None
+            state["seed_branches"] = None
+        return state
+
     # ------------------------------------------------------------------------------------------
     def bounds(self, s: Setting) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Column and row bounds for a setting."""
