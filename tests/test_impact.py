@@ -223,6 +223,19 @@ def test_damage_from_pmr_tables():
     assert r.served_mw == pytest.approx(_ptdf_objective(g, d, commitment="relaxed", lossless=True)[1], abs=1e-5)
 
 
+def test_pmr_case5_mld_ft_status_preprocessing():
+    # PMR's topology-propagation case (test/data.jl: active buses 2, 4, 5): bus 6 is out of service
+    # (its 100 MW load is not demand); islands {1} (200 MW unit, no load), {2} (40 MW unit, 100 MW
+    # load, 1 MW shunt conductance) and {3, 4, 5} (1 MW unit and 1 MW shunt at bus 5, 100 MW load at 4).
+    # MATPOWER's DC model counts the shunt conductance as load: bus 2 serves 40 - 1 = 39 MW and the
+    # 1 MW unit at bus 5 only feeds its own shunt.
+    g = gs.read_matpower(shared_case("pmr/case5_mld_ft.m"))
+    r = assess_damage(g, dc_convention="lossless")
+    assert r.demand_mw == pytest.approx(200.0)
+    assert r.load_served_mw == pytest.approx([39.0, 0.0, 0.0], abs=1e-6)
+    assert sorted(i.n_buses for i in r.islands) == [1, 1, 3]
+
+
 # ---------------------------------------------------------------------------------------------
 # PowerModelsRestoration's published DC MLD values
 # ---------------------------------------------------------------------------------------------

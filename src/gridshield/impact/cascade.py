@@ -72,7 +72,8 @@ def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) ->
     pmax = g.p_max_mw / base
     gs_all = bus_shunt_pu(grid).real if len(grid.shunts) else np.zeros(nb)
     pos = ld.p_mw > 0
-    demand = float(ld.p_mw[ld.in_service & pos].sum())
+    ld_on = ld.in_service & grid.buses.in_service[ld.bus]
+    demand = float(ld.p_mw[ld_on & pos].sum())
     trips: list[Trip] = []
     stages: list[float] = []
     pending: tuple | None = None
@@ -104,7 +105,7 @@ def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) ->
             keep = np.where(l_isl > 0, np.clip(1.0 - rest / np.where(l_isl > 0, l_isl, 1.0), 0.0, 1.0), 1.0)
         gen = np.where(gon, gen * down[lab_g] + head * up[lab_g], 0.0)
         load = np.where(eng[ld.bus], np.where(load > 0, load * keep[lab_l], load), 0.0)
-        lost = demand - float(load[pos & ld.in_service].sum() * base)
+        lost = demand - float(load[pos & ld_on].sum() * base)
         lost = 0.0 if abs(lost) < 1e-6 else lost
         if pending is None:
             stages.append(lost)

@@ -133,7 +133,10 @@ class ImpactModel:
             self._ang_rows = np.zeros(0, np.int64)
         ld = grid.loads
         self._pos = ld.p_mw > 0
-        self.demand_mw = float(ld.p_mw[ld.in_service & self._pos].sum())
+        # a load counts when it and its bus are in service in the intact case (MATPOWER ignores
+        # loads at isolated, type-4 buses)
+        self._ld_on = ld.in_service & grid.buses.in_service[ld.bus]
+        self.demand_mw = float(ld.p_mw[self._ld_on & self._pos].sum())
         self.n_solved_lp = 0
         self.n_fast = 0
 
@@ -370,8 +373,8 @@ class ImpactModel:
         served = np.where(np.abs(served - ld.p_mw) < _TOL_MW, ld.p_mw, served)
         served = np.where(np.abs(served) < _TOL_MW, 0.0, served)
         served.setflags(write=False)
-        demand = np.where(ld.in_service, ld.p_mw, 0.0)
-        pos = self._pos & ld.in_service
+        demand = np.where(self._ld_on, ld.p_mw, 0.0)
+        pos = self._pos & self._ld_on
         served_total = float(served[pos].sum())
         pg = np.where(s.gen_on, sol.pg * base, 0.0)
         flow = np.where(s.branch_on, sol.flow * base, 0.0)
