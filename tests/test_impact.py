@@ -420,6 +420,8 @@ def test_result_dict_and_frame(triangle):
     f = r.to_frame()
     assert list(f.index) == ["load:1", "load:2"]
     assert f["lost_mw"].sum() == pytest.approx(r.lost_mw)
+    assert f["priority"].tolist() == ["critical", "residential"] and f["bus"].tolist() == ["bus:2", "bus:3"]
+    assert f["customers"].tolist() == [5, 900]
 
 
 def test_bad_options(triangle):

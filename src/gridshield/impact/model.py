@@ -137,6 +137,13 @@ class ImpactModel:
         # loads at isolated, type-4 buses)
         self._ld_on = ld.in_service & grid.buses.in_service[ld.bus]
         self.demand_mw = float(ld.p_mw[self._ld_on & self._pos].sum())
+        self._ld_meta = (
+            tuple(ld.priority.tolist()),
+            tuple(ld.group.tolist()),
+            tuple(int(c) for c in ld.customers.tolist()),
+            tuple(grid.buses.id[ld.bus].tolist()),
+        )
+        self._load_ids = tuple(ld.id.tolist())
         self.n_solved_lp = 0
         self.n_fast = 0
 
@@ -427,7 +434,7 @@ class ImpactModel:
             damage=dmg.ids,
             demand_mw=self.demand_mw,
             served_mw=served_total,
-            load_ids=tuple(ld.id.tolist()),
+            load_ids=self._load_ids,
             load_demand_mw=_ro(demand),
             load_served_mw=served,
             gen_p_mw=pg,
@@ -446,6 +453,10 @@ class ImpactModel:
             ac=ac,
             method=method,
             options=self.options(),
+            load_priority=self._ld_meta[0],
+            load_group=self._ld_meta[1],
+            load_customers=self._ld_meta[2],
+            load_bus=self._ld_meta[3],
         )
 
 

@@ -153,6 +153,10 @@ class ImpactResult:
     ac: AcCheck | None = None
     method: str = "lp"
     options: dict[str, Any] = field(default_factory=dict)
+    load_priority: tuple[str, ...] = ()
+    load_group: tuple[str, ...] = ()
+    load_customers: tuple[int, ...] = ()
+    load_bus: tuple[str, ...] = ()
 
     @property
     def lost_mw(self) -> float:
@@ -219,17 +223,20 @@ class ImpactResult:
         }
 
     def to_frame(self):
-        """One row per load: demand, served, lost (MW), priority, group, customers, energised."""
+        """One row per load: demand, served and lost MW, bus, priority, group, customers."""
         import pandas as pd
 
-        return pd.DataFrame(
-            {
-                "demand_mw": self.load_demand_mw,
-                "served_mw": self.load_served_mw,
-                "lost_mw": self.load_demand_mw - self.load_served_mw,
-            },
-            index=pd.Index(list(self.load_ids), name="load"),
-        )
+        cols: dict[str, Any] = {
+            "demand_mw": self.load_demand_mw,
+            "served_mw": self.load_served_mw,
+            "lost_mw": self.load_demand_mw - self.load_served_mw,
+        }
+        n = len(self.load_ids)
+        for name, vals in (("bus", self.load_bus), ("priority", self.load_priority), ("group", self.load_group),
+                           ("customers", self.load_customers)):
+            if len(vals) == n:
+                cols[name] = list(vals)
+        return pd.DataFrame(cols, index=pd.Index(list(self.load_ids), name="load"))
 
     def __repr__(self) -> str:
         return (
