@@ -134,3 +134,19 @@ def test_bad_inputs(case14):
         worst_case(case14, k=0)
     with pytest.raises(GridshieldError):
         worst_case(case14, k=2, method="magic")
+
+
+def test_all_pairs_with_pruning_equals_brute_force(case30):
+    from gridshield.security.nk import all_pairs, enumerate_sets
+
+    m = ShedModel(case30)
+    r = all_pairs(case30, model=m)
+    assets = default_candidates(case30)
+    combos, wv, _ = enumerate_sets(m, assets, 2)
+    ref = {frozenset((assets[i].id, assets[j].id)): w for (i, j), w in zip(combos.tolist(), wv, strict=True)}
+    assert len(r.pairs) == len(ref) == 1081
+    for p, w in zip(r.pairs, r.weighted_shed, strict=True):
+        assert w == pytest.approx(ref[frozenset(p)], abs=1e-7)
+    assert r.pruned.sum() > 500 and r.n_lp == len(r.pairs) - r.pruned.sum()  # pruning saved most LPs
+    assert np.all(r.weighted_shed[r.pruned] == 0)
+    assert r.to_frame().shape[0] == 1081 and r.to_dict()["n_pairs"] == 1081

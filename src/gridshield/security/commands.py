@@ -77,6 +77,8 @@ def nk(
     elements: str = typer.Option("branches,gens", "--elements", help="candidate kinds: branches, gens, sites"),
     candidates: str = typer.Option(None, "--candidates", help="comma-separated asset ids the attacker may choose from"),
     time_limit: float = typer.Option(None, "--time-limit", help="MILP time limit (s); the bound is reported"),
+    all_pairs: bool = typer.Option(False, "--all-pairs", help="k=2: every pair with its load shed (LODF pruning)"),
+    top: int = typer.Option(15, "--top", help="rows shown with --all-pairs"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json or .csv/.parquet"),
 ) -> None:
     """Worst case: the k assets whose loss makes the operator shed the most load."""
@@ -87,6 +89,22 @@ def nk(
 
     grid = load(case)
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    if all_pairs:
+        from gridshield.security.nk import all_pairs as pairs_fn
+
+        with console.status("evaluating every pair..."):
+            pr = pairs_fn(grid, candidates=cands, elements=_elements(elements))
+        console.print(kv_table(f"All pairs on {grid.name}", {"pairs": len(pr.pairs), "LPs solved": pr.n_lp,
+                                                             "pruned by DC screening": int(pr.pruned.sum()),
+                                                             "runtime s": pr.runtime_s}))
+        t = Table(title="Worst pairs", title_justify="left")
+        for c in ("first", "second", "shed MW"):
+            t.add_column(c, justify="right" if c == "shed MW" else "left")
+        for i in range(min(top, len(pr.pairs))):
+            t.add_row(pr.pairs[i][0], pr.pairs[i][1], f"{pr.shed_mw[i]:,.1f}")
+        console.print(t)
+        write_output(pr, out)
+        return
     with console.status(f"searching the worst {k} assets ({method})..."):
         res = worst_case(grid, k=k, candidates=cands, method=method, elements=_elements(elements),
                          time_limit_s=time_limit)
