@@ -107,6 +107,10 @@ def test_damage_line_makes_dark_island(radial):
     r2 = assess_damage(radial, ["site:A"])
     assert r2.served_mw == 0.0 and r2.lost_mw == pytest.approx(140.0)
     assert set(r2.dark_buses) == {"bus:1", "bus:2", "bus:3"}
+    # everything hit: no island left at all, every option path agrees
+    for kw in ({}, {"fast": False}, {"cascade": True}, {"redispatch": False}, {"formulation": "ptdf"}, {"ac_check": True}):
+        r3 = assess_damage(radial, ["site:A", "site:B", "site:C"], **kw)
+        assert r3.lost_mw == pytest.approx(140.0) and r3.n_islands == 0
 
 
 def test_triangle_priorities(triangle):

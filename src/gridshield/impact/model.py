@@ -250,6 +250,8 @@ class ImpactModel:
         g, ld = grid.gens, grid.loads
         nisl = isl.count
         gon = s.gen_on
+        if nisl == 0 or not gon.any():
+            return np.zeros(len(g))
         lo = np.where(gon, s.gen_lo, 0.0)
         hi = np.where(gon, s.gen_hi, 0.0)
         p0 = np.where(gon, self.p0_pu, 0.0)
