@@ -254,7 +254,11 @@ class PtdfMldModel(MldModel):
             self._h = self._model(cl, cu, integer=False)
         else:
             self._h.changeColsBounds(self.ncol, np.arange(self.ncol, dtype=np.int32), cl, cu)
-        return self._cg(self._h)
+        status, x, obj = self._cg(self._h)
+        if status not in ("optimal", "infeasible"):  # numerical trouble on a warm start: retry cold
+            self._h = self._model(cl, cu, integer=False)
+            status, x, obj = self._cg(self._h)
+        return status, x, obj
 
     def _solve_milp(self, cl, cu, rl, ru):
         return self._cg(self._model(cl, cu, integer=True))
