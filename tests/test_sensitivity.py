@@ -71,6 +71,10 @@ def test_lodf_equals_makelodf_and_flags_bridges(setup):
         assert col[k] == -1.0 and np.count_nonzero(col) == 1
         assert np.array_equal(np.sort(r.isolated_buses[k]), _isolated(grid, k))
     assert all(r.isolated_buses[k].size == 0 for k in np.flatnonzero(ok))
+    # f' = f + LODF[:, k] f_k equals a fresh DC solve without branch k (non-islanding outages)
+    f0 = gs.solve_dc(grid).p_from_mw
+    for k in np.flatnonzero(ok)[:: max(1, ok.sum() // 40)]:
+        np.testing.assert_allclose(f0 + r.matrix[:, k] * f0[k], _fresh(grid, k).p_from_mw, rtol=0, atol=1e-6)
 
 
 def _fresh(grid, out):
