@@ -8,4 +8,13 @@ from gridshield.impact.mld import DEFAULT_WEIGHTS
 from gridshield.impact.model import ImpactModel, assess_damage
 from gridshield.impact.result import AcCheck, ImpactResult, IslandImpact, Trip
 
-__all__ = ["DEFAULT_WEIGHTS", "AcCheck", "Damage", "ImpactModel", "ImpactResult", "IslandImpact", "Trip", "assess_damage"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "AcCheck",
+    "Damage",
+    "ImpactModel",
+    "ImpactResult",
+    "IslandImpact",
+    "Trip",
+    "assess_damage",
+]

@@ -96,7 +96,8 @@ def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) ->
         h_isl = bsum(lab_g, head, n)
         with np.errstate(divide="ignore", invalid="ignore"):
             # surplus: scale generation down
-            down = np.where((g_isl > d_isl) & (g_isl > 0), np.maximum(d_isl, 0.0) / np.where(g_isl > 0, g_isl, 1.0), 1.0)
+            ratio = np.maximum(d_isl, 0.0) / np.where(g_isl > 0, g_isl, 1.0)
+            down = np.where((g_isl > d_isl) & (g_isl > 0), ratio, 1.0)
             deficit = np.maximum(d_isl - g_isl, 0.0)
             pick = np.minimum(deficit, h_isl)
             up = np.where(h_isl > 0, pick / np.where(h_isl > 0, h_isl, 1.0), 0.0)

@@ -12,16 +12,31 @@ from gridshield.cli import app, console, kv_table, write_output
 @app.command()
 def impact(
     case: str = typer.Argument(..., help="case name (see `gridshield cases`) or path to a .m file"),
-    damage: str = typer.Option(None, "--damage", "-d", help="damaged asset ids, comma-separated (e.g. site:S3,branch:12)"),
+    damage: str = typer.Option(
+        None, "--damage", "-d",
+        help="damaged asset ids, comma-separated (e.g. site:S3,branch:12)"
+    ),
     damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON file: {damage: [ids]} or a list"),
     from_case: bool = typer.Option(False, "--from-case", help="use the case's PowerModelsRestoration *_damage tables"),
     cascade: bool = typer.Option(False, "--cascade", help="simulate cascading relay trips before operators act"),
     rate: str = typer.Option("a", "--rate", help="branch rating the operators respect: a (long-term) or b (emergency)"),
-    relay_threshold: float = typer.Option(1.2, "--relay-threshold", help="cascade: trip above this multiple of the relay rating"),
-    no_redispatch: bool = typer.Option(False, "--no-redispatch", help="keep generators at their pre-strike dispatch (one slack per island)"),
-    no_shed: bool = typer.Option(False, "--no-shed", help="forbid load shedding (islands that cannot serve all load are reported)"),
+    relay_threshold: float = typer.Option(
+        1.2, "--relay-threshold",
+        help="cascade: trip above this multiple of the relay rating"
+    ),
+    no_redispatch: bool = typer.Option(
+        False, "--no-redispatch",
+        help="keep generators at their pre-strike dispatch (one slack per island)"
+    ),
+    no_shed: bool = typer.Option(
+        False, "--no-shed",
+        help="forbid load shedding (islands that cannot serve all load are reported)"
+    ),
     dc_convention: str = typer.Option("matpower", "--dc", help="DC model: matpower or lossless (PowerModels)"),
-    ac_check: bool = typer.Option(False, "--ac-check", help="AC power flow of the result: voltage and thermal violations"),
+    ac_check: bool = typer.Option(
+        False, "--ac-check",
+        help="AC power flow of the result: voltage and thermal violations"
+    ),
     top: int = typer.Option(10, "--top", help="rows in the per-group table"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict), .csv/.parquet (per load)"),
 ) -> None:
@@ -61,7 +76,8 @@ def impact(
         t.add_column(c, justify="right" if "MW" in c or c in ("island", "buses") else "left")
     shown = sorted(res.islands, key=lambda i: -i.demand_mw)[:top]
     for i in shown:
-        t.add_row(str(i.island), str(i.n_buses), i.status, f"{i.demand_mw:,.1f}", f"{i.served_mw:,.1f}", f"{i.lost_mw:,.1f}", i.reason)
+        mw = (f"{i.demand_mw:,.1f}", f"{i.served_mw:,.1f}", f"{i.lost_mw:,.1f}")
+        t.add_row(str(i.island), str(i.n_buses), i.status, *mw, i.reason)
     if len(res.islands) > len(shown):
         t.caption = f"{len(res.islands) - len(shown)} more islands not shown (--top)"
     console.print(t)
@@ -85,7 +101,8 @@ def impact(
         for c in ("step", "branch", "flow MW", "rating MW", "loading", "lost MW after"):
             t.add_column(c, justify="left" if c == "branch" else "right")
         for tr in res.trips:
-            t.add_row(str(tr.step), tr.branch, f"{tr.flow_mw:,.1f}", f"{tr.rate_mw:,.1f}", f"{tr.loading:.2f}", f"{tr.lost_mw:,.1f}")
+            vals = (f"{tr.flow_mw:,.1f}", f"{tr.rate_mw:,.1f}", f"{tr.loading:.2f}", f"{tr.lost_mw:,.1f}")
+            t.add_row(str(tr.step), tr.branch, *vals)
         console.print(t)
     if res.critical_lost:
         more = f" (+{len(res.critical_lost) - 10} more)" if len(res.critical_lost) > 10 else ""

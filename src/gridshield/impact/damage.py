@@ -154,7 +154,9 @@ class Damage:
                 try:
                     v = float(r[j])
                 except (TypeError, ValueError, IndexError):
-                    raise GridshieldError(f"mpc.{kind}_damage row {i + 1}: 'damaged' must be 0 or 1, got {r!r}") from None
+                    raise GridshieldError(
+                        f"mpc.{kind}_damage row {i + 1}: 'damaged' must be 0 or 1, got {r!r}"
+                    ) from None
                 if v != 0:
                     ids.append(str(table.id[i]))
         return cls.from_ids(grid, ids)
@@ -209,7 +211,9 @@ def as_damage(grid: Grid, damage: Damage | Sequence[str] | str | None) -> Damage
         return Damage.none(grid)
     if isinstance(damage, Damage):
         if damage.bus_out.shape[0] != len(grid.buses) or damage.branch_out.shape[0] != len(grid.branches):
-            raise GridshieldError("damage was built for another grid (sizes differ); build it with Damage.from_ids(grid, ...)")
+            raise GridshieldError(
+                "damage was built for another grid (sizes differ); build it with Damage.from_ids(grid, ...)"
+            )
         return damage
     return Damage.from_ids(grid, damage)
 

@@ -462,7 +462,8 @@ class MldModel:
 
     def _fail(self, status: str) -> MldSolution:
         z = np.zeros
-        return MldSolution(False, status, np.nan, z(self.ng), z(self.nd), z(self.nl), z(self.nb), z(self.ng, bool), "none")
+        ng = self.ng
+        return MldSolution(False, status, np.nan, z(ng), z(self.nd), z(self.nl), z(self.nb), z(ng, bool), "none")
 
 
 __all__ = ["COMMITMENTS", "DEFAULT_WEIGHTS", "MldModel", "MldSolution", "Setting", "new_highs", "resolve_weights"]

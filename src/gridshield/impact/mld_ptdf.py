@@ -54,7 +54,9 @@ class PtdfMldModel(MldModel):
     def _prepare(self, s: Setting):
         grid = self.grid
         nb, ng, nd, nu = self.nb, self.ng, self.nd, self.nu
-        topo = self.topo_hint if self.topo_hint is not None else factor(grid, self._conv, s.branch_on, s.bus_on, s.ref_buses)
+        topo = self.topo_hint
+        if topo is None:
+            topo = factor(grid, self._conv, s.branch_on, s.bus_on, s.ref_buses)
         self._m, self._idx, self._lu = topo.m, topo.idx, topo.lu
         self._s = s
         gs = np.where(s.bus_on, self.gs_pu, 0.0)
@@ -66,7 +68,10 @@ class PtdfMldModel(MldModel):
         nbal = isl_ids.size
         gon, lon = s.gen_on, s.load_on
         gi, di = np.flatnonzero(gon), np.flatnonzero(lon)
-        rows = [np.array([pos[int(k)] for k in lab[self._gbus[gi]]], np.int64), np.array([pos[int(k)] for k in lab[self._dbus[di]]], np.int64)]
+        rows = [
+            np.array([pos[int(k)] for k in lab[self._gbus[gi]]], np.int64),
+            np.array([pos[int(k)] for k in lab[self._dbus[di]]], np.int64),
+        ]
         cols = [self.c_pg + gi, self.c_ps + di]
         vals = [np.ones(gi.size), -np.ones(di.size)]
         rhs = np.zeros(nbal)

@@ -231,13 +231,17 @@ class ImpactModel:
             if not sol.ok:
                 infeasible = self._diagnose(mld, setting, isl)
                 if not infeasible:
-                    raise GridshieldError(f"the load-delivery LP failed ({sol.status}) on {grid.name}; no island could be blamed")
+                    raise GridshieldError(
+                        f"the load-delivery LP failed ({sol.status}) on {grid.name}; no island could be blamed"
+                    )
                 # infeasible islands black out; solve the rest
                 bad = np.isin(isl.label, list(infeasible))
                 setting = _without(grid, setting, bad)
                 sol = mld.solve(setting)
                 if not sol.ok:
-                    raise GridshieldError(f"the load-delivery LP failed ({sol.status}) on {grid.name} after removing infeasible islands")
+                    raise GridshieldError(
+                        f"the load-delivery LP failed ({sol.status}) on {grid.name} after removing infeasible islands"
+                    )
         else:
             self.n_fast += 1
         return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method)
@@ -350,8 +354,8 @@ class ImpactModel:
             )
         if not self.shed:
             return (
-                f"branch ratings (rate {self.rate.upper()}) or generator limits leave no way to serve the island's full "
-                f"demand ({pd:.1f} MW) with shedding disallowed (shed=False)"
+                f"branch ratings (rate {self.rate.upper()}) or generator limits leave no way to serve the "
+                f"island's full demand ({pd:.1f} MW) with shedding disallowed (shed=False)"
             )
         if not self.redispatch:
             return (
