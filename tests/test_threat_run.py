@@ -242,3 +242,13 @@ def test_parse_until_ci_and_bad_options(sc):
         run_risk(sc, samples=0, workers=1, evaluator=LOCAL)
     with pytest.raises(GridshieldError, match="--dask"):
         run_risk(sc, samples=10, dask="nonsense", evaluator=LOCAL)
+
+
+def test_real_engine_bit_identical_across_worker_counts():
+    """With the impact engine's warm start reset per batch, 1 and 2 workers give the same bits."""
+    import gridshield as gs
+
+    a = gs.run_risk("examples/dec-19-drones.yaml", samples=60, seed=5, workers=1, batch_size=20)
+    b = gs.run_risk("examples/dec-19-drones.yaml", samples=60, seed=5, workers=2, batch_size=20)
+    assert np.array_equal(a.lost_mw, b.lost_mw)
+    assert np.array_equal(a.batch.group_lost_mw, b.batch.group_lost_mw)

@@ -147,6 +147,15 @@ class ImpactModel:
         self.n_solved_lp = 0
         self.n_fast = 0
 
+    def reset_warm_start(self) -> None:
+        """Forget the LP's warm start, so that the next assessments do not depend on earlier ones.
+
+        The Monte Carlo runner calls this before each batch, which makes per-sample numbers
+        identical whatever the worker layout or batch order.
+        """
+        if self.redispatch:
+            self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+
     def _new_mld(self, lo: np.ndarray, hi: np.ndarray) -> MldModel:
         if self.formulation == "ptdf":
             from gridshield.impact.mld_ptdf import PtdfMldModel
