@@ -246,9 +246,12 @@ def test_parse_until_ci_and_bad_options(sc):
 
 def test_real_engine_bit_identical_across_worker_counts():
     """With the impact engine's warm start reset per batch, 1 and 2 workers give the same bits."""
+    from pathlib import Path
+
     import gridshield as gs
 
-    a = gs.run_risk("examples/dec-19-drones.yaml", samples=60, seed=5, workers=1, batch_size=20)
-    b = gs.run_risk("examples/dec-19-drones.yaml", samples=60, seed=5, workers=2, batch_size=20)
+    example = Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml"
+    a = gs.run_risk(example, samples=60, seed=5, workers=1, batch_size=20)
+    b = gs.run_risk(example, samples=60, seed=5, workers=2, batch_size=20)
     assert np.array_equal(a.lost_mw, b.lost_mw)
     assert np.array_equal(a.batch.group_lost_mw, b.batch.group_lost_mw)
