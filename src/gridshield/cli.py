@@ -95,22 +95,35 @@ def _register_commands() -> None:
                 raise
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """Click's exception classes: Typer >= 0.16 vendors its own copy (``typer._click``)."""
+    types: list[type[BaseException]] = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            types.append(importlib.import_module(mod).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(types)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gridshield`` command."""
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except GridshieldError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         sys.exit(2)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except OSError as exc:  # a file the user named cannot be read or written
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except Exception as exc:  # click usage errors (unknown command, bad option value, ...)
+        if isinstance(exc, _click_exception_types()):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
-
+    if isinstance(rc, int) and rc:  # typer.Exit(code) under standalone_mode=False
+        sys.exit(rc)

@@ -1,0 +1,31 @@
+"""The ``gridshield`` command: user mistakes end in a one-line error and exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridshield.cli import main
+
+
+def _run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out + out.err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["n"], "No such command"),  # unknown command (Typer's vendored click exceptions)
+        (["pf"], "Missing argument"),
+        (["pf", "case9", "--max-iter", "abc"], "--max-iter"),
+        (["info", "no-such-case"], "unknown case"),
+        (["info", "/nonexistent/x.m"], "does not exist"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(argv, needle, capsys):
+    code, text = _run(argv, capsys)
+    assert code == 2
+    assert needle in text
+    assert "Traceback" not in text
