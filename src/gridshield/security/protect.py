@@ -116,7 +116,8 @@ class ProtectionPlan:
             "k": int(self.k),
             "effect": float(self.effect),
             "protect": [
-                {"id": a, "cost_usd": float(c), "marginal_benefit_mw": float(b), "benefit_mw_per_musd": float(r)}
+                {"id": a, "cost_usd": float(c), "marginal_benefit_mw": float(b),
+                 "benefit_mw_per_musd": float(r) if np.isfinite(r) else None}
                 for a, c, b, r in zip(self.protect, self.cost_usd, self.marginal_benefit_mw, self.benefit_per_musd,
                                       strict=True)
             ],
