@@ -32,8 +32,6 @@ the MILP is solved by HiGHS branch and bound. ``commitment="fixed"`` keeps every
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +41,7 @@ import scipy.sparse as sp
 from gridshield.errors import GridshieldError
 from gridshield.flow.matrices import bus_shunt_pu, dc_susceptance
 from gridshield.grid.model import PRIORITY_CLASSES, Grid
+from gridshield.optim import new_highs
 
 #: Default objective weights per priority class (per MW served). Critical load (hospitals,
 #: water, heat plants) is shed last, then essential; residential, commercial and industrial are
@@ -65,32 +64,6 @@ COMMIT_GAP = 1e-4
 MILP_TIME_LIMIT_S = 1.0
 PRESOLVE = "choose"
 INF = float("inf")
-
-_BANNER_DONE = False
-
-
-def new_highs():
-    """A quiet ``highspy.Highs`` (the once-per-process banner goes to /dev/null)."""
-    global _BANNER_DONE
-    import highspy
-
-    if _BANNER_DONE:
-        h = highspy.Highs()
-    else:
-        sys.stdout.flush()
-        fd = os.dup(1)
-        try:
-            with open(os.devnull, "w") as dn:
-                os.dup2(dn.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(fd, 1)
-            os.close(fd)
-        _BANNER_DONE = True
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)  # one core per assessment; parallelism comes from the caller
-    return h
-
 
 def resolve_weights(grid: Grid, weights: dict[str, float] | None) -> np.ndarray:
     """Objective weight per load from its priority class (user values override the defaults)."""

@@ -7,48 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gridshield.outages.model import Instance
-
-_BANNER_DONE = False
-
-
-def new_highs():
-    """A quiet ``highspy.Highs`` with one thread.
-
-    HiGHS prints a copyright banner to the C-level stdout when the first Highs object of a process
-    is built; the CLI's summary should not start with it, so the first construction here runs
-    with file descriptor 1 pointed at /dev/null. HiGHS also keeps one thread pool per process, and
-    every Highs object must ask for the same thread count (gridshield's impact LP uses 1).
-    """
-    global _BANNER_DONE
-    import os
-    import sys
-
-    import highspy
-
-    if _BANNER_DONE:
-        h = highspy.Highs()
-    else:
-        _BANNER_DONE = True
-        try:
-            sys.stdout.flush()
-            saved = os.dup(1)
-        except (OSError, ValueError):
-            saved = None
-        if saved is None:
-            h = highspy.Highs()
-        else:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, 1)
-                h = highspy.Highs()
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
-                os.close(devnull)
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    return h
-
+from gridshield.optim import new_highs
 
 ON, OFF, POSSIBLE = 0, 1, 2
 STATE_NAMES = ("on", "off", "possible")

@@ -593,13 +593,8 @@ def _milp_start(inst: Instance, sch: Schedule, nv: int, s, cc, u, x, yvar, mvars
 
 
 def _new_highs():
-    """A quiet HiGHS instance (the impact engine's helper hides the once-per-process banner)."""
-    try:
-        from gridshield.impact.mld import new_highs
-    except ImportError:  # pragma: no cover
-        import highspy
+    from gridshield.optim import new_highs
 
-        return highspy.Highs()
     return new_highs()
 
 
