@@ -29,3 +29,10 @@ def test_usage_errors_exit_2_without_traceback(argv, needle, capsys):
     assert code == 2
     assert needle in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("argv", [["pf", "case9", "--tol", "-1"], ["pf", "case9", "--max-iter", "0"]])
+def test_pf_rejects_nonsense_tolerances(argv, capsys):
+    code, text = _run(argv, capsys)
+    assert code == 2
+    assert "error:" in text and "Traceback" not in text

@@ -541,6 +541,10 @@ class AcSolver:
             raise GridValidationError(f"gen_in_service has shape {gen_on.shape}; expected ({len(g)},)")
         if v0 is not None:
             init = np.asarray(v0, dtype=np.complex128)
+        if not tol > 0:  # also catches NaN
+            raise GridshieldError(f"tol={tol}: the mismatch tolerance must be a positive number of p.u., e.g. 1e-8")
+        if max_iter < 1:
+            raise GridshieldError(f"max_iter={max_iter}: allow at least one Newton iteration")
         isl, energised, gon, btype = self._types(on, gen_on)
         self._isl = isl
         v, init_label = self._v0(init, btype, gon, on)
