@@ -435,18 +435,8 @@ def screen_n1(
             from gridshield.impact import ImpactModel
 
             impact = ImpactModel(grid, rate=str(rating).lower().replace("rate_", ""))
-        fallback = None
         for i, j in enumerate(todo.tolist()):
-            try:
-                lost[j] = impact.assess([ids[j]]).lost_mw
-            except GridshieldError:
-                # the impact engine could not solve this one: the DC load-shedding LP of
-                # gridshield.security.shed (same DC model, no unit commitment) answers instead
-                if fallback is None:
-                    from gridshield.security.shed import ShedModel
-
-                    fallback = ShedModel(grid)
-                lost[j] = fallback.evaluate([outs[j]])[1]
+            lost[j] = impact.assess([ids[j]]).lost_mw
             if progress is not None and i % 16 == 0:
                 progress("load lost (MLD)", i + 1, todo.size)
     tim["mld"] = time.perf_counter() - tm

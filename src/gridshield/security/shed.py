@@ -166,13 +166,11 @@ def dc_network(grid: Grid, weights=None, convention: str = "matpower") -> DcNetw
     )
 
 
-def _highs(silent: bool = True):
-    import highspy
+def _highs():
+    """A quiet single-threaded HiGHS (every HiGHS in a process must use the same thread count)."""
+    from gridshield.optim import new_highs
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
-    return h
+    return new_highs()
 
 
 def pass_model(h, cost, lower, upper, a: sp.csc_matrix, rlo, rhi, integrality=None, maximize=False) -> None:
