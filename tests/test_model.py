@@ -62,6 +62,12 @@ def test_unknown_asset_suggests():
         g.locate("branch:11")
 
 
+@pytest.mark.parametrize("table, what", [("buses", "bus"), ("branches", "branch"), ("gens", "generator"), ("loads", "load")])
+def test_unknown_row_names_the_table_in_singular(table, what):
+    with pytest.raises(gs.UnknownAssetError, match=f"^unknown {what} id 'x:9'"):
+        getattr(small(), table).row("x:9")
+
+
 def test_length_mismatch():
     with pytest.raises(gs.GridValidationError, match="has 2 rows"):
         gs.Loads(id=["load:1"], bus=[0, 1])

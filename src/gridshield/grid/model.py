@@ -65,6 +65,10 @@ def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> n
     return arr
 
 
+#: Singular noun of each table, for error messages ("unknown branch id ...").
+_SINGULAR = {"Buses": "bus", "Branches": "branch", "Generators": "generator", "Loads": "load", "Shunts": "shunt"}
+
+
 @dataclass(frozen=True, eq=False)
 class Table:
     """Base of every grid table: aligned read-only arrays, one row per element."""
@@ -129,7 +133,8 @@ class Table:
         try:
             return self.index[asset_id]
         except KeyError:
-            raise UnknownAssetError(asset_id, self.index, what=type(self).__name__.lower().rstrip("s")) from None
+            what = _SINGULAR.get(type(self).__name__, type(self).__name__.lower())
+            raise UnknownAssetError(asset_id, self.index, what=what) from None
 
     def replace(self, **changes: Any) -> Table:
         """A new table with some columns replaced (validated again)."""
