@@ -36,3 +36,18 @@ def test_pf_rejects_nonsense_tolerances(argv, capsys):
     code, text = _run(argv, capsys)
     assert code == 2
     assert "error:" in text and "Traceback" not in text
+
+
+def test_impact_damage_file_with_bad_yaml_is_one_line(tmp_path, capsys):
+    f = tmp_path / "bad.yaml"
+    f.write_text("damage: [site:S330-East\n  - x: [\n")
+    code, text = _run(["impact", "synthetic-city", "--damage-file", str(f)], capsys)
+    assert code == 2
+    assert "bad.yaml:2: invalid YAML" in text
+    assert len(text.strip().splitlines()) == 1, text
+
+
+def test_impact_from_case_without_damage_tables(capsys):
+    code, text = _run(["impact", "synthetic-city", "--from-case"], capsys)
+    assert code == 2
+    assert "has no mpc.bus_damage" in text

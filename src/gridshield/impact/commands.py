@@ -54,6 +54,11 @@ def impact(
     if damage_file is not None:
         dmg = Damage.from_file(damage_file, grid)
     elif from_case:
+        if not any(f"{k}_damage" in grid.extra_tables for k in ("bus", "branch", "gen", "load")):
+            raise GridshieldError(
+                f"--from-case: case {grid.name!r} has no mpc.bus_damage/branch_damage/gen_damage/load_damage "
+                "table; give the damage with --damage or --damage-file"
+            )
         dmg = Damage.from_matpower(grid)
     else:
         dmg = Damage.from_ids(grid, damage or "")

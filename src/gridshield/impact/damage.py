@@ -117,7 +117,8 @@ class Damage:
             raise ParseError(str(p), exc.lineno, f"invalid JSON: {exc.msg}") from None
         except Exception as exc:  # yaml.YAMLError
             mark = getattr(exc, "problem_mark", None)
-            raise ParseError(str(p), (mark.line + 1) if mark else None, f"invalid YAML: {exc}") from None
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ParseError(str(p), (mark.line + 1) if mark else None, f"invalid YAML: {problem}") from None
         if isinstance(data, dict):
             if "damage" not in data:
                 raise ParseError(str(p), None, "expected a key 'damage' holding a list of asset ids")

@@ -224,7 +224,8 @@ def _read_table(path: Path) -> pd.DataFrame | list | dict:
         raise ParseError(str(path), None, f"cannot read: {exc}") from None
     except Exception as exc:  # yaml errors
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise ParseError(str(path), None if line is None else line + 1, f"cannot read: {exc}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]  # one line, not YAML's excerpt
+        raise ParseError(str(path), None if line is None else line + 1, f"invalid YAML: {problem}") from None
 
 
 def _records(obj: Any) -> list[dict]:
