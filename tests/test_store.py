@@ -89,3 +89,12 @@ def test_cli_runs_lists(stored, tmp_path):
     assert res.exit_code == 0 and "store-test" in res.output and "CVaR 95%" in res.output
     res = CliRunner().invoke(app, ["runs", "--store", str(db), "--export", r.run_id, "--out", str(tmp_path / "e")])
     assert res.exit_code == 0 and (tmp_path / "e" / f"{r.run_id}_samples.parquet").is_file()
+
+
+@pytest.mark.parametrize("name, content", [("result.json", '{"a": 1}\n'), ("junk.duckdb", "not duckdb\n" * 50)])
+@pytest.mark.parametrize("read_only", [True, False])
+def test_store_refuses_a_file_that_is_not_duckdb(tmp_path, name, content, read_only):
+    p = tmp_path / name
+    p.write_text(content)
+    with pytest.raises(GridshieldError, match="not a DuckDB file"):
+        ResultsStore(p, read_only=read_only)

@@ -84,10 +84,32 @@ class ResultsStore:
         try:
             self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
+            if "not a valid DuckDB database" in str(exc):
+                raise GridshieldError(
+                    f"cannot open results store {self.path!r}: it is not a DuckDB file; "
+                    "give a .duckdb file written by `gridshield risk` (or a new name)"
+                ) from None
             raise GridshieldError(
                 f"cannot open results store {self.path!r}: {exc}. Another process may be writing it "
                 "(DuckDB allows one writer); wait for it or use another --store file"
             ) from None
+        except duckdb.Error as exc:  # not a DuckDB file (e.g. --store result.json)
+            raise GridshieldError(
+                f"cannot open results store {self.path!r}: it is not a DuckDB file; "
+                "give a .duckdb file written by `gridshield risk` (or a new name)"
+            ) from None
+        if self.path != ":memory:":
+            # DuckDB opens an existing .json/.csv file as a read-only view with no database file
+            # behind it: writes would vanish, so refuse it
+            row = self.con.execute(
+                "select path from duckdb_databases() where database_name = current_database()"
+            ).fetchone()
+            if row is None or row[0] is None:
+                self.con.close()
+                raise GridshieldError(
+                    f"cannot open results store {self.path!r}: it is not a DuckDB file; "
+                    "give a .duckdb file written by `gridshield risk` (or a new name)"
+                )
         if not read_only:
             for ddl in _SCHEMA:
                 self.con.execute(ddl)
