@@ -51,3 +51,16 @@ def test_impact_from_case_without_damage_tables(capsys):
     code, text = _run(["impact", "synthetic-city", "--from-case"], capsys)
     assert code == 2
     assert "has no mpc.bus_damage" in text
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [(["--batch-size", "0"], "batch size 0"), (["--evaluator", "no_such_module_x:f"], "cannot import")],
+)
+def test_risk_option_mistakes(extra, needle, capsys):
+    from pathlib import Path
+
+    scen = Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml"
+    code, text = _run(["risk", str(scen), "-n", "4", "--no-store", "--workers", "1", *extra], capsys)
+    assert code == 2
+    assert needle in text and "Traceback" not in text

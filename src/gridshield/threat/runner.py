@@ -361,7 +361,7 @@ def run_risk(
     RiskResult
     """
     from gridshield.store import ResultsStore
-    from gridshield.threat.sampling import check_scenario
+    from gridshield.threat.sampling import check_scenario, resolve_callable
     from gridshield.threat.scenario import Scenario, load_scenario, scenario_from_json
 
     own_store = False
@@ -408,7 +408,9 @@ def run_risk(
             if not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise GridshieldError(f"--seed {seed!r}: use a non-negative integer")
             rel = parse_until_ci(until_ci)
-            bs = int(batch_size or DEFAULT_BATCH)
+            bs = DEFAULT_BATCH if batch_size is None else int(batch_size)
+            if evaluator is not None:
+                resolve_callable(evaluator)  # fail here, not in every worker
             if bs < 1:
                 raise GridshieldError(f"batch size {bs}: need at least 1")
             if rel is None and int(samples) < 1:

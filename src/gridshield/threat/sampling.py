@@ -403,7 +403,10 @@ def resolve_callable(spec: str) -> Any:
     mod, _, attr = spec.partition(":")
     if not attr:
         raise ScenarioError("evaluator", [f"evaluator {spec!r}: expected 'module:function'"])
-    return getattr(importlib.import_module(mod), attr)
+    try:
+        return getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ScenarioError("evaluator", [f"evaluator {spec!r}: cannot import it ({exc})"]) from None
 
 
 __all__ = [
