@@ -64,3 +64,9 @@ def test_risk_option_mistakes(extra, needle, capsys):
     code, text = _run(["risk", str(scen), "-n", "4", "--no-store", "--workers", "1", *extra], capsys)
     assert code == 2
     assert needle in text and "Traceback" not in text
+
+
+def test_heat_missing_damage_file_is_named(capsys):
+    code, text = _run(["heat", "synthetic-city", "-d", "no-such-damage.yaml"], capsys)
+    assert code == 2
+    assert "cannot read damage file" in text

@@ -16,8 +16,8 @@ def parse_damage_option(grid, damage: list[str] | None):
     ids: list[str] = []
     for item in damage or []:
         p = Path(item)
-        if p.suffix.lower() in (".yaml", ".yml", ".json") and p.is_file():
-            ids.extend(Damage.from_file(p, grid).ids)
+        if p.suffix.lower() in (".yaml", ".yml", ".json") and "," not in item:
+            ids.extend(Damage.from_file(p, grid).ids)  # a missing file is reported as such
         else:
             ids.extend(s.strip() for s in item.split(",") if s.strip())
     return Damage.from_ids(grid, ids)
