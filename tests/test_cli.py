@@ -70,3 +70,13 @@ def test_heat_missing_damage_file_is_named(capsys):
     code, text = _run(["heat", "synthetic-city", "-d", "no-such-damage.yaml"], capsys)
     assert code == 2
     assert "cannot read damage file" in text
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [(["--duration", "branch:nope=3"], "unknown asset id 'branch:nope'"), (["--time-limit", "-1"], "time_limit_s")],
+)
+def test_restore_option_mistakes(extra, needle, capsys):
+    code, text = _run(["restore", "synthetic-city", "-d", "site:S110-Dockside", *extra], capsys)
+    assert code == 2
+    assert needle in text and "Traceback" not in text

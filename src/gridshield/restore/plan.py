@@ -857,6 +857,8 @@ def plan_restoration(
         raise GridshieldError(f"crews={crews!r}: give a whole number of repair crews >= 1")
     if not (isinstance(heat_weight, (int, float)) and math.isfinite(heat_weight) and heat_weight >= 0):
         raise GridshieldError(f"heat_weight={heat_weight!r}: must be a number >= 0")
+    if not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
+        raise GridshieldError(f"time_limit_s={time_limit_s!r}: give a positive number of seconds (--time-limit)")
     if temperature_c is not None and not (isinstance(temperature_c, (int, float)) and math.isfinite(temperature_c)):
         raise GridshieldError(f"temperature_c={temperature_c!r}: give the outdoor temperature in deg C")
     ref_c = grid.extra_tables.get("gs_reference_temperature_c")

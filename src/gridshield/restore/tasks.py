@@ -215,6 +215,8 @@ def build_tasks(
                 raise GridshieldError(
                     f"{name}: unknown asset class {k!r}; use an element id (branch:12) or one of {', '.join(ASSET_CLASSES)}"
                 )
+            if ":" in k:
+                grid.locate(k)  # an override for an id that does not exist is a typo: UnknownAssetError
     tasks: list[RepairTask] = []
     for kind, row in damaged_elements(grid, damage):
         tid = str(grid.tables[kind].id[row])
