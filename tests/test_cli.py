@@ -80,3 +80,15 @@ def test_restore_option_mistakes(extra, needle, capsys):
     code, text = _run(["restore", "synthetic-city", "-d", "site:S110-Dockside", *extra], capsys)
     assert code == 2
     assert needle in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("extra, needle", [(["--block", "0h"], "--block"), (["--tz", "Mars/Base"], "time zone")])
+def test_schedule_option_mistakes(extra, needle, capsys):
+    from pathlib import Path
+
+    ww = Path(__file__).resolve().parents[1] / "examples" / "winter-week"
+    argv = ["schedule", "--groups", str(ww / "groups.csv"), "--deficit", str(ww / "deficit.csv"), "--days", "1",
+            "--method", "heuristic", *extra]
+    code, text = _run(argv, capsys)
+    assert code == 2
+    assert needle in text and "Traceback" not in text

@@ -98,6 +98,16 @@ def _shortfall_message(inst: Instance, shortfall: np.ndarray, method: str = "mil
     return msg, physical
 
 
+#: Rules field -> the rotating_schedule keyword (and CLI option) that sets it, for error messages.
+_RULE_ARG = {
+    "block_h": "block_hours (--block)", "min_on_h": "min_on_hours (--min-on)",
+    "max_off_h_per_day": "max_off_hours_per_day (--max-off-per-day)", "margin_mw": "margin_mw (--margin)",
+    "margin_frac": "margin_frac (--margin)", "possible_mw": "possible_mw (--possible)",
+    "possible_frac": "possible_frac (--possible)", "start_every_h": "start_every_hours (--start-every)",
+    "night_start_h": "night_hours", "night_end_h": "night_hours",
+}
+
+
 def rotating_schedule(
     groups: Any,
     deficit: Any,
@@ -182,18 +192,29 @@ def rotating_schedule(
         raise GridshieldError(f"method must be auto, milp or heuristic, not {method!r}")
     if split < 1:
         raise GridshieldError("split must be >= 1")
-    rules = Rules(
-        block_h=block_hours, min_on_h=min_on_hours, max_off_h_per_day=max_off_hours_per_day, margin_mw=margin_mw,
-        margin_frac=margin_frac, possible_mw=possible_mw, possible_frac=possible_frac,
-        start_every_h=start_every_hours, night_start_h=night_hours[0], night_end_h=night_hours[1],
-    )
+    from pydantic import ValidationError
+
+    try:
+        rules = Rules(
+            block_h=block_hours, min_on_h=min_on_hours, max_off_h_per_day=max_off_hours_per_day, margin_mw=margin_mw,
+            margin_frac=margin_frac, possible_mw=possible_mw, possible_frac=possible_frac,
+            start_every_h=start_every_hours, night_start_h=night_hours[0], night_end_h=night_hours[1],
+        )
+    except ValidationError as exc:  # e.g. --block 0h
+        msgs = "; ".join(
+            f"{_RULE_ARG.get(str(e['loc'][0]) if e['loc'] else '', 'rules')}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise GridshieldError(f"invalid schedule rules: {msgs}") from None
     glist = split_groups(read_groups(groups), split)
     inst = build_instance(glist, read_deficit(deficit, start=start, step_h=step_h), rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
     if tz is not None and inst.times.tz is None:
         try:
             inst = _replace_times(inst, inst.times.tz_localize(tz, ambiguous="infer", nonexistent="shift_forward"))
         except Exception as exc:
-            raise GridshieldError(f"tz={tz!r}: {exc}") from None
+            raise GridshieldError(
+                f"tz={tz!r}: not a known time zone ({exc}); use an IANA name such as Europe/Kyiv or UTC"
+            ) from None
     say("heuristic")
     heur = solve_heuristic_safe(inst, heuristic_budget_s, seed)
     starts, shortfall = heur["starts"], heur["shortfall"]
