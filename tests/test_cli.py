@@ -92,3 +92,9 @@ def test_schedule_option_mistakes(extra, needle, capsys):
     code, text = _run(argv, capsys)
     assert code == 2
     assert needle in text and "Traceback" not in text
+
+
+def test_report_out_must_be_html(capsys):
+    code, text = _run(["report", "no-such-run", "--out", "report.pdf"], capsys)
+    assert code == 2
+    assert "ending in .html" in text

@@ -21,6 +21,8 @@ def report(
     """Write one self-contained HTML report (summary, figures, tables, inputs and seed)."""
     from gridshield.report.build import run_report, scenario_report
 
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise GridshieldError(f"--out {out}: the report is an HTML file; give a name ending in .html")
     if Path(source).suffix.lower() in (".yaml", ".yml") or Path(source).is_file():
         if not Path(source).is_file():
             raise GridshieldError(f"scenario file {source!r} does not exist")
