@@ -98,3 +98,23 @@ def test_report_out_must_be_html(capsys):
     code, text = _run(["report", "no-such-run", "--out", "report.pdf"], capsys)
     assert code == 2
     assert "ending in .html" in text
+
+
+@pytest.mark.parametrize(
+    "extra, needle", [(["--port", "99999"], "--port"), (["--job-workers", "0"], "--job-workers")]
+)
+def test_serve_option_mistakes(extra, needle, capsys):
+    code, text = _run(["serve", *extra], capsys)
+    assert code == 2
+    assert needle in text and "Traceback" not in text
+
+
+def test_serve_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code, text = _run(["serve", "--port", str(s.getsockname()[1])], capsys)
+    assert code == 2
+    assert "cannot listen" in text

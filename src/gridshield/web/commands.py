@@ -21,6 +21,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line (not uvicorn's log and exit 3) when HOST:PORT cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise GridshieldError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise GridshieldError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from None
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; anything but loopback needs --token"),
@@ -35,6 +52,13 @@ def serve(
 
     from gridshield.web import create_app
 
+    if not 0 <= port <= 65535:
+        raise GridshieldError(f"--port {port}: use a TCP port between 1 and 65535 (0 = any free port)")
+    if job_workers < 1:
+        raise GridshieldError(f"--job-workers {job_workers}: need at least 1")
+    if not max_upload_mb > 0:
+        raise GridshieldError(f"--max-upload-mb {max_upload_mb}: give a positive size in MB")
+    _check_port_free(host, port)
     if not _is_loopback(host) and not token:
         raise GridshieldError(
             f"--host {host} exposes the dashboard beyond this machine; set --token (or GRIDSHIELD_TOKEN) to bind there"
