@@ -118,3 +118,9 @@ def test_serve_port_in_use(capsys):
         code, text = _run(["serve", "--port", str(s.getsockname()[1])], capsys)
     assert code == 2
     assert "cannot listen" in text
+
+
+def test_demo_workers_zero_is_an_error(tmp_path, capsys):
+    code, text = _run(["demo", "--workers", "0", "--out", str(tmp_path / "d")], capsys)
+    assert code == 2
+    assert "--workers 0" in text

@@ -591,6 +591,8 @@ def run_demo(
         raise GridshieldError(f"--temperature {temperature_c!r}: give an outdoor temperature in °C (-60..40)")
     if not (math.isfinite(import_mw) and import_mw >= 0):
         raise GridshieldError(f"--import-mw {import_mw!r}: give the MW the national grid delivers (>= 0)")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise GridshieldError(f"--workers {workers!r}: give a whole number of worker processes >= 1")
     t0 = time.perf_counter()
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
