@@ -23,6 +23,10 @@ def modules() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     names = modules()
+    if any(a in ("-h", "--help") for a in argv):
+        print(f"usage: python -m benchmarks [NAME ...]   (NAME: {', '.join(n[len('bench_'):] for n in names)})")
+        print("runs each benchmark with its defaults; `python -m benchmarks.bench_NAME --help` lists its options")
+        return 0
     if argv:
         wanted = {a if a.startswith("bench_") else f"bench_{a}" for a in argv}
         unknown = wanted - set(names)
