@@ -124,3 +124,17 @@ def test_demo_workers_zero_is_an_error(tmp_path, capsys):
     code, text = _run(["demo", "--workers", "0", "--out", str(tmp_path / "d")], capsys)
     assert code == 2
     assert "--workers 0" in text
+
+
+def test_csv_output_has_no_unnamed_index_column(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "plan.csv"
+    code = None
+    try:
+        main(["restore", "case30", "--damage", "branch:1", "--crews", "1", "--method", "naive", "--out", str(out)])
+    except SystemExit as exc:  # pragma: no cover - main only exits on errors
+        code = exc.code
+    assert code is None
+    df = pd.read_csv(out)
+    assert df.columns[0] == "crew" and not any(c.startswith("Unnamed") for c in df.columns)

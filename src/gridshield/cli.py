@@ -56,7 +56,11 @@ def write_output(result: Any, out: Path | None) -> None:
     if suffix == ".json":
         atomic_write_text(out, json.dumps(result.to_dict(), indent=2, default=_json_default) + "\n")
     elif suffix == ".csv":
-        atomic_write(out, lambda p: result.to_frame().to_csv(p))
+        import pandas as pd
+
+        df = result.to_frame()
+        # a plain 0..n-1 index carries nothing: leave it out instead of an unnamed first column
+        atomic_write(out, lambda p: df.to_csv(p, index=not isinstance(df.index, pd.RangeIndex)))
     elif suffix == ".parquet":
         atomic_write(out, lambda p: result.to_frame().to_parquet(p))
     else:
