@@ -19,7 +19,7 @@ def impact(
     damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON file: {damage: [ids]} or a list"),
     from_case: bool = typer.Option(False, "--from-case", help="use the case's PowerModelsRestoration *_damage tables"),
     cascade: bool = typer.Option(False, "--cascade", help="simulate cascading relay trips before operators act"),
-    rate: str = typer.Option("a", "--rate", help="branch rating the operators respect: a (long-term) or b (emergency)"),
+    rate: str = typer.Option("a", "--rate", help="branch rating the operators respect: a (long-term), b (short-term) or c (emergency)"),
     relay_threshold: float = typer.Option(
         1.2, "--relay-threshold",
         help="cascade: trip above this multiple of the relay rating"

@@ -85,7 +85,7 @@ def print_schedule(sched, max_days: int = 2) -> None:
 
 @app.command("schedule")
 def schedule_cmd(
-    groups: Optional[Path] = typer.Option(None, "--groups", "-g", help="groups CSV/YAML: id,name,load_mw|base_mw,customers,switchable[,critical,critical_mw,weight]"),
+    groups: Optional[Path] = typer.Option(None, "--groups", "-g", help="groups CSV/YAML with columns id, name, load_mw (or base_mw), customers, switchable [, critical, critical_mw, weight]"),
     deficit: Optional[Path] = typer.Option(None, "--deficit", "-d", help="deficit CSV/YAML: time + deficit_mw | capacity_mw | stage [, possible_mw, temperature_c]"),
     case: Optional[str] = typer.Option(None, "--case", help="grid case (registry name or .m file): groups from loads.group, deficit from --damage"),
     damage: Optional[str] = typer.Option(None, "--damage", help="comma-separated asset ids damaged (with --case)"),
@@ -93,7 +93,7 @@ def schedule_cmd(
     min_on: Optional[str] = typer.Option(None, "--min-on", help="minimum time on between outages (default: the block length)"),
     max_off_per_day: Optional[str] = typer.Option(None, "--max-off-per-day", help="cap on hours off per group per day"),
     days: Optional[float] = typer.Option(None, "--days", help="schedule only the first N days"),
-    method: str = typer.Option("auto", "--method", help="auto | milp | heuristic"),
+    method: str = typer.Option("auto", "--method", help="auto (heuristic, then the exact MILP warm-started from it when small enough), milp or heuristic"),
     time_limit: float = typer.Option(60.0, "--time-limit", help="MILP time limit in seconds"),
     margin: Optional[str] = typer.Option(None, "--margin", help="safety margin on the deficit: 5% or 20MW"),
     possible: Optional[str] = typer.Option(None, "--possible", help="extra deficit covered by 'possible outage' slots: 10% or 50MW"),

@@ -53,7 +53,7 @@ def restore(
     spares: list[str] = typer.Option(None, "--spares", help="spare stock per asset class, e.g. autotransformer=1 "
                                      "(default: unlimited)"),
     temperature: float = typer.Option(None, "--temperature", "-t", help="outdoor temperature (°C) for loads and heat"),
-    method: str = typer.Option("auto", "--method", "-m", help="auto | heuristic | milp | naive"),
+    method: str = typer.Option("auto", "--method", "-m", help="auto (exact MILP up to 6 tasks, else heuristic), heuristic, milp or naive (order damaged)"),
     travel_speed: float = typer.Option(None, "--travel-speed", help="crew speed (km/h) for travel between sites; "
                                        "needs bus coordinates"),
     duration: list[str] = typer.Option(None, "--duration", help="repair hours by class or id, e.g. line=8 or "
