@@ -190,3 +190,36 @@ def test_rank_expected_contribution_impact_engine():
         assert r.expected_loss_mw[r.ids.index(a)] == pytest.approx(base - immune, abs=1e-6)
     # untargeted assets contribute nothing
     assert r.expected_loss_mw[r.ids.index("branch:8")] == 0.0
+
+
+def test_cli_protect_and_rank_with_scenario(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    sc = tmp_path / "t9.yaml"
+    sc.write_text(yaml.safe_dump(SC9))
+    costs = tmp_path / "c.csv"
+    costs.write_text("asset,cost_usd\nsite:D,1e6\nsite:A,2e6\n")
+    out = tmp_path / "plan.json"
+    cmd = [sys.executable, "-m", "gridshield", "protect", "case9", "--budget", "5e6", "--costs", str(costs),
+           "--scenario", str(sc), "--samples", "60", "--seed", "2", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Expected loss against budget" in res.stdout
+    d = json.loads(out.read_text())
+    api = plan_protection(None, budget=5e6, costs=str(costs), scenario=str(sc), samples=60, seed=2)
+    assert d["mode"] == "expected" and d["expected_loss_mw"] == pytest.approx(api.expected_loss_mw)
+    assert [p["id"] for p in d["protect"]] == list(api.protect)
+    out = tmp_path / "rank.json"
+    res = subprocess.run([sys.executable, "-m", "gridshield", "rank", "case9", "--scenario", str(sc), "--elements",
+                          "sites", "--k-max", "0", "--samples", "60", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    d = json.loads(out.read_text())
+    assert len(d["assets"]) == 4 and "expected_loss_mw" in d["assets"][0]
+    res = subprocess.run([sys.executable, "-m", "gridshield", "rank", "case14", "--scenario", str(sc)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "case9" in res.stderr

@@ -123,6 +123,21 @@ def nk(
     write_output(res, out)
 
 
+def _scenario_for(grid, path):
+    """Load ``--scenario`` and check that it is on the same case as the CASE argument."""
+    if path is None:
+        return None
+    from gridshield.errors import GridshieldError
+    from gridshield.threat.sampling import build_grid
+    from gridshield.threat.scenario import load_scenario
+
+    sc = load_scenario(path)
+    g = build_grid(sc)
+    if g.name != grid.name:
+        raise GridshieldError(f"--scenario {path}: it is on case {g.name!r}, not {grid.name!r}; give CASE {g.name}")
+    return sc
+
+
 @app.command()
 def rank(
     case: str = typer.Argument(..., help="case name or path to a .m file"),
@@ -131,24 +146,45 @@ def rank(
     method: str = typer.Option("heuristic", "--method", help="worst-case method: heuristic, auto, milp"),
     top: int = typer.Option(20, "--top", help="rows shown"),
     html: Path = typer.Option(None, "--html", help="write the bar chart as an HTML file"),
+    scenario: Path = typer.Option(None, "--scenario", help="threat scenario YAML: add each asset's contribution "
+                                  "to the Monte Carlo expected loss (and rank by it)"),
+    samples: int = typer.Option(300, "--samples", help="Monte Carlo samples (with --scenario)"),
+    seed: int = typer.Option(0, "--seed", help="Monte Carlo seed (with --scenario)"),
     out: Path = typer.Option(None, "--out", "-o", help="write the ranking: .json or .csv/.parquet"),
 ) -> None:
-    """Criticality ranking: load shed when lost alone, N-1 overloads, frequency in worst-case sets."""
+    """Criticality ranking: load shed when lost alone, N-1 overloads, frequency in worst-case sets
+    and, with --scenario, contribution to the expected loss."""
     from rich.table import Table
 
     from gridshield.grid import load
     from gridshield.security.rank import rank_assets
 
     grid = load(case)
+    sc = _scenario_for(grid, scenario)
     with _bars() as cb:
-        res = rank_assets(grid, _elements(elements), k_max=k_max, method=method, progress=cb)
-    t = Table(title=f"Most critical assets of {grid.name}", title_justify="left")
-    for c in ("rank", "asset", "shed MW alone", "DC overloads", "DC max %", "in worst sets"):
-        t.add_column(c, justify="left" if c == "asset" else "right")
+        res = rank_assets(None if sc is not None else grid, _elements(elements), k_max=k_max, method=method,
+                          progress=cb, scenario=sc, samples=samples, seed=seed)
+    exp = res.expected_loss_mw is not None
+    t = Table(title=f"Most critical assets of {grid.name}" + (f" under {res.scenario}" if exp else ""),
+              title_justify="left")
+    if exp:
+        cols = ["rank", "asset", "E contrib MW", "P destroyed", "alone MW", "DC over", "DC max %", "in worst"]
+    else:
+        cols = ["rank", "asset", "shed MW alone", "DC overloads", "DC max %", "in worst sets"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "asset" else "right", no_wrap=c == "asset")
     for i in range(min(top, len(res.ids))):
-        t.add_row(str(i + 1), res.ids[i], f"{res.shed_mw[i]:,.1f}", str(res.dc_n_overloads[i]),
-                  f"{res.dc_max_loading_pct[i]:.1f}", f"{res.worst_case_freq[i]:.2f}")
+        row = [str(i + 1), res.ids[i]]
+        if exp:
+            row += [f"{res.expected_loss_mw[i]:,.2f}", f"{res.p_destroyed[i]:.3f}"]
+        row += [f"{res.shed_mw[i]:,.1f}", str(res.dc_n_overloads[i]), f"{res.dc_max_loading_pct[i]:.1f}",
+                f"{res.worst_case_freq[i]:.2f}"]
+        t.add_row(*row)
     console.print(t)
+    if exp:
+        console.print(f"expected MW lost {res.expected_total_mw:,.2f} ± {res.ci95_half_width_mw:,.2f} (95 % CI, "
+                      f"{res.samples} samples); E contrib = E(loss) - E(loss | asset indestructible), same samples",
+                      markup=False)
     for s, v in zip(res.worst_sets, res.worst_set_shed_mw, strict=True):
         console.print(f"worst k={len(s)}: {', '.join(s)} -> {v:,.1f} MW")
     if html is not None:
@@ -169,9 +205,16 @@ def protect(
     method: str = typer.Option("auto", "--method", help="attacker: auto, milp, enumerate, heuristic"),
     candidates: str = typer.Option(None, "--candidates", help="comma-separated asset ids the attacker may hit"),
     effect: float = typer.Option(0.85, "--effect", help="share of hits a protection stops"),
+    scenario: Path = typer.Option(None, "--scenario", help="threat scenario YAML: minimise the Monte Carlo "
+                                  "expected loss instead of the worst case"),
+    samples: int = typer.Option(300, "--samples", help="Monte Carlo samples per evaluation (with --scenario)"),
+    seed: int = typer.Option(0, "--seed", help="Monte Carlo seed, common to every evaluation (with --scenario)"),
+    protectable: str = typer.Option(None, "--protectable", help="comma-separated ids the defender may protect "
+                                    "(with --scenario: default the targeted sites)"),
     out: Path = typer.Option(None, "--out", "-o", help="write the plan: .json or .csv/.parquet"),
 ) -> None:
-    """Protection plan: what to protect within the budget to cut the worst-case loss from k hits."""
+    """Protection plan: what to protect within the budget to cut the worst-case loss from k hits,
+    or (--scenario) the expected loss under a threat model."""
     from rich.table import Table
 
     from gridshield.grid import load
@@ -179,8 +222,38 @@ def protect(
 
     grid = load(case)
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
+    prot = [c.strip() for c in protectable.split(",") if c.strip()] if protectable else None
+    sc = _scenario_for(grid, scenario)
+    if sc is not None:
+        with console.status(f"greedy + 1-swap on {samples} Monte Carlo samples per evaluation..."):
+            plan = plan_protection(None, budget=budget, costs=costs, effect=effect, protectable=prot, scenario=sc,
+                                   samples=samples, seed=seed)
+        console.print(kv_table(f"Expected-loss protection plan for {grid.name} under {plan.scenario}", {
+            "budget USD": plan.budget_usd, "cost USD": plan.total_cost_usd,
+            "expected loss without MW": plan.unprotected_expected_loss_mw,
+            "expected loss with plan MW": plan.expected_loss_mw,
+            "CI95 half-width MW": plan.ci95_half_width_mw,
+            "reduction CI95 half-width MW (paired)": plan.reduction_ci95_half_width_mw,
+            "samples (same seed for all)": plan.samples, "evaluations": plan.iterations, "runtime s": plan.runtime_s,
+        }))
+        t = Table(title="Protect, in order", title_justify="left")
+        for c in ("rank", "asset", "cost M USD", "E[MW] saved", "MW per M USD"):
+            t.add_column(c, justify="left" if c == "asset" else "right")
+        for i, a in enumerate(plan.protect):
+            t.add_row(str(i + 1), a, f"{plan.cost_usd[i] / 1e6:.2f}", f"{plan.marginal_benefit_mw[i]:,.2f}",
+                      f"{plan.benefit_per_musd[i]:,.2f}")
+        console.print(t)
+        t = Table(title="Expected loss against budget", title_justify="left")
+        for c in ("budget M USD", "expected MW lost", "protected"):
+            t.add_column(c, justify="right" if c != "protected" else "left")
+        for b, v, p in plan.curve:
+            t.add_row(f"{b / 1e6:.2f}", f"{v:,.2f}", ", ".join(p))
+        console.print(t)
+        write_output(plan, out)
+        return
     with console.status("defender-attacker-defender iterations..."):
-        plan = plan_protection(grid, budget=budget, costs=costs, k=k, method=method, candidates=cands, effect=effect)
+        plan = plan_protection(grid, budget=budget, costs=costs, k=k, method=method, candidates=cands, effect=effect,
+                               protectable=prot)
     console.print(kv_table(f"Protection plan for {grid.name} (k={k})", {
         "budget USD": plan.budget_usd, "cost USD": plan.total_cost_usd,
         "worst case without MW": plan.unprotected_worst_case_mw, "worst case with plan MW": plan.worst_case_mw,
