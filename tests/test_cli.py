@@ -138,3 +138,30 @@ def test_csv_output_has_no_unnamed_index_column(tmp_path, capsys):
     assert code is None
     df = pd.read_csv(out)
     assert df.columns[0] == "crew" and not any(c.startswith("Unnamed") for c in df.columns)
+
+
+def test_risk_max_samples_zero_is_an_error(capsys):
+    from pathlib import Path
+
+    scen = Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml"
+    code, text = _run(["risk", str(scen), "--until-ci", "1%", "--max-samples", "0", "--no-store"], capsys)
+    assert code == 2
+    assert "--max-samples 0" in text
+
+
+def test_runs_export_into_a_file_is_an_error(tmp_path, capsys):
+    from pathlib import Path
+
+    scen = Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml"
+    store = tmp_path / "r.duckdb"
+    main(["risk", str(scen), "-n", "3", "--workers", "1", "--store", str(store)])
+    from gridshield.store import ResultsStore
+
+    with ResultsStore(store, read_only=True) as st:
+        run_id = st.runs()[0].run_id
+    f = tmp_path / "x.csv"
+    f.write_text("x\n")
+    capsys.readouterr()
+    code, text = _run(["runs", "--store", str(store), "--export", run_id, "--out", str(f)], capsys)
+    assert code == 2
+    assert "is a file" in text

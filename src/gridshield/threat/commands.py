@@ -112,6 +112,10 @@ def runs(
 
     with ResultsStore(store, read_only=True) as st:
         if export:
+            if out.exists() and not out.is_dir():
+                from gridshield.errors import GridshieldError
+
+                raise GridshieldError(f"--out {out}: is a file; --export writes two Parquet files into a folder")
             for p in st.export_parquet(export, out):
                 console.print(f"wrote [bold]{p}[/]")
             return

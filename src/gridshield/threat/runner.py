@@ -413,6 +413,8 @@ def run_risk(
                 resolve_callable(evaluator)  # fail here, not in every worker
             if bs < 1:
                 raise GridshieldError(f"batch size {bs}: need at least 1")
+            if max_samples is not None and int(max_samples) < 1:
+                raise GridshieldError(f"--max-samples {max_samples}: need at least 1")
             if rel is None and int(samples) < 1:
                 raise GridshieldError(f"--samples {samples}: need at least 1")
             opts = {
