@@ -22,6 +22,7 @@ def _run(argv, capsys):
         (["pf", "case9", "--max-iter", "abc"], "--max-iter"),
         (["info", "no-such-case"], "unknown case"),
         (["info", "/nonexistent/x.m"], "does not exist"),
+        (["info", "/"], "is a folder"),
     ],
 )
 def test_usage_errors_exit_2_without_traceback(argv, needle, capsys):

@@ -76,6 +76,8 @@ def load(name: str | os.PathLike[str]) -> Grid:
     s = os.fspath(name)
     p = Path(s)
     if s.endswith(".m") or os.sep in s or p.is_file():
+        if p.is_dir():
+            raise GridshieldError(f"case file {s!r} is a folder; give the path of a MATPOWER .m file")
         if not p.is_file():
             raise GridshieldError(f"case file {s!r} does not exist")
         return _load_file(str(p.resolve()), p.stat().st_mtime_ns)
