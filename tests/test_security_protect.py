@@ -146,6 +146,10 @@ def test_expected_plan_errors():
         plan_protection(None, budget=1e6, scenario=SC9, protectable=["site:Z"], samples=10)
     with pytest.raises(GridshieldError, match="samples"):
         plan_protection(None, budget=1e6, scenario=SC9, samples=1)
+    with pytest.raises(GridshieldError, match="case9"):
+        plan_protection(gs.load_case("case14"), budget=1e6, scenario=SC9, samples=10)
+    with pytest.raises(GridshieldError, match="case9"):
+        rank_assets(gs.load_case("case14"), scenario=SC9, samples=10, k_max=0)
 
 
 def test_rank_expected_contribution_local_loss():

@@ -215,7 +215,7 @@ def read_costs(path: str | Path) -> dict[str, float]:
 
 
 def plan_protection(
-    grid: Grid,
+    grid: Grid | None,
     budget: float,
     costs: Mapping[str, float] | str | Path | None = None,
     k: int = 3,
@@ -284,7 +284,7 @@ def plan_protection(
     costs = dict(costs or {})
     if scenario is not None:
         return _plan_expected(scenario, budget, costs, effect, protectable, samples, seed, curve_steps, evaluator,
-                              progress, t0)
+                              progress, t0, grid)
     model = model or ShedModel(grid, weights)
     attack = as_assets(grid, candidates)
     cand_ids = [a.id for a in attack]
@@ -499,10 +499,14 @@ def _plan_expected(
     evaluator: Any,
     progress: Any,
     t0: float,
+    grid: Grid | None = None,
 ) -> ProtectionPlan:
     from gridshield.threat.runner import mean_ci
 
     ev = ExpectedLoss(scenario, samples=samples, seed=seed, effect=effect, evaluator=evaluator)
+    if grid is not None and grid.name != ev.grid.name:
+        raise GridshieldError(f"scenario {ev.scenario.name!r} is on case {ev.grid.name!r}, not {grid.name!r}; "
+                              "pass its grid or grid=None")
     cand = list(ev.targets(("site",)) if protectable is None else protectable)
     known = set(ev.targets(None))
     for a in cand:

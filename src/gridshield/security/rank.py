@@ -184,6 +184,11 @@ def rank_assets(
         from gridshield.security.protect import ExpectedLoss
 
         ev = ExpectedLoss(scenario, samples=samples, seed=seed, evaluator=evaluator)
+        if grid is not None and grid.name != ev.grid.name:
+            from gridshield.errors import GridshieldError
+
+            raise GridshieldError(f"scenario {ev.scenario.name!r} is on case {ev.grid.name!r}, not {grid.name!r}; "
+                                  "pass its grid or grid=None")
         grid = ev.grid
     model = ShedModel(grid, weights)
     assets = default_candidates(grid, elements)
