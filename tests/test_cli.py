@@ -166,3 +166,13 @@ def test_runs_export_into_a_file_is_an_error(tmp_path, capsys):
     code, text = _run(["runs", "--store", str(store), "--export", run_id, "--out", str(f)], capsys)
     assert code == 2
     assert "is a file" in text
+
+
+def test_version(capsys):
+    import gridshield
+
+    try:
+        main(["--version"])
+    except SystemExit as exc:  # pragma: no cover
+        assert exc.code in (0, None)
+    assert f"gridshield {gridshield.__version__}" in capsys.readouterr().out

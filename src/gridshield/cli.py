@@ -30,6 +30,23 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from gridshield import __version__
+
+        console.print(f"gridshield {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Keep the lights and the heat on when the grid is under fire."""
+
 #: Modules whose import registers commands on ``app`` (each area owns its commands).
 COMMAND_MODULES = (
     "gridshield.grid.commands",
