@@ -241,3 +241,9 @@ def test_cli_heat(tmp_path, capsys):
           "--out", str(tmp_path / "s.json")])
     d2 = json.loads((tmp_path / "s.json").read_text())
     assert len(d2["temperature_c"]) == 48
+
+
+@pytest.mark.parametrize("t", [float("nan"), float("inf"), "abc"])
+def test_scale_for_temperature_rejects_non_finite(t):
+    with pytest.raises(gs.GridshieldError, match="finite outdoor temperature"):
+        gs.scale_for_temperature(gs.load_case("synthetic-city"), t)

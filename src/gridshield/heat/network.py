@@ -29,6 +29,7 @@ T_out)``, HDD base 18 °C, cbs.nl).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -368,6 +369,12 @@ def scale_for_temperature(
     and the temperature-dependent shares at it (``mpc.gs_heating_share``), so scalings compose
     exactly, and scaling again for the same temperature returns the grid itself.
     """
+    try:
+        t_ok = math.isfinite(float(temperature_c))
+    except (TypeError, ValueError):
+        t_ok = False
+    if not t_ok:
+        raise GridshieldError(f"temperature_c={temperature_c!r}: give a finite outdoor temperature in °C")
     if reference_c is None:
         ref = grid.extra_tables.get("gs_reference_temperature_c")
         if not isinstance(ref, float):
