@@ -93,7 +93,7 @@ class ResultsStore:
                 f"cannot open results store {self.path!r}: {exc}. Another process may be writing it "
                 "(DuckDB allows one writer); wait for it or use another --store file"
             ) from None
-        except duckdb.Error as exc:  # not a DuckDB file (e.g. --store result.json)
+        except duckdb.Error:  # not a DuckDB file (e.g. --store result.json)
             raise GridshieldError(
                 f"cannot open results store {self.path!r}: it is not a DuckDB file; "
                 "give a .duckdb file written by `gridshield risk` (or a new name)"
