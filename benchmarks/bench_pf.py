@@ -10,7 +10,7 @@ the tools are timed in turn within each repeat, so that load from other users hi
   Ybus, pattern and symbolic factorisation).
 * **lightsim2grid cold**: ``tell_solver_need_reset()`` + ``ac_pf(V0 flat, 30, 1e-8)`` on the
   ``LSGrid`` from ``init_from_matpower(ppc)`` (NR with KLU); **reuse**: ``ac_pf`` again.
-* **pandapower**: ``runpp(net, algorithm="nr", numba=True, init="flat", tolerance_mva=1e-6,
+* **pandapower**: ``runpp(net, algorithm="nr", numba=True, lightsim2grid=False, init="flat", tolerance_mva=1e-6,
   max_iteration=30, trafo_model="pi", calculate_voltage_angles=True)`` on the net built once by
   ``pandapower.converter.pypower.from_ppc(to_ppc(grid))``; whole call timed.
 * **model load** of ``case9241pegase``: gridshield ``read_matpower(path)`` vs lightsim2grid
@@ -136,6 +136,7 @@ def bench_case(name: str, repeats: int) -> dict[str, Any]:
                     pp.runpp(
                         net, algorithm="nr", numba=True, init="flat", tolerance_mva=1e-6, max_iteration=30,
                         trafo_model="pi", calculate_voltage_angles=True,
+                        lightsim2grid=False,  # pandapower's own numba NR (its default "auto" would use lightsim2grid)
                     )
                 except pp.LoadflowNotConverged:
                     pass  # timed all the same (30 iterations), marked in the table
