@@ -126,6 +126,9 @@ def runs(
             else:
                 console.print(f"run {show}: {info.status}, {info.samples_done} samples stored (resume with --resume {show})")
             return
+        if not st.runs():
+            console.print(f"no runs in {store} yet; start one with `gridshield risk SCENARIO.yaml --store {store}`")
+            return
         t = Table(title=f"runs in {store}", title_justify="left")
         for c in ("run", "scenario", "created (UTC)", "seed", "status", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95"):
             t.add_column(c, justify="right" if c in ("seed", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95") else "left",
