@@ -176,3 +176,10 @@ def test_version(capsys):
     except SystemExit as exc:  # pragma: no cover
         assert exc.code in (0, None)
     assert f"gridshield {gridshield.__version__}" in capsys.readouterr().out
+
+
+def test_error_text_with_brackets_is_printed_verbatim(capsys):
+    # Rich would read "[site:X]" in a message as markup and swallow it
+    code, text = _run(["impact", "synthetic-city", "-d", "[site:X]"], capsys)
+    assert code == 2
+    assert "'[site:X]'" in text

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gridshield.errors import GridshieldError
@@ -133,13 +134,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)
     except GridshieldError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
     except OSError as exc:  # a file the user named cannot be read or written
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # click usage errors (unknown command, bad option value, ...)
         if isinstance(exc, _click_exception_types()):
