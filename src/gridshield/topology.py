@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from numba import njit
 
 from gridshield.grid.model import Grid
 
@@ -42,8 +41,40 @@ class Islands:
         return ok
 
 
-def _adjacency(nb: int, f: np.ndarray, t: np.ndarray) -> sp.csr_matrix:
-    return sp.csr_matrix((np.ones(f.size, dtype=np.int8), (f, t)), shape=(nb, nb))
+@njit(cache=True, nogil=True)
+def component_labels(nb, f, t, on, bus_on):  # pragma: no cover - compiled
+    """Union-find components over branches with ``on``: labels numbered in order of each island's
+    first bus, ``-1`` for buses out of service; returns ``(label, count)``."""
+    parent = np.arange(nb)
+    for k in range(f.shape[0]):
+        if not on[k]:
+            continue
+        a, b = f[k], t[k]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+    label = np.full(nb, -1, dtype=np.int64)
+    root_label = np.full(nb, -1, dtype=np.int64)
+    count = 0
+    for i in range(nb):
+        if not bus_on[i]:
+            continue
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        if root_label[r] < 0:
+            root_label[r] = count
+            count += 1
+        label[i] = root_label[r]
+    return label, count
 
 
 def islands(
@@ -62,14 +93,8 @@ def islands(
     lon = br.in_service if branch_in_service is None else branch_in_service
     gon = grid.gens.in_service if gen_in_service is None else gen_in_service
     lon = lon & bon[br.from_bus] & bon[br.to_bus]
-    n, lab = connected_components(_adjacency(nb, br.from_bus[lon], br.to_bus[lon]), directed=False)
-    # renumber over in-service buses only, in order of first bus
-    label = np.full(nb, -1, dtype=np.int64)
-    on_rows = np.flatnonzero(bon)
-    _, first, inv = np.unique(lab[on_rows], return_index=True, return_inverse=True)
-    order = np.argsort(np.argsort(first))
-    label[on_rows] = order[inv]
-    count = int(first.size)
+    label, count = component_labels(nb, br.from_bus, br.to_bus, lon, bon)
+    count = int(count)
     has_gen = np.zeros(count, dtype=bool)
     g = grid.gens
     live = gon & bon[g.bus]
@@ -140,4 +165,4 @@ def _bridges_kernel(nb: int, ptr: np.ndarray, nbr: np.ndarray, edge: np.ndarray,
     return out
 
 
-__all__ = ["Islands", "bridges", "islands"]
+__all__ = ["Islands", "bridges", "component_labels", "islands"]

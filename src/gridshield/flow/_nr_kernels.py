@@ -225,38 +225,3 @@ def jacobian_pattern(indptr, indices, tr, ip, iq, n):  # pragma: no cover
             c += 1
             jp[c] = pos
     return jp, ji[:pos].copy(), jmap
-
-
-@njit(cache=True, nogil=True)
-def components(nb, f, t, on, bus_on):  # pragma: no cover
-    """Connected components over branches with ``on``; labels in order of first bus, -1 for off buses."""
-    parent = np.arange(nb)
-    for k in range(f.shape[0]):
-        if not on[k]:
-            continue
-        a, b = f[k], t[k]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-        if a != b:
-            if a < b:
-                parent[b] = a
-            else:
-                parent[a] = b
-    label = np.full(nb, -1, dtype=np.int64)
-    root_label = np.full(nb, -1, dtype=np.int64)
-    count = 0
-    for i in range(nb):
-        if not bus_on[i]:
-            continue
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        if root_label[r] < 0:
-            root_label[r] = count
-            count += 1
-        label[i] = root_label[r]
-    return label, count

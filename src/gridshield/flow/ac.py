@@ -34,6 +34,7 @@ from gridshield.flow import _nr_kernels as K
 from gridshield.flow.linsolve import SingularMatrixError, sparse_lu
 from gridshield.flow.matrices import branch_admittance, bus_shunt_pu
 from gridshield.grid.model import Grid
+from gridshield.topology import component_labels
 
 InitKind = Literal["case", "flat", "dc"]
 INITS = ("case", "flat", "dc")
@@ -341,7 +342,7 @@ class AcSolver:
         """Islands, energised buses, bus types (4 = dark) and voltage-controlling gens."""
         grid = self.grid
         b, g = grid.buses, grid.gens
-        label, count = K.components(self.nb, self.f, self.t, on, b.in_service)
+        label, count = component_labels(self.nb, self.f, self.t, on, b.in_service)
         live = gen_on & b.in_service[g.bus]
         has_gen = np.zeros(count, dtype=bool)
         has_gen[label[g.bus[live]]] = True

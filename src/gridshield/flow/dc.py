@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
 from gridshield.errors import GridValidationError
 from gridshield.flow.matrices import DC_CONVENTIONS, DcConvention, DcMatrices, dc_susceptance, make_bdc
 from gridshield.grid.model import Grid
+from gridshield.topology import component_labels
 
 Backend = Literal["auto", "klu", "splu"]
 
@@ -148,40 +148,6 @@ class SparseLU:
         return handle
 
 
-@njit(cache=True)
-def _components(nb, f, t, on, bus_on):  # pragma: no cover - compiled
-    """Union-find components over branches with ``on``; labels in order of first bus, -1 for
-    buses out of service (the numbering of :func:`gridshield.topology.islands`)."""
-    parent = np.arange(nb)
-    for k in range(f.shape[0]):
-        if not on[k]:
-            continue
-        a, b = f[k], t[k]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-        if a != b:
-            if a < b:
-                parent[b] = a
-            else:
-                parent[a] = b
-    label = np.full(nb, -1, dtype=np.int64)
-    root_label = np.full(nb, -1, dtype=np.int64)
-    count = 0
-    for i in range(nb):
-        if not bus_on[i]:
-            continue
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        if root_label[r] < 0:
-            root_label[r] = count
-            count += 1
-        label[i] = root_label[r]
-    return label, count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,7 +396,7 @@ class DcSolver:
         lon = lon & bon[br.from_bus] & bon[br.to_bus]
         gon = g.in_service & bon[g.bus]
         # islands (same labels as gridshield.topology.islands: in order of first bus, -1 if off)
-        label, count = _components(nb, br.from_bus, br.to_bus, lon, bon)
+        label, count = component_labels(nb, br.from_bus, br.to_bus, lon, bon)
         has_gen = np.zeros(count, dtype=bool)
         glab = label[g.bus[gon]]
         has_gen[glab[glab >= 0]] = True
