@@ -183,3 +183,10 @@ def test_error_text_with_brackets_is_printed_verbatim(capsys):
     code, text = _run(["impact", "synthetic-city", "-d", "[site:X]"], capsys)
     assert code == 2
     assert "'[site:X]'" in text
+
+
+@pytest.mark.parametrize("hours", ["0", "-1"])
+def test_schedule_from_case_needs_a_positive_horizon(hours, capsys):
+    code, text = _run(["schedule", "--case", "synthetic-city", "--damage", "site:S330-North", "--hours", hours], capsys)
+    assert code == 2
+    assert "at least 1 hour" in text and "Traceback" not in text

@@ -64,6 +64,8 @@ def groups_from_grid(grid, impact=None, *, exempt_groups: Sequence[str] = EXEMPT
 def deficit_from_impact(grid, impact, *, hours: int = 24, start: Any = "2026-01-12 00:00",
                         shape: Sequence[float] = WINTER_DAILY_SHAPE) -> pd.DataFrame:
     """Hourly deficit (MW) in the energised part of a damaged grid (see the module docstring)."""
+    if int(hours) < 1:
+        raise GridshieldError(f"hours={hours}: the horizon needs at least 1 hour (--hours)")
     ld = grid.loads
     energised = np.asarray(impact.bus_energised, dtype=bool)[np.asarray(ld.bus)]
     dem = np.asarray(impact.load_demand_mw, dtype=float)
