@@ -243,7 +243,7 @@ def test_cli_heat(tmp_path, capsys):
     assert len(d2["temperature_c"]) == 48
 
 
-@pytest.mark.parametrize("t", [float("nan"), float("inf"), "abc"])
+@pytest.mark.parametrize("t", [float("nan"), float("inf"), "abc", 500.0])
 def test_scale_for_temperature_rejects_non_finite(t):
     with pytest.raises(gs.GridshieldError, match="finite outdoor temperature"):
         gs.scale_for_temperature(gs.load_case("synthetic-city"), t)

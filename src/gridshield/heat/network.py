@@ -29,7 +29,6 @@ T_out)``, HDD base 18 °C, cbs.nl).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -370,11 +369,13 @@ def scale_for_temperature(
     exactly, and scaling again for the same temperature returns the grid itself.
     """
     try:
-        t_ok = math.isfinite(float(temperature_c))
+        t_ok = -70.0 <= float(temperature_c) <= 60.0  # False for NaN; beyond any recorded outdoor air
     except (TypeError, ValueError):
         t_ok = False
     if not t_ok:
-        raise GridshieldError(f"temperature_c={temperature_c!r}: give a finite outdoor temperature in °C")
+        raise GridshieldError(
+            f"temperature_c={temperature_c!r}: give a finite outdoor temperature in °C (-70..60)"
+        )
     if reference_c is None:
         ref = grid.extra_tables.get("gs_reference_temperature_c")
         if not isinstance(ref, float):
