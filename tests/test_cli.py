@@ -83,7 +83,10 @@ def test_restore_option_mistakes(extra, needle, capsys):
     assert needle in text and "Traceback" not in text
 
 
-@pytest.mark.parametrize("extra, needle", [(["--block", "0h"], "--block"), (["--tz", "Mars/Base"], "time zone")])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [(["--block", "0h"], "--block"), (["--tz", "Mars/Base"], "time zone"), (["--time-limit", "-1"], "--time-limit")],
+)
 def test_schedule_option_mistakes(extra, needle, capsys):
     from pathlib import Path
 

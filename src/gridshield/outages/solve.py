@@ -192,6 +192,8 @@ def rotating_schedule(
         raise GridshieldError(f"method must be auto, milp or heuristic, not {method!r}")
     if split < 1:
         raise GridshieldError("split must be >= 1")
+    if not time_limit_s > 0:
+        raise GridshieldError(f"time_limit_s={time_limit_s!r}: give a positive number of seconds (--time-limit)")
     from pydantic import ValidationError
 
     try:
