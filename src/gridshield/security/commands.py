@@ -38,7 +38,7 @@ def n1(
     case: str = typer.Argument(..., help="case name or path to a .m file"),
     ac_verify: bool = typer.Option(False, "--ac-verify", help="re-solve contingencies near the limits with AC power flow"),
     elements: str = typer.Option("branches,gens,sites", "--elements", help="comma-separated: branches, gens, sites"),
-    threshold: float = typer.Option(100.0, "--threshold", help="overload threshold (% of rate A)"),
+    threshold: float = typer.Option(100.0, "--threshold", min=1e-6, help="overload threshold (% of rate A, > 0)"),
     ac_margin: float = typer.Option(0.2, "--ac-margin", help="AC-verify contingencies within this fraction of the limit"),
     top: int = typer.Option(15, "--top", help="rows of the worst-contingency table"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict) or .csv/.parquet (per contingency)"),
@@ -142,7 +142,7 @@ def _scenario_for(grid, path):
 def rank(
     case: str = typer.Argument(..., help="case name or path to a .m file"),
     elements: str = typer.Option("branches,gens,sites", "--elements", help="asset kinds: branches, gens, sites"),
-    k_max: int = typer.Option(3, "--k-max", help="worst-case sets for k = 1..k_max"),
+    k_max: int = typer.Option(3, "--k-max", min=1, help="worst-case sets for k = 1..k_max (>= 1)"),
     method: str = typer.Option("heuristic", "--method", help="worst-case method: heuristic, auto, milp"),
     top: int = typer.Option(20, "--top", help="rows shown"),
     html: Path = typer.Option(None, "--html", help="write the bar chart as an HTML file"),
