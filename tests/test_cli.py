@@ -195,7 +195,7 @@ def test_schedule_from_case_needs_a_positive_horizon(hours, capsys):
     assert "at least 1 hour" in text and "Traceback" not in text
 
 
-@pytest.mark.parametrize("argv", [["n1", "case9", "--threshold", "-5"], ["rank", "case9", "--k-max", "0"]])
+@pytest.mark.parametrize("argv", [["n1", "case9", "--threshold", "-5"], ["rank", "case9", "--k-max", "-1"]])
 def test_security_rejects_nonsense_options(argv, capsys):
     code, text = _run(argv, capsys)
     assert code == 2 and "Traceback" not in text

@@ -142,7 +142,7 @@ def _scenario_for(grid, path):
 def rank(
     case: str = typer.Argument(..., help="case name or path to a .m file"),
     elements: str = typer.Option("branches,gens,sites", "--elements", help="asset kinds: branches, gens, sites"),
-    k_max: int = typer.Option(3, "--k-max", min=1, help="worst-case sets for k = 1..k_max (>= 1)"),
+    k_max: int = typer.Option(3, "--k-max", min=0, help="worst-case sets for k = 1..k_max (0: none)"),
     method: str = typer.Option("heuristic", "--method", help="worst-case method: heuristic, auto, milp"),
     top: int = typer.Option(20, "--top", help="rows shown"),
     html: Path = typer.Option(None, "--html", help="write the bar chart as an HTML file"),
