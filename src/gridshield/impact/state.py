@@ -38,23 +38,13 @@ def live_after(grid: Grid, dmg: Damage, extra_branch_out: np.ndarray | None = No
 def island_refs(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
     """One reference bus per energised island: the case's reference bus (type 3) when it lies in
     the island, else the bus of the island's largest live generator (by ``p_max_mw``)."""
-    g = grid.gens
-    rows = np.flatnonzero(gen_on)
-    if rows.size == 0:
-        return np.zeros(0, np.int64)
-    gb = g.bus[rows]
-    lab = isl.label[gb]
-    is_ref = grid.buses.type[gb] == 3
-    order = np.lexsort((-g.p_max_mw[rows], ~is_ref, lab))
-    lab_sorted = lab[order]
-    first = np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]
-    return gb[order[first]]
+    return grid.gens.bus[slack_gens(grid, isl, gen_on)]
 
 
 def slack_gens(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
     """Per energised island, the generator that balances it when the others keep their
-    dispatch: the first live generator at the island's reference bus (the case's slack where it
-    lies in the island, else the largest generator)."""
+    dispatch: the largest live generator at the case's reference bus where that bus lies in the
+    island, else the island's largest live generator."""
     g = grid.gens
     rows = np.flatnonzero(gen_on)
     if rows.size == 0:
