@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridValidationError, ParseError
-from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts
+from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites
 
 BUS_COLS = ("bus_i", "type", "Pd", "Qd", "Gs", "Bs", "area", "Vm", "Va", "baseKV", "zone", "Vmax", "Vmin")
 GEN_COLS = ("bus", "Pg", "Qg", "Qmax", "Qmin", "Vg", "mBase", "status", "Pmax", "Pmin")
@@ -300,32 +300,46 @@ def _check_cols(case: RawCase, tab: RawTable, names: tuple[str, ...], need: int)
     return data
 
 
+def _cell_number(case: RawCase, name: str, value: float | str) -> float:
+    if isinstance(value, str):
+        raise ParseError(case.path, case.tables[name].line, f"mpc.{name}: expected a number, found the string {value!r}")
+    return float(value)
+
+
 def _bad_row(case: RawCase, tab: RawTable, row: int, msg: str) -> ParseError:
     line = tab.row_lines[row] if tab.row_lines else tab.line
     return ParseError(case.path, line, f"mpc.{tab.name} row {row + 1}: {msg}")
 
 
-def _cell_table(case: RawCase, name: str, columns: tuple[str, ...]) -> list[dict[str, Any]] | None:
+def _cell_table(
+    case: RawCase, name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[dict[str, Any]] | None:
+    """Rows of a gridshield cell table as dicts; ``optional`` trailing columns may be absent (all rows alike)."""
     tab = case.tables.get(name)
     if tab is None:
         return None
     if tab.rows is None:
         raise ParseError(case.path, tab.line, f"mpc.{name} must be a cell array {{...}}")
     out = []
+    full = columns + optional
     for k, r in enumerate(tab.rows):
-        if len(r) != len(columns):
+        if len(r) != len(columns) and len(r) != len(full) or (out and len(r) != len(out[0])):
             line = tab.row_lines[k] if tab.row_lines else tab.line
-            raise ParseError(case.path, line, f"mpc.{name}: expected {len(columns)} cells ({' '.join(columns)})")
-        out.append(dict(zip(columns, r, strict=True)))
+            want = f"{len(columns)}" + (f" or {len(full)}" if optional else "")
+            raise ParseError(case.path, line, f"mpc.{name}: expected {want} cells per row ({' '.join(full)})")
+        out.append(dict(zip(full, r, strict=False)))
     return out
 
 
 _GS_BUS = ("id", "substation", "x", "y")
+_GS_BUS_OPT = ("voltage_level",)
 _GS_LOAD = ("id", "bus_i", "p_mw", "q_mvar", "in_service", "priority", "customers", "group", "name")
 _GS_GEN = ("id", "name", "fuel")
 _GS_BRANCH = ("id", "name")
+_GS_BRANCH_OPT = ("g_from_pu", "b_from_pu", "g_to_pu", "b_to_pu")
 _GS_SHUNT = ("id", "bus_i", "g_mw", "b_mvar", "in_service")
-_GS_TABLES = ("gs_bus", "gs_load", "gs_gen", "gs_branch", "gs_shunt")
+_GS_SITE = ("id", "name", "category", "nominal_kv", "lon_deg", "lat_deg", "voltage_levels")
+_GS_TABLES = ("gs_bus", "gs_load", "gs_gen", "gs_branch", "gs_shunt", "gs_site")
 
 
 def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
@@ -392,14 +406,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             raise ParseError(path, names_tab.line, f"mpc.bus_name must be a cell array with one name per bus ({num.size})")
         bus_names = [str(r[0]) for r in names_tab.rows]
     substation = [""] * num.size
+    voltage_level = [""] * num.size
     xs = np.full(num.size, np.nan)
     ys = np.full(num.size, np.nan)
-    gs_bus = _cell_table(case, "gs_bus", _GS_BUS)
+    gs_bus = _cell_table(case, "gs_bus", _GS_BUS, _GS_BUS_OPT)
     if gs_bus is not None:
         if len(gs_bus) != num.size:
             raise ParseError(path, case.tables["gs_bus"].line, f"mpc.gs_bus needs one row per bus ({num.size})")
         bus_ids = np.array([str(r["id"]) for r in gs_bus], dtype=object)
         substation = [str(r["substation"]) for r in gs_bus]
+        voltage_level = [str(r.get("voltage_level", "")) for r in gs_bus]
         xs = np.array([float(r["x"]) for r in gs_bus])
         ys = np.array([float(r["y"]) for r in gs_bus])
 
@@ -426,6 +442,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         in_service=btype != 4,
         name=bus_names,
         substation=substation,
+        voltage_level=voltage_level,
         x=xs,
         y=ys,
     )
@@ -467,12 +484,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         raise _bad_row(case, rtab, k, f"column {BRANCH_COLS[5 + j]} is negative ({br[k, 5 + j]:g}); ratings must be >= 0")
     br_ids = np.array([f"branch:{k + 1}" for k in range(nl)], dtype=object)
     br_names = [""] * nl
-    gs_branch = _cell_table(case, "gs_branch", _GS_BRANCH)
+    ends = {c: np.zeros(nl) for c in _GS_BRANCH_OPT}
+    gs_branch = _cell_table(case, "gs_branch", _GS_BRANCH, _GS_BRANCH_OPT)
     if gs_branch is not None:
         if len(gs_branch) != nl:
             raise ParseError(path, case.tables["gs_branch"].line, f"mpc.gs_branch needs one row per branch ({nl})")
         br_ids = np.array([str(r["id"]) for r in gs_branch], dtype=object)
         br_names = [str(r["name"]) for r in gs_branch]
+        for c in _GS_BRANCH_OPT:
+            if gs_branch and c in gs_branch[0]:
+                ends[c] = np.array([_cell_number(case, "gs_branch", r[c]) for r in gs_branch])
     branches = table(
         Branches,
         "mpc.branch",
@@ -492,6 +513,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         angmin_deg=br[:, 11],
         angmax_deg=br[:, 12],
         name=br_names,
+        **ends,
     )
 
     gs_load = _cell_table(case, "gs_load", _GS_LOAD)
@@ -548,6 +570,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             b_mvar=bus[rows, 5],
         )
 
+    gs_site = _cell_table(case, "gs_site", _GS_SITE)
+    site_table = None
+    if gs_site is not None:
+        sites_cols: dict[str, list[Any]] = {c: [r[c] for r in gs_site] for c in _GS_SITE}
+        for c in ("nominal_kv", "lon_deg", "lat_deg"):
+            sites_cols[c] = [_cell_number(case, "gs_site", v) for v in sites_cols[c]]
+        for c in ("id", "name", "category", "voltage_levels"):
+            sites_cols[c] = [str(v) for v in sites_cols[c]]
+        site_table = table(Sites, "mpc.gs_site", case.tables["gs_site"], **sites_cols)
+
     gencost = None
     gctab = case.tables.get("gencost")
     if gctab is not None:
@@ -591,6 +623,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             gencost=gencost,
             extra_columns=extra_columns,
             extra_tables=extra_tables,
+            site_table=site_table,
         )
     except GridValidationError as exc:
         raise ParseError(path, None, str(exc)) from None
@@ -713,9 +746,12 @@ def matpower_text(grid: Grid) -> str:
     # gridshield metadata, only where it differs from what the standard tables imply
     if any(b.substation.tolist()) or not np.all(np.isnan(b.x)) or not np.all(np.isnan(b.y)) or any(
         i != f"bus:{n}" for i, n in zip(b.id.tolist(), num.tolist(), strict=True)
-    ):
-        rows = zip(b.id.tolist(), b.substation.tolist(), b.x.tolist(), b.y.tolist(), strict=True)
-        lines += _cells("gs_bus", [(i, s, x, y) for i, s, x, y in rows], _GS_BUS) + [""]
+    ) or any(b.voltage_level.tolist()):
+        cols = [b.id.tolist(), b.substation.tolist(), b.x.tolist(), b.y.tolist()]
+        if any(b.voltage_level.tolist()):
+            cols.append(b.voltage_level.tolist())
+        names = (_GS_BUS + _GS_BUS_OPT)[: len(cols)]
+        lines += _cells("gs_bus", list(zip(*cols, strict=True)), names) + [""]
     canonical_loads = (
         len(set(ld.bus.tolist())) == len(ld)
         and all(i == f"load:{num[k]}" for i, k in zip(ld.id.tolist(), ld.bus.tolist(), strict=True))
@@ -750,8 +786,16 @@ def matpower_text(grid: Grid) -> str:
     if any(g.name.tolist()) or any(g.fuel.tolist()) or any(i != f"gen:{k + 1}" for k, i in enumerate(g.id.tolist())):
         lines += _cells("gs_gen", list(zip(g.id.tolist(), g.name.tolist(), g.fuel.tolist(), strict=True)), _GS_GEN)
         lines += [""]
-    if any(r.name.tolist()) or any(i != f"branch:{k + 1}" for k, i in enumerate(r.id.tolist())):
-        lines += _cells("gs_branch", list(zip(r.id.tolist(), r.name.tolist(), strict=True)), _GS_BRANCH) + [""]
+    shunted = bool(r.has_end_shunts.any())
+    if shunted or any(r.name.tolist()) or any(i != f"branch:{k + 1}" for k, i in enumerate(r.id.tolist())):
+        cols = [r.id.tolist(), r.name.tolist()]
+        if shunted:
+            cols += [getattr(r, c).tolist() for c in _GS_BRANCH_OPT]
+        lines += _cells("gs_branch", list(zip(*cols, strict=True)), (_GS_BRANCH + _GS_BRANCH_OPT)[: len(cols)]) + [""]
+    st = grid.site_table
+    if len(st):
+        lines += _cells("gs_site", list(zip(*(getattr(st, c).tolist() for c in _GS_SITE), strict=True)), _GS_SITE)
+        lines += [""]
 
     for key, val in grid.extra_tables.items():
         if isinstance(val, ExtraTable):
