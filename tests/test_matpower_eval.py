@@ -242,14 +242,13 @@ def test_every_matpower_case_loads_and_matches_pypower(name):
 
 
 @needs_mp
-def test_cases_lists_only_what_loads():
+def test_cases_lists_only_what_loads(capsys):
     """`gridshield cases` lists the registry; every MATPOWER name in it is loaded and solved above."""
-    from typer.testing import CliRunner
-
-    from gridshield.cli import app
+    from gridshield.cli import main
 
     names = [n for n, src in available().items() if src != "builtin"]
     assert len(names) == 78  # matpower 8.1's data folder (+ synthetic-city = 79 names)
     assert set(names) == set(_mp_cases(False)) | set(_mp_cases(True))
-    out = CliRunner().invoke(app, ["cases"]).output
+    main(["cases"])
+    out = capsys.readouterr().out
     assert [n.strip() for n in out.replace("\n", "").split(",")] == list(available())
