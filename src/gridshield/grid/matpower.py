@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridValidationError, ParseError
+from gridshield.grid.mexpr import MatlabError, Parser, Program, split_statements, tokenize
 from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites
 
 BUS_COLS = ("bus_i", "type", "Pd", "Qd", "Gs", "Bs", "area", "Vm", "Va", "baseKV", "zone", "Vmax", "Vmin")
@@ -31,6 +33,7 @@ BRANCH_COLS = ("fbus", "tbus", "r", "x", "b", "rateA", "rateB", "rateC", "ratio"
 _ASSIGN = re.compile(r"^\s*mpc\.([A-Za-z_]\w*)\s*=\s*(.*)$")
 _FUNCTION = re.compile(r"^\s*function\s+(?:\w+\s*=\s*)?([A-Za-z_]\w*)")
 _CELL_TOKEN = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"])*)\"|(;)|(\n)|([^\s,;'\"]+)")
+_QUOTED = re.compile(r"^(?:'(?:[^']|'')*'|\"[^\"]*\")$")
 _NUMBER = re.compile(r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf|NaN|nan)$")
 
 
@@ -211,9 +214,69 @@ def _scalar(value: str, path: str, line: int, name: str) -> Any:
     )
 
 
+class _CaseFields(MutableMapping):
+    """The ``mpc`` fields of a :class:`RawCase` as the evaluator sees them (scalars and numeric tables)."""
+
+    def __init__(self, case: RawCase, line: list[int]):
+        self.case = case
+        self.line = line  # [current line], for tables created by a statement
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.case.scalars:
+            return self.case.scalars[name]
+        tab = self.case.tables.get(name)
+        if tab is None:
+            raise KeyError(name)
+        if tab.data is None:
+            return f"cell array mpc.{name}"
+        return tab.data
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            tab = self.case.tables.get(name)
+            if tab is None or tab.data is None:
+                self.case.scalars.pop(name, None)
+                self.case.tables[name] = RawTable(name=name, line=self.line[0], data=value)
+            else:
+                if value.shape != tab.data.shape:
+                    tab.row_lines = []
+                tab.data = value
+        else:
+            self.case.tables.pop(name, None)
+            self.case.scalars[name] = value
+            self.case.scalar_lines[name] = self.line[0]
+
+    def __delitem__(self, name: str) -> None:  # pragma: no cover - the evaluator never deletes
+        raise KeyError(name)
+
+    def __iter__(self):
+        return iter([*self.case.scalars, *self.case.tables])
+
+    def __len__(self) -> int:
+        return len(self.case.scalars) + len(self.case.tables)
+
+
+def _bracket_depth(text: str) -> int:
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth
+
+
 def parse_matpower_text(text: str, path: str = "<string>") -> RawCase:
-    """Read the assignments of a MATPOWER case text without evaluating anything."""
+    """Read the assignments of a MATPOWER case text.
+
+    Data blocks (``mpc.<name> = [...]`` / ``{...}``, numbers, strings) are read directly; other
+    statements (unit conversions, MATPOWER's named columns, ``if`` blocks) go to the safe
+    evaluator of :mod:`gridshield.grid.mexpr`, in file order. Nothing is passed to Python's
+    ``eval``/``exec``.
+    """
     case = RawCase(path=path)
+    here = [1]
+    program = Program(_CaseFields(case, here), path)
     pending_cols: tuple[str, ...] = ()
     pos, line, n = 0, 1, len(text)
     while pos < n:
@@ -222,57 +285,102 @@ def parse_matpower_text(text: str, path: str = "<string>") -> RawCase:
             eol = n
         raw = text[pos:eol]
         stripped = raw.strip()
+        here[0] = line
+        m = _ASSIGN.match(raw) if stripped and not stripped.startswith("%") else None
+        fm = _FUNCTION.match(raw) if m is None else None
         if stripped.startswith("%"):
             if stripped.startswith("%column_names%"):
                 pending_cols = tuple(stripped[len("%column_names%") :].split())
-        elif stripped and not stripped.startswith(("end", "return")):
-            m = _ASSIGN.match(raw)
-            if m is None:
-                fm = _FUNCTION.match(raw)
-                if fm is None:
-                    raise ParseError(
-                        path,
-                        line,
-                        f"expected 'mpc.<name> = ...;' or 'function mpc = <name>', found {stripped[:60]!r} "
-                        "(gridshield reads data-only MATPOWER case files and does not run code)",
-                    )
-                case.name = fm.group(1)
+        elif fm is not None:
+            case.name = fm.group(1)
+        elif m is not None and m.group(2).lstrip()[:1] in ("[", "{"):
+            name, rest = m.group(1), m.group(2)
+            lead = rest.lstrip()
+            opener = lead[0]
+            closer = "]" if opener == "[" else "}"
+            start = pos + len(raw) - len(lead) + 1
+            close = _find_close(text, start, closer, path, line, name)
+            body = text[start:close]
+            tab = RawTable(name=name, line=line, columns=pending_cols)
+            if opener == "[":
+                data = _matrix_fast(body)
+                if data is None:
+                    try:
+                        data, tab.row_lines = _matrix_slow(body, path, line, name)
+                    except ParseError as exc:
+                        # not plain numbers: an expression such as [mpc.gen; ...] or [50/3 1]?
+                        clean = "\n".join(_strip_comment(s).replace("...", " ") for s in body.split("\n"))
+                        try:
+                            value = Program(_CaseFields(case, here), path).ev.value(_parse_expr(f"[{clean}]"))
+                        except (MatlabError, ParseError):
+                            raise exc from None
+                        data = np.array(value, dtype=float)
+                tab.data = data
             else:
-                name, rest = m.group(1), m.group(2)
-                lead = rest.lstrip()
-                if lead[:1] in ("[", "{"):
-                    opener = lead[0]
-                    closer = "]" if opener == "[" else "}"
-                    start = pos + len(raw) - len(lead) + 1
-                    close = _find_close(text, start, closer, path, line, name)
-                    body = text[start:close]
-                    tab = RawTable(name=name, line=line, columns=pending_cols)
-                    if opener == "[":
-                        data = _matrix_fast(body)
-                        if data is None:
-                            data, tab.row_lines = _matrix_slow(body, path, line, name)
-                        tab.data = data
-                    else:
-                        tab.rows, tab.row_lines = _cell_rows(body, path, line, name)
-                    if name in case.tables or name in case.scalars:
-                        raise ParseError(path, line, f"mpc.{name} is assigned twice")
-                    case.tables[name] = tab
-                    line += text.count("\n", pos, close)
-                    eol = text.find("\n", close)
-                    if eol < 0:
-                        eol = n
-                    tail = _strip_comment(text[close + 1 : eol]).strip()
-                    if tail not in ("", ";"):
-                        raise ParseError(path, line, f"mpc.{name}: unexpected {tail!r} after the closing '{closer}'")
-                else:
-                    if name in case.tables or name in case.scalars:
-                        raise ParseError(path, line, f"mpc.{name} is assigned twice")
-                    case.scalars[name] = _scalar(rest, path, line, name)
-                    case.scalar_lines[name] = line
-                pending_cols = ()
+                tab.rows, tab.row_lines = _cell_rows(body, path, line, name)
+            if program.active:
+                if name in case.tables or name in case.scalars:
+                    raise ParseError(path, line, f"mpc.{name} is assigned twice")
+                case.tables[name] = tab
+            line += text.count("\n", pos, close)
+            eol = text.find("\n", close)
+            if eol < 0:
+                eol = n
+            tail = _strip_comment(text[close + 1 : eol]).strip()
+            if tail not in ("", ";"):
+                raise ParseError(path, line, f"mpc.{name}: unexpected {tail!r} after the closing '{closer}'")
+            pending_cols = ()
+        elif m is not None and _is_literal(m.group(2)):
+            name = m.group(1)
+            if program.active:
+                if not program.blocks and (name in case.tables or name in case.scalars):
+                    raise ParseError(path, line, f"mpc.{name} is assigned twice")
+                case.tables.pop(name, None)
+                case.scalars[name] = _scalar(m.group(2), path, line, name)
+                case.scalar_lines[name] = line
+            pending_cols = ()
+        elif stripped:
+            # a statement for the evaluator; it may continue over lines ('...' or open brackets)
+            first = line
+            stmt = _strip_comment(raw)
+            while True:
+                cont = stmt.rstrip().endswith("...")
+                if cont:
+                    stmt = stmt.rstrip()[:-3] + " "
+                if not cont and _bracket_depth(stmt) <= 0:
+                    break
+                if eol >= n:
+                    raise ParseError(path, first, "the statement has an unclosed '(' or '[' and runs to the end of the file")
+                pos = eol + 1
+                line += 1
+                eol = text.find("\n", pos)
+                if eol < 0:
+                    eol = n
+                stmt += ("" if cont else "\n") + _strip_comment(text[pos:eol])
+            here[0] = first
+            for part in split_statements(stmt):
+                program.run(part, first)
+            pending_cols = ()
         pos = eol + 1
         line += 1
+    program.finish()
     return case
+
+
+def _is_literal(value: str) -> bool:
+    """True when the right side of ``mpc.x = ...`` is a plain number or quoted string."""
+    v = _strip_comment(value).strip()
+    if v.endswith(";"):
+        v = v[:-1].strip()
+    return bool(_NUMBER.match(v) or _QUOTED.match(v))
+
+
+def _parse_expr(text: str) -> tuple:
+    p = Parser(tokenize(text))
+    node = p.range_expr()
+    if not p.at_end():
+        raise MatlabError(f"unexpected {p.peek().text!r}")
+    return node
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,6 +498,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         fin = np.isfinite(data[:, : len(names)])
         if tab is gtab:
             fin[:, 3:5] |= np.isinf(data[:, 3:5])  # Qmax/Qmin may be +-Inf in MATPOWER
+            fin[:, 8:10] |= np.isinf(data[:, 8:10])  # so may Pmax/Pmin (unlimited)
         if not fin.all():
             k, j = (int(v[0]) for v in np.nonzero(~fin))
             raise _bad_row(case, tab, k, f"column {names[j]} is {data[k, j]!r}; a finite number is needed")

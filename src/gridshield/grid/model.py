@@ -259,8 +259,8 @@ class Generators(Table):
     vg_pu: Any = _col(float, "p.u.", "voltage set point", default=1.0)
     mbase_mva: Any = _col(float, "MVA", default=100.0)
     in_service: Any = _col(bool, default=True)
-    p_max_mw: Any = _col(float, "MW", default=0.0)
-    p_min_mw: Any = _col(float, "MW", default=0.0)
+    p_max_mw: Any = _col(float, "MW", "upper active limit (inf = unlimited, as MATPOWER's Inf)", finite=False, default=0.0)
+    p_min_mw: Any = _col(float, "MW", "lower active limit (-inf = unlimited)", finite=False, default=0.0)
     name: Any = _col(str, default="")
     fuel: Any = _col(str, doc="e.g. 'chp', 'coal', 'gas', 'hydro', 'nuclear', 'import'; '' if unknown", default="")
 
