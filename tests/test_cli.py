@@ -70,12 +70,12 @@ def test_risk_option_mistakes(extra, needle, capsys):
 def test_heat_missing_damage_file_is_named(capsys):
     code, text = _run(["heat", "synthetic-city", "-d", "no-such-damage.yaml"], capsys)
     assert code == 2
-    assert "cannot read damage file" in text
+    assert "no-such-damage.yaml: cannot read the damage file" in text
 
 
 @pytest.mark.parametrize(
     "extra, needle",
-    [(["--duration", "branch:nope=3"], "unknown asset id 'branch:nope'"), (["--time-limit", "-1"], "time_limit_s")],
+    [(["--duration", "branch:nope=3"], "unknown asset id 'branch:nope'"), (["--time-limit", "-1"], "--time-limit -1")],
 )
 def test_restore_option_mistakes(extra, needle, capsys):
     code, text = _run(["restore", "synthetic-city", "-d", "site:S110-Dockside", *extra], capsys)

@@ -135,7 +135,7 @@ def test_error_names_line():
 
 
 def test_missing_file_is_clear(tmp_path):
-    with pytest.raises(gs.ParseError, match="cannot read the file"):
+    with pytest.raises(gs.ParseError, match="nope.m: cannot read the MATPOWER case file: No such file"):
         gs.read_matpower(tmp_path / "nope.m")
 
 

@@ -110,6 +110,12 @@ def kv_table(title: str, rows: dict[str, Any]) -> Table:
     return t
 
 
+def print_notes(notes: tuple[str, ...] | list[str]) -> None:
+    """``note: ...`` lines on stderr for caveats that shape a result (not errors)."""
+    for n in notes:
+        err_console.print(Text.assemble(("note:", "bold yellow"), " ", n), soft_wrap=True)
+
+
 def print_error(message: str) -> None:
     """``error: MESSAGE`` on stderr, the message verbatim (no markup, no emoji codes, no wrapping)."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
@@ -151,7 +157,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as exc:  # click usage errors (unknown command, bad option value, ...)
         if isinstance(exc, _click_exception_types()):
-            exc.show()  # type: ignore[attr-defined]
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" or ctx is None:
+                exc.show()  # type: ignore[attr-defined]
+            else:  # one line, like every other mistake
+                names = []
+                while ctx.parent is not None:
+                    names.append(ctx.info_name)
+                    ctx = ctx.parent
+                print_error(f"{exc.format_message()} (see: {' '.join(['gridshield', *reversed(names), '--help'])})")
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
     if isinstance(rc, int) and rc:  # typer.Exit(code) under standalone_mode=False

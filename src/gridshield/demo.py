@@ -586,17 +586,17 @@ def run_demo(
     from gridshield.heat import HeatNetwork, scale_for_temperature
 
     from gridshield.errors import GridshieldError
+    from gridshield.limits import MAX_CREWS, check_int, check_workers
+    from gridshield.threat.runner import max_samples_in_memory
 
-    if isinstance(crews, bool) or not isinstance(crews, (int, np.integer)) or crews < 1:
-        raise GridshieldError(f"--crews {crews!r}: give a whole number of repair crews >= 1")
-    if not isinstance(samples, (int, np.integer)) or samples < 0:
-        raise GridshieldError(f"--samples {samples!r}: give a whole number >= 0 (0 skips the risk part)")
+    check_int("--crews", crews, low=1, high=MAX_CREWS, why="repair crews (more crews than damaged assets change nothing)")
+    check_int("--samples", samples, low=0, high=max_samples_in_memory(64),
+              why="on this machine (0 skips the risk part)")
     if not (math.isfinite(temperature_c) and -60.0 <= temperature_c <= 40.0):
         raise GridshieldError(f"--temperature {temperature_c!r}: give an outdoor temperature in °C (-60..40)")
     if not (math.isfinite(import_mw) and import_mw >= 0):
         raise GridshieldError(f"--import-mw {import_mw!r}: give the MW the national grid delivers (>= 0)")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise GridshieldError(f"--workers {workers!r}: give a whole number of worker processes >= 1")
+    check_workers("--workers", workers)
     t0 = time.perf_counter()
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,12 @@ MAX_OBSERVED = 1_000_000
 MAX_CREWS = 10_000
 #: Hours simulated by ``heat`` and restoration curves (one year).
 MAX_HOURS = 8_760
+#: Sub-groups a rotating-outage group may be split into.
+MAX_SPLIT = 64
+#: Groups x time steps of one rotating-outage schedule (e.g. 500 sub-queues for 3 months of hours).
+MAX_SCHEDULE_CELLS = 1_000_000
+#: Seconds any solver time limit may be (a week).
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
 #: Samples per batch / store transaction.
 MAX_BATCH_SIZE = 100_000
 #: Buses a dashboard map is drawn for (the map JSON grows with the grid; larger grids get no map).
@@ -190,7 +196,7 @@ def check_file_size(option: str, path: str | os.PathLike[str], high: int) -> Non
 
 __all__ = [
     "DEFAULT_UPLOAD_TOTAL_BYTES", "MAX_BATCH_SIZE", "MAX_CREWS", "MAX_HOURS", "MAX_LAUNCHED_PER_WAVE", "MAX_MAP_BUSES",
-    "MAX_OBSERVED", "MAX_SCENARIO_BYTES", "MAX_TARGETS_PER_WAVE", "MAX_TEXT_FILE_BYTES", "MAX_WAVES", "WORKER_BYTES",
+    "MAX_OBSERVED", "MAX_SCENARIO_BYTES", "MAX_SCHEDULE_CELLS", "MAX_SPLIT", "MAX_TIME_LIMIT_S", "MAX_TARGETS_PER_WAVE", "MAX_TEXT_FILE_BYTES", "MAX_WAVES", "WORKER_BYTES",
     "LimitError", "available_memory_bytes", "check_file_size", "check_int", "check_real", "check_workers",
     "fmt_bytes", "max_workers", "memory_budget_bytes", "usable_cores",
 ]

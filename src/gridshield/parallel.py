@@ -84,11 +84,20 @@ def worker_state(payload: Payload) -> Any:
 
 
 def compute_batch(payload: Payload, start: int, stop: int) -> Any:
-    """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.batch.Batch`)."""
+    """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.batch.Batch`).
+
+    A user mistake found in a worker comes back as a plain :class:`GridshieldError` with the same
+    message (the subclasses' constructors take other arguments and would not survive pickling).
+    """
     from gridshield.threat.batch import run_batch
 
-    with borrowed_state(payload) as s:
-        return run_batch(s, payload.seed, start, stop)
+    if _INIT_ERROR:
+        raise GridshieldError(_INIT_ERROR[0])
+    try:
+        with borrowed_state(payload) as s:
+            return run_batch(s, payload.seed, start, stop)
+    except GridshieldError as exc:
+        raise GridshieldError(str(exc)) from None
 
 
 def _init_worker(payload: Payload) -> None:
@@ -136,9 +145,18 @@ def _parent_death_signal() -> None:
         pass
 
 
+#: A pool worker's failure to build its state, reported by its first batch (a message; empty when fine).
+_INIT_ERROR: list[str] = []
+
+
 def _init_pool_worker(payload: Payload, parent: int) -> None:
     die_with_parent(parent)
-    _init_worker(payload)
+    try:
+        _init_worker(payload)
+    except GridshieldError as exc:  # handed to the parent with the first batch, not printed here
+        _INIT_ERROR.append(str(exc))
+    except Exception as exc:  # noqa: BLE001 - e.g. an --evaluator that fails; the parent reports it
+        _INIT_ERROR.append(f"the worker could not build its state: {type(exc).__name__}: {exc}")
 
 
 class InlineExecutor:

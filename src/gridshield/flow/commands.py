@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from gridshield.cli import app, console, kv_table
+from gridshield.cli import app, console, kv_table, print_notes
 
 
 def _branch_table(grid, loading, p_from, q_from, n: int = 10, title: str = ""):
@@ -60,8 +60,9 @@ def pf(
         raise GridshieldError(f"--init {init!r}: use case, flat or dc")
     t0 = time.perf_counter()
     grid = load(case)
+    print_notes(grid.notes())
     t_load = time.perf_counter() - t0
-    with console.status(f"solving {'DC' if dc else 'AC'} power flow on {grid.name} ({len(grid.buses)} buses)..."):
+    with console.status(Text(f"solving {'DC' if dc else 'AC'} power flow on {grid.name} ({len(grid.buses)} buses)...")):
         t1 = time.perf_counter()
         if dc:
             from gridshield.flow.dc import solve_dc

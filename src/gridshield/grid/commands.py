@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridshield.cli import app, console, kv_table
+from gridshield.cli import app, console, kv_table, print_notes
 
 
 @app.command()
@@ -14,6 +14,7 @@ def info(case: str = typer.Argument(..., help="case name (see `gridshield cases`
 
     grid = load(case)
     console.print(kv_table(f"{grid.name}", grid.summary()))
+    print_notes(grid.notes())
 
 
 @app.command()

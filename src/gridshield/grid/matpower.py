@@ -13,6 +13,7 @@ ignores, so that any :class:`Grid` round-trips exactly.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import MutableMapping
@@ -414,6 +415,15 @@ def _cell_number(case: RawCase, name: str, value: float | str) -> float:
     return float(value)
 
 
+def _cell_count(case: RawCase, name: str, value: float | str) -> int:
+    """A count cell (customers): a whole number from 0 to 1e12, else a one-line ParseError."""
+    v = _cell_number(case, name, value)
+    if not (math.isfinite(v) and v == int(v) and 0 <= v <= 1e12):
+        raise ParseError(case.path, case.tables[name].line,
+                         f"mpc.{name}: expected a whole number of customers from 0 to 1e12, found {v:g}")
+    return int(v)
+
+
 def _bad_row(case: RawCase, tab: RawTable, row: int, msg: str) -> ParseError:
     line = tab.row_lines[row] if tab.row_lines else tab.line
     return ParseError(case.path, line, f"mpc.{tab.name} row {row + 1}: {msg}")
@@ -525,8 +535,8 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         bus_ids = np.array([str(r["id"]) for r in gs_bus], dtype=object)
         substation = [str(r["substation"]) for r in gs_bus]
         voltage_level = [str(r.get("voltage_level", "")) for r in gs_bus]
-        xs = np.array([float(r["x"]) for r in gs_bus])
-        ys = np.array([float(r["y"]) for r in gs_bus])
+        xs = np.array([_cell_number(case, "gs_bus", r["x"]) for r in gs_bus])
+        ys = np.array([_cell_number(case, "gs_bus", r["y"]) for r in gs_bus])
 
     def table(cls, what: str, tab: RawTable | None, **cols):
         try:
@@ -633,12 +643,12 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             "mpc.gs_load",
             ltab,
             id=[str(r["id"]) for r in gs_load],
-            bus=rows_of(ltab, np.array([float(r["bus_i"]) for r in gs_load]), "load bus"),
-            p_mw=[float(r["p_mw"]) for r in gs_load],
-            q_mvar=[float(r["q_mvar"]) for r in gs_load],
-            in_service=[float(r["in_service"]) > 0 for r in gs_load],
+            bus=rows_of(ltab, np.array([_cell_number(case, "gs_load", r["bus_i"]) for r in gs_load]), "load bus"),
+            p_mw=[_cell_number(case, "gs_load", r["p_mw"]) for r in gs_load],
+            q_mvar=[_cell_number(case, "gs_load", r["q_mvar"]) for r in gs_load],
+            in_service=[_cell_number(case, "gs_load", r["in_service"]) > 0 for r in gs_load],
             priority=[str(r["priority"]) for r in gs_load],
-            customers=[int(float(r["customers"])) for r in gs_load],
+            customers=[_cell_count(case, "gs_load", r["customers"]) for r in gs_load],
             group=[str(r["group"]) for r in gs_load],
             name=[str(r["name"]) for r in gs_load],
         )
@@ -662,10 +672,10 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             "mpc.gs_shunt",
             stab,
             id=[str(r["id"]) for r in gs_shunt],
-            bus=rows_of(stab, np.array([float(r["bus_i"]) for r in gs_shunt]), "shunt bus"),
-            g_mw=[float(r["g_mw"]) for r in gs_shunt],
-            b_mvar=[float(r["b_mvar"]) for r in gs_shunt],
-            in_service=[float(r["in_service"]) > 0 for r in gs_shunt],
+            bus=rows_of(stab, np.array([_cell_number(case, "gs_shunt", r["bus_i"]) for r in gs_shunt]), "shunt bus"),
+            g_mw=[_cell_number(case, "gs_shunt", r["g_mw"]) for r in gs_shunt],
+            b_mvar=[_cell_number(case, "gs_shunt", r["b_mvar"]) for r in gs_shunt],
+            in_service=[_cell_number(case, "gs_shunt", r["in_service"]) > 0 for r in gs_shunt],
         )
     else:
         rows = np.flatnonzero((bus[:, 4] != 0) | (bus[:, 5] != 0))
@@ -748,12 +758,10 @@ def read_matpower(source: str | os.PathLike[str], *, name: str | None = None) ->
     name
         Case name; defaults to the ``function mpc = NAME`` line, else the file stem.
     """
+    from gridshield.io import read_text_file
+
     path = os.fspath(source)
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ParseError(path, None, f"cannot read the file: {exc.strerror}") from None
+    text = read_text_file(path, "MATPOWER case file")
     return grid_from_raw(parse_matpower_text(text, path), name=name)
 
 

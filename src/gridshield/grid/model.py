@@ -65,6 +65,10 @@ def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> n
     return arr
 
 
+#: Largest magnitude of any number in a grid table (MW, MVAr, kV, p.u., km): nothing real comes near,
+#: and sums of values such as 1e308 overflow to inf.
+MAX_ABS_VALUE = 1e12
+
 #: Singular noun of each table, for error messages ("unknown branch id ...").
 _SINGULAR = {
     "Buses": "bus", "Branches": "branch", "Generators": "generator", "Loads": "load", "Shunts": "shunt", "Sites": "site",
@@ -99,6 +103,13 @@ class Table:
                     bad = np.flatnonzero(invalid)[:5]
                     raise GridValidationError(
                         f"{table}.{f.name}: non-finite value at {', '.join(ids[bad])}; use a finite number"
+                    )
+                huge = np.isfinite(arr) & (np.abs(arr) > MAX_ABS_VALUE)
+                if huge.any():
+                    bad = np.flatnonzero(huge)[:5]
+                    raise GridValidationError(
+                        f"{table}.{f.name}: {float(arr[bad[0]]):g} at {', '.join(ids[bad])} is beyond any grid's "
+                        f"magnitude (|value| <= {MAX_ABS_VALUE:g}); check the number"
                     )
                 if meta["nonneg"] and np.any(arr < 0):
                     bad = np.flatnonzero(arr < 0)[:5]
@@ -516,6 +527,15 @@ class Grid:
             "gen_capacity_mw": float(self.gens.p_max_mw[self.gens.in_service].sum()),
             "gen_dispatch_mw": float(self.gens.p_mw[self.gens.in_service].sum()),
         }
+
+    def notes(self) -> tuple[str, ...]:
+        """Caveats of this model that shape every answer (the CLI prints them as ``note:`` lines)."""
+        out = []
+        b = self.buses
+        if len(b) and not np.any(b.in_service & (b.type == 3)):
+            out.append("the case has no reference (slack) bus in service: the largest generator of each island "
+                       "is taken as its slack")
+        return tuple(out)
 
     def equals(self, other: Grid) -> bool:
         """True when both grids hold the same data."""

@@ -28,10 +28,9 @@ def read_temperature_series(path: Path) -> list[float]:
     ``temperature_c`` column."""
     from gridshield.errors import ParseError
 
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ParseError(str(path), None, f"cannot read the temperature series ({exc.strerror})") from None
+    from gridshield.io import read_text_file
+
+    text = read_text_file(path, "temperature series")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     col = None
     if lines and "temperature_c" in lines[0]:
@@ -72,6 +71,10 @@ def heat(
     from gridshield.grid import load
     from gridshield.heat import assess_heat, scale_for_temperature
 
+    from gridshield.limits import MAX_HOURS, check_int, check_real
+
+    check_int("--hours", hours, low=1, high=MAX_HOURS, why="(a year of hourly steps)")
+    check_real("--temperature", temperature, low=-90.0, high=60.0, why="°C")
     grid = load(case)
     temps = read_temperature_series(series) if series is not None else temperature
     if scale_loads and "gs_reference_temperature_c" in grid.extra_tables:

@@ -660,9 +660,9 @@ def assess_heat(
     -------
     HeatResult
     """
-    if not isinstance(hours, (int, np.integer)) or hours < 1:
-        raise GridshieldError(f"hours must be a positive whole number, got {hours!r}")
-    hours = int(hours)
+    from gridshield.limits import MAX_HOURS, check_int
+
+    hours = check_int("--hours", hours, low=1, high=MAX_HOURS, why="(a year of hourly steps)")
     net = network if network is not None else HeatNetwork.from_grid(grid)
     ids, dmg, on, served = _supply_state(grid, damage_or_impact, damage)
     st = net.status(grid, dmg, bus_energised=on, load_served_mw=served, building_pumps=building_pumps)

@@ -1,4 +1,4 @@
-"""CLI: ``gridshield impact CASE --damage ID[,ID...] | --damage-file F [--cascade] [--rate a|b] [--out F]``."""
+"""CLI: ``gridshield impact CASE --damage ID[,ID...] | --damage-file F | --from-case | --intact [--cascade] [--out F]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from gridshield.cli import app, console, kv_table, write_output
+from gridshield.cli import app, console, kv_table, print_notes, write_output
 
 
 @app.command()
@@ -19,6 +19,7 @@ def impact(
     ),
     damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON file: {damage: [ids]} or a list"),
     from_case: bool = typer.Option(False, "--from-case", help="use the case's PowerModelsRestoration *_damage tables"),
+    intact: bool = typer.Option(False, "--intact", help="assess the intact grid (no damage): the baseline"),
     cascade: bool = typer.Option(False, "--cascade", help="simulate cascading relay trips before operators act"),
     rate: str = typer.Option("a", "--rate", help="branch rating the operators respect: a (long-term), b (short-term) or c (emergency)"),
     relay_threshold: float = typer.Option(
@@ -49,10 +50,16 @@ def impact(
     from gridshield.impact import Damage, ImpactModel
 
     grid = load(case)
-    given = sum(x is not None and x is not False for x in (damage, damage_file, from_case or None))
+    print_notes(grid.notes())
+    given = sum(x is not None and x is not False for x in (damage, damage_file, from_case or None, intact or None))
     if given > 1:
-        raise GridshieldError("give only one of --damage, --damage-file and --from-case")
-    if damage_file is not None:
+        raise GridshieldError("give only one of --damage, --damage-file, --from-case and --intact")
+    if given == 0 or (damage is not None and not any(x.strip() for x in damage.split(","))):
+        raise GridshieldError("no damage given; use --damage site:S3,branch:12, --damage-file FILE or --from-case "
+                              "(or --intact for the intact grid)")
+    if intact:
+        dmg = Damage.from_ids(grid, [])
+    elif damage_file is not None:
         dmg = Damage.from_file(damage_file, grid)
     elif from_case:
         if not any(f"{k}_damage" in grid.extra_tables for k in ("bus", "branch", "gen", "load")):
@@ -63,6 +70,8 @@ def impact(
         dmg = Damage.from_matpower(grid)
     else:
         dmg = Damage.from_ids(grid, damage or "")
+    if not intact and not dmg.ids:
+        raise GridshieldError("the damage given is empty; name the damaged assets, or use --intact for the intact grid")
     model = ImpactModel(
         grid,
         rate=rate,
@@ -73,7 +82,7 @@ def impact(
         relay_threshold=relay_threshold,
         ac_check=ac_check,
     )
-    with console.status("assessing damage..."):
+    with console.status(Text("assessing damage...")):
         res = model.assess(dmg)
     s = res.summary()
     console.print(kv_table(f"Impact on {grid.name}", s))

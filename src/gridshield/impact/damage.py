@@ -101,11 +101,10 @@ class Damage:
     @classmethod
     def from_file(cls, path: str | Path, grid: Grid) -> Damage:
         """Damage from a YAML or JSON file: ``{"damage": ["site:S3", "branch:12"]}`` or a plain list."""
+        from gridshield.io import read_text_file
+
         p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise GridshieldError(f"{p}: cannot read damage file ({exc.strerror})") from None
+        text = read_text_file(p, "damage file")
         try:
             if p.suffix.lower() == ".json":
                 data: Any = json.loads(text)

@@ -411,6 +411,8 @@ class ImpactModel:
         for k in range(isl.count):
             if k in infeasible:
                 st, why = "infeasible", infeasible[k]
+            elif isl.has_generation[k] and d_isl[k] <= _TOL_MW and abs(g_isl[k]) <= _TOL_MW:
+                st, why = "stranded", "generation but no load: its generators are cut off from every load"
             elif isl.has_generation[k]:
                 st, why = "energised", ""
             else:

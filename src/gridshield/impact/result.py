@@ -12,8 +12,9 @@ import numpy as np
 class IslandImpact:
     """One connected part of the damaged grid.
 
-    ``status`` is ``"energised"`` (has generation and an MLD solution), ``"dark"`` (no
-    generation: all its load lost) or ``"infeasible"`` (has generation, but no operating point
+    ``status`` is ``"energised"`` (has generation and an MLD solution), ``"stranded"`` (has
+    generators but no load and delivers nothing: generators cut off from every load), ``"dark"``
+    (no generation: all its load lost) or ``"infeasible"`` (has generation, but no operating point
     exists under the settings; ``reason`` says why; its load is counted as lost).
     """
 

@@ -133,9 +133,9 @@ def schedule_cmd(
         stage_pct=stage_pct, tz=tz, allow_shortfall=allow_shortfall,
     )
     failed = None
-    with console.status("scheduling ...") as status:
+    with console.status(Text("scheduling ...")) as status:
         try:
-            sched = rotating_schedule(groups_obj, deficit_obj, progress=lambda s: status.update(f"scheduling: {s} ..."), **kw)
+            sched = rotating_schedule(groups_obj, deficit_obj, progress=lambda s: status.update(Text(f"scheduling: {s} ...")), **kw)
         except ScheduleInfeasibleError as exc:
             failed, sched = exc, exc.schedule
     print_schedule(sched)

@@ -65,7 +65,7 @@ def deficit_from_impact(grid, impact, *, hours: int = 24, start: Any = "2026-01-
                         shape: Sequence[float] = WINTER_DAILY_SHAPE) -> pd.DataFrame:
     """Hourly deficit (MW) in the energised part of a damaged grid (see the module docstring)."""
     if int(hours) < 1:
-        raise GridshieldError(f"hours={hours}: the horizon needs at least 1 hour (--hours)")
+        raise GridshieldError(f"--hours {hours:g}: the horizon needs at least 1 hour")
     ld = grid.loads
     energised = np.asarray(impact.bus_energised, dtype=bool)[np.asarray(ld.bus)]
     dem = np.asarray(impact.load_demand_mw, dtype=float)
@@ -91,7 +91,9 @@ def groups_and_deficit_from_grid(case: str, damage: str | None, *, hours: float 
     """For ``gridshield schedule --case ... --damage ...``: groups of the energised loads and the
     hourly deficit after the damage, from the impact engine."""
     import gridshield as gs
+    from gridshield.limits import MAX_HOURS, check_real
 
+    check_real("--hours", hours, high=MAX_HOURS, why="hours (a year)")
     grid = gs.load_case(case)
     ids = [x.strip() for x in (damage or "").split(",") if x.strip()]
     impact = gs.assess_damage(grid, ids)

@@ -210,16 +210,21 @@ def _read_table(path: Path) -> pd.DataFrame | list | dict:
     if not path.is_file():
         raise GridshieldError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    from gridshield.io import read_text_file
+
+    text = read_text_file(path, "table")
     try:
         if suffix in (".yaml", ".yml"):
             import yaml
 
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
+            return yaml.safe_load(text)
         if suffix == ".json":
             import json
 
-            return json.loads(path.read_text(encoding="utf-8"))
-        return pd.read_csv(path, skipinitialspace=True, comment="#", dtype={"id": str})
+            return json.loads(text)
+        import io
+
+        return pd.read_csv(io.StringIO(text), skipinitialspace=True, comment="#", dtype={"id": str})
     except (ValueError, OSError) as exc:
         raise ParseError(str(path), None, f"cannot read: {exc}") from None
     except Exception as exc:  # yaml errors

@@ -190,10 +190,12 @@ def rotating_schedule(
     say = progress or (lambda msg: None)
     if method not in ("auto", "milp", "heuristic"):
         raise GridshieldError(f"method must be auto, milp or heuristic, not {method!r}")
-    if split < 1:
-        raise GridshieldError("split must be >= 1")
-    if not time_limit_s > 0:
-        raise GridshieldError(f"time_limit_s={time_limit_s!r}: give a positive number of seconds (--time-limit)")
+    from gridshield.limits import MAX_SCHEDULE_CELLS, MAX_SPLIT, MAX_TIME_LIMIT_S, check_int, check_real
+
+    split = check_int("--split", split, low=1, high=MAX_SPLIT, why="sub-groups per group")
+    check_real("--time-limit", time_limit_s, low=0.0, low_open=True, high=MAX_TIME_LIMIT_S, why="seconds (a week)")
+    if days is not None:
+        check_real("--days", days, low=0.0, low_open=True, high=366.0, why="days")
     from pydantic import ValidationError
 
     try:
@@ -209,7 +211,11 @@ def rotating_schedule(
         )
         raise GridshieldError(f"invalid schedule rules: {msgs}") from None
     glist = split_groups(read_groups(groups), split)
-    inst = build_instance(glist, read_deficit(deficit, start=start, step_h=step_h), rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
+    profile = read_deficit(deficit, start=start, step_h=step_h)
+    check_int("groups x steps", len(glist) * len(profile.times), low=1, high=MAX_SCHEDULE_CELLS,
+              why=f"({len(glist):,} groups after --split, {len(profile.times):,} time steps); schedule fewer days "
+                  "(--days) or fewer groups")
+    inst = build_instance(glist, profile, rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
     if tz is not None and inst.times.tz is None:
         try:
             inst = _replace_times(inst, inst.times.tz_localize(tz, ambiguous="infer", nonexistent="shift_forward"))

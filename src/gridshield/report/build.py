@@ -128,7 +128,9 @@ def scenario_report(scenario: str | os.PathLike[str], samples: int = 500, seed: 
     sc = load_scenario(scenario)
     risk = run_risk(sc, samples=samples, seed=seed, workers=workers, progress=progress)
     key, summary, sections = risk_sections(risk, build_grid(sc))
-    text = Path(scenario).read_text() if Path(str(scenario)).is_file() else str(scenario)
+    from gridshield.io import read_text_file
+
+    text = read_text_file(scenario, "scenario file") if Path(str(scenario)).is_file() else str(scenario)
     return Report(title=f"Risk of the threat scenario “{sc.name}”", key_figures=key, summary=summary,
                   sections=sections, inputs={"seed": seed, "samples": samples, "scenario": text})
 

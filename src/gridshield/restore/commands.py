@@ -75,7 +75,7 @@ def restore(
 
     grid = load(case)
     dmg = _damage(grid, damage, damage_file)
-    with console.status(f"planning {len(dmg.ids)} damaged assets with {crews} crews ({method})..."):
+    with console.status(Text(f"planning {len(dmg.ids)} damaged assets with {crews} crews ({method})...")):
         plan = plan_restoration(
             grid,
             dmg,

@@ -852,15 +852,16 @@ def plan_restoration(
     from gridshield.restore.curve import RestorationPlan, step_integral
     from gridshield.restore.tasks import build_tasks, parse_spares, travel_matrix_h
 
+    from gridshield.limits import MAX_CREWS, MAX_TIME_LIMIT_S, check_int, check_real
+
     t0 = time.perf_counter()
-    if isinstance(crews, bool) or not isinstance(crews, (int, np.integer)) or crews < 1:
-        raise GridshieldError(f"crews={crews!r}: give a whole number of repair crews >= 1")
+    crews = check_int("--crews", crews, low=1, high=MAX_CREWS,
+                      why="repair crews (more crews than damaged assets change nothing)")
     if not (isinstance(heat_weight, (int, float)) and math.isfinite(heat_weight) and heat_weight >= 0):
         raise GridshieldError(f"heat_weight={heat_weight!r}: must be a number >= 0")
-    if not (isinstance(time_limit_s, (int, float)) and time_limit_s > 0):
-        raise GridshieldError(f"time_limit_s={time_limit_s!r}: give a positive number of seconds (--time-limit)")
-    if temperature_c is not None and not (isinstance(temperature_c, (int, float)) and math.isfinite(temperature_c)):
-        raise GridshieldError(f"temperature_c={temperature_c!r}: give the outdoor temperature in deg C")
+    check_real("--time-limit", time_limit_s, low=0.0, low_open=True, high=MAX_TIME_LIMIT_S, why="seconds (a week)")
+    if temperature_c is not None:
+        check_real("--temperature", temperature_c, why="°C")
     ref_c = grid.extra_tables.get("gs_reference_temperature_c")
     scaled = False
     if model is not None:

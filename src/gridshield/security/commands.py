@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table, write_output
 
@@ -16,7 +17,7 @@ def _bars():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tasks: dict[str, int] = {}
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with Progress(TextColumn("{task.description:<18}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as prog:
 
         def cb(stage: str, done: int, total: int) -> None:
@@ -92,7 +93,7 @@ def nk(
     if all_pairs:
         from gridshield.security.nk import all_pairs as pairs_fn
 
-        with console.status("evaluating every pair..."):
+        with console.status(Text("evaluating every pair...")):
             pr = pairs_fn(grid, candidates=cands, elements=_elements(elements))
         console.print(kv_table(f"All pairs on {grid.name}", {"pairs": len(pr.pairs), "LPs solved": pr.n_lp,
                                                              "pruned by DC screening": int(pr.pruned.sum()),
@@ -105,7 +106,7 @@ def nk(
         console.print(t)
         write_output(pr, out)
         return
-    with console.status(f"searching the worst {k} assets ({method})..."):
+    with console.status(Text(f"searching the worst {k} assets ({method})...")):
         res = worst_case(grid, k=k, candidates=cands, method=method, elements=_elements(elements),
                          time_limit_s=time_limit)
     d = res.to_dict()
@@ -225,7 +226,7 @@ def protect(
     prot = [c.strip() for c in protectable.split(",") if c.strip()] if protectable else None
     sc = _scenario_for(grid, scenario)
     if sc is not None:
-        with console.status(f"greedy + 1-swap on {samples} Monte Carlo samples per evaluation..."):
+        with console.status(Text(f"greedy + 1-swap on {samples} Monte Carlo samples per evaluation...")):
             plan = plan_protection(None, budget=budget, costs=costs, effect=effect, protectable=prot, scenario=sc,
                                    samples=samples, seed=seed)
         console.print(kv_table(f"Expected-loss protection plan for {grid.name} under {plan.scenario}", {
@@ -251,7 +252,7 @@ def protect(
         console.print(t)
         write_output(plan, out)
         return
-    with console.status("defender-attacker-defender iterations..."):
+    with console.status(Text("defender-attacker-defender iterations...")):
         plan = plan_protection(grid, budget=budget, costs=costs, k=k, method=method, candidates=cands, effect=effect,
                                protectable=prot)
     console.print(kv_table(f"Protection plan for {grid.name} (k={k})", {

@@ -196,21 +196,23 @@ def read_costs(path: str | Path) -> dict[str, float]:
     p = Path(path)
     if not p.is_file():
         raise GridshieldError(f"{p}: costs file not found (CSV with columns asset,cost_usd)")
+    from gridshield.io import read_text_file
+
+    text = read_text_file(p, "costs file")
     out: dict[str, float] = {}
-    with p.open(newline="") as fh:
-        rd = csv.DictReader(fh)
-        cols = [c.strip().lower() for c in (rd.fieldnames or [])]
-        if "asset" not in cols or "cost_usd" not in cols:
-            raise GridshieldError(f"{p}: needs a header with columns 'asset' and 'cost_usd', got {rd.fieldnames}")
-        for line, row in enumerate(rd, start=2):
-            row = {k.strip().lower(): v for k, v in row.items()}
-            try:
-                c = float(row["cost_usd"])
-            except (TypeError, ValueError):
-                raise GridshieldError(f"{p}:{line}: cost_usd {row['cost_usd']!r} is not a number") from None
-            if not np.isfinite(c) or c < 0:
-                raise GridshieldError(f"{p}:{line}: cost_usd must be a non-negative number, got {c}")
-            out[row["asset"].strip()] = c
+    rd = csv.DictReader(text.splitlines())
+    cols = [c.strip().lower() for c in (rd.fieldnames or [])]
+    if "asset" not in cols or "cost_usd" not in cols:
+        raise GridshieldError(f"{p}: needs a header with columns 'asset' and 'cost_usd', got {rd.fieldnames}")
+    for line, row in enumerate(rd, start=2):
+        row = {k.strip().lower(): v for k, v in row.items()}
+        try:
+            c = float(row["cost_usd"])
+        except (TypeError, ValueError):
+            raise GridshieldError(f"{p}:{line}: cost_usd {row['cost_usd']!r} is not a number") from None
+        if not np.isfinite(c) or c < 0:
+            raise GridshieldError(f"{p}:{line}: cost_usd must be a non-negative number, got {c}")
+        out[row["asset"].strip()] = c
     return out
 
 

@@ -339,11 +339,11 @@ def run_risk(
             else:
                 sc = load_scenario(scenario)
                 if isinstance(scenario, str) and "\n" not in scenario:
-                    try:
-                        from pathlib import Path
+                    from gridshield.io import read_text_file
 
-                        scenario_text = Path(scenario).read_text(encoding="utf-8")
-                    except (OSError, UnicodeDecodeError):
+                    try:
+                        scenario_text = read_text_file(scenario, "scenario file")
+                    except GridshieldError:  # a YAML string, not a file
                         scenario_text = ""
             grid = check_scenario(sc)  # grid and targets checked here, before any run or worker starts
             if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gridshield.errors import GridshieldError
 from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.threat.scenario import DEFAULT_PROTECTION_REDUCTION, Scenario, ScenarioError
 
@@ -367,9 +368,18 @@ class Sampler:
         self.grid = build_grid(scenario)
         self.threat = compile_threat(scenario, self.grid)
         factory = evaluator or impact_evaluator
+        name = factory if isinstance(factory, str) else getattr(factory, "__name__", "evaluator")
         if isinstance(factory, str):
             factory = resolve_callable(factory)
-        self.model = factory(self.grid, scenario)
+        try:
+            self.model = factory(self.grid, scenario)
+        except GridshieldError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's evaluator: say which and why, not a traceback
+            raise ScenarioError("--evaluator", [f"{name} failed to build: {type(exc).__name__}: {exc}"]) from None
+        if not callable(getattr(self.model, "assess", None)):
+            raise ScenarioError("--evaluator", [f"{name} returned a {type(self.model).__name__}, which has no "
+                                                "assess(damage) method"])
         base = self.model.assess([])
         by = scenario.grid.report_by
         self.areas = None if by == "group" else _Areas(self.grid, by)
@@ -412,13 +422,25 @@ def resolve_callable(spec: str) -> Any:
     """``"package.module:function"`` -> the function (so evaluators travel to workers by name)."""
     import importlib
 
+    import inspect
+
     mod, _, attr = spec.partition(":")
-    if not attr:
-        raise ScenarioError("evaluator", [f"evaluator {spec!r}: expected 'module:function'"])
+    if not attr or not mod:
+        raise ScenarioError("--evaluator", [f"{spec!r}: expected 'module:function'"])
     try:
-        return getattr(importlib.import_module(mod), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ScenarioError("evaluator", [f"evaluator {spec!r}: cannot import it ({exc})"]) from None
+        fn = getattr(importlib.import_module(mod), attr)
+    except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, or the module's own import failing
+        raise ScenarioError("--evaluator", [f"{spec!r}: cannot import it ({type(exc).__name__}: {exc})"]) from None
+    if not callable(fn):
+        raise ScenarioError("--evaluator", [f"{spec!r} is a {type(fn).__name__}, not a function"])
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        raise ScenarioError("--evaluator", [f"{spec!r} does not take (grid, scenario); give a function that builds "
+                                            "an evaluator from them"]) from None
+    except ValueError:  # no signature to inspect (some built-ins): the call below will tell
+        pass
+    return fn
 
 
 __all__ = [

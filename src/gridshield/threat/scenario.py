@@ -105,8 +105,10 @@ class ScenarioError(GridshieldError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: invalid threat scenario:\n{lines}")
+        super().__init__(f"{source}: invalid threat scenario: " + "; ".join(problems))
+
+    def __reduce__(self):  # picklable (raised in worker processes)
+        return (ScenarioError, (self.source, self.problems))
 
 
 class _Model(BaseModel):
@@ -446,9 +448,12 @@ def load_scenario(source: str | os.PathLike[str] | Scenario | dict) -> Scenario:
     s = os.fspath(source)
     p = Path(s)
     if "\n" not in s and (p.suffix.lower() in (".yaml", ".yml", ".json") or p.is_file()):
-        if not p.is_file():
+        if not p.exists():
             raise GridshieldError(f"scenario file {s!r} does not exist")
-        text = p.read_text(encoding="utf-8")
+        from gridshield.io import read_text_file
+        from gridshield.limits import MAX_SCENARIO_BYTES
+
+        text = read_text_file(p, "scenario file", MAX_SCENARIO_BYTES)
         return scenario_from_text(text, str(p), p.resolve().parent)
     return scenario_from_text(s, "<scenario>", Path.cwd())
 
