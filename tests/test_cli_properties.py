@@ -32,7 +32,7 @@ MEMORY_MB = 1500  # peak resident memory a command may add to the imported serve
 RUN_FOREVER = {"serve"}
 EXAMPLES_PER_COMMAND = 14
 #: Commands whose valid runs take many seconds (the demo tells the whole story) get fewer examples.
-EXAMPLES = {"demo": 5}
+EXAMPLES = {"demo": 4, "nk": 8}
 
 
 # -- discovery ---------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ PATHS_IN = ["case9.m", "scenario.yaml", "damage.yaml", "bad.yaml", "empty.txt", 
 PATHS_OUT = ["out.json", "out.csv", "out.parquet", "out.html", "out.txt", "folder", "outdir", "missing/deep/out.json",
              "case9.m", "runs.duckdb", ""]
 STRINGS = ["", " ", "x", "[/]", "[bold]x", ":x:", "nan", "inf", "-1", "0", "1e12", "1e308", "💥" * 3, "a" * 300,
-           "../../x", "%s%n", "np.float64(1)", "--help"]
+           "../../x", "%s%n", "--help"]
 BY_NAME: dict[str, list[str]] = {
     "case": ["case9.m", "case9", "synthetic-city", "nonexistent-case", "binary.bin", "empty.txt", "folder",
              "scenario.yaml", "case9"],
@@ -150,19 +150,31 @@ def make_fixtures(folder: Path) -> None:
     (folder / "folder").mkdir(exist_ok=True)
 
 
+#: Values likely to be valid, so that examples also reach the commands' real work.
+VALID_BY_NAME: dict[str, list[str]] = {
+    "case": ["case9", "case9.m", "case9", "synthetic-city"], "damage": ["branch:1", "bus:2", "site:S110-Fairmont"],
+    "scenario": ["scenario.yaml"], "source": ["scenario.yaml"], "damage_file": ["damage.yaml"], "series": ["temps.csv"],
+    "groups": ["groups.csv"], "deficit": ["deficit.csv"], "out": ["out.json", "out.csv"], "curve": ["out.csv"],
+    "html": ["out.html"], "store": ["runs.duckdb"], "block": ["4h"], "tz": ["Europe/Kyiv"], "elements": ["branches"],
+}
+VALID_BY_KIND = {"int": ["1", "2", "3"], "float": ["0.5", "1", "10"], "path": ["case9.m"], "str": []}
+
+
 def value_strategy(param: dict) -> st.SearchStrategy[str]:
+    """Half the draws from values likely valid, half from hostile ones."""
     name, kind = param["name"], param["kind"]
     if name in BY_NAME:
-        pool = BY_NAME[name] + STRINGS[:6]
+        hostile = BY_NAME[name] + STRINGS[:6]
     elif kind == "int":
-        pool = INTS
+        hostile = INTS
     elif kind == "float":
-        pool = FLOATS
+        hostile = FLOATS
     elif kind == "path":
-        pool = PATHS_OUT if name in ("out", "curve", "html", "store") else PATHS_IN
+        hostile = PATHS_OUT if name in ("out", "curve", "html", "store") else PATHS_IN
     else:
-        pool = STRINGS
-    return st.sampled_from(pool)
+        hostile = STRINGS
+    valid = VALID_BY_NAME.get(name) or VALID_BY_KIND[kind]
+    return st.one_of(st.sampled_from(valid), st.sampled_from(hostile)) if valid else st.sampled_from(hostile)
 
 
 @st.composite

@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # a file the user named cannot be read or written
         print_error(str(exc))
         sys.exit(2)
+    except MemoryError:  # a size no bound foresaw: say so in one line (the run, if any, is marked interrupted)
+        print_error("ran out of memory; try a smaller case, fewer samples or a shorter horizon")
+        sys.exit(2)
     except Exception as exc:  # click usage errors (unknown command, bad option value, ...)
         if isinstance(exc, _click_exception_types()):
             ctx = getattr(exc, "ctx", None)

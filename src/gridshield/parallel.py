@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridshield.errors import GridshieldError
-from gridshield.limits import check_int, check_workers, max_workers
+from gridshield.limits import WORKER_BYTES, LimitError, check_workers, fmt_bytes, max_workers, usable_cores
 
 
 @dataclass(frozen=True)
@@ -223,14 +223,7 @@ class DaskExecutor:
         if isinstance(dask, Client):
             self.client = dask
         elif isinstance(dask, str) and dask.startswith("local"):
-            _, _, n = dask.partition(":")
-            try:
-                nw = int(n) if n else max_workers()
-            except ValueError:
-                raise GridshieldError(f"--dask {dask!r}: expected local:N with N a number of workers, e.g. local:2") from None
-            check_int("--dask local:N", nw, low=1, high=max_workers(),
-                      why="workers on this machine (its usable cores, and ~250 MB each)")
-            self._cluster = local_cluster(nw)
+            self._cluster = local_cluster(local_workers(dask))
             self.client = Client(self._cluster)
             self._own_client = True
         elif isinstance(dask, str) and "://" in dask:
@@ -285,6 +278,30 @@ def local_cluster(n_workers: int) -> Any:
         )
 
 
+def local_workers(dask: str) -> int:
+    """N of ``--dask local:N`` (default: the usable cores), bounded like ``--workers``."""
+    _, _, n = dask.partition(":")
+    try:
+        nw = int(n) if n else max_workers()
+    except ValueError:
+        raise GridshieldError(f"--dask {dask!r}: expected local:N with N a number of workers, e.g. local:2") from None
+    if not 1 <= nw <= max_workers():
+        raise LimitError(f"--dask local:{nw}: use 1 to {max_workers()} workers on this machine "
+                         f"({usable_cores()} usable cores, ~{fmt_bytes(WORKER_BYTES)} per worker)")
+    return nw
+
+
+def check_executor(workers: int | None = None, dask: Any = None) -> None:
+    """Refuse bad ``--workers`` / ``--dask`` values before a run starts (no process is started here)."""
+    if dask is not None:
+        if isinstance(dask, str) and dask.startswith("local"):
+            local_workers(dask)
+        elif isinstance(dask, str) and "://" not in dask:
+            raise GridshieldError(f"--dask {dask!r}: use tcp://host:8786 for a cluster or local:N for a local one")
+    elif workers is not None:
+        check_workers("--workers", workers)
+
+
 def make_executor(payload: Payload, workers: int | None = None, dask: Any = None):
     """The executor for ``workers`` local processes (None = all cores; 1 = in-process) or ``dask``."""
     if dask is not None:
@@ -296,6 +313,6 @@ def make_executor(payload: Payload, workers: int | None = None, dask: Any = None
 
 
 __all__ = [
-    "DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "compute_batch", "die_with_parent", "local_cluster",
+    "DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "check_executor", "compute_batch", "die_with_parent", "local_cluster",
     "make_executor", "worker_state",
 ]

@@ -478,9 +478,10 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
     br = _check_cols(case, rtab, BRANCH_COLS, 11)
 
     numbers = bus[:, 0]
-    if np.any(numbers != np.round(numbers)) or np.any(numbers <= 0):
-        k = int(np.flatnonzero((numbers != np.round(numbers)) | (numbers <= 0))[0])
-        raise _bad_row(case, btab, k, f"bus number must be a positive integer, got {numbers[k]!r}")
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (numbers <= 0) | (numbers > 1e15)
+    if np.any(bad):
+        k = int(np.flatnonzero(bad)[0])
+        raise _bad_row(case, btab, k, f"bus number must be a positive integer, got {float(numbers[k]):g}")
     num = numbers.astype(np.int64)
     order = {int(b): i for i, b in enumerate(num.tolist())}
     if len(order) != num.size:
@@ -513,10 +514,15 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             k, j = (int(v[0]) for v in np.nonzero(~fin))
             raise _bad_row(case, tab, k, f"column {names[j]} is {data[k, j]!r}; a finite number is needed")
 
-    btype = bus[:, 1].astype(np.int64)
-    if np.any(~np.isin(btype, (1, 2, 3, 4))):
-        k = int(np.flatnonzero(~np.isin(btype, (1, 2, 3, 4)))[0])
+    if np.any(~np.isin(bus[:, 1], (1, 2, 3, 4))):
+        k = int(np.flatnonzero(~np.isin(bus[:, 1], (1, 2, 3, 4)))[0])
         raise _bad_row(case, btab, k, f"bus type must be 1 (PQ), 2 (PV), 3 (ref) or 4 (isolated), got {bus[k, 1]:g}")
+    for j, what in ((6, "area"), (10, "zone")):
+        odd = (bus[:, j] != np.round(bus[:, j])) | (np.abs(bus[:, j]) > 1e15)
+        if np.any(odd):
+            k = int(np.flatnonzero(odd)[0])
+            raise _bad_row(case, btab, k, f"{what} must be a whole number, got {bus[k, j]:g}")
+    btype = bus[:, 1].astype(np.int64)
     bus_ids = np.array([f"bus:{b}" for b in num.tolist()], dtype=object)
     names_tab = case.tables.get("bus_name")
     bus_names = [""] * num.size

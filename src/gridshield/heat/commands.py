@@ -34,16 +34,23 @@ def read_temperature_series(path: Path) -> list[float]:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     col = None
     if lines and "temperature_c" in lines[0]:
-        col = [c.strip() for c in lines[0].split(",")].index("temperature_c")
+        header = [c.strip() for c in lines[0].split(",")]
+        if "temperature_c" not in header:
+            raise ParseError(str(path), 1, f"no column named temperature_c in the header {lines[0][:80]!r}")
+        col = header.index("temperature_c")
         lines = lines[1:]
     out = []
     for k, ln in enumerate(lines):
-        cell = ln.split(",")[col] if col is not None else ln
+        cells = ln.split(",")
+        cell = (cells[col] if col < len(cells) else "") if col is not None else ln
         try:
-            out.append(float(cell))
+            t = float(cell)
         except ValueError:
+            t = float("nan")
+        if not -90.0 <= t <= 60.0:  # also NaN
             raise ParseError(str(path), k + 1 + (col is not None),
-                             f"expected a temperature in °C, found {cell!r}") from None
+                             f"expected a temperature in °C (-90..60), found {cell.strip()[:40]!r}")
+        out.append(t)
     if not out:
         raise ParseError(str(path), None, "no temperatures found; give one °C value per line")
     return out

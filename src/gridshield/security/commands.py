@@ -77,7 +77,8 @@ def nk(
     method: str = typer.Option("auto", "--method", help="auto, milp (exact interdiction), enumerate or heuristic"),
     elements: str = typer.Option("branches,gens", "--elements", help="candidate kinds: branches, gens, sites"),
     candidates: str = typer.Option(None, "--candidates", help="comma-separated asset ids the attacker may choose from"),
-    time_limit: float = typer.Option(None, "--time-limit", help="MILP time limit (s); the bound is reported"),
+    time_limit: float = typer.Option(60.0, "--time-limit",
+                                     help="MILP time limit (s); when it stops the search the bound is reported"),
     all_pairs: bool = typer.Option(False, "--all-pairs", help="k=2: every pair with its load shed (LODF pruning)"),
     top: int = typer.Option(15, "--top", help="rows shown with --all-pairs"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json or .csv/.parquet"),
@@ -86,8 +87,10 @@ def nk(
     from rich.table import Table
 
     from gridshield.grid import load
+    from gridshield.limits import MAX_TIME_LIMIT_S, check_real
     from gridshield.security.nk import worst_case
 
+    check_real("--time-limit", time_limit, low=0.0, low_open=True, high=MAX_TIME_LIMIT_S, why="seconds (a week)")
     grid = load(case)
     cands = [c.strip() for c in candidates.split(",") if c.strip()] if candidates else None
     if all_pairs:

@@ -456,7 +456,8 @@ def worst_case(
         Multiplier of the largest weight bounding the nodal prices in the MILP (see the module
         docstring); raised automatically when it binds.
     time_limit_s
-        MILP time limit; the result then says ``optimal=False`` and gives the bound.
+        Time limit of the MILP, all its big-M rounds together; the result then says
+        ``optimal=False`` and gives the bound.
     pool
         Heuristic: restrict the search to the ``pool`` assets with the largest loss alone.
 
@@ -493,7 +494,8 @@ def worst_case(
         if len(assets) <= 400:
             start, _ = _greedy_local(model, assets, kk, pool=40, forbidden=forbidden)
         for _attempt in range(4):
-            sol = _interdiction_milp(model, assets, kk, m, time_limit=time_limit_s, forbidden=forbidden, start=start)
+            left = None if time_limit_s is None else max(1.0, time_limit_s - (time.perf_counter() - t0))
+            sol = _interdiction_milp(model, assets, kk, m, time_limit=left, forbidden=forbidden, start=start)
             chosen = sol.chosen
             true_w = model.evaluate([assets[j] for j in chosen])[0]
             trace.append({"big_m": m, "milp": sol.objective, "primal": true_w, "at_bound": sol.at_bound})

@@ -298,12 +298,14 @@ def run_risk(
     -------
     RiskResult
     """
+    from gridshield.parallel import check_executor
     from gridshield.store import ResultsStore
     from gridshield.threat.sampling import area_count, check_scenario, resolve_callable
     from gridshield.threat.scenario import Scenario, load_scenario, scenario_from_json
 
     if progress is not None and not callable(progress):
         raise TypeError("progress must be a callable taking a RiskProgress (or None)")
+    check_executor(workers, dask)
     own_store = False
     st = None
     if store is not None:
@@ -429,8 +431,9 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
     advance()
     payload = Payload(sc.canonical_json(), sc.hash(), seed, opts.get("evaluator"))
     todo = [b for b in bounds if b[0] not in have]
-    report("")
-    if state["stop"] is None and todo:
+    if state["stop"] is not None or not todo:
+        report("")  # nothing left to compute (a finished run resumed)
+    else:
         ex = make_executor(payload, workers, dask)
         label = str(getattr(ex, "label", ""))
         report(label)

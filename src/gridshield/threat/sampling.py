@@ -376,10 +376,10 @@ class Sampler:
         except GridshieldError:
             raise
         except Exception as exc:  # noqa: BLE001 - a user's evaluator: say which and why, not a traceback
-            raise ScenarioError("--evaluator", [f"{name} failed to build: {type(exc).__name__}: {exc}"]) from None
+            raise GridshieldError(f"--evaluator {name}: failed to build: {type(exc).__name__}: {exc}") from None
         if not callable(getattr(self.model, "assess", None)):
-            raise ScenarioError("--evaluator", [f"{name} returned a {type(self.model).__name__}, which has no "
-                                                "assess(damage) method"])
+            raise GridshieldError(f"--evaluator {name}: returned a {type(self.model).__name__}, which has no "
+                                  "assess(damage) method")
         base = self.model.assess([])
         by = scenario.grid.report_by
         self.areas = None if by == "group" else _Areas(self.grid, by)
@@ -426,18 +426,18 @@ def resolve_callable(spec: str) -> Any:
 
     mod, _, attr = spec.partition(":")
     if not attr or not mod:
-        raise ScenarioError("--evaluator", [f"{spec!r}: expected 'module:function'"])
+        raise GridshieldError(f"--evaluator {spec!r}: expected 'module:function'")
     try:
         fn = getattr(importlib.import_module(mod), attr)
     except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError, or the module's own import failing
-        raise ScenarioError("--evaluator", [f"{spec!r}: cannot import it ({type(exc).__name__}: {exc})"]) from None
+        raise GridshieldError(f"--evaluator {spec!r}: cannot import it ({type(exc).__name__}: {exc})") from None
     if not callable(fn):
-        raise ScenarioError("--evaluator", [f"{spec!r} is a {type(fn).__name__}, not a function"])
+        raise GridshieldError(f"--evaluator {spec!r}: a {type(fn).__name__}, not a function")
     try:
         inspect.signature(fn).bind(None, None)
     except TypeError:
-        raise ScenarioError("--evaluator", [f"{spec!r} does not take (grid, scenario); give a function that builds "
-                                            "an evaluator from them"]) from None
+        raise GridshieldError(f"--evaluator {spec!r}: does not take (grid, scenario); give a function that builds "
+                              "an evaluator from them") from None
     except ValueError:  # no signature to inspect (some built-ins): the call below will tell
         pass
     return fn

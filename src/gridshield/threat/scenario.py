@@ -61,6 +61,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from gridshield.errors import GridshieldError
+from gridshield.limits import MAX_LAUNCHED_PER_WAVE, MAX_OBSERVED, MAX_TARGETS_PER_WAVE, MAX_WAVES
+
+#: Largest shape parameter of a Beta distribution (beyond it the rate is certain: give ``rate``), and
+#: the largest relative target weight or objective weight.
+MAX_SHAPE = 1e9
 
 #: Weapon classes a wave may name.
 WEAPONS = ("drone", "cruise_missile", "ballistic_missile", "missile", "guided_bomb", "artillery")
@@ -112,7 +117,8 @@ class ScenarioError(GridshieldError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # no NaN/inf anywhere: a weight of .inf or a rate of .nan would poison every sample
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -121,8 +127,8 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 class BetaPrior(_Model):
     """A Beta(alpha, beta) distribution of the interception rate."""
 
-    alpha: float = Field(gt=0.0, description="Beta shape alpha (> 0); 1 with beta 1 is uniform")
-    beta: float = Field(gt=0.0, description="Beta shape beta (> 0)")
+    alpha: float = Field(gt=0.0, le=MAX_SHAPE, description="Beta shape alpha (> 0); 1 with beta 1 is uniform")
+    beta: float = Field(gt=0.0, le=MAX_SHAPE, description="Beta shape beta (> 0)")
 
     @property
     def mean(self) -> float:
@@ -137,8 +143,8 @@ class BetaPrior(_Model):
 class Observed(_Model):
     """Counts from a past wave: ``shot_down`` of ``launched``."""
 
-    shot_down: int = Field(ge=0, description="number shot down")
-    launched: int = Field(ge=0, description="number launched")
+    shot_down: int = Field(ge=0, le=MAX_OBSERVED, description="number shot down")
+    launched: int = Field(ge=0, le=MAX_OBSERVED, description="number launched")
 
     @model_validator(mode="after")
     def _check(self) -> Observed:
@@ -198,8 +204,8 @@ def beta_posterior(shot_down: int, launched: int, prior: BetaPrior | None = None
 class Launched(_Model):
     """Number launched: exactly one of ``fixed``, ``poisson`` (mean) or ``uniform_int`` ([low, high])."""
 
-    fixed: int | None = Field(default=None, ge=0)
-    poisson: float | None = Field(default=None, ge=0.0, description="mean number launched")
+    fixed: int | None = Field(default=None, ge=0, le=MAX_LAUNCHED_PER_WAVE)
+    poisson: float | None = Field(default=None, ge=0.0, le=MAX_LAUNCHED_PER_WAVE, description="mean number launched")
     uniform_int: tuple[int, int] | None = None
 
     @model_validator(mode="after")
@@ -210,8 +216,9 @@ class Launched(_Model):
                 "give exactly one of fixed (35), poisson (mean, e.g. 35) or uniform_int ([30, 40]); "
                 f"got {given or 'none'}"
             )
-        if self.uniform_int is not None and not (0 <= self.uniform_int[0] <= self.uniform_int[1]):
-            raise ValueError(f"uniform_int {list(self.uniform_int)}: need 0 <= low <= high, e.g. [30, 40]")
+        if self.uniform_int is not None and not (0 <= self.uniform_int[0] <= self.uniform_int[1] <= MAX_LAUNCHED_PER_WAVE):
+            raise ValueError(f"uniform_int {list(self.uniform_int)}: need 0 <= low <= high <= "
+                             f"{MAX_LAUNCHED_PER_WAVE:,}, e.g. [30, 40]")
         return self
 
     @property
@@ -235,7 +242,7 @@ class Target(_Model):
         default=None, alias="class"
     )
     id: str | None = None
-    weight: float = Field(default=1.0, gt=0.0, description="relative weight (> 0)")
+    weight: float = Field(default=1.0, gt=0.0, le=MAX_SHAPE, description="relative weight (> 0)")
 
     @model_validator(mode="after")
     def _one(self) -> Target:
@@ -273,9 +280,9 @@ class Wave(_Model):
     weapon: Literal["drone", "cruise_missile", "ballistic_missile", "missile", "guided_bomb", "artillery"]
     launched: Launched
     interception: Interception | None = None
-    targets: list[Target] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1, max_length=MAX_TARGETS_PER_WAVE)
     destroy: dict[str, Probability] = Field(default_factory=dict)
-    protected: list[Protected] = Field(default_factory=list)
+    protected: list[Protected] = Field(default_factory=list, max_length=MAX_TARGETS_PER_WAVE)
 
     @field_validator("launched", mode="before")
     @classmethod
@@ -334,7 +341,8 @@ class ImpactSpec(_Model):
     commitment: Literal["milp", "relaxed", "fixed"] | None = Field(
         default=None, description="generator on/off model of the load-delivery LP (impact engine default if unset)"
     )
-    weights: dict[str, float] | None = Field(default=None, description="objective weight per priority class")
+    weights: dict[str, Annotated[float, Field(ge=0.0, le=MAX_SHAPE)]] | None = Field(
+        default=None, description="objective weight per priority class")
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`gridshield.impact.ImpactModel` (unset ones left to its defaults)."""
@@ -353,7 +361,7 @@ class Scenario(_Model):
     description: str = ""
     grid: GridSpec
     impact: ImpactSpec = Field(default_factory=ImpactSpec)
-    waves: list[Wave] = Field(min_length=1)
+    waves: list[Wave] = Field(min_length=1, max_length=MAX_WAVES)
     _source: str = PrivateAttr(default="<scenario>")
 
     @property
