@@ -429,7 +429,7 @@ def test_result_dict_and_frame(triangle):
 
 
 def test_bad_options(triangle):
-    with pytest.raises(GridshieldError, match="dc_convention"):
+    with pytest.raises(GridshieldError, match="--dc"):
         ImpactModel(triangle, dc_convention="foo")
     with pytest.raises(GridshieldError, match="rate"):
         ImpactModel(triangle, rate="z")

@@ -173,3 +173,17 @@ def test_runs_reads_the_snapshot_while_a_writer_holds_the_store(stored):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_runs_table_fits_80_columns_and_a_pipe(stored, capsys, monkeypatch):
+    """Item 4: `gridshield runs` was unreadable at 80 columns and when piped (capsys is a pipe)."""
+    from gridshield.cli import main
+
+    db, r = stored
+    monkeypatch.setenv("COLUMNS", "80")
+    main(["runs", "--store", str(db)])
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    row = next(line for line in out.splitlines() if r.run_id in line)  # the id is whole, on one line
+    assert "store-test" in row and "done" in row and "100" in row
+    assert "\x1b[" not in out  # no terminal escapes in a pipe

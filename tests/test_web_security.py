@@ -168,3 +168,14 @@ def test_internal_errors_do_not_echo_their_text(tmp_path, monkeypatch):
         assert r.status_code == 202
         j = wait_job(c, r.json()["id"])
         assert j["status"] == "failed" and CANARY not in j["error"] and "ValueError" in j["error"]
+
+
+def test_map_of_a_large_grid_is_bounded(client, monkeypatch):
+    """Item 3: the map JSON grows with the grid; above the limit the API sends no figure."""
+    import gridshield.web.app as web_app
+
+    monkeypatch.setattr(web_app, "MAX_MAP_BUSES", 50)
+    assert client.get("/api/cases/case118/map").json() is None
+    r = client.post("/api/impact", json={"case": "case118", "damage": ["branch:1"]})
+    assert r.status_code == 200 and r.json()["figure"] is None and r.json()["impact"]["lost_mw"] >= 0
+    assert client.get("/api/cases/case9/map").json()["data"]

@@ -512,7 +512,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             fin[:, 8:10] |= np.isinf(data[:, 8:10])  # so may Pmax/Pmin (unlimited)
         if not fin.all():
             k, j = (int(v[0]) for v in np.nonzero(~fin))
-            raise _bad_row(case, tab, k, f"column {names[j]} is {data[k, j]!r}; a finite number is needed")
+            raise _bad_row(case, tab, k, f"column {names[j]} is {float(data[k, j]):g}; a finite number is needed")
 
     if np.any(~np.isin(bus[:, 1], (1, 2, 3, 4))):
         k = int(np.flatnonzero(~np.isin(bus[:, 1], (1, 2, 3, 4)))[0])

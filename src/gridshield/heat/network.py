@@ -374,7 +374,7 @@ def scale_for_temperature(
         t_ok = False
     if not t_ok:
         raise GridshieldError(
-            f"temperature_c={temperature_c!r}: give a finite outdoor temperature in °C (-70..60)"
+            f"--temperature {temperature_c}: give a finite outdoor temperature in °C (-70..60)"
         )
     if reference_c is None:
         ref = grid.extra_tables.get("gs_reference_temperature_c")

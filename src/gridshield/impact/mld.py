@@ -86,7 +86,7 @@ def branch_rate_mw(grid: Grid, rate: str) -> np.ndarray:
     """Branch limits in MW for ``rate`` ``"a"``, ``"b"`` or ``"c"`` (0 = unlimited)."""
     r = str(rate).lower()
     if r not in ("a", "b", "c"):
-        raise GridshieldError(f"rate must be 'a', 'b' or 'c', got {rate!r}")
+        raise GridshieldError(f"--rate {str(rate)!r}: use a, b or c (the branch rating the operators respect)")
     return np.asarray(getattr(grid.branches, f"rate_{r}_mva"), float)
 
 

@@ -92,11 +92,11 @@ class ImpactModel:
         formulation: str = "auto",
     ):
         if dc_convention not in DC_CONVENTIONS:
-            raise GridshieldError(f"dc_convention must be one of {DC_CONVENTIONS}, got {dc_convention!r}")
+            raise GridshieldError(f"--dc {dc_convention!r}: use one of {', '.join(DC_CONVENTIONS)}")
         if commitment not in COMMITMENTS:
             raise GridshieldError(f"commitment must be one of {COMMITMENTS}, got {commitment!r}")
         if not (np.isfinite(relay_threshold) and relay_threshold > 0):
-            raise GridshieldError(f"relay_threshold must be a positive number (e.g. 1.2), got {relay_threshold!r}")
+            raise GridshieldError(f"--relay-threshold {float(relay_threshold):g}: must be a positive number (e.g. 1.2)")
         self.grid = grid
         self.rate = str(rate).lower()
         self.rate_mw = branch_rate_mw(grid, self.rate)

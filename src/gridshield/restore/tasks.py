@@ -210,7 +210,8 @@ def build_tasks(
     for name, ov in (("durations", durations), ("no_spare_durations", no_spare_durations)):
         for k, v in (ov or {}).items():
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise GridshieldError(f"{name}[{k!r}] = {v!r}: a repair duration must be a positive number of hours")
+                opt = "--duration" if name == "durations" else name
+                raise GridshieldError(f"{opt} {k}={v}: a repair duration must be a positive number of hours")
             if ":" not in k and k not in DEFAULT_DURATIONS_H:
                 raise GridshieldError(
                     f"{name}: unknown asset class {k!r}; use an element id (branch:12) or one of {', '.join(ASSET_CLASSES)}"
