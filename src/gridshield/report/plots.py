@@ -17,6 +17,7 @@ from gridshield.grid.model import Grid
 #: Colours of element states on the network map.
 STATE_COLORS = {
     "energised": "#2c7fb8",
+    "partly served": "#f59e0b",
     "dark": "#252525",
     "damaged": "#e31a1c",
     "overloaded": "#ff7f00",
@@ -144,12 +145,15 @@ def network_figure(
     if load_lost_mw is not None:
         np.add.at(lost_bus, grid.loads.bus, np.asarray(load_lost_mw, float))
     size = 6 + 24 * np.sqrt(lost_bus / lost_bus.max()) if lost_bus.max() > 0 else np.full(nb, 7.0)
-    bus_state = np.where(dmg_bus, "damaged", np.where(energ, "energised", "dark"))
+    partly = energ & (lost_bus > 1e-6)
+    bus_state = np.where(dmg_bus, "damaged", np.where(energ, np.where(partly, "partly served", "energised"), "dark"))
     gen_bus = np.zeros(nb, bool)
     gen_bus[grid.gens.bus[dmg_gen]] = True
     bus_state = np.where(gen_bus & (bus_state != "damaged"), "damaged", bus_state)
     label = np.array([n or i for i, n in zip(b.id.tolist(), b.name.tolist(), strict=True)], dtype=object)
-    for state in ("energised", "dark", "damaged"):
+    legend = {"energised": "buses supplied", "partly served": "buses partly served", "dark": "buses dark (no supply)",
+              "damaged": "buses struck"}
+    for state in ("energised", "partly served", "dark", "damaged"):
         m = bus_state == state
         if not m.any():
             continue
@@ -163,8 +167,13 @@ def network_figure(
                 customdata=b.id[m].tolist(),
                 marker={"color": STATE_COLORS[state], "size": size[m], "line": {"width": 0.5, "color": "white"},
                         "symbol": "x" if state == "damaged" else "circle"},
+                meta={"kind": "buses", "state": state, "legend": legend[state]},
             )
         )
+    if lost_bus.max() > 0:
+        fig.add_annotation(text=f"marker size: MW lost at the bus (largest {lost_bus.max():,.0f} MW)",
+                           xref="paper", yref="paper", x=0, y=1.0, showarrow=False, xanchor="left",
+                           font={"size": 11, "color": "#555"})
     fig.update_layout(
         title=title or f"{grid.name}: network state",
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
