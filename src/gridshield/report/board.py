@@ -31,6 +31,7 @@ def board_figure(
     schedule: Any = None,
     impact: Any = None,
     title: str | None = None,
+    no_schedule_note: str = "",
 ) -> Any:
     """One figure, four rows sharing a clock axis from ``strike_time`` to ``strike_time + hours``.
 
@@ -47,6 +48,8 @@ def board_figure(
         A rotating-outage :class:`~gridshield.outages.Schedule` (row 4), in local times.
     impact
         The strike's impact (its cascade trips are marked at the strike).
+    no_schedule_note
+        What row 4 says when there is no schedule.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -119,6 +122,12 @@ def board_figure(
             fig.add_vrect(x0=t0, x1=min(s0, t1), fillcolor="#fee0d2", opacity=0.5, line_width=0, row=4, col=1)
             fig.add_annotation(x=t0 + (min(s0, t1) - t0) / 2, y=0.5, xref="x4", yref="y4 domain", showarrow=False,
                                text="emergency outages<br>until the schedule starts", font={"size": 11})
+    if not n_groups:  # keep the shared time axis drawn, and say why the row is empty
+        fig.add_trace(go.Scatter(x=[t0, t1], y=[0, 0], mode="lines", line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False), row=4, col=1)
+        fig.update_yaxes(visible=False, row=4, col=1)
+        fig.add_annotation(x=t0 + (t1 - t0) / 2, y=0.5, xref="x4", yref="y4 domain", showarrow=False,
+                           text=no_schedule_note or "no rotating outages scheduled", font={"size": 12})
     # the strike: a red line through every row, cascade trips noted
     for r in range(1, 5):
         fig.add_vline(x=t0, line_color="#e31a1c", line_width=2, row=r, col=1)

@@ -219,9 +219,12 @@ def ranking_figure(names: Sequence[str], values: Sequence[float], *, value_label
     import plotly.graph_objects as go
 
     order = np.argsort(np.asarray(values, float))[::-1][:top][::-1]
-    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[names[i] for i in order], orientation="h",
-                           marker_color="#de2d26"))
-    fig.update_layout(title=title, xaxis_title=value_label, margin={"l": 160})
+    labels = [str(names[i]) for i in order]
+    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=labels, orientation="h", marker_color="#de2d26",
+                           text=[f"{values[i]:,.1f}" for i in order], textposition="outside", cliponaxis=False))
+    fig.update_layout(title=title, xaxis_title=value_label, margin={"l": 160, "r": 40},
+                      height=max(320, 24 * len(labels) + 140),
+                      yaxis={"tickmode": "array", "tickvals": labels, "ticktext": labels, "type": "category"})
     return fig
 
 
