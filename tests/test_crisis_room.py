@@ -260,3 +260,21 @@ def test_briefing_content(story, tmp_path):
     lines = schedule_lines(s.schedule)
     assert len(lines) == int((~s.schedule.exempt).sum())
     assert all(x[2] == "-" or x[2][:3] in ("Mon", "Tue", "Wed", "Thu") for x in lines)
+
+
+def test_cli_map_and_board(tmp_path, capsys):
+    from gridshield.cli import main
+
+    main(["map", "synthetic-city", "-d", "site:S110-Fairmont", "--out", str(tmp_path / "m.html"),
+          "--export-geojson", str(tmp_path / "c.geojson")])
+    out = capsys.readouterr().out
+    assert "Fairmont city hospital" in out and "dark" in out
+    assert "<script src=\"http" not in (tmp_path / "m.html").read_text()
+    gj = json.loads((tmp_path / "c.geojson").read_text())
+    assert sum(f["properties"]["kind"] == "district" for f in gj["features"]) == 20
+    main(["board", "synthetic-city", "-d", "site:S110-Fairmont", "--strike-time", "2026-01-12T02:00",
+          "--out", str(tmp_path / "b.html")])
+    assert "back after 96 h" in capsys.readouterr().out and (tmp_path / "b.html").stat().st_size > 1_000_000
+    with pytest.raises(SystemExit) as ei:
+        main(["board", "synthetic-city", "-d", "site:S110-Fairmont", "--crews", "0"])
+    assert ei.value.code == 2 and "--crews 0" in capsys.readouterr().err
