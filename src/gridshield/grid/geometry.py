@@ -15,8 +15,9 @@ Where geometry comes from (:func:`geometry_of`):
 * the case itself: the synthetic city ships fictional district polygons
   (``mpc.gs_district_areas``, generated deterministically with the city) and its sites sit at
   their buses' ``x``/``y`` (km);
-* otherwise site points are the mean ``x``/``y`` of each site's buses where known, and there
-  are no areas.
+* otherwise site points are the mean ``x``/``y`` of each site's buses where known (km), or the
+  longitude / latitude of the grid's site table (:class:`~gridshield.grid.model.Sites`, filled by
+  the CGMES / PSS/E readers where the model has substation coordinates), and there are no areas.
 
 Every size-like input is bounded before it is parsed (:data:`MAX_GEOJSON_BYTES`,
 :data:`MAX_FEATURES`, :data:`MAX_VERTICES`).
@@ -156,11 +157,22 @@ def site_points(grid: Grid) -> dict[str, tuple[float, float]]:
     return out
 
 
+def site_lonlat(grid: Grid) -> dict[str, tuple[float, float]]:
+    """Sites with a longitude and latitude in the grid's site table (name -> (lon, lat) degrees)."""
+    st = grid.site_table
+    ok = np.isfinite(st.lon_deg) & np.isfinite(st.lat_deg)
+    return {i[5:]: (float(x), float(y)) for i, x, y, k in zip(st.id.tolist(), st.lon_deg, st.lat_deg, ok, strict=True)
+            if k}
+
+
 def case_geometry(grid: Grid) -> Geometry | None:
     """The geometry a case carries: its district polygons (``mpc.gs_district_areas``) and site
-    points from bus coordinates; None when it has neither."""
+    points from bus coordinates (km) or from its site table (degrees); None when it has none."""
     tab = grid.extra_tables.get(AREAS_TABLE)
     sites = site_points(grid)
+    if not sites and not isinstance(tab, ExtraTable):
+        deg = site_lonlat(grid)
+        return Geometry(areas=(), sites=deg, units="deg", source=f"site table of {grid.name}") if deg else None
     areas: list[Area] = []
     if isinstance(tab, ExtraTable):
         bus_index = grid.buses.index
@@ -348,6 +360,7 @@ __all__ = [
     "geometry_of",
     "parse_ring",
     "read_geojson",
+    "site_lonlat",
     "site_points",
     "to_geojson",
 ]

@@ -8,9 +8,7 @@ import typer
 
 from gridshield.cli import app, console
 from gridshield.errors import GridshieldError
-
-#: Most repair crews a report plans for (Ukrenergo fielded 70 mobile teams; DOMAIN.md section 2).
-MAX_CREWS = 200
+from gridshield.limits import MAX_CREWS
 
 
 @app.command()

@@ -26,12 +26,25 @@ STATE_COLORS = {
 
 
 def layout_xy(grid: Grid, seed: int = 0, iterations: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Bus coordinates for drawing: the grid's own ``x``/``y`` where known, else a layout.
+    """Bus coordinates for drawing: the grid's own ``x``/``y`` where known, else the longitude and
+    latitude of the bus's site (site table, projected to km around their mean), else a layout.
 
     The layout is a spectral embedding refined by Fruchterman–Reingold iterations (deterministic
     for a given seed); grids above 3,000 buses keep the spectral embedding only.
     """
     x, y = grid.buses.x, grid.buses.y
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        from gridshield.grid.geometry import Geometry, site_lonlat
+
+        deg = site_lonlat(grid)
+        if deg:
+            geo = Geometry(areas=(), sites=deg, units="deg")
+            x, y = np.array(x, float), np.array(y, float)
+            for site, (lon, lat) in deg.items():
+                rows = grid.sites[site]
+                kx, ky = geo.to_km(np.array([lon]), np.array([lat]))
+                free = rows[~(np.isfinite(x[rows]) & np.isfinite(y[rows]))]
+                x[free], y[free] = float(kx[0]), float(ky[0])
     if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
         return np.asarray(x, float), np.asarray(y, float)
     import scipy.sparse as sp

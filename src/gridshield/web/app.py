@@ -1,23 +1,26 @@
 """The local dashboard: FastAPI app with server-rendered pages and a documented JSON API.
 
-Security: the app never turns a request value into a file path — cases are registry names or
-ids of grids uploaded into memory (parsed by the safe MATPOWER parser, size-limited); run ids
-are looked up in the store; long jobs run in a bounded pool; when a token is set every request
-must carry it (``Authorization: Bearer``, the ``gs_token`` cookie or ``?token=``).
+Security (:mod:`gridshield.web.security`, threat model in docs/dashboard.md): no request value
+becomes a file path — cases are registry names or ids of uploads spooled to a private folder
+under a total cap; run ids are looked up in the store; a foreign ``Host`` or a cross-origin
+state-changing request is refused; bodies are size-limited before they are read; long jobs run
+in a bounded pool; when a token is set every request must carry it (``Authorization: Bearer``,
+the ``gs_token`` cookie or ``?token=``).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
 import re
 import threading
-import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 import numpy as np
 import pandas as pd
@@ -25,13 +28,22 @@ from pydantic import BaseModel, Field
 
 from gridshield.errors import GridshieldError, UnknownAssetError
 from gridshield.grid.model import Grid
+from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_CREWS, MAX_MAP_BUSES
 from gridshield.web import pages
 from gridshield.web.jobs import Job, JobPool, QueueFull
+from gridshield.web.security import (
+    MAX_JSON_BODY_BYTES,
+    CaseNotAllowed,
+    RequestGuard,
+    UploadSpool,
+    allowed_host_names,
+    check_case_name,
+)
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
 #: Most schedule steps the dashboard builds (a week of quarter hours).
 MAX_SCHEDULE_STEPS = 24 * 7 * 4
-_CASE_RE = re.compile(r"^[A-Za-z0-9_.\-:]{1,80}$")
+_log = logging.getLogger("gridshield.web")
 
 
 class ImpactRequest(BaseModel):
@@ -49,7 +61,7 @@ class BoardRequest(BaseModel):
 
     case: str = Field(..., description="built-in case name or an uploaded case id", examples=["synthetic-city"])
     damage: list[str] = Field(..., min_length=1, max_length=100, description="asset ids destroyed")
-    crews: int = Field(6, ge=1, le=200, description="repair crews")
+    crews: int = Field(6, ge=1, le=MAX_CREWS, description="repair crews")
     temperature_c: float = Field(-10.0, ge=-60.0, le=40.0, description="outdoor temperature (°C)")
     strike_time: str | None = Field(None, max_length=40, description="local time of the strike (ISO); default: now")
     hours: int = Field(72, ge=24, le=168, description="hours the board shows")
@@ -96,8 +108,12 @@ def create_app(
     *,
     token: str | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_upload_total_mb: float | None = None,
     job_workers: int = 1,
     max_queued_jobs: int = 4,
+    bind_host: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    upload_dir: str | Path | None = None,
 ) -> FastAPI:
     """Build the dashboard app.
 
@@ -108,8 +124,22 @@ def create_app(
     token
         If set, every request must carry it.
     max_upload_mb
-        Largest accepted ``.m`` upload.
+        Largest accepted case upload.
+    max_upload_total_mb
+        Uploads kept on disk at once, in all (default 1 GB, at least ``max_upload_mb``); the
+        oldest are dropped to make room.
+    bind_host
+        The address the server listens on; its name is accepted in ``Host`` headers.
+    allowed_hosts
+        More host names the dashboard may be reached by (``Host`` header), besides loopback.
+    upload_dir
+        Folder for spooled uploads (default: a private temporary folder removed at shutdown).
     """
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    total = DEFAULT_UPLOAD_TOTAL_BYTES if max_upload_total_mb is None else int(max_upload_total_mb * 1024 * 1024)
+    spool = UploadSpool(upload_dir, max_file_bytes=max_bytes, max_total_bytes=max(total, max_bytes))
+    store_path = Path(store) if store is not None else Path("runs.duckdb")
+    jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
     app = FastAPI(
         title="gridshield dashboard",
         version="0.1.0",
@@ -118,32 +148,23 @@ def create_app(
         docs_url=None,  # served below from local Swagger UI assets (no CDN): works offline
         redoc_url=None,
     )
-    store_path = Path(store) if store is not None else Path("runs.duckdb")
-    uploads: OrderedDict[str, Grid] = OrderedDict()
+    grids: OrderedDict[str, Grid] = OrderedDict()  # parsed uploads (a few; the files stay on disk)
     geometries: OrderedDict[str, Any] = OrderedDict()  # case -> Geometry from an uploaded GeoJSON
     models: OrderedDict[tuple[str, bool, str], tuple[Any, threading.Lock]] = OrderedDict()
     models_lock = threading.Lock()
     answers: OrderedDict[tuple, Response] = OrderedDict()  # grids are immutable: same damage, same answer
-    jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
-    max_bytes = int(max_upload_mb * 1024 * 1024)
     app.state.jobs = jobs
     app.state.store_path = store_path
+    app.state.uploads = spool
 
     # -- security ---------------------------------------------------------------------------
-    @app.middleware("http")
-    async def check_token(request: Request, call_next):
-        if token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            given = given or request.cookies.get("gs_token", "") or request.query_params.get("token", "")
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
-            return JSONResponse({"detail": f"request larger than {max_upload_mb:g} MB"}, status_code=413)
-        response = await call_next(request)
-        if token and request.query_params.get("token"):
-            response.set_cookie("gs_token", token, httponly=True, samesite="strict")
-        return response
+    app.add_middleware(
+        RequestGuard,
+        allowed_hosts=allowed_host_names(bind_host, allowed_hosts),
+        token=token,
+        max_body_bytes=MAX_JSON_BODY_BYTES,
+        max_upload_bytes=max_bytes + 64 * 1024,
+    )
 
     @app.exception_handler(GridshieldError)
     async def gridshield_error(request: Request, exc: GridshieldError):
@@ -152,20 +173,36 @@ def create_app(
             status = 503
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        # never echo an unexpected error's text (it may quote data); the log has the traceback
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        what = "ran out of memory" if isinstance(exc, MemoryError) else f"internal error ({type(exc).__name__})"
+        return JSONResponse({"detail": f"{what}; see the server log"}, status_code=500)
+
     # -- helpers ----------------------------------------------------------------------------
     def grid_of(case: str) -> Grid:
-        if not _CASE_RE.match(case):
-            raise HTTPException(422, "case must be a case name or an uploaded case id")
-        if case.startswith("upload:"):
-            g = uploads.get(case)
-            if g is None:
-                raise HTTPException(404, f"no uploaded case {case!r} (uploads are kept in memory until restart)")
-            return g
-        from gridshield.grid.cases import available, load
+        up = check_case_name(case, spool)
+        if up is None:
+            from gridshield.grid.cases import load
 
-        if case not in available():
-            raise UnknownAssetError(case, available(), what="case")
-        return load(case)
+            return load(case)
+        with models_lock:
+            if case in grids:
+                grids.move_to_end(case)
+                return grids[case]
+        from gridshield.grid.matpower import parse_matpower
+
+        g = parse_matpower(up.path.read_text(encoding="utf-8", errors="replace"), path=up.name)
+        with models_lock:
+            grids[case] = g
+            while len(grids) > 4:
+                grids.popitem(last=False)
+        return g
 
     def model_of(case: str, cascade: bool, rate: str):
         from gridshield.impact import ImpactModel
@@ -182,6 +219,16 @@ def create_app(
                 models.popitem(last=False)
         return m
 
+    def figure_json(grid: Grid, **kw: Any) -> str:
+        """The map of ``grid`` (:func:`~gridshield.report.maps.impact_map_figure`: district areas
+        where there are some, else the network) as plotly JSON, or ``null`` for a grid beyond
+        :data:`MAX_MAP_BUSES`."""
+        from gridshield.report.maps import impact_map_figure
+
+        if len(grid.buses) > MAX_MAP_BUSES:
+            return "null"
+        return impact_map_figure(grid, **kw).to_json()
+
     # -- JSON API ---------------------------------------------------------------------------
     @app.get("/api/health", tags=["api"])
     def health() -> dict[str, str]:
@@ -194,23 +241,32 @@ def create_app(
         from gridshield.grid.cases import available
 
         out = [{"name": k, "source": "builtin" if v == "builtin" else "matpower"} for k, v in available().items()]
-        out += [{"name": k, "source": "upload"} for k in uploads]
+        out += [{"name": k, "source": "upload"} for k in spool.ids()]
         return out
 
     @app.post("/api/cases/upload", tags=["api"])
     async def upload_case(file: UploadFile = File(..., description="a MATPOWER .m case file")) -> dict[str, Any]:
-        """Upload a MATPOWER case; it is parsed by the safe parser and kept in memory."""
-        data = await file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB")
+        """Upload a MATPOWER case: spooled to disk (size-capped), parsed by the safe parser, kept by id."""
         from gridshield.grid.matpower import parse_matpower
 
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.filename or "upload.m").name)[:60]
-        grid = parse_matpower(data.decode("utf-8", errors="replace"), path=name)
-        case_id = f"upload:{uuid.uuid4().hex[:10]}"
-        uploads[case_id] = grid
-        while len(uploads) > 20:
-            uploads.popitem(last=False)
+        case_id, name, path = spool.new_path(file.filename)
+        size = 0
+        try:
+            with open(path, "wb") as fh:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB (serve --max-upload-mb)")
+                    fh.write(chunk)
+            grid = parse_matpower(path.read_text(encoding="utf-8", errors="replace"), path=name)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        spool.add(case_id, name, path)
+        with models_lock:
+            grids[case_id] = grid
+            while len(grids) > 4:
+                grids.popitem(last=False)
         return {"case": case_id, "summary": grid.summary()}
 
     @app.get("/api/cases/{case}", tags=["api"])
@@ -245,7 +301,7 @@ def create_app(
         "critical_lost": [{"id", "name", "bus", "mw"}], "heat": {...} or null}``; districts carry
         their state (dark, partly served, supplied), served MW and %, customers and critical loads.
         """
-        from gridshield.report.maps import district_states, impact_map_figure
+        from gridshield.report.maps import district_states
 
         key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate, req.temperature_c)
         with models_lock:
@@ -258,8 +314,8 @@ def create_app(
         grid = model.grid
         geo = geometry(req.case, grid)
         heat = heat_of(grid, res, list(key[1]), req.temperature_c)
-        fig = impact_map_figure(grid, impact=res, heat=heat, damaged_ids=list(key[1]), geometry=geo,
-                                title=f"{grid.name}: after the strike" if key[1] else f"{grid.name}: intact")
+        fig = figure_json(grid, impact=res, heat=heat, damaged_ids=list(key[1]), geometry=geo,
+                          title=f"{grid.name}: after the strike" if key[1] else f"{grid.name}: intact")
         ld = grid.loads
         crit = [{"id": c, "name": str(ld.name[ld.index[c]]) or c, "bus": str(grid.buses.name[ld.bus[ld.index[c]]]),
                  "mw": float(ld.p_mw[ld.index[c]])} for c in res.critical_lost]
@@ -272,8 +328,7 @@ def create_app(
                                                else float(heat.first_hours_to_12c_h),
                                                "temperature_c": req.temperature_c},
         }
-        body = '{"impact": %s, "figure": %s, "extra": %s}' % (json.dumps(res.to_dict()), fig.to_json(),
-                                                            json.dumps(extra))
+        body = '{"impact": %s, "figure": %s, "extra": %s}' % (json.dumps(res.to_dict()), fig, json.dumps(extra))
         answer = Response(content=body.encode(), media_type="application/json")
         with models_lock:
             answers[key] = answer
@@ -282,13 +337,19 @@ def create_app(
         return answer
 
     @app.get("/api/cases/{case}/map", tags=["api"])
-    def case_map(case: str) -> dict[str, Any]:
+    def case_map(case: str) -> Response:
         """The intact grid's map as a plotly figure (JSON): district areas where the case (or an
-        uploaded GeoJSON) has them, else the network."""
-        from gridshield.report.maps import impact_map_figure
-
+        uploaded GeoJSON) has them, else the network; ``null`` for grids above the map limit."""
+        key = ("map", case)
+        with models_lock:
+            if key in answers:
+                return answers[key]
         grid = grid_of(case)
-        return json.loads(impact_map_figure(grid, geometry=geometry(case, grid), title=f"{grid.name}: intact").to_json())
+        answer = Response(content=figure_json(grid, geometry=geometry(case, grid), title=f"{grid.name}: intact").encode(),
+                          media_type="application/json")
+        with models_lock:
+            answers[key] = answer
+        return answer
 
     @app.get("/api/cases/{case}/geojson", tags=["api"])
     def case_geojson(case: str) -> dict[str, Any]:
@@ -313,7 +374,7 @@ def create_app(
             geometries[case] = geo
             while len(geometries) > 20:
                 geometries.popitem(last=False)
-            for k in [k for k in answers if k[0] == case]:
+            for k in [k for k in answers if k[0] == case or k == ("map", case)]:
                 answers.pop(k)
         return {"case": case, "areas": len(geo.areas), "sites": len(geo.sites), "units": geo.units}
 
@@ -344,24 +405,36 @@ def create_app(
                                                                           json.dumps(f"{t0:%Y-%m-%dT%H:%M}"))
         return Response(content=body.encode(), media_type="application/json")
 
-    def run_job(job: Job) -> dict[str, Any]:
+    def run_job(scenario: Any, job: Job) -> dict[str, Any]:
         from gridshield.threat import run_risk
 
         p = job.params
         job.total = p["samples"]
-        res = run_risk(p["scenario"], samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
+        res = run_risk(scenario, samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
                        progress=lambda done, total: _set(job, done, total))
         job.done = job.total
         return res.to_dict()
 
     @app.post("/api/runs", tags=["api"], status_code=202)
     def start_run(req: RunRequest) -> dict[str, Any]:
-        """Start a Monte Carlo risk run in the background; poll /api/jobs/{id}."""
-        from gridshield.threat.scenario import load_scenario
+        """Start a Monte Carlo risk run in the background; poll /api/jobs/{id}.
+
+        The scenario's ``grid.case`` must be a built-in case name or an uploaded case id.
+        """
+        from gridshield.threat.sampling import check_scenario
+        from gridshield.threat.scenario import scenario_from_text
 
         text = req.scenario or pages.DEFAULT_SCENARIO
-        load_scenario(text)  # validate now: errors come back as 422 with the field named
-        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed}, run_job)
+        sc = scenario_from_text(text, "scenario")  # no path is resolved: grid.case is checked next
+        try:
+            up = check_case_name(sc.grid.case, spool)
+        except (CaseNotAllowed, UnknownAssetError) as exc:
+            raise CaseNotAllowed(f"scenario: grid.case: {exc}") from None
+        if up is not None:  # the run reads the spooled file; the request never named a path
+            sc = sc.model_copy(update={"grid": sc.grid.model_copy(update={"case": str(up.path)})})
+        check_scenario(sc)  # validate now: errors come back as 422 with the field named
+        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed},
+                          lambda j: run_job(sc, j))
         return job.to_dict()
 
     @app.get("/api/jobs", tags=["api"])
@@ -511,4 +584,31 @@ def _set(job: Job, done: int, total: int) -> None:
     job.done, job.total = int(done), int(total)
 
 
-__all__ = ["create_app"]
+def validation_message(errors: Iterable[dict[str, Any]]) -> str:
+    """Request errors as ``field: what to fix`` (``samples: at most 20000 (got 1000000000000)``), one line."""
+    out = []
+    for err in errors:
+        typ = str(err.get("type", ""))
+        loc = "body" if typ == "json_invalid" else ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        ctx = err.get("ctx") or {}
+        bound = next((ctx[k] for k in ("le", "lt", "ge", "gt") if k in ctx), None)
+        got = err.get("input")
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {str(got)[:40]})"
+        if typ == "missing":
+            msg = "required; add it"
+        elif typ == "extra_forbidden":
+            msg = "unknown field; remove it"
+        elif typ == "json_invalid":
+            msg = "the body is not valid JSON; send a JSON object"
+        elif typ in ("less_than_equal", "less_than"):
+            msg = f"at most {bound}{shown}"
+        elif typ in ("greater_than_equal", "greater_than"):
+            msg = f"at least {bound}{shown}"
+        else:
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            msg = (msg[:1].lower() + msg[1:]) + shown
+        out.append(f"{loc}: {msg}")
+    return "; ".join(out) or "invalid request"
+
+
+__all__ = ["create_app", "validation_message"]
