@@ -278,3 +278,21 @@ def test_cli_map_and_board(tmp_path, capsys):
     with pytest.raises(SystemExit) as ei:
         main(["board", "synthetic-city", "-d", "site:S110-Fairmont", "--crews", "0"])
     assert ei.value.code == 2 and "--crews 0" in capsys.readouterr().err
+
+
+def test_site_table_coordinates_place_the_buses(case9):
+    """Substation coordinates from a site table (as CGMES/PSS/E imports fill it) become site points
+    in degrees and bus positions in km when the buses have no x/y."""
+    from gridshield.grid.model import Sites
+    from gridshield.report.plots import layout_xy
+
+    sub = [f"S{i % 3}" for i in range(len(case9.buses))]
+    g = case9.replace(buses=case9.buses.replace(substation=sub),
+                      site_table=Sites(id=["site:S0", "site:S1", "site:S2"], lon_deg=[30.0, 30.1, 30.0],
+                                       lat_deg=[50.0, 50.0, 50.1]))
+    geo = case_geometry(g)
+    assert geo.units == "deg" and geo.sites["S1"] == (30.1, 50.0) and not geo.areas
+    x, y = layout_xy(g)
+    s0, s1, s2 = (np.flatnonzero(np.array(sub) == s)[0] for s in ("S0", "S1", "S2"))
+    assert x[s1] - x[s0] == pytest.approx(0.1 * 111.32 * math.cos(math.radians(50.0333)), rel=1e-3)
+    assert y[s2] - y[s0] == pytest.approx(0.1 * 110.574, rel=1e-6)
