@@ -96,6 +96,11 @@ def element_name(grid: Grid, asset_id: str) -> str:
     return asset_id.removeprefix("site:")
 
 
+def _until(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """End time of a span: an outage that ends at midnight ends at 24:00 of its day."""
+    return "24:00" if (end.hour, end.minute) == (0, 0) and end.normalize() > start.normalize() else f"{end:%H:%M}"
+
+
 def schedule_lines(schedule: Any) -> list[tuple[str, int, str, str]]:
     """Per switchable group: (group, customers, when off, when possibly off), e.g.
     ``("1.1", 81099, "Tue 20 Dec 14:00-18:00", "-")``."""
@@ -107,7 +112,7 @@ def schedule_lines(schedule: Any) -> list[tuple[str, int, str, str]]:
         mine = [r for r in rows if r["group"] == gid]
 
         def spans(state: str) -> str:
-            items = [f"{r['start']:%a %d %b %H:%M}-{r['end']:%H:%M}" for r in mine if r["state"] == state]
+            items = [f"{r['start']:%a %d %b %H:%M}-{_until(r['start'], r['end'])}" for r in mine if r["state"] == state]
             return ", ".join(items) or "-"
 
         out.append((gid, int(schedule.customers[g]), spans("off"), spans("possible")))

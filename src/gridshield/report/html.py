@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,14 @@ from typing import Any
 import pandas as pd
 
 from gridshield.io import atomic_write_text
+
+
+_NUMBER_CELL = re.compile(r"<td>([-–+>]?\s?[0-9][0-9,.]*\s?(?:%|h|MW|°C)?|–|-)</td>")
+
+
+def _align_numbers(table_html: str) -> str:
+    """Mark cells that hold a number (or a dash for none) so that they align right; text aligns left."""
+    return _NUMBER_CELL.sub(r"<td class='n'>\1</td>", table_html)
 
 
 def _inputs_html(inputs: dict[str, Any]) -> str:
@@ -109,8 +118,8 @@ class Report:
                 if t:
                     parts.append(f"<h3>{html.escape(t)}</h3>")
                 plain = isinstance(frame.index, pd.RangeIndex)
-                parts.append(frame.to_html(classes="tbl", border=0, float_format=lambda v: f"{v:,.2f}", max_rows=60,
-                                           index=not plain))
+                parts.append(_align_numbers(frame.to_html(classes="tbl", border=0, float_format=lambda v: f"{v:,.2f}",
+                                                          max_rows=60, index=not plain)))
             parts.append("</section>")
         if self.inputs:
             parts.append(_inputs_html(self.inputs))
@@ -129,9 +138,10 @@ h1{margin-bottom:.2rem}.meta{color:#666;margin-top:0}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{background:white;border-radius:6px;padding:.6rem 1rem;min-width:150px;box-shadow:0 1px 2px #0002}
 .card .v{font-size:1.5rem;font-weight:600}.card .k{color:#333;font-size:.9rem}.card .n{color:#777;font-size:.78rem;margin-top:.15rem}
 .lead{font-size:1.05rem;color:#333}
-table.tbl{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}table.tbl td,table.tbl th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}
+table.tbl{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}table.tbl td,table.tbl th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}
+table.tbl td.n{text-align:right}
 table.tbl th{background:#f0f0f0}table.tbl td{white-space:nowrap}
-table.tbl td:first-child,table.tbl th:first-child{text-align:left}pre{background:#f7f7f7;padding:1rem;overflow:auto;font-size:.8rem}
+pre{background:#f7f7f7;padding:1rem;overflow:auto;font-size:.8rem}
 section{margin-bottom:2rem}
 table.tbl.inputs th{text-align:left;white-space:nowrap}table.tbl.inputs td{text-align:left;white-space:normal;word-break:break-all}
 """
