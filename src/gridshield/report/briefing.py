@@ -252,9 +252,10 @@ def next_steps_section(grid: Grid, s: StrikeStory, ranking: Any = None, top: int
     if ranking is not None and getattr(ranking, "expected_loss_mw", None) is not None:
         n = min(top, len(ranking.ids))
         bullets.append("Protect first (largest cut of the expected loss per wave): " + ", ".join(
-            f"{ranking.ids[i].removeprefix('site:')} ({ranking.expected_loss_mw[i]:,.1f} MW)" for i in range(n)) + ".")
-        frame = pd.DataFrame({"asset": list(ranking.ids[:n]), "cut": ranking.expected_loss_mw[:n],
-                              "p": ranking.p_destroyed[:n], "lwd": ranking.loss_when_destroyed_mw[:n]})
+            f"{element_name(grid, ranking.ids[i])} ({ranking.expected_loss_mw[i]:,.1f} MW)" for i in range(n)) + ".")
+        frame = pd.DataFrame({"asset": [element_name(grid, a) for a in ranking.ids[:n]],
+                              "cut": ranking.expected_loss_mw[:n], "p": ranking.p_destroyed[:n],
+                              "lwd": ranking.loss_when_destroyed_mw[:n]})
         tables.append(readable(frame, [("asset", "asset", "text"), ("cut", "expected loss avoided (MW per wave)", "mw"),
                                        ("p", "destroyed in (share of waves)", "share"),
                                        ("lwd", "mean loss when destroyed (MW)", "mw")]))

@@ -25,6 +25,10 @@ STATE_COLORS = {
 }
 
 
+#: Most sites (or buses, for a grid without sites) named on the network figure; more would cover it.
+MAX_SITE_LABELS = 80
+
+
 def layout_xy(grid: Grid, seed: int = 0, iterations: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """Bus coordinates for drawing: the grid's own ``x``/``y`` where known, else the longitude and
     latitude of the bus's site (site table, projected to km around their mean), else a layout.
@@ -183,6 +187,18 @@ def network_figure(
                 meta={"kind": "buses", "state": state, "legend": legend[state]},
             )
         )
+    sites = grid.sites
+    if sites and len(sites) <= MAX_SITE_LABELS:  # name the sites (or, without sites, the buses) on the layout
+        names = sorted(sites)
+        lx, ly = [float(xs[sites[n]].mean()) for n in names], [float(ys[sites[n]].mean()) for n in names]
+    elif not sites and nb <= MAX_SITE_LABELS:
+        names = [str(v) for v in label]
+        lx, ly = xs.tolist(), ys.tolist()
+    else:
+        names = []
+    if names:
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="text", text=names, textposition="top center", hoverinfo="skip",
+                                 textfont={"size": 9, "color": "#333"}, showlegend=False, name="names"))
     if lost_bus.max() > 0:
         fig.add_annotation(text=f"marker size: MW lost at the bus (largest {lost_bus.max():,.0f} MW)",
                            xref="paper", yref="paper", x=0, y=1.0, showarrow=False, xanchor="left",
@@ -206,7 +222,8 @@ def resilience_figure(time_h: Sequence[float], served_pct: Sequence[float], heat
     if heat_pct is not None:
         fig.add_trace(go.Scatter(x=list(time_h), y=list(heat_pct), mode="lines", line_shape="hv",
                                  name="heat supplied (%)"))
-    fig.update_layout(title=title, xaxis_title="hours after the strike", yaxis_title="%", yaxis_range=[0, 105])
+    fig.update_layout(title=title, xaxis_title="hours after the strike", yaxis_title="% of demand (electricity, heat)",
+                      yaxis_range=[0, 105])
     return fig
 
 
