@@ -156,7 +156,7 @@ def test_bodies_are_limited_before_reading(client):
 def test_internal_errors_do_not_echo_their_text(tmp_path, monkeypatch):
     """An unexpected exception's message (which may quote data) never reaches the client."""
     app = create_app(tmp_path / "r.duckdb")
-    import gridshield.threat.runner as runner
+    from gridshield.threat import runner
 
     def boom(*a, **k):
         raise ValueError(f"{CANARY} leaked")

@@ -62,8 +62,9 @@ class LimitError(GridshieldError):
 
 def _cgroup_memory_left() -> int | None:
     """Bytes this process's cgroup (v2 or v1) may still allocate, or None when unlimited / unknown."""
+    v1 = "/sys/fs/cgroup/memory/memory."
     for limit_f, usage_f in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                             ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+                             (v1 + "limit_in_bytes", v1 + "usage_in_bytes")):
         try:
             raw = Path(limit_f).read_text().strip()
             if raw == "max" or int(raw) >= 1 << 60:

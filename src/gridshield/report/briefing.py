@@ -365,8 +365,10 @@ def morning_briefing(
     lead: Sequence[str] = (),
     inputs: dict[str, Any] | None = None,
     geojson: Any = None,
+    warning: str = "",
 ) -> Report:
-    """The morning briefing of one strike (and, with ``risk``, of the threat it was drawn from)."""
+    """The morning briefing of one strike (and, with ``risk``, of the threat it was drawn from);
+    ``warning`` is shown first (e.g. that the run is incomplete)."""
     cards = strike_cards(grid, story)
     summary = list(lead)
     sections: list[Section] = [critical_section(grid, story), next_steps_section(grid, story, ranking),
@@ -380,6 +382,7 @@ def morning_briefing(
         sections += [s for s in rsecs if not s.title.startswith("The worst")]
     sections += [s for s in (restoration_section(story), outages_section(story)) if s is not None]
     return Report(title=title, cards=cards, summary=summary, sections=sections, inputs=dict(inputs or {}),
+                  warning=warning,
                   subtitle=f"Cards marked “{story.label}” describe that one strike; cards marked “mean of … "
                            "waves” average the Monte Carlo run, with their 95 % confidence intervals.")
 

@@ -117,7 +117,7 @@ def representative_sample(risk: Any) -> int:
 
 def risk_briefing(risk: Any, grid: Any, *, scenario: Any, scenario_source: str, scenario_text: str, seed: int,
                   temperature_c: float | None = None, crews: int = 6, strike_time: Any = None,
-                  extra_inputs: dict[str, Any] | None = None) -> Report:
+                  extra_inputs: dict[str, Any] | None = None, warning: str = "") -> Report:
     """The morning briefing of a Monte Carlo run: a representative strike (the sample nearest the
     P90 loss) in full, the run's statistics, and the inputs that reproduce it."""
     from gridshield.heat import scale_for_temperature
@@ -145,7 +145,7 @@ def risk_briefing(risk: Any, grid: Any, *, scenario: Any, scenario_source: str, 
                             "strike time (local)": f"{t0:%Y-%m-%d %H:%M}", "outdoor temperature (°C)": temp,
                             "repair crews": crews, **(extra_inputs or {})})
     return morning_briefing(g, story, title=f"Morning briefing: {scenario.name}", risk=risk, ranking=ranking,
-                            inputs=inputs)
+                            inputs=inputs, warning=warning)
 
 
 def run_report(store: str | os.PathLike[str], run_id: str, **kw: Any) -> Report:
@@ -161,19 +161,35 @@ def run_report(store: str | os.PathLike[str], run_id: str, **kw: Any) -> Report:
     scenario = scenario_from_json(info.scenario_json)
     return risk_briefing(risk, build_grid(scenario), scenario=scenario, scenario_source=f"stored run {run_id}",
                          scenario_text=info.scenario_text, seed=info.seed,
-                         extra_inputs={"run id": run_id, "store": str(Path(store).name), "run options": info.options},
-                         **kw)
+                         extra_inputs={"run id": run_id, "store": str(Path(store).name), "status": info.state,
+                                       "run options": info.options},
+                         warning=incomplete_warning(info, risk.samples), **kw)
+
+
+def incomplete_warning(info: Any, samples: int) -> str:
+    """What a report of a run that did not finish must say first (empty for a finished run)."""
+    state = info.state
+    if state == "done":
+        return ""
+    planned = info.options.get("samples") or info.options.get("max_samples")
+    of = f" of {int(planned):,} planned" if planned else ""
+    why = f" ({info.note})" if info.note else ""
+    todo = (f"resume it with: gridshield risk --resume {info.run_id}" if state == "interrupted"
+            else "it is still running; build the report again when it is done")
+    return (f"this run is {state}{why}: the figures below come from the first {samples:,} samples{of} only, "
+            f"so they are less certain than a finished run's; {todo}")
 
 
 def scenario_report(scenario: str | os.PathLike[str], samples: int = 500, seed: int = 1, workers: int | None = None,
-                    **kw: Any) -> Report:
-    """Run a scenario (Monte Carlo) and build its briefing."""
+                    progress: Any = None, **kw: Any) -> Report:
+    """Run a scenario (Monte Carlo) and build its briefing (``progress`` as in
+    :func:`~gridshield.threat.run_risk`; ``kw``: temperature_c, crews, strike_time)."""
     from gridshield.threat import run_risk
     from gridshield.threat.sampling import build_grid
     from gridshield.threat.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    risk = run_risk(sc, samples=samples, seed=seed, workers=workers, progress=True)
+    risk = run_risk(sc, samples=samples, seed=seed, workers=workers, progress=progress)
     is_file = Path(str(scenario)).is_file()
     text = Path(scenario).read_text() if is_file else str(scenario)
     return risk_briefing(risk, build_grid(sc), scenario=sc, scenario_source=str(scenario) if is_file else "<text>",

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from gridshield.cli import app, console
+from rich.text import Text
+
+from gridshield.cli import app, console, err_console
 from gridshield.errors import GridshieldError
 from gridshield.limits import MAX_CREWS
 
@@ -38,13 +40,19 @@ def report(
     if Path(source).suffix.lower() in (".yaml", ".yml") or Path(source).is_file():
         if not Path(source).is_file():
             raise GridshieldError(f"scenario file {source!r} does not exist")
-        rep = scenario_report(source, samples=samples, seed=seed, **kw)
+        from gridshield.threat.commands import risk_progress_bar
+
+        with risk_progress_bar(Path(source).stem) as cb:
+            rep = scenario_report(source, samples=samples, seed=seed, progress=cb, **kw)
     else:
         if not store.exists():
             raise GridshieldError(f"results store {store} does not exist; pass --store or a scenario YAML")
         rep = run_report(store, source, **kw)
     rep.write(out)
-    console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+    if rep.warning:
+        err_console.print(Text.assemble(("warning:", "bold yellow"), f" {rep.warning}"), soft_wrap=True)
+    console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+
 
 
 def _damage_ids(damage: str | None) -> list[str]:
@@ -100,12 +108,12 @@ def map_cmd(
                   + (", ".join(str(grid.loads.name[grid.loads.index[c]]) or c for c in res.critical_lost) or "none"))
     if out is not None:
         save_figure(impact_map_figure(grid, impact=res, heat=heat, damaged_ids=ids, geometry=geo), out)
-        console.print(f"wrote [bold]{out}[/]")
+        console.print(f"wrote {out}", markup=False)
     if export_geojson is not None:
         if geo is None:
             raise GridshieldError(f"--export-geojson: {grid.name} has no district areas or site coordinates")
         atomic_write_text(export_geojson, json.dumps(to_geojson(geo, grid), indent=1) + "\n")
-        console.print(f"wrote [bold]{export_geojson}[/] ({len(geo.areas)} districts, {len(geo.sites)} sites)")
+        console.print(f"wrote {export_geojson} ({len(geo.areas)} districts, {len(geo.sites)} sites)")
 
 
 @app.command("board")
@@ -158,4 +166,4 @@ def board_cmd(
                       f"  {grid.loads.name[r] or lid}: not back within the plan")
     if s.schedule_note:
         console.print(s.schedule_note)
-    console.print(f"wrote [bold]{out}[/]")
+    console.print(f"wrote {out}", markup=False)

@@ -168,8 +168,10 @@ def create_app(
 
     @app.exception_handler(GridshieldError)
     async def gridshield_error(request: Request, exc: GridshieldError):
+        from gridshield.store import StoreLocked
+
         status = 404 if isinstance(exc, UnknownAssetError) and "case" in str(exc) else 422
-        if isinstance(exc, QueueFull):
+        if isinstance(exc, (QueueFull, StoreLocked)):
             status = 503
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
@@ -411,7 +413,7 @@ def create_app(
         p = job.params
         job.total = p["samples"]
         res = run_risk(scenario, samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
-                       progress=lambda done, total: _set(job, done, total))
+                       progress=lambda pr: _set(job, pr.done, pr.total))
         job.done = job.total
         return res.to_dict()
 
@@ -452,22 +454,29 @@ def create_app(
 
     @app.get("/api/runs", tags=["api"])
     def list_runs() -> list[dict[str, Any]]:
-        """Runs in the results store with their summaries."""
+        """Runs in the results store with their summaries and status (running, done, interrupted)."""
         if not store_path.exists():
             return []
-        from gridshield.store import ResultsStore
+        from dataclasses import asdict
 
-        with ResultsStore(store_path, read_only=True) as st:
-            return [r.to_dict() if hasattr(r, "to_dict") else dict(vars(r)) for r in st.runs()]
+        from gridshield.store import runs_or_snapshot
+
+        infos, _ = runs_or_snapshot(store_path, wait_s=1.0)
+        return [{**asdict(r), "status": r.state, "scenario_text": None, "scenario_json": None} for r in infos]
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse, tags=["pages"])
     def run_report(run_id: str) -> HTMLResponse:
         """The self-contained HTML report of a stored run."""
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", run_id) or not store_path.exists():
             raise HTTPException(404, f"no run {run_id!r}")
+        from gridshield.errors import ParseError
         from gridshield.report.build import run_report as build
 
-        return HTMLResponse(build(store_path, run_id).to_html())
+        try:
+            return HTMLResponse(build(store_path, run_id).to_html())
+        except ParseError as exc:  # the run's case file changed since: name it, never quote it
+            raise GridshieldError(f"run {run_id}: its case file {Path(exc.path).name} cannot be read any more; "
+                                  f"build the report with `gridshield report {run_id}`") from None
 
     @app.post("/api/deficit", tags=["api"])
     def deficit(req: DeficitRequest) -> dict[str, Any]:

@@ -74,6 +74,6 @@ def serve(
     web = create_app(store, token=token, max_upload_mb=max_upload_mb, max_upload_total_mb=max_upload_total_mb,
                      job_workers=job_workers, bind_host=host, allowed_hosts=allowed_host or ())
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
-    console.print(f"gridshield dashboard on [bold]{url}[/] (Ctrl-C to stop)")
+    console.print(f"gridshield dashboard on {url} (Ctrl-C to stop)")
     os.environ.setdefault("GRIDSHIELD_SERVE", "1")
     uvicorn.run(web, host=host, port=port, log_level="warning")
