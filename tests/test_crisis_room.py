@@ -227,7 +227,7 @@ def test_board_rows_share_the_clock(story):
 def test_wilson_interval_matches_scipy():
     from scipy.stats import binomtest
 
-    from gridshield.report.briefing import wilson_ci
+    from gridshield.report.risk import wilson_ci
 
     for k, n in ((621, 1000), (0, 40), (40, 40), (7, 13)):
         ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")

@@ -29,7 +29,6 @@ from gridshield.report.tables import readable
 
 #: Hours the board and the "back after" column look ahead.
 BOARD_HOURS = 72.0
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,17 +49,6 @@ class StrikeStory:
     timeline: Any = None
     schedule: Any = None
     schedule_note: str = ""
-
-
-def wilson_ci(k: int, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion ``k / n`` (Wilson 1927)."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + Z95**2 / n
-    c = (p + Z95**2 / (2 * n)) / d
-    h = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 def sha256_text(text: str) -> str:
@@ -189,26 +177,6 @@ def strike_cards(grid: Grid, s: StrikeStory) -> list[Card]:
         cards.append(Card(f"{s.heat.people_without_heat:,}", "people without heat",
                           f"{s.label}; at {s.temperature_c:g} °C outdoors; {when}"))
     return cards
-
-
-def risk_cards(d: dict[str, Any]) -> list[Card]:
-    """Cards for a Monte Carlo run (its ``to_dict()``): means with their 95 % CI."""
-    n = int(d["samples"])
-    lost = d["lost_mw"]
-    lo, hi = lost["ci95"]
-    k = int(round(d["p_any_loss"] * n))
-    plo, phi = wilson_ci(k, n)
-    cust = d["customers_affected"]
-    return [
-        Card(f"{lost['mean']:,.0f} MW", "expected load lost per wave",
-             f"mean of {n:,} sampled waves; 95 % CI {lo:,.0f}-{hi:,.0f} MW"),
-        Card(f"{lost['p90']:,.0f} MW", "load lost in 1 wave of 10 (P90)",
-             f"{n:,} sampled waves; CVaR95 {lost['cvar95']:,.0f} MW"),
-        Card(f"{100 * d['p_any_loss']:.0f} %", "of waves cut some load",
-             f"{k:,} of {n:,} sampled waves; 95 % CI {100 * plo:.0f}-{100 * phi:.0f} %"),
-        Card(f"{cust['mean']:,.0f}", "customers affected per wave",
-             f"mean of {n:,} sampled waves; 95 % CI {cust['ci95'][0]:,.0f}-{cust['ci95'][1]:,.0f}"),
-    ]
 
 
 def critical_section(grid: Grid, s: StrikeStory) -> Section:
@@ -374,7 +342,7 @@ def morning_briefing(
     sections: list[Section] = [critical_section(grid, story), next_steps_section(grid, story, ranking),
                                board_section(story), map_section(grid, story, geojson)]
     if risk is not None:
-        from gridshield.report.build import risk_sections
+        from gridshield.report.risk import risk_sections
 
         rcards, rsummary, rsecs = risk_sections(risk, grid)
         cards += rcards
@@ -416,11 +384,9 @@ __all__ = [
     "map_section",
     "morning_briefing",
     "next_steps_section",
-    "risk_cards",
     "run_inputs",
     "schedule_lines",
     "sha256_text",
     "strike_cards",
     "strike_story",
-    "wilson_ci",
 ]
