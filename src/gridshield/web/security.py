@@ -94,19 +94,19 @@ class RequestGuard:
         If set, every request must carry it (``Authorization: Bearer``, the ``gs_token`` cookie or
         ``?token=``); a ``?token=`` that matches sets the cookie.
     max_body_bytes
-        Largest body of any request but the upload.
-    max_upload_bytes
-        Largest body of ``POST upload_path`` (the file plus the multipart framing).
+        Largest body of any request but the file uploads.
+    upload_limits
+        ``(path regex, largest body)`` of the routes that take a file (the file plus the multipart
+        framing); the first match applies.
     """
 
     def __init__(self, app, *, allowed_hosts: Iterable[str], token: str | None, max_body_bytes: int,
-                 max_upload_bytes: int, upload_path: str = "/api/cases/upload"):
+                 upload_limits: Iterable[tuple[str, int]] = ()):
         self.app = app
         self.allowed = frozenset(host_name(h) for h in allowed_hosts)
         self.token = token
         self.max_body = int(max_body_bytes)
-        self.max_upload = int(max_upload_bytes)
-        self.upload_path = upload_path
+        self.upload_limits = tuple((re.compile(p), int(n)) for p, n in upload_limits)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -150,7 +150,8 @@ class RequestGuard:
             length = headers.get("content-length", "0").strip()
             if not length.isdigit():
                 return 400, "bad Content-Length"
-            limit = self.max_upload if scope.get("path") == self.upload_path else self.max_body
+            path = scope.get("path", "")
+            limit = next((n for pat, n in self.upload_limits if pat.match(path)), self.max_body)
             if int(length) > limit:
                 return 413, f"request body of {fmt_bytes(int(length))} is larger than the {fmt_bytes(limit)} allowed here"
         return None
