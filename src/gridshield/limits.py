@@ -5,8 +5,8 @@ cores) or a domain maximum (no utility runs 10,000 repair crews; no wave has a m
 A value outside its bound raises :class:`LimitError`, whose one-line message names the option,
 the limit and why, e.g.::
 
-    --samples 1000000000000: at most 28,311,552 here (each sample keeps ~830 B of results in
-    memory and 23.5 GB is available); use --until-ci, or fewer samples per run and --resume
+    --samples 1000000000000: at most 11,868,187 here: each sample keeps ~808 B of results in
+    memory (20 areas) and 9.6 GB may be used; run fewer samples per run, or use --until-ci
 
 Other modules use :func:`check_int` / :func:`check_real` with the constants below, so that a bound
 lives in one place.
@@ -183,20 +183,9 @@ def check_workers(option: str, value: object) -> int:
     return check_int(option, value, low=1, high=high, why=why)
 
 
-def check_file_size(option: str, path: str | os.PathLike[str], high: int) -> None:
-    """Refuse a file larger than ``high`` bytes before reading it whole."""
-    try:
-        size = os.stat(path).st_size
-    except OSError:
-        return  # the reader reports a missing file in its own words
-    if size > high:
-        raise LimitError(f"{option} {os.fspath(path)}: {fmt_bytes(size)} is larger than the {fmt_bytes(high)} "
-                         "this input may have; check that it is the right file")
-
-
 __all__ = [
     "DEFAULT_UPLOAD_TOTAL_BYTES", "MAX_BATCH_SIZE", "MAX_CREWS", "MAX_HOURS", "MAX_LAUNCHED_PER_WAVE", "MAX_MAP_BUSES",
-    "MAX_OBSERVED", "MAX_SCENARIO_BYTES", "MAX_SCHEDULE_CELLS", "MAX_SPLIT", "MAX_TIME_LIMIT_S", "MAX_TARGETS_PER_WAVE", "MAX_TEXT_FILE_BYTES", "MAX_WAVES", "WORKER_BYTES",
-    "LimitError", "available_memory_bytes", "check_file_size", "check_int", "check_real", "check_workers",
-    "fmt_bytes", "max_workers", "memory_budget_bytes", "usable_cores",
+    "MAX_OBSERVED", "MAX_SCENARIO_BYTES", "MAX_SCHEDULE_CELLS", "MAX_SPLIT", "MAX_TARGETS_PER_WAVE",
+    "MAX_TEXT_FILE_BYTES", "MAX_TIME_LIMIT_S", "MAX_WAVES", "WORKER_BYTES", "LimitError", "available_memory_bytes",
+    "check_int", "check_real", "check_workers", "fmt_bytes", "max_workers", "memory_budget_bytes", "usable_cores",
 ]

@@ -5,7 +5,7 @@
 and the stopping rule in :mod:`gridshield.threat.runner`.
 """
 
-from gridshield.threat.runner import RiskResult, cvar, load_run, mean_ci, run_risk
+from gridshield.threat.runner import RiskProgress, RiskResult, cvar, load_run, mean_ci, run_risk
 from gridshield.threat.scenario import (
     BetaPrior,
     Scenario,
@@ -16,6 +16,7 @@ from gridshield.threat.scenario import (
 
 __all__ = [
     "BetaPrior",
+    "RiskProgress",
     "RiskResult",
     "Scenario",
     "ScenarioError",
