@@ -32,7 +32,7 @@ MEMORY_MB = 1500  # peak resident memory a command may add to the imported serve
 RUN_FOREVER = {"serve"}
 EXAMPLES_PER_COMMAND = 14
 #: Commands whose valid runs take many seconds (the demo tells the whole story) get fewer examples.
-EXAMPLES = {"demo": 4, "nk": 8}
+EXAMPLES = {"demo": 4, "nk": 8, "report": 8}
 
 
 # -- discovery ---------------------------------------------------------------------------------------
