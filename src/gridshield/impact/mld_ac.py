@@ -64,9 +64,14 @@ from gridshield.impact.mld import Setting, angle_limits_rad, branch_rate_mw, res
 
 INF = float("inf")
 #: Ipopt's convergence tolerance (scaled NLP) and its tolerance on constraint violation (p.u.).
-IPOPT_TOL = 1e-8
-CONSTR_VIOL_TOL = 1e-8
+IPOPT_TOL = 1e-6
+CONSTR_VIOL_TOL = 1e-6
 IPOPT_MAX_ITER = 500
+#: Weight of the quadratic tie-break on shed fractions, relative to each load's value (the served load
+#: moves by less than this fraction; see ``_Nlp._objective``).
+SHED_REG = 1e-6
+#: Further Ipopt options (name -> value), e.g. ``{"mumps_pivot_order": 5}``.
+IPOPT_OPTIONS: dict[str, object] = {}
 #: Most NLP solves of the commitment branch and bound (``commitment="milp"``).
 BNB_MAX_NODES = 40
 #: An indicator within this distance of 0 or 1 counts as integral.
@@ -90,6 +95,12 @@ def ipopt_available() -> bool:
 
 
 def _casadi():
+    # one thread for the BLAS and OpenMP under MUMPS (loaded with casadi's Ipopt plugin): a
+    # multi-threaded BLAS on these small sparse factorisations only spins, and gridshield gets its
+    # parallelism from process pools (as HiGHS, see gridshield.optim). Set before the plugin loads;
+    # a value the user set is kept.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     try:
         import casadi
     except ImportError as e:  # pragma: no cover - exercised only without the extra
@@ -200,6 +211,19 @@ class _Nlp:
         self.af, self.at = bpos[br.from_bus[rows]], bpos[br.to_bus[rows]]
         self.ang_rows = rows
         na = rows.size
+        # limits
+        b = grid.buses
+        self.vmin, self.vmax = b.vmin_pu[self.bidx], b.vmax_pu[self.bidx]
+        self.pmin, self.pmax = s.gen_lo[self.gidx], s.gen_hi[self.gidx]
+        qcap = Q_CAP_MVAR / base
+        self.qmin = np.clip(g.q_min_mvar[self.gidx] / base, -qcap, qcap)
+        self.qmax = np.clip(g.q_max_mvar[self.gidx] / base, -qcap, qcap)
+        # indicator rows: every bus, and the generators whose range excludes 0 (for the others
+        # zg = 1 dominates: a smaller zg only narrows a range that contains 0, at a lower objective)
+        fixed = m.commitment == "fixed"
+        self.vrow = np.arange(0 if fixed else nbs)
+        self.grow = np.flatnonzero(~fixed & ((self.pmin > 0) | (self.pmax < 0) | (self.qmin > 0) | (self.qmax < 0)))
+        kv, kg = self.vrow.size, self.grow.size
         # variable offsets
         self.o_va, self.o_vm = 0, nbs
         self.o_pg = 2 * nbs
@@ -215,19 +239,12 @@ class _Nlp:
         self.c_t = 2 * nbs
         self.c_a = self.c_t + nt
         self.c_vu = self.c_a + na
-        self.c_vl = self.c_vu + nbs
-        self.c_pu = self.c_vl + nbs
-        self.c_pl = self.c_pu + ngs
-        self.c_qu = self.c_pl + ngs
-        self.c_ql = self.c_qu + ngs
-        self.m = self.c_ql + ngs
-        # limits
-        b = grid.buses
-        self.vmin, self.vmax = b.vmin_pu[self.bidx], b.vmax_pu[self.bidx]
-        self.pmin, self.pmax = s.gen_lo[self.gidx], s.gen_hi[self.gidx]
-        qcap = Q_CAP_MVAR / base
-        self.qmin = np.clip(g.q_min_mvar[self.gidx] / base, -qcap, qcap)
-        self.qmax = np.clip(g.q_max_mvar[self.gidx] / base, -qcap, qcap)
+        self.c_vl = self.c_vu + kv
+        self.c_pu = self.c_vl + kv
+        self.c_pl = self.c_pu + kg
+        self.c_qu = self.c_pl + kg
+        self.c_ql = self.c_qu + kg
+        self.m = self.c_ql + kg
         self.commitment = m.commitment
         self._bounds(m, s, bpos)
         self._objective(m)
@@ -249,22 +266,29 @@ class _Nlp:
         ubx[v] = self.vmax
         pg = slice(self.o_pg, self.o_pg + ngs)
         qg = slice(self.o_qg, self.o_qg + ngs)
-        lbx[pg], ubx[pg] = np.minimum(0.0, self.pmin), np.maximum(0.0, self.pmax)
-        lbx[qg], ubx[qg] = np.minimum(0.0, self.qmin), np.maximum(0.0, self.qmax)
+        # generators with indicator rows: [min(0, lo), max(0, hi)] (the rows do the rest)
+        ind = np.zeros(ngs, bool)
+        ind[self.grow] = True
+        lbx[pg], ubx[pg] = np.where(ind, np.minimum(0.0, self.pmin), self.pmin), np.where(ind, np.maximum(0.0, self.pmax), self.pmax)
+        lbx[qg], ubx[qg] = np.where(ind, np.minimum(0.0, self.qmin), self.qmin), np.where(ind, np.maximum(0.0, self.qmax), self.qmax)
         zd = slice(self.o_zd, self.o_zd + nds)
         held = (self.pd < 0) | (not s.shed)
         lbx[zd], ubx[zd] = np.where(held, 1.0, 0.0), 1.0
         for o, k in ((self.o_zs, nhs), (self.o_zg, ngs), (self.o_zv, nbs)):
             lbx[o : o + k], ubx[o : o + k] = (1.0 if fixed else 0.0), 1.0
+        dominated = np.ones(ngs, bool)
+        dominated[self.grow] = False
+        lbx[self.o_zg + np.flatnonzero(dominated)] = 1.0
         self.lbx, self.ubx = lbx, ubx
         nt = self.lim_e.size
         lbg = np.zeros(self.m)
         ubg = np.zeros(self.m)
         lbg[self.c_t : self.c_t + nt], ubg[self.c_t : self.c_t + nt] = -INF, self.rate2
         lbg[self.c_a : self.c_vu], ubg[self.c_a : self.c_vu] = self.ang_lo, self.ang_hi
-        for c, k in ((self.c_vu, nbs), (self.c_pu, ngs), (self.c_qu, ngs)):
+        kv, kg = self.vrow.size, self.grow.size
+        for c, k in ((self.c_vu, kv), (self.c_pu, kg), (self.c_qu, kg)):
             lbg[c : c + k] = -INF  # x - z hi <= 0
-        for c, k in ((self.c_vl, nbs), (self.c_pl, ngs), (self.c_ql, ngs)):
+        for c, k in ((self.c_vl, kv), (self.c_pl, kg), (self.c_ql, kg)):
             ubg[c : c + k] = INF  # x - z lo >= 0
         self.lbg, self.ubg = lbg, ubg
 
@@ -278,6 +302,21 @@ class _Nlp:
             c[self.o_zg : self.o_zg + ngs] = -1.0
             c[self.o_zv : self.o_zv + nbs] = -10.0
         self.cost = c
+        # strictly concave tie-break: shedding a fraction s of a load costs SHED_REG s^2 of its own
+        # value on top of the linear term, which makes the optimum unique (shedding spread evenly
+        # over equally weighted loads) and keeps the interior point's Hessian regular
+        self.reg = SHED_REG * np.abs(c[self.o_zd : self.o_zd + nds])
+
+    def objective(self, x: np.ndarray) -> float:
+        nds = self.sizes[3]
+        s = 1.0 - x[self.o_zd : self.o_zd + nds]
+        return float(np.sum(self.cost * x) + np.sum(self.reg * s * s))  # no BLAS call: it may spin threads
+
+    def objective_grad(self, x: np.ndarray) -> np.ndarray:
+        nds = self.sizes[3]
+        gr = self.cost.copy()
+        gr[self.o_zd : self.o_zd + nds] -= 2.0 * self.reg * (1.0 - x[self.o_zd : self.o_zd + nds])
+        return gr
 
     # -- sparsity patterns ---------------------------------------------------------------------
     def _jac_pattern(self) -> None:
@@ -300,24 +339,28 @@ class _Nlp:
         cols += [self.o_vm + hb, self.o_zs + np.arange(nhs), self.o_vm + hb, self.o_zs + np.arange(nhs)]
         self._nvar_jac = sum(r.size for r in rows)
         # constant part
-        gi, di, bi = np.arange(ngs), np.arange(nds), np.arange(nbs)
+        di = np.arange(nds)
         na = self.af.size
         ai = np.arange(na)
+        bi, gi = self.vrow, self.grow
+        kv, kg = bi.size, gi.size
+        gall = np.arange(ngs)
+        kb, kk = np.arange(kv), np.arange(kg)
         const_r = [self.c_p + self.gb, self.c_q + self.gb, self.c_p + self.db, self.c_q + self.db,
                    self.c_a + ai, self.c_a + ai,
-                   self.c_vu + bi, self.c_vu + bi, self.c_vl + bi, self.c_vl + bi,
-                   self.c_pu + gi, self.c_pu + gi, self.c_pl + gi, self.c_pl + gi,
-                   self.c_qu + gi, self.c_qu + gi, self.c_ql + gi, self.c_ql + gi]
-        const_c = [self.o_pg + gi, self.o_qg + gi, self.o_zd + di, self.o_zd + di,
+                   self.c_vu + kb, self.c_vu + kb, self.c_vl + kb, self.c_vl + kb,
+                   self.c_pu + kk, self.c_pu + kk, self.c_pl + kk, self.c_pl + kk,
+                   self.c_qu + kk, self.c_qu + kk, self.c_ql + kk, self.c_ql + kk]
+        const_c = [self.o_pg + gall, self.o_qg + gall, self.o_zd + di, self.o_zd + di,
                    self.af, self.at,
                    self.o_vm + bi, self.o_zv + bi, self.o_vm + bi, self.o_zv + bi,
                    self.o_pg + gi, self.o_zg + gi, self.o_pg + gi, self.o_zg + gi,
                    self.o_qg + gi, self.o_zg + gi, self.o_qg + gi, self.o_zg + gi]
         const_v = [-np.ones(ngs), -np.ones(ngs), self.pd, self.qd,
                    np.ones(na), -np.ones(na),
-                   np.ones(nbs), -self.vmax, np.ones(nbs), -self.vmin,
-                   np.ones(ngs), -self.pmax, np.ones(ngs), -self.pmin,
-                   np.ones(ngs), -self.qmax, np.ones(ngs), -self.qmin]
+                   np.ones(kv), -self.vmax[bi], np.ones(kv), -self.vmin[bi],
+                   np.ones(kg), -self.pmax[gi], np.ones(kg), -self.pmin[gi],
+                   np.ones(kg), -self.qmax[gi], np.ones(kg), -self.qmin[gi]]
         r = np.concatenate(rows + const_r).astype(np.int64)
         c = np.concatenate(cols + const_c).astype(np.int64)
         self._jac_const = np.concatenate(const_v) if const_v else np.zeros(0)
@@ -332,8 +375,9 @@ class _Nlp:
         r = [np.minimum(loc[i], loc[j]) for i, j in pairs]
         c = [np.maximum(loc[i], loc[j]) for i, j in pairs]
         hb = self.hb
-        r += [self.o_vm + hb, self.o_vm + hb]
-        c += [self.o_vm + hb, self.o_zs + np.arange(nhs)]
+        zd = self.o_zd + np.arange(nds)
+        r += [self.o_vm + hb, self.o_vm + hb, zd]
+        c += [self.o_vm + hb, self.o_zs + np.arange(nhs), zd]
         self.hess_sp, self._hess_map = _pattern(np.concatenate(r), np.concatenate(c), self.n, self.n)
 
     # -- oracle ---------------------------------------------------------------------------------
@@ -369,12 +413,13 @@ class _Nlp:
         le = self.lim_e
         out[self.c_t : self.c_a] = p[le] ** 2 + q[le] ** 2
         out[self.c_a : self.c_vu] = va[self.af] - va[self.at]
-        out[self.c_vu : self.c_vl] = vm - zv * self.vmax
-        out[self.c_vl : self.c_pu] = vm - zv * self.vmin
-        out[self.c_pu : self.c_pl] = pg - zg * self.pmax
-        out[self.c_pl : self.c_qu] = pg - zg * self.pmin
-        out[self.c_qu : self.c_ql] = qg - zg * self.qmax
-        out[self.c_ql :] = qg - zg * self.qmin
+        b, k = self.vrow, self.grow
+        out[self.c_vu : self.c_vl] = vm[b] - zv[b] * self.vmax[b]
+        out[self.c_vl : self.c_pu] = vm[b] - zv[b] * self.vmin[b]
+        out[self.c_pu : self.c_pl] = pg[k] - zg[k] * self.pmax[k]
+        out[self.c_pl : self.c_qu] = pg[k] - zg[k] * self.pmin[k]
+        out[self.c_qu : self.c_ql] = qg[k] - zg[k] * self.qmax[k]
+        out[self.c_ql :] = qg[k] - zg[k] * self.qmin[k]
         return out
 
     def _end_grads(self, x):
@@ -402,7 +447,7 @@ class _Nlp:
         ])
         return np.bincount(self._jac_map, vals, self.jac_sp[2])
 
-    def hess(self, x: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    def hess(self, x: np.ndarray, obj_factor: float, lam: np.ndarray) -> np.ndarray:
         nbs, nls, ngs, nds, nhs = self.sizes
         va, vm = self._split(x)
         p, q, u, w, a, b, dp, dq = self._end_grads(x)
@@ -433,7 +478,8 @@ class _Nlp:
         zs = x[self.o_zs : self.o_zs + nhs]
         vh = vm[self.hb]
         sh = self.gs * lam[self.c_p + self.hb] - self.bs * lam[self.c_q + self.hb]
-        vals = np.concatenate([h_ff, h_ff, -h_ff, h_fa, -h_fa, h_fb, -h_fb, h_aa, h_bb, h_ab, 2 * zs * sh, 2 * vh * sh])
+        vals = np.concatenate([h_ff, h_ff, -h_ff, h_fa, -h_fa, h_fb, -h_fb, h_aa, h_bb, h_ab, 2 * zs * sh, 2 * vh * sh,
+                               2.0 * obj_factor * self.reg])
         return np.bincount(self._hess_map, vals, self.hess_sp[2])
 
 
@@ -471,7 +517,6 @@ class _Ipopt:
         hsp = sparsity(nlp.hess_sp, n, n)
         dn = ca.Sparsity.dense
         xin = [dn(n, 1), dn(0, 1)]
-        cost = nlp.cost
 
         def xv(a):
             return np.asarray(a[0], dtype=float).ravel()
@@ -479,13 +524,13 @@ class _Ipopt:
         jac_g_cb = _Cb("jac_g_x", xin + [dn(m, 1)], [jsp, ca.Sparsity(m, 0)],
                        lambda a: [ca.DM(jsp, nlp.jac(xv(a))), ca.DM(m, 0)])
         jac_f_cb = _Cb("jac_f_x", xin + [dn(1, 1)], [dn(1, n), dn(1, 0)],
-                       lambda a: [ca.DM(cost.reshape(1, n)), ca.DM(1, 0)])
-        f_cb = _Cb("f", xin, [dn(1, 1)], lambda a: [float(cost @ xv(a))], jac_f_cb)
+                       lambda a: [ca.DM(nlp.objective_grad(xv(a)).reshape(1, n)), ca.DM(1, 0)])
+        f_cb = _Cb("f", xin, [dn(1, 1)], lambda a: [nlp.objective(xv(a))], jac_f_cb)
         g_cb = _Cb("g", xin, [dn(m, 1)], lambda a: [ca.DM(nlp.g(xv(a)))], jac_g_cb)
-        grad_f = _Cb("grad_f", xin, [dn(1, 1), dn(n, 1)], lambda a: [float(cost @ xv(a)), ca.DM(cost)])
+        grad_f = _Cb("grad_f", xin, [dn(1, 1), dn(n, 1)], lambda a: [nlp.objective(xv(a)), ca.DM(nlp.objective_grad(xv(a)))])
         jac_g = _Cb("jac_g", xin, [dn(m, 1), jsp], lambda a: [ca.DM(nlp.g(xv(a))), ca.DM(jsp, nlp.jac(xv(a)))])
         hess = _Cb("hess_lag", xin + [dn(1, 1), dn(m, 1)], [hsp],
-                   lambda a: [ca.DM(hsp, nlp.hess(xv(a), np.asarray(a[3], dtype=float).ravel()))])
+                   lambda a: [ca.DM(hsp, nlp.hess(xv(a), float(a[2]), np.asarray(a[3], dtype=float).ravel()))])
         self._keep = (jac_g_cb, jac_f_cb, f_cb, g_cb, grad_f, jac_g, hess)
         x = ca.MX.sym("x", n)
         p = ca.MX.sym("p", 0)
@@ -496,6 +541,7 @@ class _Ipopt:
             "ipopt.tol": IPOPT_TOL, "ipopt.constr_viol_tol": CONSTR_VIOL_TOL,
             "ipopt.max_iter": int(max_iter), "ipopt.linear_solver": "mumps",
             "ipopt.mu_strategy": "adaptive",
+            **IPOPT_OPTIONS,
         }
         with _quiet_stdout():
             self.solver = ca.nlpsol("ac_mld", "ipopt", {"x": x, "p": p, "f": f_cb(x, p), "g": g_cb(x, p)}, opts)

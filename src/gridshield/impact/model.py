@@ -279,15 +279,33 @@ class ImpactModel:
         return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method, acs)
 
     def _assess_ac(self, s: Setting, isl: Islands, sol: MldSolution, infeasible: dict[int, str]):
-        """AC MLD of the energised islands, warm-started from the DC answer."""
-        ld = self.grid.loads
-        pd = ld.p_mw / self.grid.base_mva
+        """AC MLD of the energised islands, warm-started from the DC answer and the AC power flow
+        at that point (where it converges; else the case's voltage magnitudes)."""
+        from gridshield.flow.ac import solve_ac
+        from gridshield.impact.ac import operating_grid
+
+        grid = self.grid
+        base = grid.base_mva
+        ld = grid.loads
+        pd = ld.p_mw / base
         with np.errstate(divide="ignore", invalid="ignore"):
             zd = np.clip(np.where(pd != 0, sol.ps / np.where(pd != 0, pd, 1.0), 1.0), 0.0, 1.0)
+        gen_on = s.gen_on & ~sol.gen_off
         start = {
-            "va": sol.theta, "vm": np.ones(len(self.grid.buses)), "pg": sol.pg,
-            "qg": np.zeros(len(self.grid.gens)), "zd": zd, "gen_on": s.gen_on & ~sol.gen_off,
+            "va": sol.theta, "vm": np.where(s.bus_on, grid.buses.vm_pu, 1.0), "pg": sol.pg,
+            "qg": np.zeros(len(grid.gens)), "zd": zd, "gen_on": gen_on,
         }
+        if gen_on.any():
+            served = np.where(s.load_on, sol.ps * base, 0.0)
+            pf = solve_ac(operating_grid(grid, served, sol.pg * base, s.bus_on, s.branch_on, gen_on),
+                          init="dc", enforce_q_limits=True, robust=True)
+            if pf.converged:
+                va = np.deg2rad(pf.va_deg)
+                shift = np.zeros(isl.count)
+                shift[isl.label[s.ref_buses]] = va[s.ref_buses]
+                start["va"] = np.where(s.bus_on, va - shift[np.maximum(isl.label, 0)], 0.0)
+                start["vm"] = np.where(pf.bus_energised, pf.vm_pu, start["vm"])
+                start["qg"] = pf.gen_q_mvar / base
         todo = [k for k in range(isl.count) if isl.has_generation[k] and k not in infeasible]
         return self._ac.solve(s, isl.label, todo, start)
 
