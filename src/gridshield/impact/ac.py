@@ -31,7 +31,8 @@ def operating_grid(
     outputs ``gen_p_mw`` and only the energised elements in service."""
     ld, g = grid.loads, grid.gens
     with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(ld.p_mw != 0, load_served_mw / np.where(ld.p_mw != 0, ld.p_mw, 1.0), 0.0)
+        # a purely reactive load (P = 0) is never shed: it keeps its MVAr where its bus is live
+        frac = np.where(ld.p_mw != 0, load_served_mw / np.where(ld.p_mw != 0, ld.p_mw, 1.0), 1.0)
     load_on = bus_on[ld.bus] & ld.in_service
     return grid.replace(
         buses=grid.buses.replace(in_service=bus_on),

@@ -39,7 +39,8 @@ contain. ``commitment`` selects the variant:
 * ``"fixed"``: no indicators: every bus on with ``vmin <= vm <= vmax``, every live generator on
   within ``[Pmin, Pmax]``, shunts as in the case; maximise ``sum w Pd zd`` (plain AC load shedding).
 
-Loads with negative demand (injections) are held at their value, as in the DC model; with
+Loads with negative demand (injections) are held at their value, as in the DC model, and so are
+purely reactive loads (``Pd = 0``: the served-MW answer could not show their shedding); with
 ``shed=False`` every load is held at its demand.
 
 Derivatives are analytic and vectorised: per branch end, the flows ``p, q`` depend on four variables
@@ -65,8 +66,10 @@ from gridshield.impact.mld import Setting, angle_limits_rad, branch_rate_mw, res
 INF = float("inf")
 #: Ipopt's convergence tolerance (scaled NLP) and its tolerance on constraint violation (p.u.).
 IPOPT_TOL = 1e-6
-CONSTR_VIOL_TOL = 1e-6
+CONSTR_VIOL_TOL = 1e-9
 IPOPT_MAX_ITER = 500
+#: Largest constraint violation (p.u.) of an answer Ipopt calls "acceptable" (its default is 1e-2).
+ACCEPTABLE_VIOL = 1e-6
 #: Weight of the quadratic tie-break on shed fractions, relative to each load's value (the served load
 #: moves by less than this fraction; see ``_Nlp._objective``).
 SHED_REG = 1e-6
@@ -272,7 +275,7 @@ class _Nlp:
         lbx[pg], ubx[pg] = np.where(ind, np.minimum(0.0, self.pmin), self.pmin), np.where(ind, np.maximum(0.0, self.pmax), self.pmax)
         lbx[qg], ubx[qg] = np.where(ind, np.minimum(0.0, self.qmin), self.qmin), np.where(ind, np.maximum(0.0, self.qmax), self.qmax)
         zd = slice(self.o_zd, self.o_zd + nds)
-        held = (self.pd < 0) | (not s.shed)
+        held = (self.pd <= 0) | (not s.shed)  # injections and purely reactive loads are not shed
         lbx[zd], ubx[zd] = np.where(held, 1.0, 0.0), 1.0
         for o, k in ((self.o_zs, nhs), (self.o_zg, ngs), (self.o_zv, nbs)):
             lbx[o : o + k], ubx[o : o + k] = (1.0 if fixed else 0.0), 1.0
@@ -504,7 +507,7 @@ def _pattern(rows: np.ndarray, cols: np.ndarray, nrow: int, ncol: int):
 class _Ipopt:
     """One Ipopt instance for one :class:`_Nlp` (re-solved with new bounds by the branch and bound)."""
 
-    def __init__(self, nlp: _Nlp, max_iter: int = IPOPT_MAX_ITER):
+    def __init__(self, nlp: _Nlp):
         ca = _casadi()
         n, m = nlp.n, nlp.m
         self.nlp = nlp
@@ -539,8 +542,9 @@ class _Ipopt:
             "print_time": False, "verbose_init": False,
             "ipopt.print_level": 0, "ipopt.sb": "yes",
             "ipopt.tol": IPOPT_TOL, "ipopt.constr_viol_tol": CONSTR_VIOL_TOL,
-            "ipopt.max_iter": int(max_iter), "ipopt.linear_solver": "mumps",
+            "ipopt.max_iter": int(IPOPT_MAX_ITER), "ipopt.linear_solver": "mumps",
             "ipopt.mu_strategy": "adaptive",
+            "ipopt.acceptable_constr_viol_tol": ACCEPTABLE_VIOL,
             **IPOPT_OPTIONS,
         }
         with _quiet_stdout():
