@@ -446,6 +446,8 @@ class ImpactModel:
         ld, g = grid.loads, grid.gens
         ps, pg_pu, flow_pu, gen_off = sol.ps, sol.pg, sol.flow, sol.gen_off
         if acs is not None:
+            how = sorted({v.method if v.status == "optimal" else f"{v.method}: {v.status}" for v in acs.islands.values()})
+            method = f"ac: {'; '.join(how) or 'no energised island'} (warm start: dc {method})"
             ac_isl = {k for k, v in acs.islands.items() if v.status == "optimal"}
             dead = {k for k, v in acs.islands.items() if v.status == "infeasible"}
             infeasible = {**infeasible, **{k: acs.islands[k].message for k in dead}}
