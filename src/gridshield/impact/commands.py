@@ -124,7 +124,7 @@ def impact(
         console.print(f"[bold red]critical loads not fully served:[/] {', '.join(res.critical_lost[:10])}{more}")
     binding = [(i.island, b) for i in shown for b in i.binding]
     if binding:
-        t = Table(title="Binding AC limits (what stops more load being served)", title_justify="left")
+        t = Table(title="Limits the AC answer sits on", title_justify="left")
         for c in ("island", "limit"):
             t.add_column(c, justify="right" if c == "island" else "left")
         for k, b in binding[: 2 * top]:

@@ -871,6 +871,9 @@ def plan_restoration(
         raise GridshieldError(f"temperature_c={temperature_c!r}: give the outdoor temperature in deg C")
     ref_c = grid.extra_tables.get("gs_reference_temperature_c")
     scaled = False
+    if isinstance(model, str):  # "dc" / "ac": the served-load model, not a prebuilt ImpactModel
+        impact_options["model"] = model
+        model = None
     if model is not None:
         if model.grid is not grid:
             raise GridshieldError("model= was built for another grid; pass ImpactModel(grid) of this grid")
@@ -879,9 +882,6 @@ def plan_restoration(
 
         grid = scale_for_temperature(grid, float(temperature_c))
         scaled = True
-    if isinstance(model, str):
-        impact_options["model"] = model
-        model = None
     dmg = damage if isinstance(damage, Damage) else Damage.from_ids(grid, damage)
     tasks = build_tasks(grid, dmg, durations, no_spare_durations)
     if impact_options.get("model") == "ac":
