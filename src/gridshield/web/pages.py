@@ -99,6 +99,7 @@ def case_page(case: str, info: dict[str, Any]) -> str:
  <div><h3>Damage</h3><div class='sites'>{sites}</div>
   <p>Other asset ids (comma separated):<br><input id='ids' size='32' placeholder='branch:12, gen:3'></p>
   <p><label><input type='checkbox' id='cascade'> cascading trips</label></p>
+  <p><label><input type='checkbox' id='acmodel'> AC load delivery (voltages, reactive power)</label></p>
   <button id='assess'>Assess impact</button> <button id='reset'>Intact grid</button>
   <p id='err' class='error'></p></div>
  <div style='flex:1'><div id='summary'></div><div id='map' style='height:560px'></div></div>
@@ -121,12 +122,15 @@ document.getElementById('assess').onclick = async () => {{
   const btn = document.getElementById('assess'); btn.disabled = true;
   try {{
     const r = await api('/api/impact', {{method:'POST', headers:{{'Content-Type':'application/json'}},
-      body: JSON.stringify({{case: CASE, damage: ids, cascade: document.getElementById('cascade').checked}})}});
+      body: JSON.stringify({{case: CASE, damage: ids, cascade: document.getElementById('cascade').checked,
+                            model: document.getElementById('acmodel').checked ? 'ac' : 'dc'}})}});
     const m = r.impact;
     document.getElementById('summary').innerHTML =
       '<span class="card" id="lost"><b>' + fmt(m.lost_mw) + ' MW</b>lost of ' + fmt(m.demand_mw) + '</span>' +
       '<span class="card"><b>' + fmt(m.customers_affected) + '</b>customers affected</span>' +
-      '<span class="card"><b>' + (m.critical_lost || []).length + '</b>critical loads not fully served</span>';
+      '<span class="card"><b>' + (m.critical_lost || []).length + '</b>critical loads not fully served</span>' +
+      '<span class="card" id="model"><b>' + esc(m.model.toUpperCase()) + '</b>load-delivery model' +
+      ((m.islands || []).some(i => i.status === 'ac-failed') ? ' (AC failed on some islands: DC shown there)' : '') + '</span>';
     Plotly.react('map', r.figure.data, r.figure.layout);
     document.getElementById('tables').innerHTML = table('By priority class', m.by_priority || {{}}, ['demand_mw','lost_mw'])
       + table('By group / district', m.by_group || {{}}, ['demand_mw','lost_mw','customers_off']);
