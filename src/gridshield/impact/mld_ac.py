@@ -328,7 +328,6 @@ class _Nlp:
     def _jac_pattern(self) -> None:
         nbs, nls, ngs, nds, nhs = self.sizes
         es, eo = self.es, self.eo
-        ne = es.size
         le = self.lim_e
         nt = le.size
         rows, cols = [], []
@@ -371,7 +370,6 @@ class _Nlp:
         c = np.concatenate(cols + const_c).astype(np.int64)
         self._jac_const = np.concatenate(const_v) if const_v else np.zeros(0)
         self.jac_sp, self._jac_map = _pattern(r, c, self.m, self.n)
-        del ne
 
     def _hess_pattern(self) -> None:
         nbs, nls, ngs, nds, nhs = self.sizes
