@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table, write_output
 
@@ -121,7 +122,8 @@ def impact(
         console.print(t)
     if res.critical_lost:
         more = f" (+{len(res.critical_lost) - 10} more)" if len(res.critical_lost) > 10 else ""
-        console.print(f"[bold red]critical loads not fully served:[/] {', '.join(res.critical_lost[:10])}{more}")
+        console.print(Text.assemble(("critical loads not fully served:", "bold red"),
+                                    f" {', '.join(res.critical_lost[:10])}{more}"))
     binding = [(i.island, b) for i in shown for b in i.binding]
     if binding:
         t = Table(title="Limits the AC answer sits on", title_justify="left")
