@@ -53,7 +53,6 @@ MUMPS) comes from casadi's PyPI wheel and calls these NumPy functions through ca
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +61,7 @@ from gridshield.errors import GridshieldError
 from gridshield.flow.matrices import branch_admittance
 from gridshield.grid.model import Grid
 from gridshield.impact.mld import Setting, angle_limits_rad, branch_rate_mw, resolve_weights
+from gridshield.optim import quiet_c_stdout
 
 INF = float("inf")
 #: Ipopt's convergence tolerance (scaled NLP) and its tolerance on constraint violation (p.u.).
@@ -544,13 +544,13 @@ class _Ipopt:
             "ipopt.acceptable_constr_viol_tol": ACCEPTABLE_VIOL,
             **IPOPT_OPTIONS,
         }
-        with _quiet_stdout():
+        with quiet_c_stdout():
             self.solver = ca.nlpsol("ac_mld", "ipopt", {"x": x, "p": p, "f": f_cb(x, p), "g": g_cb(x, p)}, opts)
 
     def solve(self, x0: np.ndarray, lbx: np.ndarray, ubx: np.ndarray) -> tuple[str, np.ndarray, float, int]:
         nlp = self.nlp
         x0 = np.clip(x0, lbx, ubx)
-        with _quiet_stdout():
+        with quiet_c_stdout():
             r = self.solver(x0=x0, lbx=lbx, ubx=ubx, lbg=nlp.lbg, ubg=nlp.ubg)
         st = self.solver.stats()
         x = np.clip(np.asarray(r["x"], dtype=float).ravel(), lbx, ubx)  # Ipopt relaxes bounds by 1e-8
@@ -606,29 +606,6 @@ def _Cb(*args, **kw):
     if _CB is None:
         _CB = _cb_class()
     return _CB(*args, **kw)
-
-
-class _quiet_stdout:
-    """Point file descriptor 1 at /dev/null while Ipopt runs (it prints its banner and, on some
-    failures, messages straight to the C stdout; engine code never prints)."""
-
-    def __enter__(self):
-        try:
-            sys.stdout.flush()
-            self._saved = os.dup(1)
-        except (OSError, ValueError):
-            self._saved = None
-            return self
-        self._null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(self._null, 1)
-        return self
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 1)
-            os.close(self._saved)
-            os.close(self._null)
-        return False
 
 
 # ------------------------------------------------------------------------------------------------
