@@ -24,7 +24,10 @@ from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
 from gridshield.impact.result import ImpactResult, IslandImpact, Trip
-from gridshield.impact.state import Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens
+from gridshield.optim import one_blas_thread
+from gridshield.impact.state import (
+    BaseDc, Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens,
+)
 from gridshield.topology import Islands
 
 _TOL_MW = 1e-6
@@ -72,6 +75,10 @@ class ImpactModel:
         (needs :func:`gridshield.flow.ac.solve_ac`).
     fast
         Use the no-LP fast path when it applies (results are identical; off for testing).
+    low_rank
+        Get the damaged grid's DC flows (fast path, PTDF rows) from the intact grid's kept
+        factorisation and a rank-k Woodbury update (:class:`~gridshield.impact.state.BaseDc`)
+        instead of a fresh factorisation per damage (identical to round-off; off for testing).
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class ImpactModel:
         ac_check: bool = False,
         fast: bool = True,
         formulation: str = "auto",
+        low_rank: bool = True,
     ):
         if dc_convention not in DC_CONVENTIONS:
             raise GridshieldError(f"dc_convention must be one of {DC_CONVENTIONS}, got {dc_convention!r}")
@@ -112,6 +120,8 @@ class ImpactModel:
         self.relay_rate = str(relay_rate).lower()
         self.ac_check = bool(ac_check)
         self.fast = bool(fast)
+        self.low_rank = bool(low_rank)
+        self._base_dc = BaseDc(grid, dc_convention)
         if formulation not in FORMULATIONS:
             raise GridshieldError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         if formulation == "auto":
@@ -192,6 +202,10 @@ class ImpactModel:
     # ------------------------------------------------------------------------------------------
     def assess(self, damage: Damage | Sequence[str] | str | None = None) -> ImpactResult:
         """Impact of one damage (a :class:`Damage`, a list of asset ids or a comma-separated string)."""
+        with one_blas_thread():
+            return self._assess(damage)
+
+    def _assess(self, damage: Damage | Sequence[str] | str | None) -> ImpactResult:
         grid = self.grid
         dmg = as_damage(grid, damage)
         trips: tuple[Trip, ...] = ()
@@ -225,7 +239,10 @@ class ImpactModel:
         method = "fast"
         topo = None
         if self.fast or self.formulation == "ptdf":
-            topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
+            if self.low_rank:
+                topo = self._base_dc.topology(live, isl, branch_on, bus_on, refs)
+            else:
+                topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
         sol, seed = self._fast(setting, isl, topo) if self.fast else (None, None)
         infeasible: dict[int, str] = {}
         if sol is None:
@@ -233,7 +250,7 @@ class ImpactModel:
                 mld = self._new_mld(lo, hi)
             if hasattr(mld, "topo_hint"):
                 mld.topo_hint = topo  # type: ignore[attr-defined]
-                mld.seed_branches = seed  # type: ignore[attr-defined]
+                mld.seed_loading = seed  # type: ignore[attr-defined]
             sol = mld.solve(setting)
             self.n_solved_lp += 1
             method = sol.method
@@ -296,7 +313,7 @@ class ImpactModel:
     def _fast(self, s: Setting, isl: Islands, topo) -> tuple[MldSolution | None, np.ndarray | None]:
         """All live load served with a proportional redispatch and no limit violated? Then that
         point is an optimum of the MLD (nothing more can be served) and no LP is needed.
-        Otherwise the branches loaded above 90 % at that point (hints for the LP)."""
+        Otherwise each branch's loading (|flow| / rating) at that point (hints for the LP)."""
         grid = self.grid
         pg = self._balanced_dispatch(s, isl)
         if pg is None:
@@ -313,7 +330,7 @@ class ImpactModel:
         rate = self.rate_mw / base
         lim = rate > 0
         if np.any(s.branch_on & lim & (np.abs(flow) > rate * (1 + 1e-9) + 1e-12)):
-            return None, s.branch_on & lim & (np.abs(flow) > 1.0 * rate)
+            return None, np.where(s.branch_on & lim, np.abs(flow) / np.where(lim, rate, 1.0), 0.0)
         if self._ang_rows.size:
             r = self._ang_rows
             on = s.branch_on[r]
