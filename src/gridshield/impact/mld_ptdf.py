@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from gridshield.impact.mld import INF, MldModel, MldSolution, Setting, new_highs
+from gridshield.impact.mld import COMMIT_GAP, INF, MILP_TIME_LIMIT_S, MldModel, MldSolution, Setting, new_highs
 from gridshield.impact.state import LowRankTopo, Topo, factor
 
 #: Flow rows added per round of constraint generation: the most overloaded branches first.
@@ -30,10 +30,9 @@ from gridshield.impact.state import LowRankTopo, Topo, factor
 #: case2869pegase, 3-5 hits: all violated 147 ms per LP sample, 50 per round 60 ms, 20 per
 #: round 52 ms, 10 per round 56 ms.
 CUTS_PER_ROUND = 20
-#: Seed rows: branches loaded above SEED_AT of their rating at the proportional redispatch
-#: that the fast path tried, at most SEED_MAX (the most loaded).
-SEED_AT = 1.0
-SEED_MAX = 20
+#: Trust region of the first constraint-generation pass (fraction of each generator's range
+#: between its pre-strike output and its limits); see :meth:`PtdfMldModel._solve_lp`.
+TRUST = 0.1
 _VIOL_TOL = 1e-7
 
 
@@ -58,11 +57,9 @@ class PtdfMldModel(MldModel):
         self.cost = cost
         self._gbus, self._dbus = g.bus, ld.bus
         self._conv = kw.get("dc_convention", "matpower")
-        #: set by the caller before ``solve``: the damaged topology's DC flows (reused) and each
-        #: branch's loading (|flow| / rate) at a proportional redispatch, whose most loaded
-        #: branches get flow rows up front
+        self._p0 = g.p_mw / grid.base_mva
+        #: set by the caller before ``solve``: the damaged topology's DC flows (reused)
         self.topo_hint: Topo | LowRankTopo | None = None
-        self.seed_loading: np.ndarray | None = None
 
     # -- per setting ----------------------------------------------------------------------------
     def _prepare(self, s: Setting):
@@ -102,12 +99,7 @@ class PtdfMldModel(MldModel):
         self._flow_row = np.zeros(self.nl, bool)  # branches with a flow row
         self._cut_keys: set[tuple[str, int]] = set()  # ("a", branch) for angle-difference rows
         self._h = None
-        if self.seed_loading is not None:
-            # the most loaded branches of the proportional redispatch, as flow rows up front
-            ld = np.where(s.branch_on & (self.rate_pu > 0), self.seed_loading, 0.0)
-            self._cuts.extend(self._branch_cuts(_top(ld, SEED_AT, SEED_MAX)))
         self.topo_hint = None
-        self.seed_loading = None
         return self.bounds(s)
 
     def bounds(self, s: Setting):  # column bounds in this model's column space
@@ -179,6 +171,10 @@ class PtdfMldModel(MldModel):
         import highspy
 
         h = new_highs()
+        if not integer:
+            # presolve of these few-row programs costs more than it saves (0.1 s on
+            # case9241pegase for the first pass, which has one row per island and no flow row)
+            h.setOptionValue("presolve", "off")
         lp = highspy.HighsLp()
         a = self._a0.tocsc()
         lp.num_col_ = self.ncol
@@ -199,8 +195,6 @@ class PtdfMldModel(MldModel):
             lp.integrality_ = integ
         h.passModel(lp)
         if integer:
-            from gridshield.impact.mld import COMMIT_GAP, MILP_TIME_LIMIT_S
-
             h.setOptionValue("mip_rel_gap", COMMIT_GAP)
             h.setOptionValue("time_limit", MILP_TIME_LIMIT_S)
         for c in self._cuts:
@@ -232,10 +226,26 @@ class PtdfMldModel(MldModel):
         return "iteration limit", None, np.nan
 
     def _solve_lp(self, cl, cu, rl, ru):
-        if self._h is None:
-            self._h = self._model(cl, cu, integer=False)
-        else:
-            self._h.changeColsBounds(self.ncol, np.arange(self.ncol, dtype=np.int32), cl, cu)
+        """Constraint generation, first inside a trust region around the case's dispatch.
+
+        Generators may first move only ``TRUST`` of the way from their pre-strike output ``p0``
+        to their limits. If that serves every live load it is optimal for the full program
+        (nothing can serve more), else the region is dropped and the generation goes on from
+        the same basis. Staying near ``p0`` keeps the flows near the pre-strike ones, so fewer
+        branches need rows (measured on case2869pegase: 34 -> 27 ms per LP sample).
+        """
+        ng = self.ng
+        lo, hi = cl[:ng], cu[:ng]
+        p = np.clip(self._p0, lo, hi)
+        clt, cut = cl.copy(), cu.copy()
+        clt[:ng] = np.maximum(lo, p - TRUST * (p - lo))
+        cut[:ng] = np.minimum(hi, p + TRUST * (hi - p))
+        best = float(self.cost @ np.where(self.cost < 0, cu, 0.0))  # every live load fully served
+        self._h = self._model(clt, cut, integer=False)
+        status, x, obj = self._cg(self._h)
+        if status == "optimal" and obj <= best + 1e-9 * max(1.0, abs(best)):
+            return status, x, obj
+        self._h.changeColsBounds(self.ncol, np.arange(self.ncol, dtype=np.int32), cl, cu)
         status, x, obj = self._cg(self._h)
         if status not in ("optimal", "infeasible"):  # numerical trouble on a warm start: retry cold
             self._h = self._model(cl, cu, integer=False)

@@ -34,7 +34,10 @@ _TOL_MW = 1e-6
 #: ``formulation``: "btheta" (angles and flows as columns, one warm HiGHS model for every damage),
 #: "ptdf" (injections only, flow rows added lazily), "auto" = ptdf from PTDF_MIN_BUSES buses up.
 FORMULATIONS = ("auto", "btheta", "ptdf")
-PTDF_MIN_BUSES = 1000
+#: Chosen by measurement (CPU ms per LP sample, 3-5 random hits, batches of 64, ``--rate a``):
+#: synthetic city (49 buses) B-theta 2.3 / PTDF 3.7, case118 1.5 / 2.0, case300 2.6 / 2.2,
+#: case1354pegase 10.7 / 7.2, case2869pegase 33 / 19 (docs/risk.md, "The impact engine at scale").
+PTDF_MIN_BUSES = 300
 
 
 class ImpactModel:
@@ -135,6 +138,8 @@ class ImpactModel:
         self._mld: MldModel | None = None
         if self.redispatch:
             self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+            if self.formulation == "btheta":
+                self._mld.start_from(self._intact_setting())
         from gridshield.impact.mld import angle_limits_rad
 
         if self.angle_limits:
@@ -163,8 +168,8 @@ class ImpactModel:
         The Monte Carlo runner calls this before each batch, which makes per-sample numbers
         identical whatever the worker layout or batch order.
         """
-        if self.redispatch:
-            self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+        if self._mld is not None:
+            self._mld.forget_warm_start()
 
     def _new_mld(self, lo: np.ndarray, hi: np.ndarray) -> MldModel:
         if self.formulation == "ptdf":
@@ -182,6 +187,19 @@ class ImpactModel:
             commitment=self.commitment,  # type: ignore[arg-type]
             commit_lo=lo,
             commit_hi=hi,
+        )
+
+    def _intact_setting(self) -> Setting:
+        """The MLD setting of the undamaged grid (no cascade): every live element, full ranges."""
+        grid = self.grid
+        live = live_after(grid, Damage.none(grid))
+        isl = islands_of(grid, live)
+        bus_on = live.bus & isl.energised
+        br = grid.branches
+        return Setting(
+            bus_on, live.branch & bus_on[br.from_bus] & bus_on[br.to_bus], live.gen & bus_on[grid.gens.bus],
+            live.load & bus_on[grid.loads.bus], island_refs(grid, isl, live.gen), self.pmin_pu, self.pmax_pu,
+            self.shed, isl.label,
         )
 
     def options(self) -> dict[str, Any]:
@@ -243,14 +261,13 @@ class ImpactModel:
                 topo = self._base_dc.topology(live, isl, branch_on, bus_on, refs)
             else:
                 topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
-        sol, seed = self._fast(setting, isl, topo) if self.fast else (None, None)
+        sol = self._fast(setting, isl, topo) if self.fast else None
         infeasible: dict[int, str] = {}
         if sol is None:
             if mld is None:
                 mld = self._new_mld(lo, hi)
             if hasattr(mld, "topo_hint"):
                 mld.topo_hint = topo  # type: ignore[attr-defined]
-                mld.seed_loading = seed  # type: ignore[attr-defined]
             sol = mld.solve(setting)
             self.n_solved_lp += 1
             method = sol.method
@@ -310,14 +327,13 @@ class ImpactModel:
         pg = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
         return np.where(gon, pg, 0.0)
 
-    def _fast(self, s: Setting, isl: Islands, topo) -> tuple[MldSolution | None, np.ndarray | None]:
+    def _fast(self, s: Setting, isl: Islands, topo) -> MldSolution | None:
         """All live load served with a proportional redispatch and no limit violated? Then that
-        point is an optimum of the MLD (nothing more can be served) and no LP is needed.
-        Otherwise each branch's loading (|flow| / rating) at that point (hints for the LP)."""
+        point is an optimum of the MLD (nothing more can be served) and no LP is needed (else None)."""
         grid = self.grid
         pg = self._balanced_dispatch(s, isl)
         if pg is None:
-            return None, None
+            return None
         ld = grid.loads
         base = grid.base_mva
         nb = len(grid.buses)
@@ -330,15 +346,15 @@ class ImpactModel:
         rate = self.rate_mw / base
         lim = rate > 0
         if np.any(s.branch_on & lim & (np.abs(flow) > rate * (1 + 1e-9) + 1e-12)):
-            return None, np.where(s.branch_on & lim, np.abs(flow) / np.where(lim, rate, 1.0), 0.0)
+            return None
         if self._ang_rows.size:
             r = self._ang_rows
             on = s.branch_on[r]
             d = theta[grid.branches.from_bus[r]] - theta[grid.branches.to_bus[r]]
             if np.any(on & ((d < self._ang_lo - 1e-9) | (d > self._ang_hi + 1e-9))):
-                return None, None
+                return None
         off = np.zeros(len(grid.gens), bool)
-        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast"), None
+        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast")
 
     # ------------------------------------------------------------------------------------------
     def _diagnose(self, mld: MldModel, s: Setting, isl: Islands) -> dict[int, str]:
