@@ -12,11 +12,14 @@ from fastapi.testclient import TestClient
 from gridshield.web import create_app
 from tests.test_matpower import CASE9
 
+#: The dashboard answers only to its bound host names (DNS-rebinding guard): loopback here.
+BASE = "http://127.0.0.1:8050"
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     app = create_app(tmp_path_factory.mktemp("web") / "runs.duckdb", max_upload_mb=0.05)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=BASE) as c:
         yield c
 
 
@@ -69,7 +72,7 @@ def test_upload_safe_parser_and_limit(client):
 
 
 def test_token_required_when_set(tmp_path):
-    with TestClient(create_app(tmp_path / "r.duckdb", token="s3cret")) as c:
+    with TestClient(create_app(tmp_path / "r.duckdb", token="s3cret"), base_url=BASE) as c:
         assert c.get("/api/health").status_code == 401
         assert c.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/api/health?token=s3cret").status_code == 200

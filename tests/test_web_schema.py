@@ -12,7 +12,8 @@ schemathesis = pytest.importorskip("schemathesis")
 
 from gridshield.web import create_app  # noqa: E402
 
-APP = create_app(Path(tempfile.mkdtemp()) / "runs.duckdb", max_queued_jobs=2)
+# schemathesis' ASGI client sends ``Host: testserver``: allow that name (the guard refuses unknown hosts)
+APP = create_app(Path(tempfile.mkdtemp()) / "runs.duckdb", max_queued_jobs=2, allowed_hosts=["testserver"])
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 

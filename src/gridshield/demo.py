@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console
 
@@ -132,11 +133,11 @@ class _Parts:
             out = fn(*args, **kw)
         except ImportError as exc:
             self.skipped[name] = f"module not available ({exc})"
-            console.print(f"[yellow]skipped {name}: module not available ({exc})[/]")
+            console.print(f"skipped {name}: module not available ({exc})", style="yellow")
             return None
         except Exception as exc:  # noqa: BLE001 - an optional part must not stop the demo
             self.skipped[name] = f"{type(exc).__name__}: {exc}"
-            console.print(f"[red]skipped {name}: {type(exc).__name__}: {exc}[/]")
+            console.print(f"skipped {name}: {type(exc).__name__}: {exc}", style="red")
             return None
         self.ran[name] = time.perf_counter() - t0
         return out
@@ -236,7 +237,7 @@ def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hou
     dark = [d for d in districts if d["dark"]]
     crit = [str(grid.loads.name[grid.loads.index[c]]) for c in impact.critical_lost]
 
-    console.rule(f"[bold]One sampled strike (sample {index}, seed {seed})")
+    console.rule(Text(f"One sampled strike (sample {index}, seed {seed})", style="bold"))
     t = Table(show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
@@ -289,10 +290,13 @@ def _risk_part(scenario, out: Path, samples: int, seed: int, workers: int) -> An
 
     if scenario is None:
         raise ImportError("gridshield.threat")
-    res = run_risk(scenario, samples=samples, seed=seed, workers=workers, progress=True)
+    from gridshield.threat.commands import risk_progress_bar
+
+    with risk_progress_bar("risk") as cb:
+        res = run_risk(scenario, samples=samples, seed=seed, workers=workers, progress=cb)
     d = res.to_dict()
     lost = d["lost_mw"]
-    console.rule(f"[bold]Risk over {res.samples:,} sampled waves")
+    console.rule(Text(f"Risk over {res.samples:,} sampled waves", style="bold"))
     from gridshield.cli import kv_table
 
     ci = lost.get("ci95", [float("nan"), float("nan")])
@@ -366,7 +370,7 @@ def _restore_part(grid, strike: dict[str, Any], out: Path, crews: int, temperatu
 
     plan = plan_restoration(grid, list(strike["damage"]), crews=crews, temperature_c=temperature_c,
                             time_limit_s=time_limit_s, model=strike["model"])
-    console.rule(f"[bold]Restoration with {crews} crews")
+    console.rule(Text(f"Restoration with {crews} crews", style="bold"))
     summ = {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else "never")
             for k, v in plan.summary().items()}
     console.print(kv_table("Restoration plan", summ))
@@ -443,7 +447,7 @@ def _outages_part(grid, strike: dict[str, Any], out: Path, import_mw: float, hou
 
     rotating_schedule = gs.rotating_schedule  # AttributeError/ImportError when the outages issue is not in
     groups, deficit, info = _outage_inputs(grid, strike, import_mw, hours)
-    console.rule("[bold]Rotating outages for the remaining deficit")
+    console.rule(Text("Rotating outages for the remaining deficit", style="bold"))
     console.print(kv_table(f"Supply after the strike (national grid delivers {import_mw:,.0f} MW)", info))
     _write_json(out / "outage_inputs.json", {"groups": groups, "deficit": {
         "time": [t.isoformat() for t in deficit["time"]], "deficit_mw": deficit["deficit_mw"].tolist()}, **info})
@@ -603,7 +607,7 @@ def run_demo(
     city_path = write_matpower(grid, outdir / "synthetic-city.m")
     net = HeatNetwork.from_grid(grid)
     s = grid.summary()
-    console.rule("[bold]gridshield demo: a drone wave on the synthetic city (fictional)")
+    console.rule(Text("gridshield demo: a drone wave on the synthetic city (fictional)", style="bold"))
     console.print(kv_table(f"Synthetic city at {temperature_c:g} °C", {
         "buses / branches / sites": f"{s['buses']} / {s['branches']} / {s['sites']}",
         "districts": int(np.count_nonzero(grid.buses.base_kv == 10.0)),
@@ -665,8 +669,8 @@ def run_demo(
     }
     summary["files"] = sorted({p.name for p in outdir.iterdir() if p.is_file()} | {"summary.json"})
     _write_json(outdir / "summary.json", _clean(summary))
-    console.rule("[bold]Done")
-    console.print(f"outputs in [bold]{outdir}[/]: {', '.join(summary['files'])}")
+    console.rule(Text("Done", style="bold"))
+    console.print(f"outputs in {outdir}: {', '.join(summary['files'])}")
     if parts.skipped:
         console.print("skipped: " + "; ".join(f"{k} ({v})" for k, v in parts.skipped.items()))
     console.print(f"elapsed {summary['elapsed_s']:.1f} s")

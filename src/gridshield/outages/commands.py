@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table
 from gridshield.errors import GridshieldError
@@ -41,9 +42,9 @@ def parse_amount(text: str | None, what: str) -> tuple[float, float]:
         raise GridshieldError(f"{what}: cannot read {text!r}; write e.g. 5% or 20MW") from None
 
 
-def _bar(row, t0: int, t1: int) -> str:
-    chars = {0: "[white]·[/]", 1: "[bold]█[/]", 2: "[grey50]▒[/]"}
-    return "".join(chars[int(v)] for v in row[t0:t1])
+def _bar(row, t0: int, t1: int) -> Text:
+    chars = {0: ("·", "white"), 1: ("█", "bold"), 2: ("▒", "grey50")}
+    return Text.assemble(*(chars[int(v)] for v in row[t0:t1]))
 
 
 def print_schedule(sched, max_days: int = 2) -> None:
@@ -56,7 +57,8 @@ def print_schedule(sched, max_days: int = 2) -> None:
         "groups": f"{int((~sched.exempt).sum())} switchable, {int(sched.exempt.sum())} exempt",
         "max hours off (weighted)": f"{sched.fairness_h:g} h",
         "lower bound": "-" if sched.bound_h is None else f"{sched.bound_h:g} h (gap {rep['gap_h']:g} h, {100 * rep['gap']:.1f} %)",
-        "deficit covered every step": "yes" if sched.covered else f"[red]NO[/] ({rep['uncovered_steps']} steps, up to {rep['max_shortfall_mw']:.1f} MW)",
+        "deficit covered every step": "yes" if sched.covered else Text.assemble(
+            ("NO", "red"), f" ({rep['uncovered_steps']} steps, up to {rep['max_shortfall_mw']:.1f} MW)"),
         "peak deficit + margin": f"{sched.required_mw.max():,.1f} MW",
         "customer-hours off": f"{rep['customer_hours_off']:,.0f}",
         "switching operations": rep["switchings"],
@@ -78,9 +80,10 @@ def print_schedule(sched, max_days: int = 2) -> None:
     for d in list(dict.fromkeys(days))[:max_days]:
         idx = [i for i, x in enumerate(days) if x == d]
         t0, t1 = idx[0], idx[-1] + 1
-        console.print(f"[bold]{d:%a %d %b}[/]  (· on, █ off, ▒ possible; one char per {sched.step_h:g} h from {sched.times[t0]:%H:%M})")
+        console.print(Text.assemble((f"{d:%a %d %b}", "bold"), f"  (· on, █ off, ▒ possible; one char per "
+                                    f"{sched.step_h:g} h from {sched.times[t0]:%H:%M})"))
         for g, gid in enumerate(sched.group_ids):
-            console.print(f"  {gid:>10} {_bar(sched.state[g], t0, t1)}")
+            console.print(Text.assemble(f"  {gid:>10} ", _bar(sched.state[g], t0, t1)))
 
 
 @app.command("schedule")
@@ -153,9 +156,9 @@ def schedule_cmd(
             write_output(sched, out)
         else:
             written = sched.export(out, png=not no_png)
-            console.print(f"wrote [bold]{out}[/]: schedule.csv, schedule.json, summary.csv, steps.csv, timetable.html, "
+            console.print(f"wrote {out}: schedule.csv, schedule.json, summary.csv, steps.csv, timetable.html, "
                           f"{len(written['ics'])} .ics files" + (", timetable.png" if "png" in written else ""))
             if "png_error" in written:
-                console.print(f"[yellow]PNG not written:[/] {written['png_error']}")
+                console.print(Text.assemble(("PNG not written:", "yellow"), f" {written['png_error']}"))
     if failed is not None:
         raise GridshieldError(str(failed))

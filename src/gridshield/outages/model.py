@@ -287,6 +287,18 @@ def _infer_step(times: pd.DatetimeIndex, where: str) -> float:
     return float(d[0])
 
 
+def _step_times(start: Any, n: int, step_h: float, where: str) -> pd.DatetimeIndex:
+    """``n`` step starts from ``start`` every ``step_h`` hours; a bad or out-of-range start is a one-line error."""
+    try:
+        t0 = pd.Timestamp(start or "2026-01-01 00:00")
+        if t0 is pd.NaT:
+            raise ValueError("not a time")
+        return pd.date_range(t0, periods=n, freq=pd.Timedelta(hours=step_h))
+    except (ValueError, TypeError, OverflowError) as exc:  # pandas' parse and out-of-bounds errors are ValueErrors
+        what = "is out of the supported date range" if "bounds" in str(exc).lower() else "is not a date and time"
+        raise GridshieldError(f"{where}: start {str(start)!r} {what}; give an ISO date and time, e.g. 2026-12-01T00:00") from None
+
+
 def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> DeficitProfile:
     """The deficit profile from a CSV/YAML path, a DataFrame/Series, a dict or a sequence of MW.
 
@@ -315,7 +327,7 @@ def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> Defi
                 source = pd.DataFrame(d)
             else:
                 n = max(len(v) for v in d.values() if isinstance(v, (list, tuple, np.ndarray)))
-                times = pd.date_range(pd.Timestamp(start or "2026-01-01 00:00"), periods=n, freq=pd.Timedelta(hours=step_h))
+                times = _step_times(start, n, step_h, where)
                 source = pd.DataFrame({"time": times, **d})
         else:
             raise GridshieldError(f"{where}: expected columns time + deficit_mw / capacity_mw / stage")
@@ -325,7 +337,7 @@ def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> Defi
         arr = np.asarray(source, dtype=float)
         if arr.ndim != 1:
             raise GridshieldError(f"{where}: expected a 1-D sequence of MW")
-        times = pd.date_range(pd.Timestamp(start or "2026-01-01 00:00"), periods=arr.shape[0], freq=pd.Timedelta(hours=step_h))
+        times = _step_times(start, arr.shape[0], step_h, where)
         source = pd.DataFrame({"time": times, "deficit_mw": arr})
     df = source.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]

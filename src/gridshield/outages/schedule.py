@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,9 @@ import pandas as pd
 
 from gridshield.errors import GridshieldError
 from gridshield.io import atomic_write, atomic_write_bytes, atomic_write_text
-from gridshield.outages.core import EPS, OFF, ON, POSSIBLE, STATE_NAMES
+from gridshield.outages.core import EPS, OFF, ON, POSSIBLE, STATE_NAMES, runs_of
 
 _COLORS = {ON: "#ffffff", OFF: "#6b6b6b", POSSIBLE: "#d3d3d3"}
-
-
-def _runs(row: np.ndarray) -> list[tuple[int, int, int]]:
-    """(start, end_exclusive, value) runs of equal values in a 1-D array."""
-    if row.size == 0:
-        return []
-    cut = np.flatnonzero(np.diff(row)) + 1
-    bounds = np.r_[0, cut, row.size]
-    return [(int(a), int(b), int(row[a])) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,18 +122,18 @@ class Schedule:
     @property
     def outages(self) -> np.ndarray:
         """Number of separate outages per group (each is one switch off and one back on)."""
-        return np.array([sum(1 for _, _, v in _runs(r) if v == OFF) for r in self.state], dtype=np.int64)
+        return np.array([sum(1 for _, _, v in runs_of(r) if v == OFF) for r in self.state], dtype=np.int64)
 
     @property
     def longest_off_h(self) -> np.ndarray:
-        return np.array([max([(b - a) for a, b, v in _runs(r) if v == OFF], default=0) for r in self.state]) * self.step_h
+        return np.array([max([(b - a) for a, b, v in runs_of(r) if v == OFF], default=0) for r in self.state]) * self.step_h
 
     @property
     def night_outages(self) -> np.ndarray:
         """Outages that include at least one night step."""
         out = []
         for r in self.state:
-            out.append(sum(1 for a, b, v in _runs(r) if v == OFF and self.night[a:b].any()))
+            out.append(sum(1 for a, b, v in runs_of(r) if v == OFF and self.night[a:b].any()))
         return np.array(out, dtype=np.int64)
 
     @property
@@ -179,7 +169,7 @@ class Schedule:
             if self.exempt[g] and np.any(row != ON):
                 bad.append(f"group {gid} is exempt but switched")
             firm = (row == OFF).astype(np.int8)
-            runs = [(a, b) for a, b, v in _runs(firm) if v == 1]
+            runs = [(a, b) for a, b, v in runs_of(firm) if v == 1]
             for a, b in runs:
                 if (b - a) % L:
                     bad.append(f"group {gid}: outage {self._fmt(a)} lasts {(b - a) * self.step_h} h, not a whole block")
@@ -205,7 +195,7 @@ class Schedule:
     def intervals(self, states: tuple[int, ...] = (ON, OFF, POSSIBLE)) -> list[dict]:
         rows = []
         for g, gid in enumerate(self.group_ids):
-            for a, b, v in _runs(self.state[g]):
+            for a, b, v in runs_of(self.state[g]):
                 if v in states:
                     rows.append({"group": gid, "start": self.times[a], "end": self.times[a] + pd.Timedelta(hours=(b - a) * self.step_h),
                                  "state": STATE_NAMES[v]})
@@ -350,7 +340,3 @@ class Schedule:
             except Exception as exc:  # kaleido missing or its Chromium cannot start here
                 written["png_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return written
-
-
-def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

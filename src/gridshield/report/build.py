@@ -99,19 +99,34 @@ def run_report(store: str | os.PathLike[str], run_id: str) -> Report:
     grid = build_grid(scenario)
     key, summary, sections = risk_sections(risk, grid)
     inputs = {"run_id": run_id, "seed": info.seed, "scenario": info.scenario_text, "options": info.options,
-              "store": str(Path(store).name)}
+              "store": str(Path(store).name), "status": info.state}
     return Report(title=f"Risk of the threat scenario “{info.name}”", key_figures=key, summary=summary,
-                  sections=sections, inputs=inputs)
+                  sections=sections, inputs=inputs, warning=incomplete_warning(info, risk.samples))
 
 
-def scenario_report(scenario: str | os.PathLike[str], samples: int = 500, seed: int = 1, workers: int | None = None) -> Report:
-    """Run a scenario (Monte Carlo) and build its report."""
+def incomplete_warning(info: Any, samples: int) -> str:
+    """What a report of a run that did not finish must say first (empty for a finished run)."""
+    state = info.state
+    if state == "done":
+        return ""
+    planned = info.options.get("samples") or info.options.get("max_samples")
+    of = f" of {int(planned):,} planned" if planned else ""
+    why = f" ({info.note})" if info.note else ""
+    todo = (f"resume it with: gridshield risk --resume {info.run_id}" if state == "interrupted"
+            else "it is still running; build the report again when it is done")
+    return (f"this run is {state}{why}: the figures below come from the first {samples:,} samples{of} only, "
+            f"so they are less certain than a finished run's; {todo}")
+
+
+def scenario_report(scenario: str | os.PathLike[str], samples: int = 500, seed: int = 1, workers: int | None = None,
+                    progress: Any = None) -> Report:
+    """Run a scenario (Monte Carlo) and build its report (``progress`` as in :func:`~gridshield.threat.run_risk`)."""
     from gridshield.threat import run_risk
     from gridshield.threat.sampling import build_grid
     from gridshield.threat.scenario import load_scenario
 
     sc = load_scenario(scenario)
-    risk = run_risk(sc, samples=samples, seed=seed, workers=workers, progress=True)
+    risk = run_risk(sc, samples=samples, seed=seed, workers=workers, progress=progress)
     key, summary, sections = risk_sections(risk, build_grid(sc))
     text = Path(scenario).read_text() if Path(str(scenario)).is_file() else str(scenario)
     return Report(title=f"Risk of the threat scenario “{sc.name}”", key_figures=key, summary=summary,

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from gridshield.cli import app, console
+from rich.text import Text
+
+from gridshield.cli import app, console, err_console
 from gridshield.errors import GridshieldError
 
 
@@ -26,10 +28,15 @@ def report(
     if Path(source).suffix.lower() in (".yaml", ".yml") or Path(source).is_file():
         if not Path(source).is_file():
             raise GridshieldError(f"scenario file {source!r} does not exist")
-        rep = scenario_report(source, samples=samples, seed=seed)
+        from gridshield.threat.commands import risk_progress_bar
+
+        with risk_progress_bar(Path(source).stem) as cb:
+            rep = scenario_report(source, samples=samples, seed=seed, progress=cb)
     else:
         if not store.exists():
             raise GridshieldError(f"results store {store} does not exist; pass --store or a scenario YAML")
         rep = run_report(store, source)
     rep.write(out)
-    console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+    if rep.warning:
+        err_console.print(Text.assemble(("warning:", "bold yellow"), f" {rep.warning}"), soft_wrap=True)
+    console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")

@@ -38,6 +38,7 @@ class Report:
     summary: Sequence[str] = ()
     sections: Sequence[Section] = ()
     inputs: dict[str, Any] = field(default_factory=dict)
+    warning: str = ""  # shown first, above the summary (e.g. "this run is incomplete")
 
     def to_html(self) -> str:
         """The report as one self-contained HTML document."""
@@ -51,6 +52,8 @@ class Report:
             f"<p class='meta'>gridshield report, generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
             "Fictional or public test grids only.</p></header>",
         ]
+        if self.warning:
+            parts.append(f"<p class='warning' role='alert'><b>Warning:</b> {html.escape(self.warning)}</p>")
         if self.key_figures:
             parts.append("<section class='summary'><h2>Summary</h2><div class='cards'>")
             for k, v in self.key_figures.items():
@@ -88,6 +91,7 @@ class Report:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:0 auto;padding:1rem 2rem;color:#222}
 h1{margin-bottom:.2rem}.meta{color:#666;margin-top:0}
+.warning{background:#fff3cd;border:2px solid #d39e00;border-radius:8px;padding:.7rem 1rem;font-size:1.1rem}
 .summary{background:#f7f7f7;border-radius:8px;padding:.5rem 1.2rem 1rem}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{background:white;border-radius:6px;padding:.6rem 1rem;min-width:150px;box-shadow:0 1px 2px #0002}
 .card .v{font-size:1.5rem;font-weight:600}.card .k{color:#555;font-size:.85rem}

@@ -1,33 +1,45 @@
 """The local dashboard: FastAPI app with server-rendered pages and a documented JSON API.
 
-Security: the app never turns a request value into a file path — cases are registry names or
-ids of grids uploaded into memory (parsed by the safe MATPOWER parser, size-limited); run ids
-are looked up in the store; long jobs run in a bounded pool; when a token is set every request
-must carry it (``Authorization: Bearer``, the ``gs_token`` cookie or ``?token=``).
+Security (:mod:`gridshield.web.security`, threat model in docs/dashboard.md): no request value
+becomes a file path — cases are registry names or ids of uploads spooled to a private folder
+under a total cap; run ids are looked up in the store; a foreign ``Host`` or a cross-origin
+state-changing request is refused; bodies are size-limited before they are read; long jobs run
+in a bounded pool; when a token is set every request must carry it (``Authorization: Bearer``,
+the ``gs_token`` cookie or ``?token=``).
 """
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
 import re
 import threading
-import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from gridshield.errors import GridshieldError, UnknownAssetError
 from gridshield.grid.model import Grid
+from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_MAP_BUSES
 from gridshield.web import pages
 from gridshield.web.jobs import Job, JobPool, QueueFull
+from gridshield.web.security import (
+    MAX_JSON_BODY_BYTES,
+    CaseNotAllowed,
+    RequestGuard,
+    UploadSpool,
+    allowed_host_names,
+    check_case_name,
+)
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
-_CASE_RE = re.compile(r"^[A-Za-z0-9_.\-:]{1,80}$")
+_log = logging.getLogger("gridshield.web")
 
 
 class ImpactRequest(BaseModel):
@@ -62,8 +74,12 @@ def create_app(
     *,
     token: str | None = None,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_upload_total_mb: float | None = None,
     job_workers: int = 1,
     max_queued_jobs: int = 4,
+    bind_host: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    upload_dir: str | Path | None = None,
 ) -> FastAPI:
     """Build the dashboard app.
 
@@ -74,61 +90,84 @@ def create_app(
     token
         If set, every request must carry it.
     max_upload_mb
-        Largest accepted ``.m`` upload.
+        Largest accepted case upload.
+    max_upload_total_mb
+        Uploads kept on disk at once, in all (default 1 GB, at least ``max_upload_mb``); the
+        oldest are dropped to make room.
+    bind_host
+        The address the server listens on; its name is accepted in ``Host`` headers.
+    allowed_hosts
+        More host names the dashboard may be reached by (``Host`` header), besides loopback.
+    upload_dir
+        Folder for spooled uploads (default: a private temporary folder removed at shutdown).
     """
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    total = DEFAULT_UPLOAD_TOTAL_BYTES if max_upload_total_mb is None else int(max_upload_total_mb * 1024 * 1024)
+    spool = UploadSpool(upload_dir, max_file_bytes=max_bytes, max_total_bytes=max(total, max_bytes))
+    store_path = Path(store) if store is not None else Path("runs.duckdb")
+    jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
     app = FastAPI(
         title="gridshield dashboard",
         version="0.1.0",
         description="Impact of damage, Monte Carlo risk runs and rotating outage schedules on grid models. "
         "All endpoints are local; see /docs.",
     )
-    store_path = Path(store) if store is not None else Path("runs.duckdb")
-    uploads: OrderedDict[str, Grid] = OrderedDict()
+    grids: OrderedDict[str, Grid] = OrderedDict()  # parsed uploads (a few; the files stay on disk)
     models: OrderedDict[tuple[str, bool, str], tuple[Any, threading.Lock]] = OrderedDict()
     models_lock = threading.Lock()
     answers: OrderedDict[tuple, Response] = OrderedDict()  # grids are immutable: same damage, same answer
-    jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
-    max_bytes = int(max_upload_mb * 1024 * 1024)
     app.state.jobs = jobs
     app.state.store_path = store_path
+    app.state.uploads = spool
 
     # -- security ---------------------------------------------------------------------------
-    @app.middleware("http")
-    async def check_token(request: Request, call_next):
-        if token:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            given = given or request.cookies.get("gs_token", "") or request.query_params.get("token", "")
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
-            return JSONResponse({"detail": f"request larger than {max_upload_mb:g} MB"}, status_code=413)
-        response = await call_next(request)
-        if token and request.query_params.get("token"):
-            response.set_cookie("gs_token", token, httponly=True, samesite="strict")
-        return response
+    app.add_middleware(
+        RequestGuard,
+        allowed_hosts=allowed_host_names(bind_host, allowed_hosts),
+        token=token,
+        max_body_bytes=MAX_JSON_BODY_BYTES,
+        max_upload_bytes=max_bytes + 64 * 1024,
+    )
 
     @app.exception_handler(GridshieldError)
     async def gridshield_error(request: Request, exc: GridshieldError):
+        from gridshield.store import StoreLocked
+
         status = 404 if isinstance(exc, UnknownAssetError) and "case" in str(exc) else 422
-        if isinstance(exc, QueueFull):
+        if isinstance(exc, (QueueFull, StoreLocked)):
             status = 503
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        # never echo an unexpected error's text (it may quote data); the log has the traceback
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        what = "ran out of memory" if isinstance(exc, MemoryError) else f"internal error ({type(exc).__name__})"
+        return JSONResponse({"detail": f"{what}; see the server log"}, status_code=500)
+
     # -- helpers ----------------------------------------------------------------------------
     def grid_of(case: str) -> Grid:
-        if not _CASE_RE.match(case):
-            raise HTTPException(422, "case must be a case name or an uploaded case id")
-        if case.startswith("upload:"):
-            g = uploads.get(case)
-            if g is None:
-                raise HTTPException(404, f"no uploaded case {case!r} (uploads are kept in memory until restart)")
-            return g
-        from gridshield.grid.cases import available, load
+        up = check_case_name(case, spool)
+        if up is None:
+            from gridshield.grid.cases import load
 
-        if case not in available():
-            raise UnknownAssetError(case, available(), what="case")
-        return load(case)
+            return load(case)
+        with models_lock:
+            if case in grids:
+                grids.move_to_end(case)
+                return grids[case]
+        from gridshield.grid.matpower import parse_matpower
+
+        g = parse_matpower(up.path.read_text(encoding="utf-8", errors="replace"), path=up.name)
+        with models_lock:
+            grids[case] = g
+            while len(grids) > 4:
+                grids.popitem(last=False)
+        return g
 
     def model_of(case: str, cascade: bool, rate: str):
         from gridshield.impact import ImpactModel
@@ -145,6 +184,14 @@ def create_app(
                 models.popitem(last=False)
         return m
 
+    def figure_json(grid: Grid, **kw: Any) -> str:
+        """The map of ``grid`` as plotly JSON, or ``null`` for a grid beyond :data:`MAX_MAP_BUSES`."""
+        from gridshield.report.plots import network_figure
+
+        if len(grid.buses) > MAX_MAP_BUSES:
+            return "null"
+        return network_figure(grid, **kw).to_json()
+
     # -- JSON API ---------------------------------------------------------------------------
     @app.get("/api/health", tags=["api"])
     def health() -> dict[str, str]:
@@ -157,23 +204,32 @@ def create_app(
         from gridshield.grid.cases import available
 
         out = [{"name": k, "source": "builtin" if v == "builtin" else "matpower"} for k, v in available().items()]
-        out += [{"name": k, "source": "upload"} for k in uploads]
+        out += [{"name": k, "source": "upload"} for k in spool.ids()]
         return out
 
     @app.post("/api/cases/upload", tags=["api"])
     async def upload_case(file: UploadFile = File(..., description="a MATPOWER .m case file")) -> dict[str, Any]:
-        """Upload a MATPOWER case; it is parsed by the safe parser and kept in memory."""
-        data = await file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB")
+        """Upload a MATPOWER case: spooled to disk (size-capped), parsed by the safe parser, kept by id."""
         from gridshield.grid.matpower import parse_matpower
 
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.filename or "upload.m").name)[:60]
-        grid = parse_matpower(data.decode("utf-8", errors="replace"), path=name)
-        case_id = f"upload:{uuid.uuid4().hex[:10]}"
-        uploads[case_id] = grid
-        while len(uploads) > 20:
-            uploads.popitem(last=False)
+        case_id, name, path = spool.new_path(file.filename)
+        size = 0
+        try:
+            with open(path, "wb") as fh:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB (serve --max-upload-mb)")
+                    fh.write(chunk)
+            grid = parse_matpower(path.read_text(encoding="utf-8", errors="replace"), path=name)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        spool.add(case_id, name, path)
+        with models_lock:
+            grids[case_id] = grid
+            while len(grids) > 4:
+                grids.popitem(last=False)
         return {"case": case_id, "summary": grid.summary()}
 
     @app.get("/api/cases/{case}", tags=["api"])
@@ -194,8 +250,6 @@ def create_app(
 
         Returns ``{"impact": ImpactResult.to_dict(), "figure": plotly figure JSON}``.
         """
-        from gridshield.report.plots import network_figure
-
         key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate)
         with models_lock:
             if key in answers:
@@ -205,9 +259,9 @@ def create_app(
         with lock:
             res = model.assess(list(key[1]))
         grid = model.grid
-        fig = network_figure(grid, bus_energised=res.bus_energised, damaged_ids=list(key[1]),
-                             load_lost_mw=grid.loads.p_mw - res.load_served_mw, title=f"{grid.name}: after the strike")
-        body = '{"impact": %s, "figure": %s}' % (json.dumps(res.to_dict()), fig.to_json())
+        fig = figure_json(grid, bus_energised=res.bus_energised, damaged_ids=list(key[1]),
+                          load_lost_mw=grid.loads.p_mw - res.load_served_mw, title=f"{grid.name}: after the strike")
+        body = '{"impact": %s, "figure": %s}' % (json.dumps(res.to_dict()), fig)
         answer = Response(content=body.encode(), media_type="application/json")
         with models_lock:
             answers[key] = answer
@@ -216,30 +270,47 @@ def create_app(
         return answer
 
     @app.get("/api/cases/{case}/map", tags=["api"])
-    def case_map(case: str) -> dict[str, Any]:
-        """The intact network as a plotly figure (JSON)."""
-        from gridshield.report.plots import network_figure
+    def case_map(case: str) -> Response:
+        """The intact network as a plotly figure (JSON; ``null`` for grids above the map limit)."""
+        key = ("map", case)
+        with models_lock:
+            if key in answers:
+                return answers[key]
+        answer = Response(content=figure_json(grid_of(case)).encode(), media_type="application/json")
+        with models_lock:
+            answers[key] = answer
+        return answer
 
-        return json.loads(network_figure(grid_of(case)).to_json())
-
-    def run_job(job: Job) -> dict[str, Any]:
+    def run_job(scenario: Any, job: Job) -> dict[str, Any]:
         from gridshield.threat import run_risk
 
         p = job.params
         job.total = p["samples"]
-        res = run_risk(p["scenario"], samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
-                       progress=lambda done, total: _set(job, done, total))
+        res = run_risk(scenario, samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
+                       progress=lambda pr: _set(job, pr.done, pr.total))
         job.done = job.total
         return res.to_dict()
 
     @app.post("/api/runs", tags=["api"], status_code=202)
     def start_run(req: RunRequest) -> dict[str, Any]:
-        """Start a Monte Carlo risk run in the background; poll /api/jobs/{id}."""
-        from gridshield.threat.scenario import load_scenario
+        """Start a Monte Carlo risk run in the background; poll /api/jobs/{id}.
+
+        The scenario's ``grid.case`` must be a built-in case name or an uploaded case id.
+        """
+        from gridshield.threat.sampling import check_scenario
+        from gridshield.threat.scenario import scenario_from_text
 
         text = req.scenario or pages.DEFAULT_SCENARIO
-        load_scenario(text)  # validate now: errors come back as 422 with the field named
-        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed}, run_job)
+        sc = scenario_from_text(text, "scenario")  # no path is resolved: grid.case is checked next
+        try:
+            up = check_case_name(sc.grid.case, spool)
+        except (CaseNotAllowed, UnknownAssetError) as exc:
+            raise CaseNotAllowed(f"scenario: grid.case: {exc}") from None
+        if up is not None:  # the run reads the spooled file; the request never named a path
+            sc = sc.model_copy(update={"grid": sc.grid.model_copy(update={"case": str(up.path)})})
+        check_scenario(sc)  # validate now: errors come back as 422 with the field named
+        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed},
+                          lambda j: run_job(sc, j))
         return job.to_dict()
 
     @app.get("/api/jobs", tags=["api"])
@@ -257,22 +328,29 @@ def create_app(
 
     @app.get("/api/runs", tags=["api"])
     def list_runs() -> list[dict[str, Any]]:
-        """Runs in the results store with their summaries."""
+        """Runs in the results store with their summaries and status (running, done, interrupted)."""
         if not store_path.exists():
             return []
-        from gridshield.store import ResultsStore
+        from dataclasses import asdict
 
-        with ResultsStore(store_path, read_only=True) as st:
-            return [r.to_dict() if hasattr(r, "to_dict") else dict(vars(r)) for r in st.runs()]
+        from gridshield.store import runs_or_snapshot
+
+        infos, _ = runs_or_snapshot(store_path, wait_s=1.0)
+        return [{**asdict(r), "status": r.state, "scenario_text": None, "scenario_json": None} for r in infos]
 
     @app.get("/runs/{run_id}/report", response_class=HTMLResponse, tags=["pages"])
     def run_report(run_id: str) -> HTMLResponse:
         """The self-contained HTML report of a stored run."""
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", run_id) or not store_path.exists():
             raise HTTPException(404, f"no run {run_id!r}")
+        from gridshield.errors import ParseError
         from gridshield.report.build import run_report as build
 
-        return HTMLResponse(build(store_path, run_id).to_html())
+        try:
+            return HTMLResponse(build(store_path, run_id).to_html())
+        except ParseError as exc:  # the run's case file changed since: name it, never quote it
+            raise GridshieldError(f"run {run_id}: its case file {Path(exc.path).name} cannot be read any more; "
+                                  f"build the report with `gridshield report {run_id}`") from None
 
     @app.post("/api/schedule", tags=["api"])
     def schedule(req: ScheduleRequest) -> dict[str, Any]:
@@ -321,4 +399,31 @@ def _set(job: Job, done: int, total: int) -> None:
     job.done, job.total = int(done), int(total)
 
 
-__all__ = ["create_app"]
+def validation_message(errors: Iterable[dict[str, Any]]) -> str:
+    """Request errors as ``field: what to fix`` (``samples: at most 20000 (got 1000000000000)``), one line."""
+    out = []
+    for err in errors:
+        typ = str(err.get("type", ""))
+        loc = "body" if typ == "json_invalid" else ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        ctx = err.get("ctx") or {}
+        bound = next((ctx[k] for k in ("le", "lt", "ge", "gt") if k in ctx), None)
+        got = err.get("input")
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {str(got)[:40]})"
+        if typ == "missing":
+            msg = "required; add it"
+        elif typ == "extra_forbidden":
+            msg = "unknown field; remove it"
+        elif typ == "json_invalid":
+            msg = "the body is not valid JSON; send a JSON object"
+        elif typ in ("less_than_equal", "less_than"):
+            msg = f"at most {bound}{shown}"
+        elif typ in ("greater_than_equal", "greater_than"):
+            msg = f"at least {bound}{shown}"
+        else:
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            msg = (msg[:1].lower() + msg[1:]) + shown
+        out.append(f"{loc}: {msg}")
+    return "; ".join(out) or "invalid request"
+
+
+__all__ = ["create_app", "validation_message"]
