@@ -197,8 +197,7 @@ class PtdfMldModel(MldModel):
         if integer:
             h.setOptionValue("mip_rel_gap", COMMIT_GAP)
             h.setOptionValue("time_limit", MILP_TIME_LIMIT_S)
-        for c in self._cuts:
-            self._add_rows(h, [c])
+        self._add_rows(h, self._cuts)
         return h
 
     @staticmethod
