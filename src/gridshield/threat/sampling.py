@@ -153,6 +153,7 @@ class Draw:
     intercepted: tuple[int, ...]
     hits: tuple[int, ...]
     damage: tuple[str, ...]
+    weight: float = 1.0  # likelihood ratio of the draw (tail sampling); 1 for plain draws
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ class Sampler:
     function of the damage.
     """
 
-    def __init__(self, scenario: Scenario, evaluator: Any = None, cache_size: int = 4096):
+    def __init__(self, scenario: Scenario, evaluator: Any = None, cache_size: int = 4096, sampling: str = "plain"):
         self.scenario = scenario
         self.grid = build_grid(scenario)
         self.threat = compile_threat(scenario, self.grid)
@@ -380,6 +381,12 @@ class Sampler:
         self._cache: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
         self._cache_size = cache_size
         self._cache[()] = _metrics(base, self.groups, self.areas)
+        check_sampling(sampling)
+        self.tail = None
+        if sampling == "tail":
+            from gridshield.threat.tail import tail_plan
+
+            self.tail = tail_plan(self.threat, self.model)
 
     def begin_batch(self) -> None:
         """Called before each batch. When the evaluator can reset its solver's warm start
@@ -404,8 +411,20 @@ class Sampler:
         return m
 
     def sample(self, seed: int, index: int) -> tuple[Draw, SampleMetrics]:
-        d = self.threat.draw(seed, index)
+        d = self.threat.draw(seed, index) if self.tail is None else self.tail.draw(seed, index)
         return d, self.evaluate(d.damage)
+
+
+#: How samples are drawn: "plain" Monte Carlo, or "tail" (stratified importance sampling of the
+#: destroying hits by impact tier, :mod:`gridshield.threat.tail`).
+SAMPLINGS = ("plain", "tail")
+
+
+def check_sampling(sampling: str) -> None:
+    if sampling not in SAMPLINGS:
+        from gridshield.errors import GridshieldError
+
+        raise GridshieldError(f"--sampling {sampling!r}: use one of {', '.join(SAMPLINGS)}")
 
 
 def resolve_callable(spec: str) -> Any:
