@@ -52,7 +52,12 @@ def _build(payload: Payload) -> Any:
     from gridshield.threat.sampling import Sampler
     from gridshield.threat.scenario import scenario_from_json
 
-    return Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator, sampling=payload.sampling)
+    sampler = Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
+    if payload.sampling == "tail":
+        from gridshield.threat.tail import tail_plan
+
+        sampler.tail = tail_plan(sampler.threat, sampler.model)
+    return sampler
 
 
 @contextmanager

@@ -363,7 +363,7 @@ class Sampler:
     function of the damage.
     """
 
-    def __init__(self, scenario: Scenario, evaluator: Any = None, cache_size: int = 4096, sampling: str = "plain"):
+    def __init__(self, scenario: Scenario, evaluator: Any = None, cache_size: int = 4096):
         self.scenario = scenario
         self.grid = build_grid(scenario)
         self.threat = compile_threat(scenario, self.grid)
@@ -381,12 +381,9 @@ class Sampler:
         self._cache: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
         self._cache_size = cache_size
         self._cache[()] = _metrics(base, self.groups, self.areas)
-        check_sampling(sampling)
-        self.tail = None
-        if sampling == "tail":
-            from gridshield.threat.tail import tail_plan
-
-            self.tail = tail_plan(self.threat, self.model)
+        #: a :class:`gridshield.threat.tail.TailPlan` draws the samples instead of the threat
+        #: when set (``--sampling tail``; the executors set it when they build a worker's state)
+        self.tail: Any = None
 
     def begin_batch(self) -> None:
         """Called before each batch. When the evaluator can reset its solver's warm start
