@@ -43,7 +43,7 @@ def test_weighted_draws_reproduce_the_exact_damage_distribution():
     assert plan.mass_left_out < 1e-12 and plan.p.sum() == pytest.approx(1.0, abs=1e-12)
     assert 1.0 / plan.weight.max() >= 0.1 - 1e-12  # the defensive mixture bounds every weight by 10
     exact = _exact_distribution()
-    n = 30_000
+    n = 15_000
     draws = [plan.draw(11, i) for i in range(n)]
     w = np.array([d.weight for d in draws])
     assert w.mean() == pytest.approx(1.0, abs=Z99 * w.std() / math.sqrt(n) * 1.5)
@@ -101,6 +101,11 @@ def test_until_ci_workers_and_resume_with_tail_sampling(tmp_path):
     again = load_run(store, full.run_id)
     np.testing.assert_array_equal(again.weights, full.weights)
     assert again.to_dict()["lost_mw"]["cvar95"] == pytest.approx(full.to_dict()["lost_mw"]["cvar95"], rel=1e-12)
+    from gridshield.cli import main
+
+    html = tmp_path / "r.html"
+    main(["report", full.run_id, "--store", str(store), "--out", str(html)])
+    assert "probability (weighted samples)" in html.read_text(encoding="utf-8")
 
 
 def test_cli_tail_sampling(tmp_path, capsys):

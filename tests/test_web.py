@@ -106,6 +106,20 @@ def test_background_run_completes_and_failed_job_reports(client):
     assert rep.status_code == 200 and "Distribution of load lost" in rep.text
     bad = client.post("/api/runs", json={"scenario": "grid: synthetic-city\nwaves: []\n", "samples": 5})
     assert bad.status_code == 422
+    assert client.post("/api/runs", json={"samples": 5, "sampling": "bogus"}).status_code == 422
+
+
+def test_background_tail_sampling_run(client):
+    job = client.post("/api/runs", json={"samples": 16, "seed": 2, "sampling": "tail"}).json()["id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        j = client.get(f"/api/jobs/{job}").json()
+        if j["status"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert j["status"] == "done", j["error"]
+    assert j["result"]["sampling"] == "tail" and j["result"]["samples"] == 16
+    assert j["result"]["ci_method"].startswith("tail sampling")
 
 
 def test_schedule_endpoint(client):

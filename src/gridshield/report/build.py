@@ -50,7 +50,8 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[dict[str, str], l
             "Each sample is one simulated wave: interceptions, hits, destroyed assets, then the grid's best "
             "response (maximal load delivery). P90/P99 and CVaR95 are marked.",
             figures=[loss_distribution_figure(frame["lost_mw"].to_numpy(), p90=lost["p90"], p99=lost["p99"],
-                                              cvar95=lost["cvar95"])],
+                                              cvar95=lost["cvar95"],
+                                              weights=frame["weight"].to_numpy() if "weight" in frame else None)],
         )
     ]
     if grid is not None and len(frame):

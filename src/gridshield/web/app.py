@@ -57,6 +57,9 @@ class RunRequest(BaseModel):
     scenario: str | None = Field(None, max_length=200_000, description="scenario YAML text; default: built-in example")
     samples: int = Field(200, ge=1, le=20_000)
     seed: int = Field(1, ge=0, le=2**31 - 1)
+    sampling: Literal["plain", "tail"] = Field(
+        "plain", description="plain Monte Carlo or tail (stratified importance sampling: the tail converges sooner)"
+    )
 
 
 class ScheduleRequest(BaseModel):
@@ -287,7 +290,7 @@ def create_app(
         p = job.params
         job.total = p["samples"]
         res = run_risk(scenario, samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
-                       progress=lambda pr: _set(job, pr.done, pr.total))
+                       progress=lambda pr: _set(job, pr.done, pr.total), sampling=p.get("sampling", "plain"))
         job.done = job.total
         return res.to_dict()
 
@@ -309,7 +312,7 @@ def create_app(
         if up is not None:  # the run reads the spooled file; the request never named a path
             sc = sc.model_copy(update={"grid": sc.grid.model_copy(update={"case": str(up.path)})})
         check_scenario(sc)  # validate now: errors come back as 422 with the field named
-        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed},
+        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed, "sampling": req.sampling},
                           lambda j: run_job(sc, j))
         return job.to_dict()
 

@@ -153,6 +153,7 @@ def runs_page(runs: list[dict[str, Any]]) -> str:
 <h3>Start a run</h3>
 <textarea id='scenario' rows='12'>{html.escape(DEFAULT_SCENARIO)}</textarea>
 <p>samples <input id='samples' type='number' value='100' min='1' max='20000'> seed <input id='seed' type='number' value='1'>
+sampling <select id='sampling'><option value='plain'>plain</option><option value='tail'>tail (the tail converges sooner)</option></select>
 <button id='start'>Start run</button></p>
 <p id='err' class='error'></p>
 <div id='job'></div>
@@ -176,7 +177,7 @@ document.getElementById('start').onclick = async () => {
   try {
     const j = await api('/api/runs', {method:'POST', headers:{'Content-Type':'application/json'}, body: JSON.stringify({
       scenario: document.getElementById('scenario').value, samples: +document.getElementById('samples').value,
-      seed: +document.getElementById('seed').value})});
+      seed: +document.getElementById('seed').value, sampling: document.getElementById('sampling').value})});
     poll(j.id);
   } catch(e){ err.textContent = e.message; }
 };
