@@ -7,13 +7,16 @@ outputs, served loads and commitments; the network enters as
 * one balance row per energised island: ``sum pg - sum ps = sum Gs`` (the DC model is lossless and
   phase-shifter injections cancel inside an island), and
 * flow rows ``|PTDF_l (Cg pg - Cd ps - Gs - Pshift) + Pf_shift_l| <= rate_l`` (and angle-difference
-  rows) **added lazily**: solve, compute the DC flows of the answer with the kept LU factors of
-  the damaged grid's reduced B matrix, add the rows of the violated branches (one transposed
-  triangular solve each), re-solve warm, until nothing is violated.
+  rows) **added lazily**: solve, compute the DC flows of the answer with the damaged topology's
+  DC solver, add rows for the (at most ``CUTS_PER_ROUND``) most overloaded branches, all from
+  one multi-right-hand-side solve, re-solve warm, until nothing is violated. The first pass
+  keeps generators in a trust region around their pre-strike output (see
+  :meth:`PtdfMldModel._solve_lp`).
 
 The optimum is the B-theta program's optimum (same feasible set once no limit is violated; the
-tests check both against each other and against a scipy formulation). The damage changes the
-topology, so the LU factors are rebuilt per damage (one sparse LU of the reduced B matrix).
+tests check both against each other and against a scipy formulation). The damaged topology's DC
+solves come from :mod:`gridshield.impact.state`: a rank-k Woodbury update of the intact grid's
+factors (or a fresh factorisation past its rank limit), handed over by the caller.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ model of the maximal-load-delivery LP, priority weights) and then assesses many 
 * **fast path** -- when, after the damage, every energised island can be balanced by moving
   its surviving generators proportionally (to their headroom upwards, to their margin above
   ``Pmin`` downwards) and the resulting DC flows respect every branch and angle limit, all live
-  load is served and that point is optimal: no LP is solved (one sparse DC solve instead);
-* otherwise the LP is re-solved on the kept HiGHS model with new bounds (warm-started dual
-  simplex); see :mod:`gridshield.impact.mld` for the formulation.
+  load is served and that point is optimal: no LP is solved (one DC solve instead, by a rank-k
+  Woodbury update of the intact grid's factorisation, :mod:`gridshield.impact.state`);
+* otherwise the LP: B-theta re-solved warm with new bounds (:mod:`gridshield.impact.mld`) or,
+  from ``PTDF_MIN_BUSES`` buses up, PTDF constraint generation (:mod:`gridshield.impact.mld_ptdf`).
 """
 
 from __future__ import annotations
