@@ -105,7 +105,12 @@ def schedule_cmd(
     stage_mw: Optional[float] = typer.Option(None, "--stage-mw", help="MW per Eskom stage for a 'stage' column (default 1000)"),
     stage_pct: Optional[float] = typer.Option(None, "--stage-pct", help="% of demand per stage instead (Eskom Ed. 3: 5)"),
     tz: Optional[str] = typer.Option(None, "--tz", help="time zone of the times, e.g. Europe/Kyiv"),
+    start: Optional[str] = typer.Option(None, "--start", help="start of the schedule (e.g. 2026-01-12 or 2026-01-12T06:00); "
+                                        "default: the next local midnight in --tz. A deficit file's times are moved to it"),
     hours: float = typer.Option(24.0, "--hours", help="with --case: horizon in hours"),
+    step: str = typer.Option("1h", "--step", help="with --case: step of the timetable (1h, 30m for half-hour edges, 15m)"),
+    supply_mw: Optional[float] = typer.Option(None, "--supply-mw", help="with --case: MW the city can get (default: what "
+                                              "the impact engine serves after the damage)"),
     allow_shortfall: bool = typer.Option(False, "--allow-shortfall", help="accept a best-effort schedule when the deficit cannot be covered"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (CSV, JSON, ICS per group, HTML, PNG) or a .json/.csv file"),
     no_png: bool = typer.Option(False, "--no-png", help="skip the PNG timetable"),
@@ -113,16 +118,22 @@ def schedule_cmd(
     """Fair rotating-outage timetable: which groups are off when, covering the deficit every hour."""
     from gridshield.outages.solve import ScheduleInfeasibleError, rotating_schedule
 
+    from gridshield.outages.model import parse_start, read_deficit, shift_to_start
+
+    t0 = parse_start(start, tz)
     if case is not None:
         from gridshield.outages.grid import groups_and_deficit_from_grid
 
         if groups is not None or deficit is not None:
             raise GridshieldError("give either --case/--damage or --groups/--deficit, not both")
-        groups_obj, deficit_obj = groups_and_deficit_from_grid(case, damage, hours=hours)
+        groups_obj, deficit_obj = groups_and_deficit_from_grid(case, damage, hours=hours, start=t0,
+                                                               step_h=parse_hours(step, "--step"), supply_mw=supply_mw)
     else:
         if groups is None or deficit is None:
             raise GridshieldError("give --groups and --deficit files (or --case with --damage)")
-        groups_obj, deficit_obj = groups, deficit
+        groups_obj, deficit_obj = groups, read_deficit(deficit, start=t0)
+        if start is not None:
+            deficit_obj = shift_to_start(deficit_obj, t0)
     m_mw, m_frac = parse_amount(margin, "--margin")
     p_mw, p_frac = parse_amount(possible, "--possible")
     kw = dict(
@@ -157,7 +168,8 @@ def schedule_cmd(
         else:
             written = sched.export(out, png=not no_png)
             console.print(f"wrote {out}: schedule.csv, schedule.json, summary.csv, steps.csv, timetable.html, "
-                          f"{len(written['ics'])} .ics files" + (", timetable.png" if "png" in written else ""))
+                          f"slots.json, hourly_grid.csv, {len(written['ics'])} .ics files"
+                          + (", timetable.png" if "png" in written else ""))
             if "png_error" in written:
                 console.print(Text.assemble(("PNG not written:", "yellow"), f" {written['png_error']}"))
     if failed is not None:

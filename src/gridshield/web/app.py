@@ -22,11 +22,13 @@ from typing import Any, Literal
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, Field
 
 from gridshield.errors import GridshieldError, UnknownAssetError
 from gridshield.grid.model import Grid
-from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_MAP_BUSES
+from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_CREWS, MAX_MAP_BUSES
 from gridshield.web import pages
 from gridshield.web.jobs import Job, JobPool, QueueFull
 from gridshield.web.security import (
@@ -39,6 +41,8 @@ from gridshield.web.security import (
 )
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
+#: Most schedule steps the dashboard builds (a week of quarter hours).
+MAX_SCHEDULE_STEPS = 24 * 7 * 4
 _log = logging.getLogger("gridshield.web")
 
 
@@ -49,6 +53,30 @@ class ImpactRequest(BaseModel):
     damage: list[str] = Field(default_factory=list, max_length=500, description="asset ids, e.g. site:..., branch:12")
     cascade: bool = Field(False, description="simulate cascading trips before operators act")
     rate: Literal["a", "b"] = Field("a", description="branch rating used by the load-delivery LP")
+    temperature_c: float = Field(-10.0, ge=-60.0, le=40.0, description="outdoor temperature for the heat layer (°C)")
+
+
+class BoardRequest(BaseModel):
+    """The next hours after a strike: repairs, supply, heat and rotating outages on one clock."""
+
+    case: str = Field(..., description="built-in case name or an uploaded case id", examples=["synthetic-city"])
+    damage: list[str] = Field(..., min_length=1, max_length=100, description="asset ids destroyed")
+    crews: int = Field(6, ge=1, le=MAX_CREWS, description="repair crews")
+    temperature_c: float = Field(-10.0, ge=-60.0, le=40.0, description="outdoor temperature (°C)")
+    strike_time: str | None = Field(None, max_length=40, description="local time of the strike (ISO); default: now")
+    hours: int = Field(72, ge=24, le=168, description="hours the board shows")
+
+
+class DeficitRequest(BaseModel):
+    """The deficit after a damage, from the impact engine and the city's supply."""
+
+    case: str = Field("synthetic-city", description="built-in case name or an uploaded case id")
+    damage: list[str] = Field(default_factory=list, max_length=500, description="asset ids destroyed")
+    hours: int = Field(24, ge=1, le=168, description="horizon (hours)")
+    step_h: Literal[1.0, 0.5, 0.25] = Field(1.0, description="step of the timetable (hours): 1, 0.5 or 0.25")
+    start: str | None = Field(None, max_length=40, description="start (ISO date or date-time); default: next local midnight")
+    tz: str | None = Field(None, max_length=64, description="IANA time zone, e.g. Europe/Kyiv")
+    supply_mw: float | None = Field(None, ge=0.0, le=1e6, description="MW the city can get (default: what the grid serves)")
 
 
 class RunRequest(BaseModel):
@@ -63,12 +91,18 @@ class RunRequest(BaseModel):
 
 
 class ScheduleRequest(BaseModel):
-    """A rotating outage schedule for the case's customer groups and an hourly deficit."""
+    """A rotating outage schedule for the case's customer groups and a deficit per step."""
 
     case: str = Field("synthetic-city", description="case whose load groups are scheduled")
-    deficit_mw: list[float] = Field(..., min_length=1, max_length=24 * 7, description="deficit per hour, MW")
-    block_hours: int = Field(4, ge=1, le=12)
-    start: str = Field("2026-12-01T00:00", description="start of the first hour (ISO)")
+    damage: list[str] = Field(default_factory=list, max_length=500,
+                              description="asset ids destroyed: groups are the loads still supplied")
+    deficit_mw: list[float] = Field(..., min_length=1, max_length=MAX_SCHEDULE_STEPS, description="deficit per step, MW")
+    step_h: Literal[1.0, 0.5, 0.25] = Field(1.0, description="step of the deficit (hours)")
+    block_hours: float = Field(4, ge=0.5, le=12)
+    split: int = Field(2, ge=1, le=4, description="sub-queues per group (2: 1.1, 1.2, ...)")
+    possible_frac: float = Field(0.0, ge=0.0, le=1.0, description="extra deficit covered by possible-outage slots")
+    start: str | None = Field(None, max_length=40, description="start of the first step (ISO); default: next local midnight")
+    tz: str | None = Field(None, max_length=64, description="IANA time zone, e.g. Europe/Kyiv")
     method: Literal["auto", "milp", "heuristic"] = "heuristic"
 
 
@@ -114,8 +148,11 @@ def create_app(
         version="0.1.0",
         description="Impact of damage, Monte Carlo risk runs and rotating outage schedules on grid models. "
         "All endpoints are local; see /docs.",
+        docs_url=None,  # served below from local Swagger UI assets (no CDN): works offline
+        redoc_url=None,
     )
     grids: OrderedDict[str, Grid] = OrderedDict()  # parsed uploads (a few; the files stay on disk)
+    geometries: OrderedDict[str, Any] = OrderedDict()  # case -> Geometry from an uploaded GeoJSON
     models: OrderedDict[tuple[str, bool, str], tuple[Any, threading.Lock]] = OrderedDict()
     models_lock = threading.Lock()
     answers: OrderedDict[tuple, Response] = OrderedDict()  # grids are immutable: same damage, same answer
@@ -188,12 +225,14 @@ def create_app(
         return m
 
     def figure_json(grid: Grid, **kw: Any) -> str:
-        """The map of ``grid`` as plotly JSON, or ``null`` for a grid beyond :data:`MAX_MAP_BUSES`."""
-        from gridshield.report.plots import network_figure
+        """The map of ``grid`` (:func:`~gridshield.report.maps.impact_map_figure`: district areas
+        where there are some, else the network) as plotly JSON, or ``null`` for a grid beyond
+        :data:`MAX_MAP_BUSES`."""
+        from gridshield.report.maps import impact_map_figure
 
         if len(grid.buses) > MAX_MAP_BUSES:
             return "null"
-        return network_figure(grid, **kw).to_json()
+        return impact_map_figure(grid, **kw).to_json()
 
     # -- JSON API ---------------------------------------------------------------------------
     @app.get("/api/health", tags=["api"])
@@ -247,13 +286,29 @@ def create_app(
             "buses": g.buses.id.tolist()[:5000],
         }
 
+    def geometry(case: str, grid: Grid) -> Any:
+        from gridshield.grid.geometry import case_geometry
+
+        return geometries.get(case) or case_geometry(grid)
+
+    def heat_of(grid: Grid, res: Any, damage: list[str], temperature_c: float) -> Any:
+        if not any(k.startswith("gs_heat_") for k in grid.extra_tables):
+            return None
+        from gridshield.heat import assess_heat
+
+        return assess_heat(grid, res, damage=damage, temperature_c=temperature_c, hours=96)
+
     @app.post("/api/impact", tags=["api"])
     def impact(req: ImpactRequest) -> Response:
         """Impact of damaging the given assets: what is lost, where and for whom, plus a map figure.
 
-        Returns ``{"impact": ImpactResult.to_dict(), "figure": plotly figure JSON}``.
+        Returns ``{"impact": ImpactResult.to_dict(), "figure": plotly figure JSON, "districts": [...],
+        "critical_lost": [{"id", "name", "bus", "mw"}], "heat": {...} or null}``; districts carry
+        their state (dark, partly served, supplied), served MW and %, customers and critical loads.
         """
-        key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate)
+        from gridshield.report.maps import district_states
+
+        key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate, req.temperature_c)
         with models_lock:
             if key in answers:
                 answers.move_to_end(key)
@@ -262,9 +317,23 @@ def create_app(
         with lock:
             res = model.assess(list(key[1]))
         grid = model.grid
-        fig = figure_json(grid, bus_energised=res.bus_energised, damaged_ids=list(key[1]),
-                          load_lost_mw=grid.loads.p_mw - res.load_served_mw, title=f"{grid.name}: after the strike")
-        body = '{"impact": %s, "figure": %s}' % (json.dumps(res.to_dict()), fig)
+        geo = geometry(req.case, grid)
+        heat = heat_of(grid, res, list(key[1]), req.temperature_c)
+        fig = figure_json(grid, impact=res, heat=heat, damaged_ids=list(key[1]), geometry=geo,
+                          title=f"{grid.name}: after the strike" if key[1] else f"{grid.name}: intact")
+        ld = grid.loads
+        crit = [{"id": c, "name": str(ld.name[ld.index[c]]) or c, "bus": str(grid.buses.name[ld.bus[ld.index[c]]]),
+                 "mw": float(ld.p_mw[ld.index[c]])} for c in res.critical_lost]
+        extra = {
+            "districts": [] if geo is None or not geo.areas else [d.to_dict() for d in district_states(grid, geo, res, heat)],
+            "critical_lost": crit,
+            "heat": None if heat is None else {"people_without_heat": heat.people_without_heat,
+                                               "districts_off": int(heat.district_off.sum()),
+                                               "first_hours_to_12c_h": None if not np.isfinite(heat.first_hours_to_12c_h)
+                                               else float(heat.first_hours_to_12c_h),
+                                               "temperature_c": req.temperature_c},
+        }
+        body = '{"impact": %s, "figure": %s, "extra": %s}' % (json.dumps(res.to_dict()), fig, json.dumps(extra))
         answer = Response(content=body.encode(), media_type="application/json")
         with models_lock:
             answers[key] = answer
@@ -274,15 +343,72 @@ def create_app(
 
     @app.get("/api/cases/{case}/map", tags=["api"])
     def case_map(case: str) -> Response:
-        """The intact network as a plotly figure (JSON; ``null`` for grids above the map limit)."""
+        """The intact grid's map as a plotly figure (JSON): district areas where the case (or an
+        uploaded GeoJSON) has them, else the network; ``null`` for grids above the map limit."""
         key = ("map", case)
         with models_lock:
             if key in answers:
                 return answers[key]
-        answer = Response(content=figure_json(grid_of(case)).encode(), media_type="application/json")
+        grid = grid_of(case)
+        answer = Response(content=figure_json(grid, geometry=geometry(case, grid), title=f"{grid.name}: intact").encode(),
+                          media_type="application/json")
         with models_lock:
             answers[key] = answer
         return answer
+
+    @app.get("/api/cases/{case}/geojson", tags=["api"])
+    def case_geojson(case: str) -> dict[str, Any]:
+        """The case's district areas and site points as GeoJSON (404 when it has none)."""
+        from gridshield.grid.geometry import to_geojson
+
+        grid = grid_of(case)
+        geo = geometry(case, grid)
+        if geo is None:
+            raise HTTPException(404, f"case {case!r} has no district areas or site coordinates")
+        return to_geojson(geo, grid)
+
+    @app.post("/api/cases/{case}/geojson", tags=["api"])
+    async def upload_geojson(case: str, file: UploadFile = File(..., description="a GeoJSON FeatureCollection")) -> dict[str, Any]:
+        """Districts and sites of a case from a GeoJSON keyed by bus ids or load groups (kept in memory)."""
+        from gridshield.grid.geometry import MAX_GEOJSON_BYTES, read_geojson
+
+        grid = grid_of(case)
+        data = await file.read(MAX_GEOJSON_BYTES + 1)
+        geo = read_geojson(data, grid)  # raises GridshieldError (422) with the feature named, or the size limit
+        with models_lock:
+            geometries[case] = geo
+            while len(geometries) > 20:
+                geometries.popitem(last=False)
+            for k in [k for k in answers if k[0] == case or k == ("map", case)]:
+                answers.pop(k)
+        return {"case": case, "areas": len(geo.areas), "sites": len(geo.sites), "units": geo.units}
+
+    @app.post("/api/board", tags=["api"])
+    def board(req: BoardRequest) -> Response:
+        """The next hours after a strike on one clock: repair crews, load and heat served, people
+        below 12 °C and rotating outages (from the next local midnight). Returns the figure (JSON)
+        and the critical loads lost with the hours until each is back."""
+        from gridshield.outages.model import parse_start
+        from gridshield.report.board import board_figure
+        from gridshield.report.briefing import strike_story
+
+        grid = grid_of(req.case)
+        t0 = parse_start(req.strike_time, what="strike_time") if req.strike_time else pd.Timestamp.now().floor("h")
+        model, lock = model_of(req.case, False, "a")
+        with lock:
+            story = strike_story(grid, list(dict.fromkeys(req.damage)), label="this strike", strike_time=t0,
+                                 temperature_c=req.temperature_c, crews=req.crews, restore_time_limit_s=5.0,
+                                 model=model)
+        fig = board_figure(t0, hours=req.hours, plan=story.plan, timeline=story.timeline, heat=story.heat,
+                           schedule=story.schedule, impact=story.impact, no_schedule_note=story.schedule_note,
+                           title=f"{grid.name}: the next {req.hours} hours")
+        ld = grid.loads
+        back = [{"name": str(ld.name[ld.index[c]]) or c, "back_after_h": None if story.timeline is None or not
+                 np.isfinite(story.timeline.load_back_h[ld.index[c]]) else float(story.timeline.load_back_h[ld.index[c]])}
+                for c in story.impact.critical_lost]
+        body = '{"figure": %s, "critical_back": %s, "strike_time": %s}' % (fig.to_json(), json.dumps(back),
+                                                                          json.dumps(f"{t0:%Y-%m-%dT%H:%M}"))
+        return Response(content=body.encode(), media_type="application/json")
 
     def run_job(scenario: Any, job: Job) -> dict[str, Any]:
         from gridshield.threat import run_risk
@@ -355,16 +481,58 @@ def create_app(
             raise GridshieldError(f"run {run_id}: its case file {Path(exc.path).name} cannot be read any more; "
                                   f"build the report with `gridshield report {run_id}`") from None
 
-    @app.post("/api/schedule", tags=["api"])
-    def schedule(req: ScheduleRequest) -> dict[str, Any]:
-        """A rotating outage schedule for the case's load groups: JSON, CSV, timetable HTML and one ICS per group."""
-        from gridshield.outages import groups_from_grid, rotating_schedule
+    @app.post("/api/deficit", tags=["api"])
+    def deficit(req: DeficitRequest) -> dict[str, Any]:
+        """The deficit per step after a damage: demand still connected (as the evening peak, with a
+        winter daily shape) minus the supply (what the impact engine serves, or ``supply_mw``)."""
+        from gridshield.outages.grid import deficit_from_impact, supply_after
+        from gridshield.outages.model import parse_start
 
         grid = grid_of(req.case)
-        sched = rotating_schedule(groups_from_grid(grid), req.deficit_mw, block_hours=req.block_hours,
-                                  start=req.start, method=req.method)
+        model, lock = model_of(req.case, False, "a")
+        with lock:
+            res = model.assess(list(dict.fromkeys(req.damage)))
+        demand, supply = supply_after(grid, res)
+        start = parse_start(req.start, req.tz)
+        d = deficit_from_impact(grid, res, hours=req.hours, start=start, step_h=req.step_h, supply_mw=req.supply_mw)
+        return {"start": f"{start:%Y-%m-%dT%H:%M}", "step_h": req.step_h, "demand_mw": demand,
+                "supply_mw": supply if req.supply_mw is None else req.supply_mw, "grid_supply_mw": supply,
+                "time": [f"{t:%Y-%m-%dT%H:%M}" for t in d["time"]], "deficit_mw": d["deficit_mw"].tolist()}
+
+    @app.post("/api/schedule", tags=["api"])
+    def schedule(req: ScheduleRequest) -> dict[str, Any]:
+        """A rotating outage schedule for the case's load groups (the loads still supplied after
+        ``damage``): JSON, CSV, timetable HTML, one ICS per group, the per-group today/tomorrow
+        slots (JSON) and the hourly grid (CSV); file names carry the start date."""
+        from gridshield.outages import ScheduleInfeasibleError, groups_from_grid, rotating_schedule
+        from gridshield.outages.model import parse_start
+
+        grid = grid_of(req.case)
+        impact = None
+        if req.damage:
+            model, lock = model_of(req.case, False, "a")
+            with lock:
+                impact = model.assess(list(dict.fromkeys(req.damage)))
+        start = parse_start(req.start, req.tz)
+        try:
+            sched = rotating_schedule(groups_from_grid(grid, impact), req.deficit_mw, block_hours=req.block_hours,
+                                      start=start, step_h=req.step_h, split=req.split, possible_frac=req.possible_frac,
+                                      tz=req.tz, method=req.method, time_limit_s=20.0)
+            warning = ""
+        except ScheduleInfeasibleError as exc:
+            sched, warning = exc.schedule, str(exc)
+        day = f"{start:%Y-%m-%d}"
         return {
+            "start": f"{start:%Y-%m-%dT%H:%M}",
+            "warning": warning,
             "schedule": sched.to_dict(),
+            "files": {
+                f"schedule-{day}.csv": sched.to_csv_text(),
+                f"schedule-{day}.json": json.dumps(sched.to_dict(), indent=1),
+                f"slots-{day}.json": sched.day_slots_json_text(),
+                f"hourly-grid-{day}.csv": sched.hourly_grid_csv_text(),
+                **{f"group-{g}-{day}.ics": t for g, t in sched.ics_texts().items()},
+            },
             "csv": sched.to_csv_text(),
             "html": sched.to_html(),
             "ics": sched.ics_texts(),
@@ -386,7 +554,33 @@ def create_app(
 
     @app.get("/schedule", response_class=HTMLResponse, tags=["pages"])
     def schedule_page() -> str:
-        return pages.schedule_page()
+        from gridshield.outages.model import next_local_midnight
+
+        return pages.schedule_page(list_cases(), f"{next_local_midnight():%Y-%m-%dT%H:%M}")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from local assets (the ``swagger-ui-py`` package), so /docs works offline."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="gridshield API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
+
+    @app.get("/static/swagger/{name}", include_in_schema=False)
+    def swagger_asset(name: str) -> Response:
+        """The three Swagger UI files /docs needs (a fixed list: no request names a server file)."""
+        kinds = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css",
+                 "favicon-32x32.png": "image/png"}
+        if name not in kinds:
+            raise HTTPException(404, f"no asset {name!r}")
+        try:
+            import swagger_ui
+        except ImportError:
+            raise HTTPException(404, "API docs need the swagger-ui-py package: pip install 'gridshield[web]'") from None
+        data = (Path(swagger_ui.__file__).parent / "static" / name).read_bytes()
+        return Response(content=data, media_type=kinds[name], headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/static/plotly.js", tags=["pages"])
     def plotly_js() -> Response:
