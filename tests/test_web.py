@@ -252,3 +252,21 @@ def test_load_200_concurrent_impact_requests(tmp_path):
           f"p95 {np.quantile(lat, 0.95) * 1e3:.0f} ms, max {lat.max() * 1e3:.0f} ms")
     assert codes.count(200) == 200
 
+
+
+def test_impact_with_the_ac_model(client, monkeypatch):
+    pytest.importorskip("casadi")
+    import gridshield as gs
+    import gridshield.web.app as webapp
+    from gridshield.impact import assess_damage
+
+    r = client.post("/api/impact", json={"case": "case118", "damage": ["branch:9"], "model": "ac"})
+    assert r.status_code == 200, r.text
+    body = r.json()["impact"]
+    ref = assess_damage(gs.load_case("case118"), ["branch:9"], model="ac")
+    assert body["model"] == "ac" and body["served_mw"] == pytest.approx(ref.served_mw, abs=1e-6)
+    assert len(body["ac_point"]["bus_vm_pu"]) == 118
+    monkeypatch.setattr(webapp, "WEB_AC_MAX_BUSES", 5)
+    r = client.post("/api/impact", json={"case": "case9", "damage": [], "model": "ac"})
+    assert r.status_code == 422 and "up to 5 buses" in r.json()["detail"]
+    assert client.post("/api/impact", json={"case": "case118", "damage": [], "model": "acp"}).status_code == 422

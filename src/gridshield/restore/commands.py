@@ -63,6 +63,8 @@ def restore(
     out: Path = typer.Option(None, "--out", "-o", help="write the plan (.json = everything, .csv/.parquet = schedule)"),
     curve: Path = typer.Option(None, "--curve", help="write the resilience curve (.csv or .parquet)"),
     rows: int = typer.Option(25, "--rows", help="schedule rows to print"),
+    model: str = typer.Option("dc", "--model", help="served-load model: dc (LP) or ac (AC load delivery, Ipopt; "
+                              "small instances only)"),
 ) -> None:
     """Plan repairs with crews to restore the most (priority-weighted) load soonest; resilience curve."""
     import math
@@ -86,6 +88,7 @@ def restore(
             temperature_c=temperature,
             durations=_pairs(duration, "duration", float) or None,
             time_limit_s=time_limit,
+            model=model,
         )
     console.print(kv_table(f"Restoration of {grid.name}: {', '.join(plan.damage)}", plan.summary()))
 

@@ -41,6 +41,9 @@ from gridshield.web.security import (
 )
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
+#: Largest case the dashboard assesses with the AC load delivery (an Ipopt solve of a few seconds
+#: at this size; larger uploads would hold a worker for long).
+WEB_AC_MAX_BUSES = 3000
 #: Most schedule steps the dashboard builds (a week of quarter hours).
 MAX_SCHEDULE_STEPS = 24 * 7 * 4
 _log = logging.getLogger("gridshield.web")
@@ -54,6 +57,9 @@ class ImpactRequest(BaseModel):
     cascade: bool = Field(False, description="simulate cascading trips before operators act")
     rate: Literal["a", "b"] = Field("a", description="branch rating used by the load-delivery LP")
     temperature_c: float = Field(-10.0, ge=-60.0, le=40.0, description="outdoor temperature for the heat layer (°C)")
+    model: Literal["dc", "ac"] = Field(
+        "dc", description=f"load-delivery model: dc (LP) or ac (voltages, reactive power; cases up to {WEB_AC_MAX_BUSES} buses)"
+    )
 
 
 class BoardRequest(BaseModel):
@@ -209,15 +215,21 @@ def create_app(
                 grids.popitem(last=False)
         return g
 
-    def model_of(case: str, cascade: bool, rate: str):
+    def model_of(case: str, cascade: bool, rate: str, load_model: str = "dc"):
         from gridshield.impact import ImpactModel
 
-        key = (case, cascade, rate)
+        key = (case, cascade, rate, load_model)
         with models_lock:
             if key in models:
                 models.move_to_end(key)
                 return models[key]
-        m = (ImpactModel(grid_of(case), cascade=cascade, rate=rate), threading.Lock())
+        grid = grid_of(case)
+        if load_model == "ac" and len(grid.buses) > WEB_AC_MAX_BUSES:
+            raise GridshieldError(
+                f"model='ac': the dashboard assesses cases up to {WEB_AC_MAX_BUSES} buses with the AC load delivery "
+                f"({case} has {len(grid.buses)}); use model 'dc' or the CLI (gridshield impact ... --model ac)"
+            )
+        m = (ImpactModel(grid, cascade=cascade, rate=rate, model=load_model), threading.Lock())
         with models_lock:
             models[key] = m
             while len(models) > 6:
@@ -308,12 +320,12 @@ def create_app(
         """
         from gridshield.report.maps import district_states
 
-        key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate, req.temperature_c)
+        key = (req.case, tuple(sorted(set(req.damage))), req.cascade, req.rate, req.temperature_c, req.model)
         with models_lock:
             if key in answers:
                 answers.move_to_end(key)
                 return answers[key]
-        model, lock = model_of(req.case, req.cascade, req.rate)
+        model, lock = model_of(req.case, req.cascade, req.rate, req.model)
         with lock:
             res = model.assess(list(key[1]))
         grid = model.grid

@@ -113,6 +113,7 @@ def case_page(case: str, info: dict[str, Any]) -> str:
   <fieldset class='sites'><legend>Sites to damage</legend>{sites}</fieldset>
   <p><label for='ids'>Other asset ids (comma separated):</label><br><input id='ids' size='32' placeholder='branch:12, gen:3'></p>
   <p><label><input type='checkbox' id='cascade'> cascading trips</label></p>
+  <p><label><input type='checkbox' id='acmodel'> AC load delivery (voltages, reactive power)</label></p>
   <p><label for='temp'>outdoor °C</label><input id='temp' type='number' value='-10' min='-60' max='40' step='1' style='width:5em'></p>
   <p><button type='submit' id='assess'>Assess impact</button> <button type='button' class='secondary' id='reset'>Intact grid</button></p>
   <fieldset><legend>The next hours</legend>
@@ -156,6 +157,9 @@ function render(r){{
   let cards = '<span class="card" id="lost"><b>' + fmt(m.lost_mw, 0) + ' MW lost</b>of ' + fmt(m.demand_mw, 0) + ' MW demand (' + fmt(pct) + ' %)</span>' +
     '<span class="card"><b>' + fmt(m.customers_affected, 0) + ' customers</b>without full supply, of ' + fmt(m.customers_total, 0) + '</span>' +
     '<span class="card" id="critcard"><b>' + crit.length + ' critical loads lost</b>' + (crit.length ? esc(crit.map(c => c.name).join(', ')) : 'none') + '</span>';
+  const acFailed = (m.islands || []).some(i => i.status === 'ac-failed');
+  cards += '<span class="card" id="modelcard"><b>' + esc(m.model.toUpperCase()) + ' load delivery</b>' +
+    (m.model === 'ac' ? (acFailed ? 'AC failed on some islands: their DC answer is shown' : 'voltages and reactive power respected') : 'DC power flow (MW only)') + '</span>';
   if(x.heat) cards += '<span class="card"><b>' + fmt(x.heat.people_without_heat, 0) + ' people without heat</b>' + fmt(x.heat.districts_off, 0) +
     ' heat districts off at ' + fmt(x.heat.temperature_c) + ' °C' + (x.heat.first_hours_to_12c_h !== null ? '; first homes below 12 °C after ' + fmt(x.heat.first_hours_to_12c_h, 0) + ' h' : '') + '</span>';
   document.getElementById('summary').innerHTML = cards;
@@ -183,7 +187,7 @@ document.getElementById('dmg').onsubmit = async (e) => {{
   document.getElementById('busy').textContent = 'assessing ...';
   try {{
     const r = await postJSON('/api/impact', {{case: CASE, damage: damageIds(), cascade: document.getElementById('cascade').checked,
-      temperature_c: +document.getElementById('temp').value}});
+      temperature_c: +document.getElementById('temp').value, model: document.getElementById('acmodel').checked ? 'ac' : 'dc'}});
     clearAll(['board']); render(r); document.getElementById('busy').textContent = '';
   }} catch(e) {{ fail(e); }}
   btn.disabled = false;
