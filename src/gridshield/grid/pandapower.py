@@ -33,8 +33,7 @@ by pandapower (shunt elements and the impedance part of wards).
 
 Export
 ------
-:func:`to_pandapower` writes a grid as a pandapower net (buses, lines, transformers as
-impedance-plus-tap elements, generators, loads, shunts) whose ``runpp`` equals gridshield's AC
+:func:`to_pandapower` writes a grid as a pandapower net whose ``runpp`` equals gridshield's AC
 power flow; see its docstring.
 """
 
@@ -42,11 +41,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gridshield.errors import GridshieldError
+from gridshield.errors import GridshieldError, ParseError
 from gridshield.grid.model import Branches, Buses, Generators, Grid, Loads, Shunts
 
 #: pandapower writes this for "no limit" (``p_lim_default`` / ``q_lim_default``); read as unlimited.
@@ -299,9 +302,12 @@ def from_pandapower(net: Any, *, name: str | None = None, approximate: bool = Fa
     )
     f, t = br[:, 0].astype(np.int64), br[:, 1].astype(np.int64)
     g_tot, g_asym, b_asym = br[:, BR_G], br[:, BR_G_ASYM], br[:, BR_B_ASYM]
+    # pandapower writes ratio 1 for every branch; only transformers keep it (MATPOWER's 0 = line)
+    is_trafo = np.array([i.startswith(("branch:trafo", "branch:trafo3w")) for i in branch_ids], dtype=bool)
+    tap = np.where(~is_trafo & (br[:, 8] == 1.0) & (br[:, 9] == 0.0), 0.0, br[:, 8])
     branches = Branches(
         id=branch_ids, from_bus=f, to_bus=t, r_pu=br[:, 2], x_pu=br[:, 3], b_pu=br[:, 4],
-        rate_a_mva=_ratings(net, br), tap=br[:, 8], shift_deg=br[:, 9], in_service=br[:, 10] > 0,
+        rate_a_mva=_ratings(net, br), tap=tap, shift_deg=br[:, 9], in_service=br[:, 10] > 0,
         g_from_pu=g_tot / 2, g_to_pu=(g_tot + g_asym) / 2, b_to_pu=b_asym / 2,
         name=branch_names,
     )
@@ -394,4 +400,128 @@ def _gens(net: Any, gen: np.ndarray, n_gen: int, base: float) -> Generators:
     )
 
 
-__all__ = ["from_pandapower"]
+#: Python modules a pandapower JSON file may name for its objects (pandapower's decoder imports them).
+_JSON_MODULES = ("pandapower", "pandas", "numpy", "builtins", "geojson", "shapely", "networkx")
+_MODULE_RE = re.compile(rb'_module\\?"\s*:\s*\\?"([^"\\]*)')
+
+
+def read_pandapower_json(path: str | os.PathLike[str], *, approximate: bool = False) -> Grid:
+    """Read a pandapower net saved with ``pandapower.to_json`` and convert it (:func:`from_pandapower`).
+
+    pandapower's JSON decoder imports the Python modules the file names for its objects, so the
+    file is checked first: every module it names must belong to pandapower, pandas, NumPy,
+    geojson, shapely or networkx, else the file is refused without being decoded.
+    """
+    pandapower = _need_pandapower()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ParseError(str(p), None, f"cannot read the file: {exc.strerror}") from None
+    if b"pandapower" not in raw[:4096]:
+        raise ParseError(str(p), None, "not a pandapower net (pandapower.to_json writes one); other JSON is not a grid")
+    bad = sorted({m.decode("utf-8", "replace") for m in _MODULE_RE.findall(raw)
+                  if not m.decode("utf-8", "replace").split(".")[0] in _JSON_MODULES})
+    if bad:
+        raise ParseError(str(p), None, f"names Python modules {bad[:5]} for its objects; a pandapower net names only "
+                                       f"{', '.join(_JSON_MODULES)} - refused without decoding")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = pandapower.from_json(str(p))
+    except Exception as exc:  # noqa: BLE001 - pandapower raises many kinds on a bad file
+        raise ParseError(str(p), None, f"pandapower cannot read it: {' '.join(str(exc).split())[:200]}") from None
+    return from_pandapower(net, name=str(net.name or p.stem), approximate=approximate)
+
+
+# --------------------------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------------------------
+def to_pandapower(grid: Grid) -> Any:
+    """A pandapower net whose ``runpp`` (defaults) equals gridshield's AC power flow of ``grid``.
+
+    Elements: a bus per bus (``vn_kv`` = base kV, 1 kV where the grid has none), an ``impedance``
+    per line (series impedance and each end's shunt admittance on ``sn_mva``, so it switches with
+    the line), a ``trafo`` per transformer (series impedance as ``vk``/``vkr`` on ``sn_mva``, the
+    off-nominal ratio in ``vn_hv_kv``, the phase shift; no magnetising branch), the transformer's
+    end shunts as ``shunt`` elements named after it, an ``ext_grid`` per reference bus, a ``gen``
+    per voltage-controlling unit, a ``sgen`` per other unit, ``load`` and ``shunt`` per load and
+    shunt. Names carry the gridshield ids. Transformers with a negative reactance cannot be a
+    pandapower ``trafo`` and are refused.
+    """
+    pp = _need_pandapower()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _to_pandapower(pp, grid)
+
+
+def write_pandapower_json(grid: Grid, path: str | os.PathLike[str]) -> Path:
+    """Write ``grid`` as a pandapower net (:func:`to_pandapower`) in pandapower's JSON, atomically."""
+    from gridshield.io import atomic_write_text
+
+    pp = _need_pandapower()
+    net = to_pandapower(grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = pp.to_json(net)
+    return atomic_write_text(path, text)
+
+
+def _to_pandapower(pp: Any, grid: Grid) -> Any:
+    sn = float(grid.base_mva)
+    net = pp.create_empty_network(name=grid.name, sn_mva=sn)
+    b, br, g, ld, sh = grid.buses, grid.branches, grid.gens, grid.loads, grid.shunts
+    vn = np.where(b.base_kv > 0, b.base_kv, 1.0)
+    geo = [(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(b.x, b.y, strict=True)]
+    idx = pp.create_buses(net, len(b), vn_kv=vn, name=b.id.tolist(), in_service=b.in_service,
+                          max_vm_pu=b.vmax_pu, min_vm_pu=b.vmin_pu, geodata=geo if any(geo) else None)
+    trafo = br.is_transformer
+    bad = trafo & (br.x_pu <= 0)
+    if bad.any():
+        raise GridshieldError(f"transformers {br.id[bad][:5].tolist()} have a reactance <= 0, which a pandapower trafo "
+                              "cannot hold")
+    half = br.b_pu / 2
+    for k in np.flatnonzero(~trafo).tolist():
+        pp.create_impedance(net, idx[br.from_bus[k]], idx[br.to_bus[k]], rft_pu=br.r_pu[k], xft_pu=br.x_pu[k],
+                            rtf_pu=br.r_pu[k], xtf_pu=br.x_pu[k], sn_mva=sn, gf_pu=br.g_from_pu[k],
+                            bf_pu=br.b_from_pu[k] + half[k], gt_pu=br.g_to_pu[k], bt_pu=br.b_to_pu[k] + half[k],
+                            name=br.id[k], in_service=bool(br.in_service[k]))
+    ratio = br.ratio
+    for k in np.flatnonzero(trafo).tolist():
+        f, t = int(br.from_bus[k]), int(br.to_bus[k])
+        z = float(np.hypot(br.r_pu[k], br.x_pu[k]))
+        pp.create_transformer_from_parameters(
+            net, idx[f], idx[t], sn_mva=sn, vn_hv_kv=vn[f] * ratio[k], vn_lv_kv=vn[t], vkr_percent=100 * br.r_pu[k],
+            vk_percent=100 * z, pfe_kw=0.0, i0_percent=0.0, shift_degree=float(br.shift_deg[k]), name=br.id[k],
+            in_service=bool(br.in_service[k]),
+        )
+        # end shunts: the from end's sits behind the ratio (divided by its square)
+        for bus, y in ((f, (br.g_from_pu[k] + 1j * (br.b_from_pu[k] + half[k])) / ratio[k] ** 2),
+                       (t, br.g_to_pu[k] + 1j * (br.b_to_pu[k] + half[k]))):
+            if y != 0:
+                pp.create_shunt(net, idx[bus], p_mw=y.real * sn, q_mvar=-y.imag * sn, vn_kv=vn[bus],
+                                name=f"{br.id[k]} end shunt", in_service=bool(br.in_service[k]))
+    ref_done: set[int] = set()
+    for k in range(len(g)):
+        bus = int(g.bus[k])
+        on = bool(g.in_service[k])
+        if b.type[bus] == 3 and bus not in ref_done and on:
+            pp.create_ext_grid(net, idx[bus], vm_pu=g.vg_pu[k], va_degree=b.va_deg[bus], name=g.id[k])
+            ref_done.add(bus)
+        elif b.type[bus] == 2 and on or b.type[bus] == 3 and not on:
+            pp.create_gen(net, idx[bus], p_mw=g.p_mw[k], vm_pu=g.vg_pu[k], name=g.id[k], in_service=on,
+                          min_q_mvar=g.q_min_mvar[k], max_q_mvar=g.q_max_mvar[k], min_p_mw=g.p_min_mw[k],
+                          max_p_mw=g.p_max_mw[k])
+        else:
+            pp.create_sgen(net, idx[bus], p_mw=g.p_mw[k], q_mvar=g.q_mvar[k] if b.type[bus] == 1 else 0.0,
+                           name=g.id[k], in_service=on)
+    for k in range(len(ld)):
+        pp.create_load(net, idx[ld.bus[k]], p_mw=ld.p_mw[k], q_mvar=ld.q_mvar[k], name=ld.id[k],
+                       in_service=bool(ld.in_service[k]))
+    for k in range(len(sh)):
+        pp.create_shunt(net, idx[sh.bus[k]], p_mw=sh.g_mw[k], q_mvar=-sh.b_mvar[k], vn_kv=vn[sh.bus[k]], name=sh.id[k],
+                        in_service=bool(sh.in_service[k]))
+    return net
+
+
+__all__ = ["from_pandapower", "read_pandapower_json", "to_pandapower", "write_pandapower_json"]

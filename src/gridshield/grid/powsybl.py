@@ -1,0 +1,702 @@
+"""Operator grid models through pypowsybl: CGMES, PSS/E, UCTE, PowerFactory DGS, IIDM, IEEE-CDF.
+
+Optional extra: ``pip install 'gridshield[powsybl]'``. pypowsybl reads the file into its network
+model (IIDM); :func:`from_pypowsybl` turns the network's *bus view* (buses after the switches
+are applied) into a :class:`~gridshield.grid.model.Grid` with the per-unit model of PowSyBl's
+OpenLoadFlow, so that gridshield's AC power flow equals OpenLoadFlow's run with the same
+settings (no distributed slack, no transformer voltage control, fixed shunts, the same
+reactive-limit rule); tested on pypowsybl's built-in CGMES networks and public CGMES/PSS/E files.
+
+Model (OpenLoadFlow's, per unit on 100 MVA and each voltage level's nominal voltage):
+
+- lines: pi model with the charging and conductance of each end (``g1, b1, g2, b2``); a line
+  between two nominal voltages gets the ratio of the nominal voltages;
+- two-winding transformers at their current taps (ratio and phase tap changers, with the steps'
+  impedance and admittance corrections), magnetising admittance at side 1 behind the ratio;
+- three-winding transformers as three legs to a star bus (``bus:<id>_star``) at ``rated_u0``;
+- a branch connected at one end only keeps its charging through a bus at its open end
+  (``bus:<id>_open``); elements connected nowhere are left out and listed in the import notes;
+- dangling lines end at a boundary bus (``bus:<id>_boundary``) with their ``p0, q0`` as a load;
+  paired ones (tie lines) meet at one boundary bus (``bus:<tie line id>_boundary``);
+- generators and batteries with their reactive limits at the target P (capability curves);
+  voltage control as OpenLoadFlow decides it (a reactive range under 1 MVAr, a unit not
+  started or a target outside 0.8-1.2 p.u. means no voltage control), static var compensators in
+  voltage mode as voltage-controlling units with limits ``b * Vnom^2``;
+- HVDC lines as injections at their converter stations (OpenLoadFlow without AC emulation: the
+  rectifier draws the set point, the inverter injects it less the converter and line losses;
+  VSC stations may control voltage, LCC stations draw ``|P tan(acos(pf))|``);
+- shunt compensators at their current section (``b * Vnom^2``); current limits give ratings in MVA
+  at nominal voltage (permanent -> ``rate_a``, longest temporary -> ``rate_b``, shortest -> ``rate_c``).
+
+Not representable, refused with the element ids unless ``approximate=True`` (then applied and
+listed in the grid's import notes, ``grid.extra_tables["gs_import_notes"]``): remote voltage
+control by generators, static var compensators and VSC stations (approximated by local control
+with the equivalent local target, as OpenLoadFlow does with remote control switched off).
+
+Ids: PSS/E buses keep their numbers (``bus:<I>``); other buses use the bus-view id
+(``bus:<id>``); branches, generators, loads and shunts keep the element ids of the source
+(``branch:<id>``, ``gen:<id>``, ``load:<id>``, ``shunt:<id>``). Substations are sites
+(``site:<substation id>``) with their names, voltage levels, nominal voltages and, where the model
+has them (CGMES GL profile, substation position extension), coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridshield.errors import GridshieldError, ParseError
+from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites
+
+#: System base of OpenLoadFlow (MVA).
+SB_MVA = 100.0
+#: OpenLoadFlow's default plausibility limits for a voltage target (p.u.) and its minimum reactive range (MVAr).
+MIN_TARGET_V, MAX_TARGET_V, MIN_REACTIVE_RANGE_MVAR = 0.8, 1.2, 1.0
+#: Active power below which a unit counts as not started (MW), as OpenLoadFlow.
+_P_EPS = 1e-4
+
+#: File extensions pypowsybl reads, with the format's name.
+FORMATS = {
+    ".zip": "CGMES", ".xml": "CGMES", ".raw": "PSS/E", ".rawx": "PSS/E", ".uct": "UCTE", ".dgs": "PowerFactory DGS",
+    ".xiidm": "IIDM", ".iidm": "IIDM", ".jiidm": "IIDM (JSON)", ".txt": "IEEE-CDF",
+}
+
+
+def need_pypowsybl() -> Any:
+    """The pypowsybl module, or a one-line error naming the extra to install."""
+    import logging
+
+    # pypowsybl logs notices (e.g. a missing optional extra) on import; without a handler Python
+    # would print them. A NullHandler keeps them for applications that configure logging.
+    logging.getLogger("powsybl").addHandler(logging.NullHandler())
+    try:
+        import pypowsybl
+        import pypowsybl.network  # noqa: F401
+    except ImportError:
+        raise GridshieldError(
+            "reading CGMES, PSS/E, UCTE, PowerFactory, IIDM and IEEE-CDF files needs pypowsybl: "
+            "pip install 'gridshield[powsybl]'"
+        ) from None
+    return pypowsybl
+
+
+def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, name: str | None = None) -> Grid:
+    """Read a grid model file with pypowsybl and convert it (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        A CGMES zip or XML file, PSS/E ``.raw``/``.rawx``, UCTE ``.uct``, PowerFactory ``.dgs``,
+        IIDM ``.xiidm``/``.iidm``/``.jiidm`` or IEEE-CDF ``.txt`` file.
+    approximate
+        Accept the documented approximations instead of refusing (see :func:`from_pypowsybl`).
+    name
+        Grid name (default: the file stem).
+    """
+    pypowsybl = need_pypowsybl()
+    p = Path(path)
+    if not p.is_file():
+        raise GridshieldError(f"case file {str(path)!r} does not exist")
+    params = {}
+    if FORMATS.get(p.suffix.lower()) == "CGMES":
+        # substation coordinates from the GL (geographical location) profile, where the set has one
+        params["iidm.import.cgmes.post-processors"] = "cgmesGLImport"
+    try:
+        network = pypowsybl.network.load(str(p), parameters=params)
+    except Exception as exc:  # noqa: BLE001 - pypowsybl raises its own error type for every parse problem
+        msg = " ".join(str(exc).split())
+        raise ParseError(str(path), None, f"pypowsybl cannot read it as {FORMATS.get(p.suffix.lower(), 'a grid model')}: "
+                         f"{msg[:300]}") from None
+    return from_pypowsybl(network, approximate=approximate, name=name or p.stem, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# the builder: buses are created on demand, elements appended in order
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Build:
+    """Rows of the grid tables while the network is read."""
+
+    bus_row: dict[str, int] = field(default_factory=dict)  # bus-view id (or aux key) -> row
+    bus: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in (
+        "id", "number", "vm_pu", "va_deg", "base_kv", "vmax_pu", "vmin_pu", "name", "substation", "voltage_level",
+        "x", "y")})
+    br: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in (
+        "id", "from_bus", "to_bus", "r_pu", "x_pu", "b_pu", "rate_a_mva", "rate_b_mva", "rate_c_mva", "tap",
+        "shift_deg", "in_service", "name", "g_from_pu", "b_from_pu", "g_to_pu", "b_to_pu")})
+    gen: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in (
+        "id", "bus", "p_mw", "q_mvar", "q_max_mvar", "q_min_mvar", "vg_pu", "mbase_mva", "in_service", "p_max_mw",
+        "p_min_mw", "name", "fuel")})
+    controls: list[bool] = field(default_factory=list)  # per generator: controls its bus voltage
+    own_target: list[float] = field(default_factory=list)  # per generator: voltage target at its own bus (p.u.)
+    load: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in ("id", "bus", "p_mw", "q_mvar", "name")})
+    shunt: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in ("id", "bus", "g_mw", "b_mvar")})
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (what, ids, how)
+    refused: list[str] = field(default_factory=list)
+
+    def add_bus(self, key: str, **cols: Any) -> int:
+        row = len(self.bus["id"])
+        self.bus_row[key] = row
+        for k, lst in self.bus.items():
+            lst.append(cols[k])
+        return row
+
+    def add(self, table: dict[str, list[Any]], **cols: Any) -> None:
+        for k, lst in table.items():
+            lst.append(cols[k])
+
+    def add_gen(self, controls: bool, own_target: float, **cols: Any) -> None:
+        self.add(self.gen, **cols)
+        self.controls.append(controls)
+        self.own_target.append(own_target)
+
+    def note(self, what: str, ids: Iterable[str], how: str) -> None:
+        ids = list(ids)
+        if ids:
+            self.notes.append((what, " ".join(ids), how))
+
+
+def _f(v: Any, default: float = 0.0) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return default
+    return x if math.isfinite(x) else default
+
+
+def from_pypowsybl(
+    network: Any, *, approximate: bool = False, name: str | None = None, source: str = "<pypowsybl network>"
+) -> Grid:
+    """Convert a pypowsybl network (its bus view) into a :class:`Grid`; see the module docstring.
+
+    Parameters
+    ----------
+    network
+        A ``pypowsybl.network.Network`` (loaded from a file or built in memory). It is only read.
+    approximate
+        Accept remote voltage control as local control with the equivalent local target (as
+        OpenLoadFlow with remote control off) instead of refusing; the approximations taken are
+        listed in ``grid.extra_tables["gs_import_notes"]``.
+    name
+        Grid name (default: the network's name or id).
+    source
+        What to call the network in messages (a file name).
+
+    Raises
+    ------
+    GridshieldError
+        For elements gridshield cannot represent (listed by id) and networks without buses.
+    """
+    need_pypowsybl()
+    fmt = str(getattr(network, "source_format", "") or "")
+    b = _Build()
+    vls = network.get_voltage_levels(all_attributes=True)
+    subs = network.get_substations(all_attributes=True)
+    nom = vls["nominal_v"].astype(float).to_dict()
+    _buses(network, b, vls, subs, psse=fmt.upper().startswith("PSS"))
+    if not b.bus["id"]:
+        raise GridshieldError(f"{source}: the network has no energisable bus (bus view is empty)")
+    limits = _limits(network)
+    _lines(network, b, nom, limits)
+    _transformers(network, b, nom, limits, vls)
+    _boundaries(network, b, nom, limits)
+    _injections(network, b, nom, approximate)
+    if b.refused:
+        raise GridshieldError(
+            f"{source}: " + "; ".join(b.refused) + ". Pass approximate=True (CLI: --approximate) to accept local "
+            "control with the equivalent local voltage target (OpenLoadFlow's rule with remote control off)"
+        )
+    return _assemble(network, b, vls, subs, name or str(network.name or network.id or "grid"), source)
+
+
+# --------------------------------------------------------------------------------------------
+# buses and sites
+# --------------------------------------------------------------------------------------------
+def _buses(network: Any, b: _Build, vls: Any, subs: Any, psse: bool) -> None:
+    buses = network.get_buses(all_attributes=True)
+    bb = network.get_bus_breaker_view_buses(all_attributes=True)
+    members: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for bb_id, row in bb.iterrows():
+        if row["bus_id"]:
+            members.setdefault(row["bus_id"], []).append(str(bb_id))
+            if isinstance(row["name"], str) and row["name"]:
+                names.setdefault(row["bus_id"], row["name"])
+    pos = _positions(network)
+    used_numbers: set[int] = set()
+    for k, (bus_id, row) in enumerate(buses.iterrows()):
+        vl = row["voltage_level_id"]
+        vn = float(vls.at[vl, "nominal_v"])
+        sub = vls.at[vl, "substation_id"] if isinstance(vls.at[vl, "substation_id"], str) else ""
+        site = sub or vl
+        number = k + 1
+        bid = f"bus:{bus_id}"
+        if psse:
+            nums = [int(m.group(1)) for m in (re.fullmatch(r"B(\d+)", x) for x in members.get(bus_id, [])) if m]
+            if nums and min(nums) not in used_numbers:
+                number = min(nums)
+                bid = f"bus:{number}"
+        used_numbers.add(number)
+        hi, lo = _f(vls.at[vl, "high_voltage_limit"], np.nan), _f(vls.at[vl, "low_voltage_limit"], np.nan)
+        vm = _f(row["v_mag"], np.nan) / vn if vn > 0 else np.nan
+        lon, lat = pos.get(site, (np.nan, np.nan))
+        b.add_bus(
+            str(bus_id), id=bid, number=number, vm_pu=vm if np.isfinite(vm) and vm > 0 else 1.0,
+            va_deg=_f(row["v_angle"]), base_kv=vn, vmax_pu=hi / vn if np.isfinite(hi) and vn else 1.1,
+            vmin_pu=lo / vn if np.isfinite(lo) and vn else 0.9, name=names.get(bus_id, str(row["name"] or "")),
+            substation=site, voltage_level=str(vl), x=lon, y=lat,
+        )
+    if psse and len(set(b.bus["number"])) != len(b.bus["number"]):  # pragma: no cover - numbers clash only if renamed
+        b.bus["number"] = list(range(1, len(b.bus["number"]) + 1))
+
+
+def _positions(network: Any) -> dict[str, tuple[float, float]]:
+    """(longitude, latitude) per substation from the substation position extension (CGMES GL profile)."""
+    try:
+        ext = network.get_extensions("substationPosition")
+    except Exception:  # noqa: BLE001 - an extension pypowsybl does not know in this version
+        return {}
+    out = {}
+    for sid, row in ext.iterrows():
+        lat, lon = _f(row.get("latitude"), np.nan), _f(row.get("longitude"), np.nan)
+        if np.isfinite(lat) and np.isfinite(lon):
+            out[str(sid)] = (lon, lat)
+    return out
+
+
+def _aux_bus(b: _Build, key: str, bid: str, vn: float, site: str, vl: str) -> int:
+    """A bus gridshield adds (star point, open end, boundary), created once per key."""
+    if key in b.bus_row:
+        return b.bus_row[key]
+    return b.add_bus(key, id=bid, number=len(b.bus["id"]) + 1, vm_pu=1.0, va_deg=0.0, base_kv=vn, vmax_pu=1.1,
+                     vmin_pu=0.9, name="", substation=site, voltage_level=vl, x=np.nan, y=np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# ratings
+# --------------------------------------------------------------------------------------------
+def _limits(network: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (element, side): permanent and temporary limits, in A (current) or MVA (apparent power)."""
+    try:
+        ol = network.get_operational_limits(all_attributes=True).reset_index()
+    except Exception:  # noqa: BLE001
+        return {}
+    if "selected" in ol:
+        ol = ol[ol["selected"].astype(bool)]
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for r in ol.itertuples(index=False):
+        if r.type not in ("CURRENT", "APPARENT_POWER"):
+            continue
+        d = out.setdefault((str(r.element_id), str(r.side)), {})
+        dur = int(r.acceptable_duration)
+        key = ("perm" if dur < 0 else f"tmp{dur}") + ("_mva" if r.type == "APPARENT_POWER" else "_a")
+        d[key] = float(r.value)
+    return out
+
+
+def _ratings(limits: dict, element: str, sides: list[tuple[str, float]]) -> tuple[float, float, float]:
+    """(rate_a, rate_b, rate_c) in MVA: the smallest over the sides, limits in A taken at nominal voltage."""
+    best = [np.inf, np.inf, np.inf]
+    for side, vn in sides:
+        d = limits.get((element, side))
+        if not d:
+            continue
+
+        def mva(k: str) -> float:
+            return d[k] if k.endswith("_mva") else math.sqrt(3) * d[k] * vn / 1000.0
+
+        perm = [mva(k) for k in d if k.startswith("perm")]
+        tmp = sorted(((int(k[3:].split("_")[0]), mva(k)) for k in d if k.startswith("tmp")))
+        vals = [min(perm) if perm else np.inf, tmp[-1][1] if tmp else np.inf, tmp[0][1] if tmp else np.inf]
+        best = [min(x, y) for x, y in zip(best, vals, strict=True)]
+    return tuple(x if np.isfinite(x) else 0.0 for x in best)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# branches
+# --------------------------------------------------------------------------------------------
+def _ends(b: _Build, eid: str, bus1: str, bus2: str, vn1: float, vn2: float, vl1: str, vl2: str,
+          what: str) -> tuple[int, int] | None:
+    """Rows of the two ends; an open end gets its own bus so that the branch keeps its charging."""
+    r1, r2 = b.bus_row.get(bus1), b.bus_row.get(bus2)
+    if r1 is None and r2 is None:
+        b.note(f"{what} connected nowhere (left out)", [eid], "")
+        return None
+    if r1 is None:
+        site = b.bus["substation"][r2]
+        r1 = _aux_bus(b, f"{eid}#1", f"bus:{eid}_open1", vn1, site, vl1)
+    if r2 is None:
+        site = b.bus["substation"][r1]
+        r2 = _aux_bus(b, f"{eid}#2", f"bus:{eid}_open2", vn2, site, vl2)
+    return r1, r2
+
+
+def _add_branch(b: _Build, eid: str, ends: tuple[int, int], *, zb: float, r: float, x: float, g1: float, b1: float,
+                g2: float, b2: float, tap: float, shift_deg: float, rates: tuple[float, float, float],
+                name: str) -> None:
+    bf, bt = b1 * zb, b2 * zb
+    charging = bf + bt if bf == bt else 0.0
+    b.add(b.br, id=f"branch:{eid}", from_bus=ends[0], to_bus=ends[1], r_pu=r / zb, x_pu=x / zb, b_pu=charging,
+          rate_a_mva=rates[0], rate_b_mva=rates[1], rate_c_mva=rates[2], tap=tap, shift_deg=shift_deg,
+          in_service=True, name=name, g_from_pu=g1 * zb, b_from_pu=0.0 if charging else bf, g_to_pu=g2 * zb,
+          b_to_pu=0.0 if charging else bt)
+
+
+def _lines(network: Any, b: _Build, nom: dict, limits: dict) -> None:
+    for eid, r in network.get_lines(all_attributes=True).iterrows():
+        vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
+        ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"],
+                     r["voltage_level2_id"], "lines")
+        if ends is None:
+            continue
+        # OpenLoadFlow: impedances on the side-2 base, the ratio of the nominal voltages at side 1
+        _add_branch(b, str(eid), ends, zb=vn2 * vn2 / SB_MVA, r=r["r"], x=r["x"], g1=r["g1"], b1=r["b1"],
+                    g2=r["g2"], b2=r["b2"], tap=0.0 if vn1 == vn2 else vn2 / vn1, shift_deg=0.0,
+                    rates=_ratings(limits, str(eid), [("ONE", vn1), ("TWO", vn2)]), name=_name(r))
+
+
+def _name(r: Any) -> str:
+    n = r.get("name", "")
+    return n if isinstance(n, str) else ""
+
+
+def _transformers(network: Any, b: _Build, nom: dict, limits: dict, vls: Any) -> None:
+    for eid, r in network.get_2_windings_transformers(all_attributes=True).iterrows():
+        vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
+        ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"],
+                     r["voltage_level2_id"], "transformers")
+        if ends is None:
+            continue
+        # rho = rated_u2 / rated_u1 * the taps' ratios; OpenLoadFlow's r1 = rho / (vn2 / vn1) = 1 / tap
+        tap = (vn2 / vn1) / float(r["rho"])
+        _add_branch(b, str(eid), ends, zb=vn2 * vn2 / SB_MVA, r=r["r_at_current_tap"], x=r["x_at_current_tap"],
+                    g1=r["g_at_current_tap"], b1=r["b_at_current_tap"], g2=0.0, b2=0.0, tap=tap,
+                    shift_deg=-float(r["alpha"]), rates=_ratings(limits, str(eid), [("ONE", vn1), ("TWO", vn2)]),
+                    name=_name(r))
+    for eid, r in network.get_3_windings_transformers(all_attributes=True).iterrows():
+        u0 = float(r["rated_u0"])
+        legs = [(i, r[f"bus{i}_id"], r[f"voltage_level{i}_id"]) for i in (1, 2, 3)]
+        if not any(bus for _, bus, _ in legs):
+            b.note("three-winding transformers connected nowhere (left out)", [str(eid)], "")
+            continue
+        vl1 = r["voltage_level1_id"]
+        site = vls.at[vl1, "substation_id"] if isinstance(vls.at[vl1, "substation_id"], str) else vl1
+        star = _aux_bus(b, f"{eid}#star", f"bus:{eid}_star", u0, site, str(vl1))
+        b.bus["vm_pu"][star] = _f(r.get("v"), np.nan) / u0 if np.isfinite(_f(r.get("v"), np.nan)) else 1.0
+        b.bus["va_deg"][star] = _f(r.get("angle"))
+        for i, bus, vl in legs:
+            vn = nom[vl]
+            leg = f"{eid}_leg{i}"
+            r_leg = b.bus_row.get(bus)
+            if r_leg is None:
+                r_leg = _aux_bus(b, f"{leg}#1", f"bus:{leg}_open1", vn, site, str(vl))
+            # leg: side 1 at the winding's bus, side 2 at the star (rated_u0); rho_i = u0 / rated_u_i * taps
+            tap = (u0 / vn) / float(r[f"rho{i}"])
+            _add_branch(b, leg, (r_leg, star), zb=u0 * u0 / SB_MVA, r=r[f"r{i}_at_current_tap"],
+                        x=r[f"x{i}_at_current_tap"], g1=r[f"g{i}_at_current_tap"], b1=r[f"b{i}_at_current_tap"],
+                        g2=0.0, b2=0.0, tap=tap, shift_deg=-float(r[f"alpha{i}"]),
+                        rates=_ratings(limits, str(eid), [(("ONE", "TWO", "THREE")[i - 1], vn)]), name=_name(r))
+
+
+def _dangling(network: Any) -> Any:
+    for getter in ("get_dangling_lines", "get_boundary_lines"):
+        fn = getattr(network, getter, None)
+        if fn is not None:
+            return fn(all_attributes=True)
+    return None
+
+
+def _boundaries(network: Any, b: _Build, nom: dict, limits: dict) -> None:
+    """Dangling lines to boundary buses; the two halves of a tie line share one boundary bus."""
+    dl = _dangling(network)
+    if dl is None or not len(dl):
+        return
+    gen = None
+    for getter in ("get_dangling_lines_generation", "get_boundary_lines_generation"):
+        fn = getattr(network, getter, None)
+        if fn is not None:
+            gen = fn()
+            break
+    for eid, r in dl.iterrows():
+        vl = r["voltage_level_id"]
+        vn = nom[vl]
+        row = b.bus_row.get(r["bus_id"])
+        if row is None:
+            b.note("dangling lines connected nowhere (left out)", [str(eid)], "")
+            continue
+        tie = r.get("tie_line_id", "")
+        paired = bool(r.get("paired", False)) and isinstance(tie, str) and tie
+        key = f"{tie}#boundary" if paired else f"{eid}#boundary"
+        bid = f"bus:{tie}_boundary" if paired else f"bus:{eid}_boundary"
+        bnd = _aux_bus(b, key, bid, vn, "", "")
+        if not paired:
+            v = _f(r.get("boundary_v_mag"), np.nan)
+            if np.isfinite(v) and v > 0:
+                b.bus["vm_pu"][bnd], b.bus["va_deg"][bnd] = v / vn, _f(r.get("boundary_v_angle"))
+        # the two halves of a tie line may have different nominal voltages: the boundary bus has the
+        # first one's and a half is then a line between two nominal voltages (ratio at the network side)
+        vb = b.bus["base_kv"][bnd]
+        # OpenLoadFlow: the dangling line's shunt admittance is on the network side (side 1) only
+        _add_branch(b, str(eid), (row, bnd), zb=vb * vb / SB_MVA, r=r["r"], x=r["x"], g1=r["g"], b1=r["b"], g2=0.0,
+                    b2=0.0, tap=0.0 if vb == vn else vb / vn, shift_deg=0.0,
+                    rates=_ratings(limits, str(eid), [("NONE", vn), ("ONE", vn)]), name=_name(r))
+        if paired:
+            continue
+        b.add(b.load, id=f"load:{eid}", bus=bnd, p_mw=_f(r["p0"]), q_mvar=_f(r["q0"]), name=f"boundary {_name(r)}".strip())
+        if gen is not None and eid in gen.index:
+            g = gen.loc[eid]
+            vreg = bool(g.get("voltage_regulator_on", False))
+            tv = _f(g.get("target_v"), np.nan) / vn
+            ok = vreg and np.isfinite(tv) and MIN_TARGET_V <= tv <= MAX_TARGET_V
+            b.add_gen(ok, tv, id=f"gen:{eid}", bus=bnd, p_mw=_f(g["target_p"]), q_mvar=_f(g.get("target_q")),
+                      q_max_mvar=np.inf, q_min_mvar=-np.inf, vg_pu=tv if ok else 1.0, mbase_mva=SB_MVA,
+                      in_service=True, p_max_mw=_f(g.get("max_p"), np.inf), p_min_mw=_f(g.get("min_p"), -np.inf),
+                      name="boundary generation", fuel="import")
+
+
+# --------------------------------------------------------------------------------------------
+# injections
+# --------------------------------------------------------------------------------------------
+def _voltage_control(b: _Build, kind: str, eid: str, r: Any, nom: dict, approximate: bool, q_range: float,
+                     started: bool) -> float | None:
+    """The voltage set point (p.u.) if the unit controls voltage as OpenLoadFlow decides, else ``None``."""
+    if not bool(r.get("voltage_regulator_on", False)):
+        return None
+    if q_range < MIN_REACTIVE_RANGE_MVAR or not started:
+        return None
+    reg = r.get("regulated_bus_id", "")
+    local = not isinstance(reg, str) or not reg or reg == r["bus_id"]
+    if local:
+        target = _f(r.get("target_v"), np.nan) / nom[r["voltage_level_id"]]
+    else:
+        rvl = b.bus["voltage_level"][b.bus_row[reg]] if reg in b.bus_row else r["voltage_level_id"]
+        target = _f(r.get("target_v"), np.nan) / nom[rvl]
+        eq = _f(r.get("equivalent_local_target_v"), np.nan)
+        if np.isfinite(eq):
+            target = eq / nom[r["voltage_level_id"]]
+        if not approximate:
+            b.refused.append(f"{kind} {eid} controls the voltage of a remote bus ({reg}), which gridshield cannot model")
+        else:
+            b.note(f"remote voltage control by {kind}s read as local control", [eid], "equivalent local target")
+    if not (np.isfinite(target) and MIN_TARGET_V <= target <= MAX_TARGET_V):
+        return None
+    return float(target)
+
+
+def _injections(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
+    curves = None
+    for eid, r in network.get_generators(all_attributes=True).iterrows():
+        row = b.bus_row.get(r["bus_id"])
+        if row is None:
+            b.note("generators not connected (left out)", [str(eid)], "")
+            continue
+        qmin, qmax = _f(r.get("min_q_at_target_p"), np.nan), _f(r.get("max_q_at_target_p"), np.nan)
+        if not np.isfinite(qmin):
+            qmin = _f(r["min_q"], -np.inf)
+        if not np.isfinite(qmax):
+            qmax = _f(r["max_q"], np.inf)
+        if r.get("reactive_limits_kind") == "CURVE":
+            if curves is None:
+                curves = network.get_reactive_capability_curve_points()
+            pts = curves.loc[eid]
+            q_range = float((pts["max_q"] - pts["min_q"]).max())
+        else:
+            q_range = qmax - qmin
+        tp = _f(r["target_p"])
+        started = not (abs(tp) < _P_EPS and _f(r["min_p"]) > _P_EPS)
+        vg = _voltage_control(b, "generator", str(eid), r, nom, approximate, q_range, started)
+        fuel = str(r.get("energy_source", "") or "").lower()
+        own = _f(r.get("target_v"), np.nan) / nom[r["voltage_level_id"]]
+        b.add_gen(vg is not None, own, id=f"gen:{eid}", bus=row, p_mw=tp, q_mvar=_f(r.get("target_q")),
+                  q_max_mvar=qmax, q_min_mvar=qmin, vg_pu=vg if vg is not None else 1.0,
+                  mbase_mva=_f(r.get("rated_s"), SB_MVA) or SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf),
+                  p_min_mw=_f(r["min_p"], -np.inf), name=_name(r), fuel="" if fuel == "other" else fuel)
+    bat = network.get_batteries(all_attributes=True)
+    for eid, r in bat.iterrows():
+        row = b.bus_row.get(r["bus_id"])
+        if row is None:
+            b.note("batteries not connected (left out)", [str(eid)], "")
+            continue
+        q_range = _f(r.get("max_q_at_target_p"), 0) - _f(r.get("min_q_at_target_p"), 0)
+        vg = _voltage_control(b, "battery", str(eid), r, nom, approximate, q_range, True)
+        b.add_gen(vg is not None, np.nan, id=f"gen:{eid}", bus=row, p_mw=_f(r["target_p"]),
+                  q_mvar=_f(r.get("target_q")), q_max_mvar=_f(r.get("max_q_at_target_p"), np.inf),
+                  q_min_mvar=_f(r.get("min_q_at_target_p"), -np.inf), vg_pu=vg if vg is not None else 1.0,
+                  mbase_mva=SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf), p_min_mw=_f(r["min_p"], -np.inf),
+                  name=_name(r), fuel="battery")
+    for eid, r in network.get_loads(all_attributes=True).iterrows():
+        row = b.bus_row.get(r["bus_id"])
+        if row is None:
+            b.note("loads not connected (left out)", [str(eid)], "")
+            continue
+        b.add(b.load, id=f"load:{eid}", bus=row, p_mw=_f(r["p0"]), q_mvar=_f(r["q0"]), name=_name(r))
+    for eid, r in network.get_shunt_compensators(all_attributes=True).iterrows():
+        row = b.bus_row.get(r["bus_id"])
+        if row is None:
+            b.note("shunt compensators not connected (left out)", [str(eid)], "")
+            continue
+        vn = nom[r["voltage_level_id"]]
+        b.add(b.shunt, id=f"shunt:{eid}", bus=row, g_mw=_f(r["g"]) * vn * vn, b_mvar=_f(r["b"]) * vn * vn)
+    _svcs(network, b, nom, approximate)
+    _hvdc(network, b, nom, approximate)
+
+
+def _svcs(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
+    for eid, r in network.get_static_var_compensators(all_attributes=True).iterrows():
+        row = b.bus_row.get(r["bus_id"])
+        mode = str(r.get("regulation_mode", "OFF"))
+        on = bool(r.get("regulating", True))
+        if row is None or not on or mode == "OFF":
+            continue
+        vn = nom[r["voltage_level_id"]]
+        qmin, qmax = _f(r["b_min"]) * vn * vn, _f(r["b_max"]) * vn * vn
+        vg = None
+        if mode == "VOLTAGE":
+            vg = _voltage_control(b, "static var compensator", str(eid), _svc_row(r), nom, approximate, qmax - qmin,
+                                  True)
+        q = 0.0 if mode == "VOLTAGE" else -_f(r.get("target_q"))  # IIDM's reactive set point is in load convention
+        b.add_gen(vg is not None, np.nan, id=f"gen:{eid}", bus=row, p_mw=0.0, q_mvar=q,
+                  q_max_mvar=qmax if vg is not None else q, q_min_mvar=qmin if vg is not None else q,
+                  vg_pu=vg if vg is not None else 1.0, mbase_mva=SB_MVA, in_service=True, p_max_mw=0.0, p_min_mw=0.0,
+                  name=_name(r), fuel="svc")
+
+
+def _svc_row(r: Any) -> dict[str, Any]:
+    d = dict(r)
+    d["voltage_regulator_on"] = True
+    return d
+
+
+def _hvdc(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
+    """HVDC lines as injections at their converter stations (OpenLoadFlow without AC emulation)."""
+    lines = network.get_hvdc_lines(all_attributes=True)
+    if not len(lines):
+        return
+    vsc = network.get_vsc_converter_stations(all_attributes=True)
+    lcc = network.get_lcc_converter_stations(all_attributes=True)
+    for hid, h in lines.iterrows():
+        s1, s2 = h["converter_station1_id"], h["converter_station2_id"]
+        rect, inv = (s1, s2) if h["converters_mode"] == "SIDE_1_RECTIFIER_SIDE_2_INVERTER" else (s2, s1)
+        lf = {s: _f((vsc if s in vsc.index else lcc).at[s, "loss_factor"]) for s in (s1, s2)}
+        p = abs(_f(h["target_p"]))
+        p_dc = p * (1 - lf[rect] / 100)
+        p_inv = (p_dc - _f(h["r"]) * (p_dc / _f(h["nominal_v"], 1.0)) ** 2) * (1 - lf[inv] / 100)
+        b.note("HVDC lines read as injections at their converter stations", [str(hid)], "no AC emulation")
+        for sid, p_load in ((rect, p), (inv, -p_inv)):
+            table = vsc if sid in vsc.index else lcc
+            r = table.loc[sid]
+            row = b.bus_row.get(r["bus_id"])
+            if row is None:
+                continue
+            if table is lcc:
+                q = abs(p_load * math.tan(math.acos(_f(r["power_factor"], 1.0))))
+                b.add(b.load, id=f"load:{sid}", bus=row, p_mw=p_load, q_mvar=q, name=f"HVDC {hid}")
+                continue
+            qmin, qmax = _f(r.get("min_q_at_target_p"), -np.inf), _f(r.get("max_q_at_target_p"), np.inf)
+            vg = _voltage_control(b, "VSC converter station", str(sid), r, nom, approximate, qmax - qmin, True)
+            q = _f(r.get("target_q"))
+            b.add_gen(vg is not None, np.nan, id=f"gen:{sid}", bus=row, p_mw=-p_load, q_mvar=q, q_max_mvar=qmax,
+                      q_min_mvar=qmin, vg_pu=vg if vg is not None else 1.0, mbase_mva=SB_MVA, in_service=True,
+                      p_max_mw=-p_load, p_min_mw=-p_load, name=f"HVDC {hid}", fuel="hvdc")
+
+
+# --------------------------------------------------------------------------------------------
+# assembly: bus types, slack, sites
+# --------------------------------------------------------------------------------------------
+def _slack_rows(network: Any, b: _Build) -> list[int]:
+    """Bus rows the model names as slack (PSS/E swing bus, CGMES/IIDM slack terminal)."""
+    try:
+        ext = network.get_extensions("slackTerminal")
+    except Exception:  # noqa: BLE001
+        return []
+    rows = []
+    for _, r in ext.iterrows():
+        row = b.bus_row.get(r.get("bus_id", ""))
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _assemble(network: Any, b: _Build, vls: Any, subs: Any, name: str, source: str) -> Grid:
+    nb = len(b.bus["id"])
+    gen_bus = np.asarray(b.gen["bus"], dtype=np.int64)
+    controls = np.asarray(b.controls, dtype=bool)
+    own = np.asarray(b.own_target, dtype=float)
+    vg = np.asarray(b.gen["vg_pu"], dtype=float)
+    btype = np.ones(nb, dtype=np.int64)
+    # the model's slack (PSS/E swing bus, slack terminal) must hold a voltage, as MATPOWER's reference
+    # bus does and as PSS/E's swing bus holds its scheduled voltage whatever the units' limits
+    slack = []
+    for row in _slack_rows(network, b):
+        at = np.flatnonzero(gen_bus == row)
+        if at.size and not controls[at].any():
+            ok = at[np.isfinite(own[at]) & (own[at] > 0)]
+            if not ok.size:
+                continue
+            vg[ok], controls[ok] = own[ok[0]], True
+            for k in ok.tolist():
+                b.gen["q_max_mvar"][k], b.gen["q_min_mvar"][k] = np.inf, -np.inf
+            b.note("slack bus holds its units' voltage target without reactive limits",
+                   [b.gen["id"][k][4:] for k in ok], "as PSS/E's swing bus")
+        if at.size:
+            slack.append(row)
+    btype[gen_bus[controls]] = 2
+    btype[slack] = 3
+    # islands without a named slack: the voltage-controlling unit with the largest Pmax (gridshield's rule)
+    f, t = np.asarray(b.br["from_bus"], dtype=np.int64), np.asarray(b.br["to_bus"], dtype=np.int64)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    _, label = connected_components(coo_matrix((np.ones(f.size), (f, t)), shape=(nb, nb)), directed=False)
+    has_ref = set(label[slack].tolist())
+    pmax = np.asarray(b.gen["p_max_mw"], dtype=float)
+    for k in np.lexsort((-np.where(np.isfinite(pmax), pmax, 1e12), label[gen_bus] if gen_bus.size else [])).tolist():
+        isl = int(label[gen_bus[k]])
+        if controls[k] and isl not in has_ref:
+            btype[gen_bus[k]] = 3
+            has_ref.add(isl)
+    b.gen["vg_pu"] = vg.tolist()
+    # a unit that does not control voltage at a voltage-controlled bus keeps its reactive output
+    q = np.asarray(b.gen["q_mvar"], dtype=float)
+    fixed = (btype[gen_bus] != 1) & ~controls if gen_bus.size else np.zeros(0, bool)
+    qmax = np.where(fixed, q, np.asarray(b.gen["q_max_mvar"], dtype=float))
+    qmin = np.where(fixed, q, np.asarray(b.gen["q_min_mvar"], dtype=float))
+    buses = Buses(type=btype, **b.bus)
+    gens = Generators(**{**b.gen, "q_max_mvar": qmax, "q_min_mvar": qmin})
+    branches = Branches(**b.br)
+    loads = Loads(in_service=np.ones(len(b.load["id"]), bool), **b.load)
+    shunts = Shunts(in_service=np.ones(len(b.shunt["id"]), bool), **b.shunt)
+    extra: dict[str, Any] = {}
+    if b.notes:
+        extra["gs_import_notes"] = ExtraTable(columns=("what", "ids", "how"), rows=tuple(b.notes), cell=True)
+    return Grid(buses=buses, branches=branches, gens=gens, loads=loads, shunts=shunts, base_mva=SB_MVA, name=name,
+                extra_tables=extra, site_table=_sites(buses, gens, vls, subs))
+
+
+def _sites(buses: Buses, gens: Generators, vls: Any, subs: Any) -> Sites:
+    rows: dict[str, list[int]] = {}
+    for k, s in enumerate(buses.substation.tolist()):
+        if s:
+            rows.setdefault(s, []).append(k)
+    gen_buses = set(gens.bus.tolist())
+    ids, names, cat, kv, lon, lat, vlist = [], [], [], [], [], [], []
+    for s, rr in rows.items():
+        ids.append(f"site:{s}")
+        n = subs.at[s, "name"] if s in subs.index else (vls.at[s, "name"] if s in vls.index else "")
+        names.append(n if isinstance(n, str) and n else s)
+        cat.append("plant" if gen_buses.intersection(rr) else "substation")
+        kv.append(float(max(buses.base_kv[rr])))
+        lon.append(float(buses.x[rr[0]]))
+        lat.append(float(buses.y[rr[0]]))
+        vlist.append(";".join(sorted({v for v in buses.voltage_level[rr].tolist() if v})))
+    return Sites(id=ids, name=names, category=cat, nominal_kv=kv, lon_deg=lon, lat_deg=lat, voltage_levels=vlist)
+
+
+__all__ = ["FORMATS", "from_pypowsybl", "need_pypowsybl", "read_powsybl"]
