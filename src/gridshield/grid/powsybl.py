@@ -105,16 +105,116 @@ def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, nam
     if not p.is_file():
         raise GridshieldError(f"case file {str(path)!r} does not exist")
     params = {}
+    absent: list[str] = []
     if FORMATS.get(p.suffix.lower()) == "CGMES":
+        absent = check_cgmes_set(p)
         # substation coordinates from the GL (geographical location) profile, where the set has one
         params["iidm.import.cgmes.post-processors"] = "cgmesGLImport"
+    elif p.suffix.lower() == ".raw":
+        check_raw_version(p)
     try:
         network = pypowsybl.network.load(str(p), parameters=params)
     except Exception as exc:  # noqa: BLE001 - pypowsybl raises its own error type for every parse problem
         msg = " ".join(str(exc).split())
         raise ParseError(str(path), None, f"pypowsybl cannot read it as {FORMATS.get(p.suffix.lower(), 'a grid model')}: "
                          f"{msg[:300]}") from None
+    dl = _dangling(network)
+    if dl is not None and "pairing_key" in dl and (dl["pairing_key"] == "XnodeCode-unknown").any():
+        ids = dl.index[dl["pairing_key"] == "XnodeCode-unknown"].tolist()
+        raise ParseError(str(path), None, f"{len(ids)} boundary lines ({', '.join(map(str, ids[:3]))}, ...) end at boundary "
+                                          "points the set does not define: the boundary set is missing; add its EQ_BD and "
+                                          "TP_BD files to the zip" + (f" (the set depends on {absent[0]})" if absent else ""))
     return from_pypowsybl(network, approximate=approximate, name=name or p.stem, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# CGMES sets: complete before pypowsybl reads them
+# --------------------------------------------------------------------------------------------
+#: Most XML members of a CGMES zip read (a set has a handful; a bound before reading).
+MAX_CGMES_MEMBERS = 500
+#: Bytes of each member's header read to find its profile and dependencies.
+_HEADER_BYTES = 64_000
+
+_PROFILES = (("EquipmentBoundary", "EQ_BD"), ("TopologyBoundary", "TP_BD"), ("EquipmentCore", "EQ"),
+             ("CoreEquipment", "EQ"), ("Equipment", "EQ"), ("SteadyStateHypothesis", "SSH"), ("Topology", "TP"),
+             ("StateVariables", "SV"), ("GeographicalLocation", "GL"), ("DiagramLayout", "DL"), ("Dynamics", "DY"))
+
+
+def _cgmes_headers(path: Path) -> list[tuple[str, str, set[str], set[str]]]:
+    """``(member, model id, profiles, dependencies)`` of every model in a CGMES zip or XML file."""
+    import zipfile
+
+    def parse(name: str, head: str) -> tuple[str, str, set[str], set[str]]:
+        about = re.search(r'FullModel\s+rdf:about="([^"]+)"', head)
+        urls = re.findall(r"Model\.profile>\s*([^<\s]+)", head)
+        profiles = set()
+        for u in urls:
+            for key, short in _PROFILES:
+                if key in u:
+                    profiles.add(short)
+                    break
+        deps = set(re.findall(r'Model\.DependentOn\s+rdf:resource="([^"]+)"', head))
+        return name, about.group(1) if about else "", profiles, deps
+
+    if path.suffix.lower() == ".xml":
+        with open(path, "rb") as fh:
+            return [parse(path.name, fh.read(_HEADER_BYTES).decode("utf-8", "replace"))]
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ParseError(str(path), None, f"not a readable zip file ({exc}); a CGMES set is a zip of XML profiles") from None
+    with zf:
+        names = [n for n in zf.namelist() if n.lower().endswith(".xml")]
+        if len(names) > MAX_CGMES_MEMBERS:
+            raise ParseError(str(path), None, f"{len(names)} XML files; a CGMES set has at most {MAX_CGMES_MEMBERS} "
+                                              "(a bound, so that a hostile archive cannot exhaust the machine)")
+        out = []
+        for n in names:
+            try:
+                with zf.open(n) as fh:
+                    out.append(parse(n, fh.read(_HEADER_BYTES).decode("utf-8", "replace")))
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                raise ParseError(str(path), None, f"member {n!r} cannot be read: {exc}") from None
+    return out
+
+
+def check_cgmes_set(path: Path) -> list[str]:
+    """Refuse a CGMES set that lacks a profile; return the models it depends on that it does not hold.
+
+    A grid model needs the equipment (EQ), topology (TP), steady-state hypothesis (SSH) and
+    state variables (SV) profiles. A ``Model.DependentOn`` outside the set is returned, not refused:
+    exporters often name a boundary set the model does not use; whether it was needed shows after
+    reading (boundary points without a boundary node, see :func:`read_powsybl`).
+    """
+    heads = _cgmes_headers(path)
+    if not heads or not any(h[1] for h in heads):
+        raise ParseError(str(path), None, "no CGMES model header (md:FullModel) found; is this a CGMES set?")
+    profiles = set().union(*(h[2] for h in heads))
+    missing = [p for p in ("EQ", "TP", "SSH", "SV") if p not in profiles]
+    if missing:
+        raise ParseError(str(path), None, f"the CGMES set lacks the {', '.join(missing)} profile(s) (it has "
+                                          f"{', '.join(sorted(profiles)) or 'none'}); a grid model needs EQ, TP, SSH and SV")
+    ids = {h[1] for h in heads}
+    return sorted(set().union(*(h[3] for h in heads)) - ids)
+
+
+#: PSS/E RAW versions pypowsybl reads.
+RAW_VERSIONS = (32, 33, 35)
+
+
+def check_raw_version(path: Path) -> None:
+    """Refuse a PSS/E RAW file of a version pypowsybl does not read, saying which it is."""
+    with open(path, "rb") as fh:
+        first = fh.readline(4096).decode("latin-1", "replace").split("/")[0]
+    fields = [f.strip() for f in first.split(",")]
+    try:
+        version = int(float(fields[2])) if len(fields) > 2 and fields[2] else None
+    except ValueError:
+        version = None
+    if version is not None and version not in RAW_VERSIONS:
+        raise ParseError(str(path), 1, f"PSS/E RAW version {version}; pypowsybl reads versions "
+                                       f"{', '.join(map(str, RAW_VERSIONS[:-1]))} and {RAW_VERSIONS[-1]} (save the case as "
+                                       "version 33 in PSS/E)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +239,7 @@ class _Build:
     load: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in ("id", "bus", "p_mw", "q_mvar", "name")})
     shunt: dict[str, list[Any]] = field(default_factory=lambda: {k: [] for k in ("id", "bus", "g_mw", "b_mvar")})
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (what, ids, how)
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # site -> (lon, lat)
     refused: list[str] = field(default_factory=list)
 
     def add_bus(self, key: str, **cols: Any) -> int:
@@ -149,6 +250,7 @@ class _Build:
         return row
 
     def add(self, table: dict[str, list[Any]], **cols: Any) -> None:
+        cols["id"] = cols["id"].strip()  # PSS/E ids carry the padding of their two-character fields
         for k, lst in table.items():
             lst.append(cols[k])
 
@@ -160,7 +262,7 @@ class _Build:
     def note(self, what: str, ids: Iterable[str], how: str) -> None:
         ids = list(ids)
         if ids:
-            self.notes.append((what, " ".join(ids), how))
+            self.notes.append((what, " ".join(i.strip() for i in ids), how))
 
 
 def _f(v: Any, default: float = 0.0) -> float:
@@ -229,7 +331,7 @@ def _buses(network: Any, b: _Build, vls: Any, subs: Any, psse: bool) -> None:
             members.setdefault(row["bus_id"], []).append(str(bb_id))
             if isinstance(row["name"], str) and row["name"]:
                 names.setdefault(row["bus_id"], row["name"])
-    pos = _positions(network)
+    pos = b.positions = _positions(network)
     used_numbers: set[int] = set()
     for k, (bus_id, row) in enumerate(buses.iterrows()):
         vl = row["voltage_level_id"]
@@ -275,8 +377,9 @@ def _aux_bus(b: _Build, key: str, bid: str, vn: float, site: str, vl: str) -> in
     """A bus gridshield adds (star point, open end, boundary), created once per key."""
     if key in b.bus_row:
         return b.bus_row[key]
+    lon, lat = b.positions.get(site, (np.nan, np.nan))
     return b.add_bus(key, id=bid, number=len(b.bus["id"]) + 1, vm_pu=1.0, va_deg=0.0, base_kv=vn, vmax_pu=1.1,
-                     vmin_pu=0.9, name="", substation=site, voltage_level=vl, x=np.nan, y=np.nan)
+                     vmin_pu=0.9, name="", substation=site, voltage_level=vl, x=lon, y=lat)
 
 
 # --------------------------------------------------------------------------------------------
