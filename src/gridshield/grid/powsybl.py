@@ -87,7 +87,10 @@ def need_pypowsybl() -> Any:
     return pypowsybl
 
 
-def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, name: str | None = None) -> Grid:
+def read_powsybl(
+    path: str | os.PathLike[str], *, approximate: bool = False, name: str | None = None,
+    max_uncompressed_bytes: int | None = None,
+) -> Grid:
     """Read a grid model file with pypowsybl and convert it (see the module docstring).
 
     Parameters
@@ -99,6 +102,8 @@ def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, nam
         Accept the documented approximations instead of refusing (see :func:`from_pypowsybl`).
     name
         Grid name (default: the file stem).
+    max_uncompressed_bytes
+        Largest size a CGMES zip may declare once uncompressed (default :data:`MAX_ZIP_BYTES`).
     """
     pypowsybl = need_pypowsybl()
     p = Path(path)
@@ -107,7 +112,7 @@ def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, nam
     params = {}
     absent: list[str] = []
     if FORMATS.get(p.suffix.lower()) == "CGMES":
-        absent = check_cgmes_set(p)
+        absent = check_cgmes_set(p, MAX_ZIP_BYTES if max_uncompressed_bytes is None else max_uncompressed_bytes)
         # substation coordinates from the GL (geographical location) profile, where the set has one
         params["iidm.import.cgmes.post-processors"] = "cgmesGLImport"
     elif p.suffix.lower() == ".raw":
@@ -132,6 +137,8 @@ def read_powsybl(path: str | os.PathLike[str], *, approximate: bool = False, nam
 # --------------------------------------------------------------------------------------------
 #: Most XML members of a CGMES zip read (a set has a handful; a bound before reading).
 MAX_CGMES_MEMBERS = 500
+#: Largest uncompressed size a CGMES zip may declare (bytes), checked before pypowsybl expands it.
+MAX_ZIP_BYTES = 8 * 1024**3
 #: Bytes of each member's header read to find its profile and dependencies.
 _HEADER_BYTES = 64_000
 
@@ -140,7 +147,7 @@ _PROFILES = (("EquipmentBoundary", "EQ_BD"), ("TopologyBoundary", "TP_BD"), ("Eq
              ("StateVariables", "SV"), ("GeographicalLocation", "GL"), ("DiagramLayout", "DL"), ("Dynamics", "DY"))
 
 
-def _cgmes_headers(path: Path) -> list[tuple[str, str, set[str], set[str]]]:
+def _cgmes_headers(path: Path, max_uncompressed_bytes: int) -> list[tuple[str, str, set[str], set[str]]]:
     """``(member, model id, profiles, dependencies)`` of every model in a CGMES zip or XML file."""
     import zipfile
 
@@ -165,6 +172,10 @@ def _cgmes_headers(path: Path) -> list[tuple[str, str, set[str], set[str]]]:
         raise ParseError(str(path), None, f"not a readable zip file ({exc}); a CGMES set is a zip of XML profiles") from None
     with zf:
         names = [n for n in zf.namelist() if n.lower().endswith(".xml")]
+        total = sum(i.file_size for i in zf.infolist())
+        if total > max_uncompressed_bytes:
+            raise ParseError(str(path), None, f"the zip expands to {total / 1e6:,.0f} MB, more than the limit of "
+                                              f"{max_uncompressed_bytes / 1e6:,.0f} MB for a grid model")
         if len(names) > MAX_CGMES_MEMBERS:
             raise ParseError(str(path), None, f"{len(names)} XML files; a CGMES set has at most {MAX_CGMES_MEMBERS} "
                                               "(a bound, so that a hostile archive cannot exhaust the machine)")
@@ -178,7 +189,7 @@ def _cgmes_headers(path: Path) -> list[tuple[str, str, set[str], set[str]]]:
     return out
 
 
-def check_cgmes_set(path: Path) -> list[str]:
+def check_cgmes_set(path: Path, max_uncompressed_bytes: int = 0) -> list[str]:
     """Refuse a CGMES set that lacks a profile; return the models it depends on that it does not hold.
 
     A grid model needs the equipment (EQ), topology (TP), steady-state hypothesis (SSH) and
@@ -186,7 +197,7 @@ def check_cgmes_set(path: Path) -> list[str]:
     exporters often name a boundary set the model does not use; whether it was needed shows after
     reading (boundary points without a boundary node, see :func:`read_powsybl`).
     """
-    heads = _cgmes_headers(path)
+    heads = _cgmes_headers(path, max_uncompressed_bytes or MAX_ZIP_BYTES)
     if not heads or not any(h[1] for h in heads):
         raise ParseError(str(path), None, "no CGMES model header (md:FullModel) found; is this a CGMES set?")
     profiles = set().union(*(h[2] for h in heads))
@@ -452,11 +463,16 @@ def _add_branch(b: _Build, eid: str, ends: tuple[int, int], *, zb: float, r: flo
           b_to_pu=0.0 if charging else bt)
 
 
+def _two_ends(b: _Build, eid: Any, r: Any, nom: dict, what: str) -> tuple[tuple[int, int] | None, float, float]:
+    """Rows of a two-terminal branch's ends (see :func:`_ends`) and its sides' nominal voltages."""
+    vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
+    ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"], r["voltage_level2_id"], what)
+    return ends, vn1, vn2
+
+
 def _lines(network: Any, b: _Build, nom: dict, limits: dict) -> None:
     for eid, r in network.get_lines(all_attributes=True).iterrows():
-        vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
-        ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"],
-                     r["voltage_level2_id"], "lines")
+        ends, vn1, vn2 = _two_ends(b, eid, r, nom, "lines")
         if ends is None:
             continue
         # OpenLoadFlow: impedances on the side-2 base, the ratio of the nominal voltages at side 1
@@ -472,9 +488,7 @@ def _name(r: Any) -> str:
 
 def _transformers(network: Any, b: _Build, nom: dict, limits: dict, vls: Any) -> None:
     for eid, r in network.get_2_windings_transformers(all_attributes=True).iterrows():
-        vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
-        ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"],
-                     r["voltage_level2_id"], "transformers")
+        ends, vn1, vn2 = _two_ends(b, eid, r, nom, "transformers")
         if ends is None:
             continue
         # rho = rated_u2 / rated_u1 * the taps' ratios; OpenLoadFlow's r1 = rho / (vn2 / vn1) = 1 / tap

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
@@ -161,15 +161,26 @@ def create_app(
         return out
 
     @app.post("/api/cases/upload", tags=["api"])
-    async def upload_case(file: UploadFile = File(..., description="a MATPOWER .m case file")) -> dict[str, Any]:
-        """Upload a MATPOWER case; it is parsed by the safe parser and kept in memory."""
+    async def upload_case(
+        file: UploadFile = File(..., description="a grid model file: MATPOWER .m, pandapower .json, CGMES .zip/.xml, "
+                                "PSS/E .raw/.rawx, UCTE .uct, PowerFactory .dgs, IIDM .xiidm/.iidm/.jiidm, IEEE-CDF .txt"),
+        approximate: bool = Form(False, description="accept the documented approximations of the import"),
+    ) -> dict[str, Any]:
+        """Upload a grid model; it is parsed from the uploaded bytes and kept in memory.
+
+        The bytes go to a private temporary file whose name the server chooses (only the format's
+        extension comes from the upload), are read by the format's reader and the file is deleted.
+        """
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB")
-        from gridshield.grid.matpower import parse_matpower
+        from starlette.concurrency import run_in_threadpool
+
+        from gridshield.grid.cases import read_upload
 
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.filename or "upload.m").name)[:60]
-        grid = parse_matpower(data.decode("utf-8", errors="replace"), path=name)
+        grid = await run_in_threadpool(read_upload, data, name, approximate=approximate,
+                                       max_uncompressed_bytes=20 * max_bytes)
         case_id = f"upload:{uuid.uuid4().hex[:10]}"
         uploads[case_id] = grid
         while len(uploads) > 20:

@@ -57,7 +57,7 @@ function fmt(v){ return (typeof v === 'number') ? v.toLocaleString(undefined,{ma
 
 
 def index_page(cases: list[dict[str, str]]) -> str:
-    """Choose a built-in case or upload a MATPOWER file."""
+    """Choose a built-in case or upload a grid model file."""
     builtin = [c for c in cases if c["source"] == "builtin"]
     uploaded = [c for c in cases if c["source"] == "upload"]
     matpower = [c for c in cases if c["source"] == "matpower"]
@@ -69,8 +69,11 @@ def index_page(cases: list[dict[str, str]]) -> str:
 <h1>Choose a grid</h1>
 <ul>{links}</ul>
 <p>MATPOWER case: <select id='mp'>{options}</select> <button onclick="location='/case/'+document.getElementById('mp').value">Open</button></p>
-<h2>Upload a MATPOWER .m file</h2>
-<form id='up'><input type='file' id='file' accept='.m'> <button type='submit'>Upload</button></form>
+<h2>Upload a grid model</h2>
+<p class='muted'>MATPOWER .m, pandapower .json, CGMES .zip, PSS/E .raw, UCTE .uct, PowerFactory .dgs, IIDM .xiidm, IEEE-CDF .txt</p>
+<form id='up'><input type='file' id='file' accept='.m,.json,.zip,.xml,.raw,.rawx,.uct,.dgs,.xiidm,.iidm,.jiidm,.txt'>
+<label><input type='checkbox' id='approx'> accept documented approximations</label>
+<button type='submit'>Upload</button></form>
 <p id='upmsg' class='muted'></p>
 """
     js = """
@@ -78,6 +81,7 @@ document.getElementById('up').onsubmit = async (e) => {
   e.preventDefault();
   const f = document.getElementById('file').files[0]; if(!f) return;
   const fd = new FormData(); fd.append('file', f);
+  if (document.getElementById('approx').checked) fd.append('approximate', 'true');
   const msg = document.getElementById('upmsg'); msg.textContent = 'uploading...';
   try { const r = await api('/api/cases/upload', {method:'POST', body: fd}); location = '/case/' + r.case; }
   catch(err){ msg.className='error'; msg.textContent = err.message; }
