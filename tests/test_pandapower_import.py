@@ -221,3 +221,29 @@ def test_a_net_pandapower_cannot_build_is_one_clear_error():
     pp.create_gen(net, 7, p_mw=1, vm_pu=1.05)  # two voltage set points at one bus
     with pytest.raises(gs.GridshieldError, match="pandapower cannot build a power flow case"):
         from_pandapower(net)
+
+
+@pytest.mark.parametrize("case", ["case9", "case30", "case33bw", "case118", "case2869pegase"])
+def test_to_pandapower_runpp_equals_gridshield(case):
+    from gridshield.grid.pandapower import to_pandapower
+
+    grid = gs.load_case(case)
+    net = to_pandapower(grid)
+    pp.runpp(net, tolerance_mva=1e-10)
+    res = gs.solve_ac(grid, tol=1e-10)
+    np.testing.assert_allclose(net.res_bus.vm_pu.to_numpy(), res.vm_pu, atol=1e-9)
+    np.testing.assert_allclose(net.res_bus.va_degree.to_numpy(), res.va_deg, atol=1e-7)
+
+
+def test_round_trip_through_pandapower_json(tmp_path):
+    """every-element net -> gridshield -> pandapower JSON (gridshield convert) -> gridshield: same power flow."""
+    from gridshield.grid.pandapower import write_pandapower_json
+
+    grid = from_pandapower(every_element_net())
+    path = write_pandapower_json(grid, tmp_path / "net.json")
+    back = gs.load_case(path)
+    a, b = gs.solve_ac(grid, tol=1e-10), gs.solve_ac(back, tol=1e-10)
+    rows = [back.buses.index[f"bus:{k}"] for k in range(len(grid.buses))]  # buses by position
+    np.testing.assert_allclose(b.vm_pu[rows], a.vm_pu, atol=1e-9)
+    np.testing.assert_allclose(b.va_deg[rows] - b.va_deg[rows[0]], a.va_deg - a.va_deg[0], atol=1e-7)
+    assert back.loads.p_mw[back.loads.in_service].sum() == pytest.approx(grid.loads.p_mw[grid.loads.in_service].sum())

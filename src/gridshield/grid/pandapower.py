@@ -78,7 +78,7 @@ def _coords(net: Any) -> tuple[dict[int, float], dict[int, float]]:
     xs: dict[int, float] = {}
     ys: dict[int, float] = {}
     if "geo" in net.bus and net.bus["geo"].notna().any():
-        for idx, geo in net.bus["geo"].items():
+        for idx, geo in zip(net.bus.index.tolist(), net.bus["geo"].tolist(), strict=True):
             if isinstance(geo, str) and geo:
                 c = json.loads(geo).get("coordinates", [])
                 if len(c) >= 2 and not isinstance(c[0], list):
@@ -128,6 +128,13 @@ def _internal_case(net: Any, *, approximate: bool) -> tuple[dict, int]:
     return ppc, n_gen
 
 
+def _names_of(df: Any) -> dict[Any, str]:
+    """Element index -> name (``""`` where a net has none)."""
+    if "name" not in df:
+        return {}
+    return {i: n for i, n in zip(df.index.tolist(), df["name"].tolist(), strict=True) if isinstance(n, str)}
+
+
 def _branch_ids(net: Any, ppc: dict) -> tuple[list[str], list[str]]:
     """Ids and names of the internal branches, from pandapower's lookup of branch rows per element."""
     nl = ppc["branch"].shape[0]
@@ -146,10 +153,10 @@ def _branch_ids(net: Any, ppc: dict) -> tuple[list[str], list[str]]:
             if len(idx) != end - start:
                 raise GridshieldError(f"pandapower's {kind} rows ({end - start}) do not match net.{kind} ({len(idx)})")
             elems = [(e, "") for e in idx]
+        lookup = _names_of(net[kind])
         for k, (e, side) in zip(range(start, end), elems, strict=True):
             ids[k] = f"branch:{kind}{e}{side}"
-            n = net[kind].at[e, "name"] if "name" in net[kind] else None
-            names[k] = n if isinstance(n, str) else ""
+            names[k] = lookup.get(e, "")
     if not all(ids):
         raise GridshieldError("pandapower built branches of an element type gridshield does not know")
     return ids, names
@@ -290,8 +297,8 @@ def from_pandapower(net: Any, *, name: str | None = None, approximate: bool = Fa
     gen[:, 0] = new_row[gen[:, 0].astype(np.int64)]
     nb = bus.shape[0]
     xs, ys = _coords(net)
-    bnames = [str(net.bus.at[b, "name"]) if b is not None and isinstance(net.bus.at[b, "name"], str) else ""
-              for b in first]
+    bus_names = _names_of(net.bus)
+    bnames = [bus_names.get(b, "") if b is not None else "" for b in first]
     btype = bus[:, 1].astype(np.int64)
     in_service = btype != 4
     buses = Buses(
@@ -366,18 +373,17 @@ def _gens(net: Any, gen: np.ndarray, n_gen: int, base: float) -> Generators:
     lk = net._pd2ppc_lookups
     for kind, prefix in (("ext_grid", "ext_grid"), ("xward", "xward")):
         if lk.get(kind) is not None and len(lk[kind]):
+            lookup = _names_of(net[kind])
             for e, row in zip(net[kind].index.tolist(), np.asarray(lk[kind]).tolist(), strict=False):
                 ids[int(row)] = f"gen:{prefix}{e}"
-                n = net[kind].at[e, "name"] if "name" in net[kind] else None
-                names[int(row)] = n if isinstance(n, str) else ""
+                names[int(row)] = lookup.get(e, "")
     if lk.get("gen") is not None and len(lk["gen"]):
         dcl = net.dcline.index.tolist() if "dcline" in net else []
+        gen_index, gen_names = net.gen.index.tolist(), _names_of(net.gen)
         for j, row in enumerate(np.asarray(lk["gen"]).tolist()):
             if j < n_gen:
-                e = net.gen.index[j]
-                ids[int(row)] = f"gen:{e}"
-                n = net.gen.at[e, "name"]
-                names[int(row)] = n if isinstance(n, str) else ""
+                ids[int(row)] = f"gen:{gen_index[j]}"
+                names[int(row)] = gen_names.get(gen_index[j], "")
             else:  # pandapower models each DC line as a "to" and a "from" generator, in that order
                 k = j - n_gen
                 ids[int(row)] = f"gen:dcline{dcl[k // 2]}_{'to' if k % 2 == 0 else 'from'}"
@@ -472,55 +478,64 @@ def _to_pandapower(pp: Any, grid: Grid) -> Any:
     net = pp.create_empty_network(name=grid.name, sn_mva=sn)
     b, br, g, ld, sh = grid.buses, grid.branches, grid.gens, grid.loads, grid.shunts
     vn = np.where(b.base_kv > 0, b.base_kv, 1.0)
-    geo = [(x, y) if np.isfinite(x) and np.isfinite(y) else None for x, y in zip(b.x, b.y, strict=True)]
-    idx = pp.create_buses(net, len(b), vn_kv=vn, name=b.id.tolist(), in_service=b.in_service,
-                          max_vm_pu=b.vmax_pu, min_vm_pu=b.vmin_pu, geodata=geo if any(geo) else None)
+    idx = np.asarray(pp.create_buses(net, len(b), vn_kv=vn, name=b.id.tolist(), in_service=b.in_service,
+                                     max_vm_pu=b.vmax_pu, min_vm_pu=b.vmin_pu))
+    known = np.isfinite(b.x) & np.isfinite(b.y)
+    if known.any():
+        net.bus.loc[idx[known], "geo"] = [json.dumps({"type": "Point", "coordinates": [float(x), float(y)]})
+                                          for x, y in zip(b.x[known], b.y[known], strict=True)]
     trafo = br.is_transformer
     bad = trafo & (br.x_pu <= 0)
     if bad.any():
         raise GridshieldError(f"transformers {br.id[bad][:5].tolist()} have a reactance <= 0, which a pandapower trafo "
                               "cannot hold")
     half = br.b_pu / 2
-    for k in np.flatnonzero(~trafo).tolist():
-        pp.create_impedance(net, idx[br.from_bus[k]], idx[br.to_bus[k]], rft_pu=br.r_pu[k], xft_pu=br.x_pu[k],
-                            rtf_pu=br.r_pu[k], xtf_pu=br.x_pu[k], sn_mva=sn, gf_pu=br.g_from_pu[k],
-                            bf_pu=br.b_from_pu[k] + half[k], gt_pu=br.g_to_pu[k], bt_pu=br.b_to_pu[k] + half[k],
-                            name=br.id[k], in_service=bool(br.in_service[k]))
-    ratio = br.ratio
-    for k in np.flatnonzero(trafo).tolist():
-        f, t = int(br.from_bus[k]), int(br.to_bus[k])
-        z = float(np.hypot(br.r_pu[k], br.x_pu[k]))
-        pp.create_transformer_from_parameters(
-            net, idx[f], idx[t], sn_mva=sn, vn_hv_kv=vn[f] * ratio[k], vn_lv_kv=vn[t], vkr_percent=100 * br.r_pu[k],
-            vk_percent=100 * z, pfe_kw=0.0, i0_percent=0.0, shift_degree=float(br.shift_deg[k]), name=br.id[k],
-            in_service=bool(br.in_service[k]),
+    k = np.flatnonzero(~trafo)
+    if k.size:
+        pp.create_impedances(
+            net, idx[br.from_bus[k]], idx[br.to_bus[k]], rft_pu=br.r_pu[k], xft_pu=br.x_pu[k], rtf_pu=br.r_pu[k],
+            xtf_pu=br.x_pu[k], sn_mva=sn, gf_pu=br.g_from_pu[k], bf_pu=br.b_from_pu[k] + half[k],
+            gt_pu=br.g_to_pu[k], bt_pu=br.b_to_pu[k] + half[k], name=br.id[k].tolist(), in_service=br.in_service[k],
+        )
+    k = np.flatnonzero(trafo)
+    if k.size:
+        f, t, ratio = br.from_bus[k], br.to_bus[k], br.ratio[k]
+        pp.create_transformers_from_parameters(
+            net, idx[f], idx[t], sn_mva=sn, vn_hv_kv=vn[f] * ratio, vn_lv_kv=vn[t], vkr_percent=100 * br.r_pu[k],
+            vk_percent=100 * np.hypot(br.r_pu[k], br.x_pu[k]), pfe_kw=0.0, i0_percent=0.0,
+            shift_degree=br.shift_deg[k], name=br.id[k].tolist(), in_service=br.in_service[k],
         )
         # end shunts: the from end's sits behind the ratio (divided by its square)
-        for bus, y in ((f, (br.g_from_pu[k] + 1j * (br.b_from_pu[k] + half[k])) / ratio[k] ** 2),
-                       (t, br.g_to_pu[k] + 1j * (br.b_to_pu[k] + half[k]))):
-            if y != 0:
-                pp.create_shunt(net, idx[bus], p_mw=y.real * sn, q_mvar=-y.imag * sn, vn_kv=vn[bus],
-                                name=f"{br.id[k]} end shunt", in_service=bool(br.in_service[k]))
-    ref_done: set[int] = set()
-    for k in range(len(g)):
-        bus = int(g.bus[k])
-        on = bool(g.in_service[k])
-        if b.type[bus] == 3 and bus not in ref_done and on:
-            pp.create_ext_grid(net, idx[bus], vm_pu=g.vg_pu[k], va_degree=b.va_deg[bus], name=g.id[k])
-            ref_done.add(bus)
-        elif b.type[bus] == 2 and on or b.type[bus] == 3 and not on:
-            pp.create_gen(net, idx[bus], p_mw=g.p_mw[k], vm_pu=g.vg_pu[k], name=g.id[k], in_service=on,
-                          min_q_mvar=g.q_min_mvar[k], max_q_mvar=g.q_max_mvar[k], min_p_mw=g.p_min_mw[k],
-                          max_p_mw=g.p_max_mw[k])
-        else:
-            pp.create_sgen(net, idx[bus], p_mw=g.p_mw[k], q_mvar=g.q_mvar[k] if b.type[bus] == 1 else 0.0,
-                           name=g.id[k], in_service=on)
-    for k in range(len(ld)):
-        pp.create_load(net, idx[ld.bus[k]], p_mw=ld.p_mw[k], q_mvar=ld.q_mvar[k], name=ld.id[k],
-                       in_service=bool(ld.in_service[k]))
-    for k in range(len(sh)):
-        pp.create_shunt(net, idx[sh.bus[k]], p_mw=sh.g_mw[k], q_mvar=-sh.b_mvar[k], vn_kv=vn[sh.bus[k]], name=sh.id[k],
-                        in_service=bool(sh.in_service[k]))
+        y_from = (br.g_from_pu[k] + 1j * (br.b_from_pu[k] + half[k])) / ratio**2
+        y_to = br.g_to_pu[k] + 1j * (br.b_to_pu[k] + half[k])
+        for bus, y in ((f, y_from), (t, y_to)):
+            m = y != 0
+            if m.any():
+                pp.create_shunts(net, idx[bus[m]], p_mw=y[m].real * sn, q_mvar=-y[m].imag * sn, vn_kv=vn[bus[m]],
+                                 name=[f"{i} end shunt" for i in br.id[k][m]], in_service=br.in_service[k][m])
+    btype = b.type[g.bus]
+    first_ref = np.zeros(len(g), dtype=bool)
+    seen: set[int] = set()
+    for j in np.flatnonzero(g.in_service & (btype == 3)).tolist():
+        if int(g.bus[j]) not in seen:
+            seen.add(int(g.bus[j]))
+            first_ref[j] = True
+    for j in np.flatnonzero(first_ref).tolist():
+        pp.create_ext_grid(net, idx[g.bus[j]], vm_pu=g.vg_pu[j], va_degree=b.va_deg[g.bus[j]], name=g.id[j])
+    pv = ~first_ref & ((btype == 2) & g.in_service | (btype == 3) & ~g.in_service)
+    if pv.any():
+        pp.create_gens(net, idx[g.bus[pv]], p_mw=g.p_mw[pv], vm_pu=g.vg_pu[pv], name=g.id[pv].tolist(),
+                       in_service=g.in_service[pv], min_q_mvar=g.q_min_mvar[pv], max_q_mvar=g.q_max_mvar[pv],
+                       min_p_mw=g.p_min_mw[pv], max_p_mw=g.p_max_mw[pv])
+    other = ~first_ref & ~pv
+    if other.any():
+        pp.create_sgens(net, idx[g.bus[other]], p_mw=g.p_mw[other], q_mvar=np.where(btype[other] == 1, g.q_mvar[other], 0.0),
+                        name=g.id[other].tolist(), in_service=g.in_service[other])
+    if len(ld):
+        pp.create_loads(net, idx[ld.bus], p_mw=ld.p_mw, q_mvar=ld.q_mvar, name=ld.id.tolist(), in_service=ld.in_service)
+    if len(sh):
+        pp.create_shunts(net, idx[sh.bus], p_mw=sh.g_mw, q_mvar=-sh.b_mvar, vn_kv=vn[sh.bus], name=sh.id.tolist(),
+                         in_service=sh.in_service)
     return net
 
 

@@ -276,6 +276,14 @@ class _Build:
             self.notes.append((what, " ".join(i.strip() for i in ids), how))
 
 
+def _records(df: Any) -> list[dict[str, Any]]:
+    """The rows of a pypowsybl data frame as dicts with the element id under ``"id"`` (fast; no ``iterrows``)."""
+    if df is None or not len(df):
+        return []
+    out = df.reset_index()
+    return out.rename(columns={out.columns[0]: "id"}).to_dict("records")
+
+
 def _f(v: Any, default: float = 0.0) -> float:
     try:
         x = float(v)
@@ -310,8 +318,9 @@ def from_pypowsybl(
     need_pypowsybl()
     fmt = str(getattr(network, "source_format", "") or "")
     b = _Build()
-    vls = network.get_voltage_levels(all_attributes=True)
-    subs = network.get_substations(all_attributes=True)
+    vls = network.get_voltage_levels(attributes=["name", "substation_id", "nominal_v", "high_voltage_limit",
+                                                  "low_voltage_limit"])
+    subs = network.get_substations(attributes=["name"])
     nom = vls["nominal_v"].astype(float).to_dict()
     _buses(network, b, vls, subs, psse=fmt.upper().startswith("PSS"))
     if not b.bus["id"]:
@@ -333,41 +342,53 @@ def from_pypowsybl(
 # buses and sites
 # --------------------------------------------------------------------------------------------
 def _buses(network: Any, b: _Build, vls: Any, subs: Any, psse: bool) -> None:
-    buses = network.get_buses(all_attributes=True)
-    bb = network.get_bus_breaker_view_buses(all_attributes=True)
-    members: dict[str, list[str]] = {}
+    buses = network.get_buses(attributes=["name", "v_mag", "v_angle", "voltage_level_id"])
     names: dict[str, str] = {}
-    for bb_id, row in bb.iterrows():
-        if row["bus_id"]:
-            members.setdefault(row["bus_id"], []).append(str(bb_id))
-            if isinstance(row["name"], str) and row["name"]:
-                names.setdefault(row["bus_id"], row["name"])
+    numbers: dict[str, int] = {}
+    if psse:
+        # PSS/E: the bus-breaker view's buses are the RAW file's buses, "B<number>", with their names
+        bb = network.get_bus_breaker_view_buses(attributes=["name", "bus_id"]).reset_index()
+        bb = bb.rename(columns={bb.columns[0]: "bb_id"})
+        bb = bb[bb["bus_id"].astype(str) != ""]
+        names = bb[bb["name"].astype(str) != ""].groupby("bus_id")["name"].first().to_dict()
+        num = bb["bb_id"].astype(str).str.extract(r"^B(\d+)$")[0]
+        ok = num.notna()
+        numbers = pd_min(bb.loc[ok, "bus_id"], num[ok].astype(int))
     pos = b.positions = _positions(network)
+    vl = buses["voltage_level_id"].astype(str).to_numpy()
+    vn = vls["nominal_v"].reindex(vl).to_numpy(float)
+    sub = vls["substation_id"].reindex(vl).fillna("").astype(str).to_numpy()
+    hi = vls["high_voltage_limit"].reindex(vl).to_numpy(float)
+    lo = vls["low_voltage_limit"].reindex(vl).to_numpy(float)
+    vm = buses["v_mag"].to_numpy(float) / vn
+    va = buses["v_angle"].to_numpy(float)
     used_numbers: set[int] = set()
-    for k, (bus_id, row) in enumerate(buses.iterrows()):
-        vl = row["voltage_level_id"]
-        vn = float(vls.at[vl, "nominal_v"])
-        sub = vls.at[vl, "substation_id"] if isinstance(vls.at[vl, "substation_id"], str) else ""
-        site = sub or vl
-        number = k + 1
-        bid = f"bus:{bus_id}"
-        if psse:
-            nums = [int(m.group(1)) for m in (re.fullmatch(r"B(\d+)", x) for x in members.get(bus_id, [])) if m]
-            if nums and min(nums) not in used_numbers:
-                number = min(nums)
-                bid = f"bus:{number}"
+    view_names = buses["name"].tolist()
+    for k, bus_id in enumerate(buses.index.astype(str).tolist()):
+        site = sub[k] or vl[k]
+        number, bid = k + 1, f"bus:{bus_id}"
+        n = numbers.get(bus_id)
+        if n is not None and n not in used_numbers:
+            number, bid = n, f"bus:{n}"
         used_numbers.add(number)
-        hi, lo = _f(vls.at[vl, "high_voltage_limit"], np.nan), _f(vls.at[vl, "low_voltage_limit"], np.nan)
-        vm = _f(row["v_mag"], np.nan) / vn if vn > 0 else np.nan
         lon, lat = pos.get(site, (np.nan, np.nan))
+        nm = names.get(bus_id, view_names[k])
         b.add_bus(
-            str(bus_id), id=bid, number=number, vm_pu=vm if np.isfinite(vm) and vm > 0 else 1.0,
-            va_deg=_f(row["v_angle"]), base_kv=vn, vmax_pu=hi / vn if np.isfinite(hi) and vn else 1.1,
-            vmin_pu=lo / vn if np.isfinite(lo) and vn else 0.9, name=names.get(bus_id, str(row["name"] or "")),
-            substation=site, voltage_level=str(vl), x=lon, y=lat,
+            bus_id, id=bid, number=number, vm_pu=vm[k] if np.isfinite(vm[k]) and vm[k] > 0 else 1.0,
+            va_deg=va[k] if np.isfinite(va[k]) else 0.0, base_kv=vn[k],
+            vmax_pu=hi[k] / vn[k] if np.isfinite(hi[k]) and vn[k] else 1.1,
+            vmin_pu=lo[k] / vn[k] if np.isfinite(lo[k]) and vn[k] else 0.9,
+            name=nm if isinstance(nm, str) else "", substation=site, voltage_level=vl[k], x=lon, y=lat,
         )
     if psse and len(set(b.bus["number"])) != len(b.bus["number"]):  # pragma: no cover - numbers clash only if renamed
         b.bus["number"] = list(range(1, len(b.bus["number"]) + 1))
+
+
+def pd_min(keys: Any, values: Any) -> dict[str, int]:
+    """Smallest value per key (two aligned pandas series)."""
+    if not len(keys):
+        return {}
+    return values.groupby(keys.to_numpy()).min().to_dict()
 
 
 def _positions(network: Any) -> dict[str, tuple[float, float]]:
@@ -377,10 +398,10 @@ def _positions(network: Any) -> dict[str, tuple[float, float]]:
     except Exception:  # noqa: BLE001 - an extension pypowsybl does not know in this version
         return {}
     out = {}
-    for sid, row in ext.iterrows():
+    for row in _records(ext):
         lat, lon = _f(row.get("latitude"), np.nan), _f(row.get("longitude"), np.nan)
         if np.isfinite(lat) and np.isfinite(lon):
-            out[str(sid)] = (lon, lat)
+            out[str(row["id"])] = (lon, lat)
     return out
 
 
@@ -396,41 +417,55 @@ def _aux_bus(b: _Build, key: str, bid: str, vn: float, site: str, vl: str) -> in
 # --------------------------------------------------------------------------------------------
 # ratings
 # --------------------------------------------------------------------------------------------
-def _limits(network: Any) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (element, side): permanent and temporary limits, in A (current) or MVA (apparent power)."""
+def _limits(network: Any) -> list[Any]:
+    """Selected current / apparent-power limits per (element, side): permanent, longest and shortest temporary.
+
+    Three frames indexed by ``(element_id, side)`` with the limit ``value`` (A or MVA) and ``current``
+    (True for a current limit).
+    """
+    import pandas as pd
+
     try:
-        ol = network.get_operational_limits(all_attributes=True).reset_index()
-    except Exception:  # noqa: BLE001
-        return {}
+        ol = network.get_operational_limits(attributes=["value", "selected"]).reset_index()
+    except Exception:  # noqa: BLE001 - no limits in this network or this pypowsybl version
+        ol = None
+    if ol is None or not len(ol):
+        empty = pd.DataFrame({"value": [], "current": []}, index=pd.MultiIndex.from_arrays([[], []]))
+        return [empty, empty, empty]
     if "selected" in ol:
         ol = ol[ol["selected"].astype(bool)]
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for r in ol.itertuples(index=False):
-        if r.type not in ("CURRENT", "APPARENT_POWER"):
-            continue
-        d = out.setdefault((str(r.element_id), str(r.side)), {})
-        dur = int(r.acceptable_duration)
-        key = ("perm" if dur < 0 else f"tmp{dur}") + ("_mva" if r.type == "APPARENT_POWER" else "_a")
-        d[key] = float(r.value)
-    return out
+    ol = ol[ol["type"].isin(("CURRENT", "APPARENT_POWER"))].copy()
+    ol["current"] = ol["type"] == "CURRENT"
+    ol["element_id"] = ol["element_id"].astype(str)
+    ol["side"] = ol["side"].astype(str)
+    keys = ["element_id", "side"]
+    perm = ol[ol["acceptable_duration"] < 0].sort_values("value").groupby(keys)[["value", "current"]].first()
+    tmp = ol[ol["acceptable_duration"] >= 0].sort_values("acceptable_duration")
+    longest = tmp.groupby(keys)[["value", "current"]].last()
+    shortest = tmp.groupby(keys)[["value", "current"]].first()
+    return [perm, longest, shortest]
 
 
-def _ratings(limits: dict, element: str, sides: list[tuple[str, float]]) -> tuple[float, float, float]:
-    """(rate_a, rate_b, rate_c) in MVA: the smallest over the sides, limits in A taken at nominal voltage."""
-    best = [np.inf, np.inf, np.inf]
+def _ratings(limits: list[Any], ids: list[str], sides: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """``(3, n)`` ratings in MVA (rate a, b, c; 0 = none): the smallest over the sides, current limits at nominal voltage.
+
+    Permanent limit -> rate a, the longest temporary limit -> rate b, the shortest -> rate c.
+    """
+    import pandas as pd
+
+    n = len(ids)
+    best = np.full((3, n), np.inf)
     for side, vn in sides:
-        d = limits.get((element, side))
-        if not d:
-            continue
-
-        def mva(k: str) -> float:
-            return d[k] if k.endswith("_mva") else math.sqrt(3) * d[k] * vn / 1000.0
-
-        perm = [mva(k) for k in d if k.startswith("perm")]
-        tmp = sorted(((int(k[3:].split("_")[0]), mva(k)) for k in d if k.startswith("tmp")))
-        vals = [min(perm) if perm else np.inf, tmp[-1][1] if tmp else np.inf, tmp[0][1] if tmp else np.inf]
-        best = [min(x, y) for x, y in zip(best, vals, strict=True)]
-    return tuple(x if np.isfinite(x) else 0.0 for x in best)  # type: ignore[return-value]
+        key = pd.MultiIndex.from_arrays([np.asarray(ids, dtype=object), np.full(n, side, dtype=object)])
+        for j, frame in enumerate(limits):
+            if not len(frame):
+                continue
+            got = frame.reindex(key)
+            val = got["value"].to_numpy(float)
+            cur = got["current"].astype(object).where(got["current"].notna(), True).to_numpy(bool)
+            mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
+            best[j] = np.fmin(best[j], np.where(np.isnan(mva), np.inf, mva))
+    return np.where(np.isfinite(best), best, 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,8 +488,7 @@ def _ends(b: _Build, eid: str, bus1: str, bus2: str, vn1: float, vn2: float, vl1
 
 
 def _add_branch(b: _Build, eid: str, ends: tuple[int, int], *, zb: float, r: float, x: float, g1: float, b1: float,
-                g2: float, b2: float, tap: float, shift_deg: float, rates: tuple[float, float, float],
-                name: str) -> None:
+                g2: float, b2: float, tap: float, shift_deg: float, rates: np.ndarray, name: str) -> None:
     bf, bt = b1 * zb, b2 * zb
     charging = bf + bt if bf == bt else 0.0
     b.add(b.br, id=f"branch:{eid}", from_bus=ends[0], to_bus=ends[1], r_pu=r / zb, x_pu=x / zb, b_pu=charging,
@@ -463,22 +497,58 @@ def _add_branch(b: _Build, eid: str, ends: tuple[int, int], *, zb: float, r: flo
           b_to_pu=0.0 if charging else bt)
 
 
-def _two_ends(b: _Build, eid: Any, r: Any, nom: dict, what: str) -> tuple[tuple[int, int] | None, float, float]:
-    """Rows of a two-terminal branch's ends (see :func:`_ends`) and its sides' nominal voltages."""
-    vn1, vn2 = nom[r["voltage_level1_id"]], nom[r["voltage_level2_id"]]
-    ends = _ends(b, str(eid), r["bus1_id"], r["bus2_id"], vn1, vn2, r["voltage_level1_id"], r["voltage_level2_id"], what)
-    return ends, vn1, vn2
+def _add_two_terminal(b: _Build, df: Any, what: str, nom: dict, limits: list[Any], *, r: np.ndarray, x: np.ndarray,
+                      g1: np.ndarray, b1: np.ndarray, g2: np.ndarray, b2: np.ndarray, tap: np.ndarray,
+                      shift: np.ndarray) -> None:
+    """Append two-terminal branches (lines, transformers) in bulk; impedances in ohm and S on the side-2 base."""
+    import pandas as pd
+
+    if not len(df):
+        return
+    ids = [str(i).strip() for i in df.index.tolist()]
+    vl1, vl2 = df["voltage_level1_id"].astype(str).to_numpy(), df["voltage_level2_id"].astype(str).to_numpy()
+    vn1 = np.array([nom[v] for v in vl1], dtype=float)
+    vn2 = np.array([nom[v] for v in vl2], dtype=float)
+    known = pd.Index(list(b.bus_row))
+    f = known.get_indexer(df["bus1_id"].astype(str))
+    t = known.get_indexer(df["bus2_id"].astype(str))
+    rows = np.array([b.bus_row[k] for k in known], dtype=np.int64) if len(known) else np.zeros(0, np.int64)
+    f = np.where(f >= 0, rows[np.maximum(f, 0)], -1) if rows.size else f
+    t = np.where(t >= 0, rows[np.maximum(t, 0)], -1) if rows.size else t
+    rates = _ratings(limits, ids, [("ONE", vn1), ("TWO", vn2)])
+    zb = vn2 * vn2 / SB_MVA
+    names = df["name"].tolist() if "name" in df else [""] * len(df)
+    bus1, bus2 = df["bus1_id"].astype(str).tolist(), df["bus2_id"].astype(str).tolist()
+    for k in np.flatnonzero((f < 0) | (t < 0)).tolist():  # an open end: its own bus (or nowhere: left out)
+        ends = _ends(b, ids[k], bus1[k], bus2[k], vn1[k], vn2[k], vl1[k], vl2[k], what)
+        f[k], t[k] = ends if ends is not None else (-1, -1)
+    ok = (f >= 0) & (t >= 0)
+    bf, bt = b1 * zb, b2 * zb
+    sym = bf == bt
+    cols = {
+        "id": [f"branch:{ids[k]}" for k in np.flatnonzero(ok)], "from_bus": f[ok], "to_bus": t[ok],
+        "r_pu": (r / zb)[ok], "x_pu": (x / zb)[ok], "b_pu": np.where(sym, bf + bt, 0.0)[ok],
+        "rate_a_mva": rates[0][ok], "rate_b_mva": rates[1][ok], "rate_c_mva": rates[2][ok], "tap": tap[ok],
+        "shift_deg": shift[ok], "in_service": np.ones(int(ok.sum()), bool),
+        "name": [n if isinstance(n, str) else "" for n, o in zip(names, ok, strict=True) if o],
+        "g_from_pu": (g1 * zb)[ok], "b_from_pu": np.where(sym, 0.0, bf)[ok], "g_to_pu": (g2 * zb)[ok],
+        "b_to_pu": np.where(sym, 0.0, bt)[ok],
+    }
+    for k, v in cols.items():
+        b.br[k].extend(v.tolist() if isinstance(v, np.ndarray) else v)
 
 
-def _lines(network: Any, b: _Build, nom: dict, limits: dict) -> None:
-    for eid, r in network.get_lines(all_attributes=True).iterrows():
-        ends, vn1, vn2 = _two_ends(b, eid, r, nom, "lines")
-        if ends is None:
-            continue
-        # OpenLoadFlow: impedances on the side-2 base, the ratio of the nominal voltages at side 1
-        _add_branch(b, str(eid), ends, zb=vn2 * vn2 / SB_MVA, r=r["r"], x=r["x"], g1=r["g1"], b1=r["b1"],
-                    g2=r["g2"], b2=r["b2"], tap=0.0 if vn1 == vn2 else vn2 / vn1, shift_deg=0.0,
-                    rates=_ratings(limits, str(eid), [("ONE", vn1), ("TWO", vn2)]), name=_name(r))
+def _lines(network: Any, b: _Build, nom: dict, limits: list[Any]) -> None:
+    df = network.get_lines(attributes=["name", "r", "x", "g1", "b1", "g2", "b2", "bus1_id", "bus2_id",
+                                       "voltage_level1_id", "voltage_level2_id"])
+    if not len(df):
+        return
+    vn1 = df["voltage_level1_id"].map(nom).to_numpy(float)
+    vn2 = df["voltage_level2_id"].map(nom).to_numpy(float)
+    col = {c: df[c].to_numpy(float) for c in ("r", "x", "g1", "b1", "g2", "b2")}
+    # OpenLoadFlow: impedances on the side-2 base, the ratio of the nominal voltages at side 1
+    _add_two_terminal(b, df, "lines", nom, limits, **col, tap=np.where(vn1 == vn2, 0.0, vn2 / vn1),
+                      shift=np.zeros(len(df)))
 
 
 def _name(r: Any) -> str:
@@ -486,18 +556,24 @@ def _name(r: Any) -> str:
     return n if isinstance(n, str) else ""
 
 
-def _transformers(network: Any, b: _Build, nom: dict, limits: dict, vls: Any) -> None:
-    for eid, r in network.get_2_windings_transformers(all_attributes=True).iterrows():
-        ends, vn1, vn2 = _two_ends(b, eid, r, nom, "transformers")
-        if ends is None:
-            continue
-        # rho = rated_u2 / rated_u1 * the taps' ratios; OpenLoadFlow's r1 = rho / (vn2 / vn1) = 1 / tap
-        tap = (vn2 / vn1) / float(r["rho"])
-        _add_branch(b, str(eid), ends, zb=vn2 * vn2 / SB_MVA, r=r["r_at_current_tap"], x=r["x_at_current_tap"],
-                    g1=r["g_at_current_tap"], b1=r["b_at_current_tap"], g2=0.0, b2=0.0, tap=tap,
-                    shift_deg=-float(r["alpha"]), rates=_ratings(limits, str(eid), [("ONE", vn1), ("TWO", vn2)]),
-                    name=_name(r))
-    for eid, r in network.get_3_windings_transformers(all_attributes=True).iterrows():
+def _transformers(network: Any, b: _Build, nom: dict, limits: list[Any], vls: Any) -> None:
+    df = network.get_2_windings_transformers(attributes=[
+        "name", "rho", "alpha", "r_at_current_tap", "x_at_current_tap", "g_at_current_tap", "b_at_current_tap",
+        "bus1_id", "bus2_id", "voltage_level1_id", "voltage_level2_id"])
+    if len(df):
+        vn1 = df["voltage_level1_id"].map(nom).to_numpy(float)
+        vn2 = df["voltage_level2_id"].map(nom).to_numpy(float)
+        zero = np.zeros(len(df))
+        # rho = rated_u2 / rated_u1 * the taps' ratios; OpenLoadFlow's r1 = rho / (vn2 / vn1) = 1 / tap;
+        # the magnetising admittance at side 1 behind the ratio (twtSplitShuntAdmittance off)
+        _add_two_terminal(
+            b, df, "transformers", nom, limits, r=df["r_at_current_tap"].to_numpy(float),
+            x=df["x_at_current_tap"].to_numpy(float), g1=df["g_at_current_tap"].to_numpy(float),
+            b1=df["b_at_current_tap"].to_numpy(float), g2=zero, b2=zero,
+            tap=(vn2 / vn1) / df["rho"].to_numpy(float), shift=-df["alpha"].to_numpy(float),
+        )
+    for r in _records(network.get_3_windings_transformers(all_attributes=True)):
+        eid = r["id"]
         u0 = float(r["rated_u0"])
         legs = [(i, r[f"bus{i}_id"], r[f"voltage_level{i}_id"]) for i in (1, 2, 3)]
         if not any(bus for _, bus, _ in legs):
@@ -519,7 +595,8 @@ def _transformers(network: Any, b: _Build, nom: dict, limits: dict, vls: Any) ->
             _add_branch(b, leg, (r_leg, star), zb=u0 * u0 / SB_MVA, r=r[f"r{i}_at_current_tap"],
                         x=r[f"x{i}_at_current_tap"], g1=r[f"g{i}_at_current_tap"], b1=r[f"b{i}_at_current_tap"],
                         g2=0.0, b2=0.0, tap=tap, shift_deg=-float(r[f"alpha{i}"]),
-                        rates=_ratings(limits, str(eid), [(("ONE", "TWO", "THREE")[i - 1], vn)]), name=_name(r))
+                        rates=_ratings(limits, [str(eid)], [(("ONE", "TWO", "THREE")[i - 1], np.array([vn]))])[:, 0],
+                        name=_name(r))
 
 
 def _dangling(network: Any) -> Any:
@@ -541,7 +618,8 @@ def _boundaries(network: Any, b: _Build, nom: dict, limits: dict) -> None:
         if fn is not None:
             gen = fn()
             break
-    for eid, r in dl.iterrows():
+    for r in _records(dl):
+        eid = r["id"]
         vl = r["voltage_level_id"]
         vn = nom[vl]
         row = b.bus_row.get(r["bus_id"])
@@ -563,7 +641,8 @@ def _boundaries(network: Any, b: _Build, nom: dict, limits: dict) -> None:
         # OpenLoadFlow: the dangling line's shunt admittance is on the network side (side 1) only
         _add_branch(b, str(eid), (row, bnd), zb=vb * vb / SB_MVA, r=r["r"], x=r["x"], g1=r["g"], b1=r["b"], g2=0.0,
                     b2=0.0, tap=0.0 if vb == vn else vb / vn, shift_deg=0.0,
-                    rates=_ratings(limits, str(eid), [("NONE", vn), ("ONE", vn)]), name=_name(r))
+                    rates=_ratings(limits, [str(eid)], [("NONE", np.array([vn])), ("ONE", np.array([vn]))])[:, 0],
+                    name=_name(r))
         if paired:
             continue
         b.add(b.load, id=f"load:{eid}", bus=bnd, p_mw=_f(r["p0"]), q_mvar=_f(r["q0"]), name=f"boundary {_name(r)}".strip())
@@ -609,7 +688,11 @@ def _voltage_control(b: _Build, kind: str, eid: str, r: Any, nom: dict, approxim
 
 def _injections(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
     curves = None
-    for eid, r in network.get_generators(all_attributes=True).iterrows():
+    gen_cols = ["name", "energy_source", "target_p", "min_p", "max_p", "min_q", "max_q", "min_q_at_target_p",
+                "max_q_at_target_p", "rated_s", "reactive_limits_kind", "target_v", "equivalent_local_target_v",
+                "target_q", "voltage_regulator_on", "regulated_bus_id", "bus_id", "voltage_level_id"]
+    for r in _records(network.get_generators(attributes=gen_cols)):
+        eid = r["id"]
         row = b.bus_row.get(r["bus_id"])
         if row is None:
             b.note("generators not connected (left out)", [str(eid)], "")
@@ -636,7 +719,8 @@ def _injections(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
                   mbase_mva=_f(r.get("rated_s"), SB_MVA) or SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf),
                   p_min_mw=_f(r["min_p"], -np.inf), name=_name(r), fuel="" if fuel == "other" else fuel)
     bat = network.get_batteries(all_attributes=True)
-    for eid, r in bat.iterrows():
+    for r in _records(bat):
+        eid = r["id"]
         row = b.bus_row.get(r["bus_id"])
         if row is None:
             b.note("batteries not connected (left out)", [str(eid)], "")
@@ -648,25 +732,46 @@ def _injections(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
                   q_min_mvar=_f(r.get("min_q_at_target_p"), -np.inf), vg_pu=vg if vg is not None else 1.0,
                   mbase_mva=SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf), p_min_mw=_f(r["min_p"], -np.inf),
                   name=_name(r), fuel="battery")
-    for eid, r in network.get_loads(all_attributes=True).iterrows():
-        row = b.bus_row.get(r["bus_id"])
-        if row is None:
-            b.note("loads not connected (left out)", [str(eid)], "")
-            continue
-        b.add(b.load, id=f"load:{eid}", bus=row, p_mw=_f(r["p0"]), q_mvar=_f(r["q0"]), name=_name(r))
-    for eid, r in network.get_shunt_compensators(all_attributes=True).iterrows():
-        row = b.bus_row.get(r["bus_id"])
-        if row is None:
-            b.note("shunt compensators not connected (left out)", [str(eid)], "")
-            continue
-        vn = nom[r["voltage_level_id"]]
-        b.add(b.shunt, id=f"shunt:{eid}", bus=row, g_mw=_f(r["g"]) * vn * vn, b_mvar=_f(r["b"]) * vn * vn)
+    _bulk_injections(b, network.get_loads(attributes=["name", "p0", "q0", "bus_id"]), "loads", "load",
+                     p=("p0", 1.0), q=("q0", 1.0))
+    sh = network.get_shunt_compensators(attributes=["g", "b", "bus_id", "voltage_level_id"])
+    if len(sh):
+        vn2 = sh["voltage_level_id"].map(nom).to_numpy(float) ** 2
+        sh = sh.assign(g_mw=sh["g"].to_numpy(float) * vn2, b_mvar=sh["b"].to_numpy(float) * vn2)
+    _bulk_injections(b, sh, "shunt compensators", "shunt", p=("g_mw", 1.0), q=("b_mvar", 1.0))
     _svcs(network, b, nom, approximate)
     _hvdc(network, b, nom, approximate)
 
 
+def _bulk_injections(b: _Build, df: Any, what: str, kind: str, p: tuple[str, float], q: tuple[str, float]) -> None:
+    """Append loads (``kind="load"``: p_mw, q_mvar) or shunts (``"shunt"``: g_mw, b_mvar) in bulk."""
+    if df is None or not len(df):
+        return
+    import pandas as pd
+
+    ids = [str(i).strip() for i in df.index.tolist()]
+    known = pd.Index(list(b.bus_row))
+    pos = known.get_indexer(df["bus_id"].astype(str))
+    rows = np.array([b.bus_row[k] for k in known], dtype=np.int64)
+    b.note(f"{what} not connected (left out)", [ids[k] for k in np.flatnonzero(pos < 0)], "")
+    ok = pos >= 0
+    pv = df[p[0]].to_numpy(float) * p[1]
+    qv = df[q[0]].to_numpy(float) * q[1]
+    pv, qv = np.where(np.isfinite(pv), pv, 0.0)[ok], np.where(np.isfinite(qv), qv, 0.0)[ok]
+    table = b.load if kind == "load" else b.shunt
+    cols = ("p_mw", "q_mvar") if kind == "load" else ("g_mw", "b_mvar")
+    table["id"].extend(f"{kind}:{ids[k]}" for k in np.flatnonzero(ok))
+    table["bus"].extend(rows[pos[ok]].tolist())
+    table[cols[0]].extend(pv.tolist())
+    table[cols[1]].extend(qv.tolist())
+    if "name" in table:
+        names = df["name"].tolist() if "name" in df else [""] * len(df)
+        table["name"].extend(n if isinstance(n, str) else "" for n, o in zip(names, ok, strict=True) if o)
+
+
 def _svcs(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
-    for eid, r in network.get_static_var_compensators(all_attributes=True).iterrows():
+    for r in _records(network.get_static_var_compensators(all_attributes=True)):
+        eid = r["id"]
         row = b.bus_row.get(r["bus_id"])
         mode = str(r.get("regulation_mode", "OFF"))
         on = bool(r.get("regulating", True))
@@ -734,7 +839,7 @@ def _slack_rows(network: Any, b: _Build) -> list[int]:
     except Exception:  # noqa: BLE001
         return []
     rows = []
-    for _, r in ext.iterrows():
+    for r in _records(ext):
         row = b.bus_row.get(r.get("bus_id", ""))
         if row is not None:
             rows.append(row)
@@ -798,22 +903,34 @@ def _assemble(network: Any, b: _Build, vls: Any, subs: Any, name: str, source: s
 
 
 def _sites(buses: Buses, gens: Generators, vls: Any, subs: Any) -> Sites:
-    rows: dict[str, list[int]] = {}
-    for k, s in enumerate(buses.substation.tolist()):
-        if s:
-            rows.setdefault(s, []).append(k)
-    gen_buses = set(gens.bus.tolist())
-    ids, names, cat, kv, lon, lat, vlist = [], [], [], [], [], [], []
-    for s, rr in rows.items():
-        ids.append(f"site:{s}")
-        n = subs.at[s, "name"] if s in subs.index else (vls.at[s, "name"] if s in vls.index else "")
-        names.append(n if isinstance(n, str) and n else s)
-        cat.append("plant" if gen_buses.intersection(rr) else "substation")
-        kv.append(float(max(buses.base_kv[rr])))
-        lon.append(float(buses.x[rr[0]]))
-        lat.append(float(buses.y[rr[0]]))
-        vlist.append(";".join(sorted({v for v in buses.voltage_level[rr].tolist() if v})))
-    return Sites(id=ids, name=names, category=cat, nominal_kv=kv, lon_deg=lon, lat_deg=lat, voltage_levels=vlist)
+    import pandas as pd
+
+    sub = buses.substation
+    rows = np.flatnonzero(sub != "")
+    codes, sites = pd.factorize(sub[rows])
+    n = len(sites)
+    first = np.full(n, len(buses))
+    np.minimum.at(first, codes, rows)
+    kv = np.full(n, -np.inf)
+    np.maximum.at(kv, codes, buses.base_kv[rows])
+    has_gen = np.zeros(len(buses), dtype=bool)
+    has_gen[gens.bus] = True
+    plant = np.bincount(codes, weights=has_gen[rows].astype(float), minlength=n) > 0
+    levels: list[set[str]] = [set() for _ in range(n)]
+    for c, v in zip(codes.tolist(), buses.voltage_level[rows].tolist(), strict=True):
+        if v:
+            levels[c].add(v)
+    sub_names = subs["name"].to_dict() if "name" in subs else {}
+    vl_names = vls["name"].to_dict() if "name" in vls else {}
+    names = []
+    for s in sites.tolist():
+        nm = sub_names.get(s) or vl_names.get(s) or ""
+        names.append(nm if isinstance(nm, str) and nm else s)
+    return Sites(
+        id=[f"site:{s}" for s in sites.tolist()], name=names, category=np.where(plant, "plant", "substation").tolist(),
+        nominal_kv=kv, lon_deg=buses.x[first], lat_deg=buses.y[first],
+        voltage_levels=[";".join(sorted(v)) for v in levels],
+    )
 
 
 __all__ = ["FORMATS", "from_pypowsybl", "need_pypowsybl", "read_powsybl"]
