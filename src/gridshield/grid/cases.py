@@ -87,40 +87,6 @@ def read_case_file(
     return read_powsybl(p, approximate=approximate, max_uncompressed_bytes=max_uncompressed_bytes)
 
 
-def read_upload(
-    data: bytes, filename: str, *, approximate: bool = False, max_uncompressed_bytes: int | None = None
-) -> Grid:
-    """Read an uploaded grid file from its bytes (the dashboard's upload).
-
-    The bytes are written to a private temporary file whose name gridshield chooses; only the
-    extension of ``filename`` (if it is one of :func:`grid_formats`) is kept, so that nothing a
-    client sends can name a server file. The temporary file is removed afterwards; messages name
-    the upload by ``filename``.
-    """
-    import tempfile
-
-    suffix = Path(filename).suffix.lower()
-    if suffix not in grid_formats():
-        suffix = ""
-    fd, tmp = tempfile.mkstemp(prefix="gridshield-upload-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if not suffix:
-            suffix = sniff_format(Path(tmp))
-            renamed = tmp + suffix
-            os.replace(tmp, renamed)
-            tmp = renamed
-        try:
-            grid = read_case_file(tmp, approximate=approximate, max_uncompressed_bytes=max_uncompressed_bytes)
-        except ParseError as exc:
-            raise ParseError(filename, exc.line, exc.reason) from None
-        except GridshieldError as exc:
-            raise GridshieldError(str(exc).replace(tmp, filename)) from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return grid.replace(name=Path(filename).stem or "upload") if grid.name == Path(tmp).stem else grid
-
 #: Built-in cases made by gridshield's own code: name -> factory.
 BUILTIN: dict[str, Callable[[], Grid]] = {}
 
@@ -223,7 +189,6 @@ __all__ = [
     "looks_like_path",
     "matpower_data_dir",
     "read_case_file",
-    "read_upload",
     "register_builtin",
     "sniff_format",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table, write_output
 
@@ -111,7 +112,8 @@ def impact(
         console.print(t)
     if res.critical_lost:
         more = f" (+{len(res.critical_lost) - 10} more)" if len(res.critical_lost) > 10 else ""
-        console.print(f"[bold red]critical loads not fully served:[/] {', '.join(res.critical_lost[:10])}{more}")
+        console.print(Text.assemble(("critical loads not fully served:", "bold red"),
+                                    f" {', '.join(res.critical_lost[:10])}{more}"))
     if res.ac is not None:
         console.print(kv_table("AC check", {k: v for k, v in res.ac.to_dict().items() if not isinstance(v, list)}))
     write_output(res, out)

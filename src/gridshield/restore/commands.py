@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table
 
@@ -116,8 +117,9 @@ def restore(
         m.add_row(f"{pct:.0f} %", f"{h:.1f}" if math.isfinite(h) else "never")
     console.print(m)
     if plan.method != "naive":
-        console.print(f"[bold]{plan.method}[/] cuts the weighted energy not served by "
-                      f"[bold green]{plan.improvement_over_naive_pct:.1f} %[/] against repairing in the order damaged.")
+        console.print(Text.assemble((plan.method, "bold"), " cuts the weighted energy not served by ",
+                                    (f"{plan.improvement_over_naive_pct:.1f} %", "bold green"),
+                                    " against repairing in the order damaged."))
     write_output(plan, out)
     if curve is not None:
         from gridshield.errors import GridshieldError
@@ -130,4 +132,4 @@ def restore(
             atomic_write(curve, lambda p: plan.curve_frame().to_parquet(p))
         else:
             raise GridshieldError(f"--curve {curve}: unknown extension {suffix!r}; use .csv or .parquet")
-        console.print(f"wrote [bold]{curve}[/]")
+        console.print(f"wrote {curve}")
