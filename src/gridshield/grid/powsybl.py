@@ -463,7 +463,8 @@ def _ratings(limits: list[Any], ids: list[str], sides: list[tuple[str, np.ndarra
             got = frame.reindex(key)
             val = got["value"].to_numpy(float)
             cur = got["current"].astype(object).where(got["current"].notna(), True).to_numpy(bool)
-            mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
+            with np.errstate(over="ignore"):  # IIDM writes "no limit" as the largest double
+                mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
             best[j] = np.fmin(best[j], np.where(np.isnan(mva), np.inf, mva))
     return np.where(np.isfinite(best), best, 0.0)
 
