@@ -144,6 +144,44 @@ def abstract_gap(count: int, seed: int, nmin: int = 6, nmax: int = 9) -> list[di
     return out
 
 
+def struck_sites(grid, rng, k: int) -> list[str]:
+    """``k`` damaged elements in clusters, as struck substations leave them: a random bus and its
+    branches, then the next random bus, until ``k`` elements."""
+    br = grid.branches
+    out: list[str] = []
+    for b in rng.permutation(len(grid.buses)):
+        if len(out) >= k:
+            break
+        out.append(str(grid.buses.id[b]))
+        for l in np.flatnonzero((br.from_bus == b) | (br.to_bus == b)):
+            if len(out) < k and str(br.id[l]) not in out:
+                out.append(str(br.id[l]))
+    return out[:k]
+
+
+def scale_runs(case: str, sizes: list[int], crews: int, time_limit: float, seed: int, repeats: int) -> list[dict[str, Any]]:
+    """Heuristic plans of clustered damages of each size on a large case: wall and CPU time,
+    assessments, whether the time budget stopped the search, improvement over the naive order."""
+    import gridshield as gs
+    from gridshield.impact import ImpactModel
+    from gridshield.restore import plan_restoration
+
+    grid = gs.load_case(case)
+    model = ImpactModel(grid)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in sizes:
+        for _ in range(repeats):
+            ids = struck_sites(grid, rng, k)
+            t, c = time.perf_counter(), time.process_time()
+            p = plan_restoration(grid, ids, crews=crews, method="heuristic", model=model, time_limit_s=time_limit)
+            rows.append({"elements": k, "tasks": len(p.task_id), "wall_s": time.perf_counter() - t,
+                         "cpu_s": time.process_time() - c, "evaluations": p.evaluations,
+                         "stopped_on_budget": p.stopped_on_budget, "improvement_pct": p.improvement_over_naive_pct,
+                         "weighted_ens": p.weighted_ens_mwh})
+    return rows
+
+
 def _med(xs: list[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
@@ -164,7 +202,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--abstract", type=int, default=8, help="random abstract instances for the gap study (0: none)")
     ap.add_argument("--spares", default=None, help="spare stock per class, e.g. autotransformer=1,transformer=1")
     ap.add_argument("--travel-speed", type=float, default=None, help="crew km/h (cases with coordinates only)")
+    ap.add_argument("--scale", default=None, help="only the large-damage runs on this case, e.g. case2869pegase")
+    ap.add_argument("--scale-sizes", default="20,60", help="damaged elements per --scale damage")
+    ap.add_argument("--scale-repeats", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.scale:
+        import os
+
+        rows = scale_runs(args.scale, [int(x) for x in args.scale_sizes.split(",")], 6, args.time_limit, args.seed,
+                          args.scale_repeats)
+        print(f"restoration at scale on {args.scale}: 6 crews, heuristic, --time-limit {args.time_limit:g} s, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print(f"{'elements':>8s} {'tasks':>6s} {'wall s':>7s} {'CPU s':>7s} {'assessments':>12s} {'stopped on budget':>18s} "
+              f"{'better than naive %':>20s}")
+        for r in rows:
+            print(f"{r['elements']:8d} {r['tasks']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {r['evaluations']:12d} "
+                  f"{str(r['stopped_on_budget']):>18s} {r['improvement_pct']:20.1f}")
+        return {"scale": rows}
 
     from rich.console import Console
     from rich.progress import Progress

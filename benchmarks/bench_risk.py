@@ -61,6 +61,54 @@ def _agree(a: Any, b: Any) -> str:
     return f"{draws}, max |d lost| {float(np.max(np.abs(a.lost_mw - b.lost_mw))):.1e} MW"
 
 
+def path_profile(sc: Any, n: int, seed: int) -> dict[str, Any]:
+    """Per sample, which path the impact engine took (fast = no LP, or the LP) and its time.
+
+    In-process, one model, the samples of ``seed`` in order (no result cache, warm start reset
+    every 64 samples as the runner does per batch); wall and CPU time per assessment.
+    """
+    import numpy as np
+
+    from gridshield.impact import ImpactModel
+    from gridshield.threat.sampling import build_grid, compile_threat
+
+    grid = build_grid(sc)
+    threat = compile_threat(sc, grid)
+    model = ImpactModel(grid, **sc.impact.options())
+    model.assess([])
+    wall: dict[str, list[float]] = {"fast": [], "lp": []}
+    cpu: dict[str, list[float]] = {"fast": [], "lp": []}
+    for i in range(n):
+        if i % 64 == 0:
+            model.reset_warm_start()
+        d = threat.draw(seed, i).damage
+        t, c = time.perf_counter(), time.process_time()
+        r = model.assess(list(d))
+        path = "fast" if r.method == "fast" else "lp"
+        wall[path].append(time.perf_counter() - t)
+        cpu[path].append(time.process_time() - c)
+    out: dict[str, Any] = {"formulation": model.formulation, "samples": n}
+    for path in ("fast", "lp"):
+        k = len(wall[path])
+        out[path] = {"fraction": k / n, "wall_ms": 1e3 * float(np.mean(wall[path])) if k else float("nan"),
+                     "cpu_ms": 1e3 * float(np.mean(cpu[path])) if k else float("nan")}
+    total = sum(wall["fast"]) + sum(wall["lp"])
+    out["samples_per_s_wall"] = n / total if total > 0 else float("nan")
+    out["samples_per_s_cpu"] = n / (sum(cpu["fast"]) + sum(cpu["lp"]))
+    return out
+
+
+def print_paths(case: str, p: dict[str, Any]) -> None:
+    print(f"\nimpact engine paths on {case} ({p['samples']} samples, LP formulation {p['formulation']}, "
+          f"load average {os.getloadavg()[0]:.1f}):")
+    print(f"{'path':22s} {'fraction':>9s} {'wall ms':>9s} {'CPU ms':>9s}")
+    for path, label in (("fast", "no LP (fast path)"), ("lp", "LP")):
+        q = p[path]
+        print(f"{label:22s} {q['fraction']:9.1%} {q['wall_ms']:9.2f} {q['cpu_ms']:9.2f}")
+    print(f"one process: {p['samples_per_s_wall']:.1f} samples/s wall, {p['samples_per_s_cpu']:.1f} samples/s of CPU "
+          "(assessments only: no sampling, store or result cache)")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default="case2869pegase")
@@ -70,6 +118,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--commitment", default="relaxed",
                     help="impact engine commitment: relaxed (PowerModelsRestoration run_mld), milp, fixed")
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--paths-only", action="store_true",
+                    help="only the per-path profile (fraction of samples without / with the LP, time per path)")
     args = ap.parse_args(argv)
 
     import statistics
@@ -81,6 +131,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     sc = load_scenario(bench_scenario(args.case, args.commitment))
     n, bs = args.samples, args.batch_size
+    paths = path_profile(sc, n, 1)
+    print_paths(args.case, paths)
+    if args.paths_only:
+        return {"paths": paths}
     rows: list[tuple[str, float, float]] = []
 
     def timed(label: str, seed: int, **kw: Any) -> Any:
@@ -151,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     d = r1.to_dict()
     print(f"mean MW lost {d['lost_mw']['mean']:.1f} ± {d['lost_mw']['ci95_half_width']:.1f} "
           f"(P99 {d['lost_mw']['p99']:.1f}, CVaR95 {d['lost_mw']['cvar95']:.1f})")
-    return {"rows": rows, "dask_over_pool": ratios, "pool_mem_mib": pool_mem, "dask_mem_mib": dask_mem}
+    print_paths(args.case, paths)
+    return {"rows": rows, "dask_over_pool": ratios, "pool_mem_mib": pool_mem, "dask_mem_mib": dask_mem, "paths": paths}
 
 
 if __name__ == "__main__":

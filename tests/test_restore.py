@@ -263,3 +263,30 @@ def test_model_reuse_and_temperature_scaling(city):
     assert b.demand_mw > plan_restoration(city, ids, crews=2, method="naive").demand_mw  # colder = more load
     with pytest.raises(GridshieldError, match="another grid"):
         plan_restoration(city, ids, crews=2, model=model)
+
+
+def test_time_budget_is_reported(case118, tmp_path, capsys):
+    """The plan says whether the time budget ended the search; a budget that cannot be met
+    stops it (and the plan is still never worse than the naive order), a roomy one does not."""
+    import time as _time
+
+    from gridshield.impact import ImpactModel
+
+    model = ImpactModel(case118)
+    rng = np.random.default_rng(4)
+    ids = [str(x) for x in rng.choice(case118.buses.id, size=9, replace=False)]
+    t = _time.perf_counter()
+    tight = plan_restoration(case118, ids, crews=2, method="heuristic", model=model, time_limit_s=1e-6)
+    assert _time.perf_counter() - t < 30
+    assert tight.stopped_on_budget and tight.to_dict()["stopped_on_budget"] is True
+    assert tight.weighted_ens_mwh <= tight.comparison["naive"]["weighted_ens_mwh"] + 1e-9
+    roomy = plan_restoration(case118, ids, crews=2, method="heuristic", model=model, time_limit_s=300)
+    assert not roomy.stopped_on_budget
+    assert roomy.summary()["search stopped on the time budget"] == "no"
+    assert roomy.weighted_ens_mwh <= tight.weighted_ens_mwh + 1e-9
+    from gridshield.cli import main
+
+    main(["restore", "case118", "--damage", ",".join(ids), "--crews", "2", "--method", "heuristic",
+          "--time-limit", "300", "--out", str(tmp_path / "p.json")])
+    assert "search stopped on the time budget" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.json").read_text())["stopped_on_budget"] is False

@@ -150,6 +150,49 @@ def test_upload_safe_parser_and_limit(client):
     assert big.status_code == 413
 
 
+@pytest.mark.parametrize("rel", ["psse/IEEE_14_bus.raw", "cgmes/IEEE_14_bus.zip"])
+def test_upload_operator_formats(tmp_path, rel):
+    """PSS/E and CGMES uploads are read from the uploaded bytes; the name a client sends never names a file."""
+    from tests.conftest import shared_case
+
+    data = shared_case(rel).read_bytes()
+    with TestClient(create_app(tmp_path / "r.duckdb", max_upload_mb=1.0), base_url=BASE) as c:
+        name = "../../../etc/" + rel.split("/")[1]  # a path in the name is reduced to its last part
+        r = c.post("/api/cases/upload", files={"file": (name, data, "application/octet-stream")})
+        assert r.status_code == 200, r.text
+        case = r.json()["case"]
+        info = c.get(f"/api/cases/{case}").json()
+        assert info["summary"]["buses"] == 14 and len(info["sites"]) >= 10
+        hit = c.post("/api/impact", json={"case": case, "damage": [f"site:{info['sites'][0]}"]})
+        assert hit.status_code == 200
+        # a CGMES set without its SV profile: one clear message naming the upload
+        if rel.endswith(".zip"):
+            import io
+            import zipfile
+
+            buf = io.BytesIO()
+            with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+                for n in zin.namelist():
+                    if "_SV_" not in n:
+                        zout.writestr(n, zin.read(n))
+            bad = c.post("/api/cases/upload", files={"file": ("model.zip", buf.getvalue(), "application/zip")})
+            assert bad.status_code == 422 and bad.json()["detail"].startswith("model.zip: the CGMES set lacks the SV")
+
+
+def test_upload_pandapower_json_and_module_allowlist(tmp_path):
+    pp = pytest.importorskip("pandapower")
+    import pandapower.networks as pn
+
+    text = pp.to_json(pn.case9())
+    with TestClient(create_app(tmp_path / "r.duckdb", max_upload_mb=1.0), base_url=BASE) as c:
+        r = c.post("/api/cases/upload", files={"file": ("net.json", text.encode(), "application/json")})
+        assert r.status_code == 200, r.text
+        assert r.json()["summary"]["buses"] == 9
+        evil = text.replace('"_module": "pandas.core.frame"', '"_module": "os"', 1)
+        bad = c.post("/api/cases/upload", files={"file": ("net.json", evil.encode(), "application/json")})
+        assert bad.status_code == 422 and "names Python modules ['os']" in bad.json()["detail"]
+
+
 def test_token_required_when_set(tmp_path):
     with TestClient(create_app(tmp_path / "r.duckdb", token="s3cret"), base_url=BASE) as c:
         assert c.get("/api/health").status_code == 401
@@ -185,6 +228,20 @@ def test_background_run_completes_and_failed_job_reports(client):
     assert rep.status_code == 200 and "Distribution of load lost" in rep.text
     bad = client.post("/api/runs", json={"scenario": "grid: synthetic-city\nwaves: []\n", "samples": 5})
     assert bad.status_code == 422
+    assert client.post("/api/runs", json={"samples": 5, "sampling": "bogus"}).status_code == 422
+
+
+def test_background_tail_sampling_run(client):
+    job = client.post("/api/runs", json={"samples": 16, "seed": 2, "sampling": "tail"}).json()["id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        j = client.get(f"/api/jobs/{job}").json()
+        if j["status"] in ("done", "failed"):
+            break
+        time.sleep(0.3)
+    assert j["status"] == "done", j["error"]
+    assert j["result"]["sampling"] == "tail" and j["result"]["samples"] == 16
+    assert j["result"]["ci_method"].startswith("tail sampling")
 
 
 def test_schedule_endpoint(client):

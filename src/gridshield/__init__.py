@@ -31,6 +31,10 @@ __version__ = "0.1.0"
 #: Public name -> module that defines it (one line per name; add yours here).
 _LAZY: dict[str, str] = {
     "from_pandapower": "gridshield.grid.pandapower",
+    "to_pandapower": "gridshield.grid.pandapower",
+    "read_pandapower_json": "gridshield.grid.pandapower",
+    "from_pypowsybl": "gridshield.grid.powsybl",
+    "read_powsybl": "gridshield.grid.powsybl",
     "solve_dc": "gridshield.flow.dc",
     "DcResult": "gridshield.flow.dc",
     "DcSolver": "gridshield.flow.dc",

@@ -47,8 +47,19 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
+    approximate: bool = typer.Option(
+        False, "--approximate",
+        help="accept the documented approximations of a model import (e.g. remote voltage control read as local) "
+        "instead of refusing the file; they are listed by `gridshield info`",
+    ),
 ) -> None:
     """Keep the lights and the heat on when the grid is under fire."""
+    if approximate:
+        import os
+
+        from gridshield.grid.cases import APPROXIMATE_ENV
+
+        os.environ[APPROXIMATE_ENV] = "1"  # an environment variable: worker processes inherit it
 
 #: Modules whose import registers commands on ``app`` (each area owns its commands).
 COMMAND_MODULES = (

@@ -40,9 +40,10 @@ class Payload:
     key: str
     seed: int
     evaluator: str | None = None
+    sampling: str = "plain"
 
 
-_POOL: dict[tuple[str, str | None], list[Any]] = {}
+_POOL: dict[tuple[str, str | None, str], list[Any]] = {}
 _POOL_LOCK = threading.Lock()
 _MAX_SCENARIOS = 4
 
@@ -51,7 +52,12 @@ def _build(payload: Payload) -> Any:
     from gridshield.threat.sampling import Sampler
     from gridshield.threat.scenario import scenario_from_json
 
-    return Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
+    sampler = Sampler(scenario_from_json(payload.scenario_json), evaluator=payload.evaluator)
+    if payload.sampling == "tail":
+        from gridshield.threat.tail import tail_plan
+
+        sampler.tail = tail_plan(sampler.threat, sampler.model)
+    return sampler
 
 
 @contextmanager
@@ -62,7 +68,7 @@ def borrowed_state(payload: Payload) -> Iterator[Any]:
     (an impact model's LP solver must not be shared between threads); a state is built only when
     none is free, so a single-threaded worker builds it once whichever thread asks.
     """
-    key = (payload.key, payload.evaluator)
+    key = (payload.key, payload.evaluator, payload.sampling)
     with _POOL_LOCK:
         free = _POOL.get(key)
         s = free.pop() if free else None

@@ -67,6 +67,8 @@ _SCHEMA = [
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS owner_started BIGINT",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS heartbeat TIMESTAMP",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS note VARCHAR",
+    # per-sample likelihood ratio of tail sampling (1 for plain Monte Carlo)
+    "ALTER TABLE samples ADD COLUMN IF NOT EXISTS weight DOUBLE DEFAULT 1.0",
 ]
 
 #: A run on another host whose heartbeat is older than this is shown as interrupted.
@@ -329,6 +331,7 @@ class ResultsStore:
         cols["intercepted"] = pa.array(batch.intercepted, pa.int64())
         cols["hits"] = pa.array(batch.hits, pa.int64())
         cols["damage"] = pa.array([list(d) for d in batch.damage], pa.list_(pa.string()))
+        cols["weight"] = pa.array(batch.weights, pa.float64())
         samples_tbl = pa.table(cols)  # noqa: F841 - used by DuckDB's replacement scan
         ng = len(groups)
         groups_tbl = pa.table({  # noqa: F841

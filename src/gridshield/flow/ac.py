@@ -279,6 +279,13 @@ class AcSolver:
         return state
 
     # -- building blocks -------------------------------------------------------------------
+    def initial_voltages(self, init: Any = "dc") -> np.ndarray:
+        """The complex start voltages (p.u.) :meth:`solve` would use for ``init`` (0 on dark buses)."""
+        on = self._mask(None)
+        isl, _, gon, btype = self._types(on, self.grid.gens.in_service)
+        self._isl = isl
+        return self._v0(init, btype, gon, on)[0]
+
     def ybus(self, branch_in_service: np.ndarray | None = None) -> sp.csr_matrix:
         """Ybus (CSR, p.u.) for a branch status mask, on the solver's fixed pattern."""
         data = self._ydata(self._mask(branch_in_service))
@@ -393,8 +400,11 @@ class AcSolver:
             v = b.vm_pu * np.exp(1j * va_case)
             label = "case"
         elif init == "flat":
-            # 1 p.u. and, in each island, the slack's angle from the case everywhere
-            v = np.exp(1j * self._island_ref_angle(btype, va_case))
+            # 1 p.u. and, in each island, the slack's angle from the case everywhere (each
+            # reference bus keeps its own case angle, as MATPOWER fixes every reference angle)
+            ang = self._island_ref_angle(btype, va_case)
+            ang[btype == REF] = va_case[btype == REF]
+            v = np.exp(1j * ang)
             label = "flat"
         elif init == "dc":
             v = np.exp(1j * self._dc_angles(btype, gon, on, va_case))

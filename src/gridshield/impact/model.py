@@ -6,9 +6,10 @@ model of the maximal-load-delivery LP, priority weights) and then assesses many 
 * **fast path** -- when, after the damage, every energised island can be balanced by moving
   its surviving generators proportionally (to their headroom upwards, to their margin above
   ``Pmin`` downwards) and the resulting DC flows respect every branch and angle limit, all live
-  load is served and that point is optimal: no LP is solved (one sparse DC solve instead);
-* otherwise the LP is re-solved on the kept HiGHS model with new bounds (warm-started dual
-  simplex); see :mod:`gridshield.impact.mld` for the formulation.
+  load is served and that point is optimal: no LP is solved (one DC solve instead, by a rank-k
+  Woodbury update of the intact grid's factorisation, :mod:`gridshield.impact.state`);
+* otherwise the LP: B-theta re-solved warm with new bounds (:mod:`gridshield.impact.mld`) or,
+  from ``PTDF_MIN_BUSES`` buses up, PTDF constraint generation (:mod:`gridshield.impact.mld_ptdf`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
 from gridshield.impact.result import ImpactResult, IslandImpact, Trip
-from gridshield.impact.state import Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens
+from gridshield.optim import one_blas_thread
+from gridshield.impact.state import (
+    BaseDc, Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens,
+)
 from gridshield.topology import Islands
 
 _TOL_MW = 1e-6
 #: ``formulation``: "btheta" (angles and flows as columns, one warm HiGHS model for every damage),
 #: "ptdf" (injections only, flow rows added lazily), "auto" = ptdf from PTDF_MIN_BUSES buses up.
 FORMULATIONS = ("auto", "btheta", "ptdf")
-PTDF_MIN_BUSES = 1000
+#: Chosen by measurement (CPU ms per LP sample, 3-5 random hits, batches of 64, ``--rate a``):
+#: synthetic city (49 buses) B-theta 2.3 / PTDF 3.7, case118 1.5 / 2.0, case300 2.6 / 2.2,
+#: case1354pegase 10.7 / 7.2, case2869pegase 33 / 19 (docs/risk.md, "The impact engine at scale").
+PTDF_MIN_BUSES = 300
 #: ``model``: the DC LP or the AC NLP (see :mod:`gridshield.impact.mld_ac`).
 MODELS = ("dc", "ac")
 
@@ -74,6 +81,10 @@ class ImpactModel:
         (needs :func:`gridshield.flow.ac.solve_ac`).
     fast
         Use the no-LP fast path when it applies (results are identical; off for testing).
+    low_rank
+        Get the damaged grid's DC flows (fast path, PTDF rows) from the intact grid's kept
+        factorisation and a rank-k Woodbury update (:class:`~gridshield.impact.state.BaseDc`)
+        instead of a fresh factorisation per damage (identical to round-off; off for testing).
     model
         ``"dc"`` (default): the DC maximal load delivery LP. ``"ac"``: the AC maximal load delivery
         (voltages, reactive power, MVA ratings; :mod:`gridshield.impact.mld_ac`, Ipopt), warm-started
@@ -98,6 +109,7 @@ class ImpactModel:
         ac_check: bool = False,
         fast: bool = True,
         formulation: str = "auto",
+        low_rank: bool = True,
         model: str = "dc",
     ):
         if dc_convention not in DC_CONVENTIONS:
@@ -121,6 +133,8 @@ class ImpactModel:
         self.relay_rate = str(relay_rate).lower()
         self.ac_check = bool(ac_check)
         self.fast = bool(fast)
+        self.low_rank = bool(low_rank)
+        self._base_dc = BaseDc(grid, dc_convention)
         if formulation not in FORMULATIONS:
             raise GridshieldError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         if formulation == "auto":
@@ -143,6 +157,8 @@ class ImpactModel:
         self._mld: MldModel | None = None
         if self.redispatch:
             self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+            if self.formulation == "btheta":
+                self._mld.start_from(self._intact_setting())
         from gridshield.impact.mld import angle_limits_rad
 
         if self.angle_limits:
@@ -173,8 +189,8 @@ class ImpactModel:
         The Monte Carlo runner calls this before each batch, which makes per-sample numbers
         identical whatever the worker layout or batch order.
         """
-        if self.redispatch:
-            self._mld = self._new_mld(self.pmin_pu, self.pmax_pu)
+        if self._mld is not None:
+            self._mld.forget_warm_start()
 
     def _new_mld(self, lo: np.ndarray, hi: np.ndarray) -> MldModel:
         if self.formulation == "ptdf":
@@ -192,6 +208,19 @@ class ImpactModel:
             commitment=self.commitment,  # type: ignore[arg-type]
             commit_lo=lo,
             commit_hi=hi,
+        )
+
+    def _intact_setting(self) -> Setting:
+        """The MLD setting of the undamaged grid (no cascade): every live element, full ranges."""
+        grid = self.grid
+        live = live_after(grid, Damage.none(grid))
+        isl = islands_of(grid, live)
+        bus_on = live.bus & isl.energised
+        br = grid.branches
+        return Setting(
+            bus_on, live.branch & bus_on[br.from_bus] & bus_on[br.to_bus], live.gen & bus_on[grid.gens.bus],
+            live.load & bus_on[grid.loads.bus], island_refs(grid, isl, live.gen), self.pmin_pu, self.pmax_pu,
+            self.shed, isl.label,
         )
 
     def options(self) -> dict[str, Any]:
@@ -213,6 +242,10 @@ class ImpactModel:
     # ------------------------------------------------------------------------------------------
     def assess(self, damage: Damage | Sequence[str] | str | None = None) -> ImpactResult:
         """Impact of one damage (a :class:`Damage`, a list of asset ids or a comma-separated string)."""
+        with one_blas_thread():
+            return self._assess(damage)
+
+    def _assess(self, damage: Damage | Sequence[str] | str | None) -> ImpactResult:
         grid = self.grid
         dmg = as_damage(grid, damage)
         trips: tuple[Trip, ...] = ()
@@ -246,15 +279,17 @@ class ImpactModel:
         method = "fast"
         topo = None
         if self.fast or self.formulation == "ptdf":
-            topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
-        sol, seed = self._fast(setting, isl, topo) if self.fast else (None, None)
+            if self.low_rank:
+                topo = self._base_dc.topology(live, isl, branch_on, bus_on, refs)
+            else:
+                topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
+        sol = self._fast(setting, isl, topo) if self.fast else None
         infeasible: dict[int, str] = {}
         if sol is None:
             if mld is None:
                 mld = self._new_mld(lo, hi)
             if hasattr(mld, "topo_hint"):
                 mld.topo_hint = topo  # type: ignore[attr-defined]
-                mld.seed_branches = seed  # type: ignore[attr-defined]
             sol = mld.solve(setting)
             self.n_solved_lp += 1
             method = sol.method
@@ -347,14 +382,13 @@ class ImpactModel:
         pg = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
         return np.where(gon, pg, 0.0)
 
-    def _fast(self, s: Setting, isl: Islands, topo) -> tuple[MldSolution | None, np.ndarray | None]:
+    def _fast(self, s: Setting, isl: Islands, topo) -> MldSolution | None:
         """All live load served with a proportional redispatch and no limit violated? Then that
-        point is an optimum of the MLD (nothing more can be served) and no LP is needed.
-        Otherwise the branches loaded above 90 % at that point (hints for the LP)."""
+        point is an optimum of the MLD (nothing more can be served) and no LP is needed (else None)."""
         grid = self.grid
         pg = self._balanced_dispatch(s, isl)
         if pg is None:
-            return None, None
+            return None
         ld = grid.loads
         base = grid.base_mva
         nb = len(grid.buses)
@@ -367,15 +401,15 @@ class ImpactModel:
         rate = self.rate_mw / base
         lim = rate > 0
         if np.any(s.branch_on & lim & (np.abs(flow) > rate * (1 + 1e-9) + 1e-12)):
-            return None, s.branch_on & lim & (np.abs(flow) > 1.0 * rate)
+            return None
         if self._ang_rows.size:
             r = self._ang_rows
             on = s.branch_on[r]
             d = theta[grid.branches.from_bus[r]] - theta[grid.branches.to_bus[r]]
             if np.any(on & ((d < self._ang_lo - 1e-9) | (d > self._ang_hi + 1e-9))):
-                return None, None
+                return None
         off = np.zeros(len(grid.gens), bool)
-        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast"), None
+        return MldSolution(True, "optimal", float("nan"), pg, ps, flow, theta, off, "fast")
 
     # ------------------------------------------------------------------------------------------
     def _diagnose(self, mld: MldModel, s: Setting, isl: Islands) -> dict[int, str]:

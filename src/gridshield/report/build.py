@@ -23,7 +23,7 @@ def representative_sample(risk: Any) -> int:
     lost = risk.to_frame()["lost_mw"].to_numpy()
     if not np.any(lost > 0):
         return 0
-    p90 = float(np.quantile(lost, 0.9))
+    p90 = float(risk.to_dict()["lost_mw"]["p90"])  # weighted with tail sampling
     cand = np.flatnonzero(lost > 0)
     return int(cand[np.argmin(np.abs(lost[cand] - p90))])
 

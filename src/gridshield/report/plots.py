@@ -228,18 +228,27 @@ def resilience_figure(time_h: Sequence[float], served_pct: Sequence[float], heat
 
 
 def loss_distribution_figure(lost_mw: Sequence[float], *, p90: float | None = None, p99: float | None = None,
-                             cvar95: float | None = None, title: str = "Load lost per sampled strike") -> Any:
-    """Histogram of MW lost over Monte Carlo samples with P90, P99 and CVaR95 marked."""
+                             cvar95: float | None = None, title: str = "Load lost per sampled strike",
+                             weights: Sequence[float] | None = None) -> Any:
+    """Histogram of MW lost over Monte Carlo samples with P90, P99 and CVaR95 marked; with tail
+    sampling's likelihood ratios ``weights`` the bars are estimated probabilities."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Histogram(x=list(lost_mw), nbinsx=40, name="samples", marker_color="#6baed6"))
+    if weights is None:
+        fig = go.Figure(go.Histogram(x=list(lost_mw), nbinsx=40, name="samples", marker_color="#6baed6"))
+        y_title = "samples"
+    else:
+        w = np.asarray(weights, float)
+        fig = go.Figure(go.Histogram(x=list(lost_mw), y=list(w / w.size), histfunc="sum", nbinsx=40,
+                                     name="probability", marker_color="#6baed6"))
+        y_title = "probability (weighted samples)"
     marks = ((p90, "P90", "#fd8d3c", 1.0), (p99, "P99", "#e31a1c", 0.92), (cvar95, "CVaR95", "#54278f", 0.84))
     for value, name, color, y in marks:  # labels at staggered heights so that close values stay readable
         if value is not None and np.isfinite(value):
             fig.add_vline(x=float(value), line_dash="dash", line_color=color,
                           annotation={"text": f"{name} {value:,.0f} MW", "y": y, "yref": "paper",
                                       "xanchor": "left", "font": {"color": color}})
-    fig.update_layout(title=title, xaxis_title="MW lost", yaxis_title="samples", showlegend=False)
+    fig.update_layout(title=title, xaxis_title="MW lost", yaxis_title=y_title, showlegend=False)
     return fig
 
 

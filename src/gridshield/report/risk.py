@@ -89,7 +89,8 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
             "response (maximal load delivery). P90, P99 and CVaR95 are marked.",
             figures=[loss_distribution_figure(frame["lost_mw"].to_numpy(), p90=lost["p90"], p99=lost["p99"],
                                               cvar95=lost["cvar95"],
-                                              title=f"Load lost per sampled wave ({n:,} waves)")],
+                                              title=f"Load lost per sampled wave ({n:,} waves)",
+                                              weights=frame["weight"].to_numpy() if "weight" in frame else None)],
             anchor="distribution",
         )
     ]

@@ -66,6 +66,10 @@ class RestorationPlan:
         Per method run: weighted ENS, ENS, makespan, runtime, optimal flag.
     improvement_over_naive_pct
         Cut of the weighted ENS against the naive order (as damaged), in %.
+    stopped_on_budget
+        True when the time budget (``time_limit_s``, ``--time-limit``) ended the search before
+        it finished (the heuristic still improving, or the MILP not proven optimal): a longer
+        budget may give a better plan.
     """
 
     grid_name: str
@@ -93,6 +97,7 @@ class RestorationPlan:
     improvement_over_naive_pct: float
     optimal: bool
     runtime_s: float
+    stopped_on_budget: bool
     evaluations: int
     heat_supplied_pct: np.ndarray | None = None
     people_without_heat: np.ndarray | None = None
@@ -171,6 +176,7 @@ class RestorationPlan:
             "hours to 90 % restored": self.hours_to_restore(90.0),
             "hours to 100 % restored": self.hours_to_restore(100.0),
             "makespan (h)": self.makespan_h,
+            "search stopped on the time budget": "yes" if self.stopped_on_budget else "no",
         }
         if self.heat_supplied_pct is not None and len(self.heat_supplied_pct):
             out["heat supplied at t=0 (%)"] = float(self.heat_supplied_pct[0])
@@ -232,6 +238,7 @@ class RestorationPlan:
             "comparison": {k: {kk: (float(vv) if isinstance(vv, (int, float, np.floating)) and not isinstance(vv, bool) else vv)
                                for kk, vv in v.items()} for k, v in self.comparison.items()},
             "runtime_s": float(self.runtime_s),
+            "stopped_on_budget": bool(self.stopped_on_budget),
             "evaluations": int(self.evaluations),
             "options": dict(self.options),
         }

@@ -227,14 +227,15 @@ def solve_naive(inst: Instance) -> _Result:
     return _Result("naive", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order)
 
 
-def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math.inf) -> list[int]:
+def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math.inf) -> tuple[list[int], bool]:
     """Greedy list: the most restored weighted load per repair hour next, with look-ahead.
 
     When no single task restores load, pairs among the ``pair_pool`` most critical remaining
     tasks are tried (load restored only jointly, e.g. a line and the bus it feeds); failing
     that, the task with the largest criticality ``f(N) - f(N \\ {j})`` per hour goes next.
     Past ``time_limit_s`` (huge damages on large grids) the remaining tasks follow by
-    criticality per hour without further assessments.
+    criticality per hour without further assessments. Returns the list and whether the time
+    limit cut it short.
     """
     t_end = time.perf_counter() + time_limit_s
     n = inst.n
@@ -260,8 +261,13 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
     while remaining:
         if time.perf_counter() > t_end:
             order += sorted(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))
-            break
+            return order, True
         base = inst.value(done)
+        if base >= target - _EPS * max(1.0, abs(target)):
+            # everything is already served: no repair left changes the curve, so the rest go
+            # shortest first (finishing work sooner) without further assessments
+            order += sorted(remaining, key=lambda j: (dur(j), j))
+            break
         best, best_rate = -1, 0.0
         for j in remaining:
             rate = (inst.value(done | (1 << j)) - base) / max(dur(j), 1e-9)
@@ -286,7 +292,7 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
             remaining.remove(j)
             take(j)
             done |= 1 << j
-    return order
+    return order, False
 
 
 def local_search(
@@ -296,13 +302,14 @@ def local_search(
     max_passes: int = 20,
     time_limit_s: float = 20.0,
     tie_break: bool = False,
-) -> tuple[list[int], float, int]:
+) -> tuple[list[int], float, int, bool]:
     """Improve a list by insertions and pairwise swaps (first improvement) while it improves.
 
     A move is taken when it lowers the weighted ENS, or (``tie_break``) does not raise it and
     lowers the sum of completion times (ties broken toward finishing work sooner, e.g. a spare
     used first); the pair (ENS, sum of completions) decreases strictly, so the search ends.
-    Returns the list, its objective and the number of improving moves.
+    Returns the list, its objective, the number of improving moves and whether the time limit
+    stopped the search (rather than no move improving).
     """
     t_end = time.perf_counter() + time_limit_s
     n = len(order)
@@ -346,33 +353,41 @@ def local_search(
                 cand = list(best)
                 cand[i], cand[k] = cand[k], cand[i]
                 improved |= consider(cand)
-        if not improved or time.perf_counter() > t_end:
-            break
-    return best, best_obj, moves
+        if time.perf_counter() > t_end:
+            return best, best_obj, moves, True
+        if not improved:
+            return best, best_obj, moves, False
+    return best, best_obj, moves, False
 
 
 def solve_heuristic(inst: Instance, time_limit_s: float = 20.0, naive: _Result | None = None) -> _Result:
     """Greedy list + local search; also improves the naive list and keeps the better one."""
     t0 = time.perf_counter()
-    order = greedy_order(inst, time_limit_s=0.5 * time_limit_s)
+    order, cut = greedy_order(inst, time_limit_s=0.5 * time_limit_s)
     obj = weighted_ens(inst, list_schedule(inst, order).end_h)
     greedy_obj = obj
-    order, obj, moves = local_search(inst, order, obj, time_limit_s=time_limit_s * 0.7)
+    order, obj, moves, cut1 = local_search(inst, order, obj, time_limit_s=time_limit_s * 0.7)
+    cut |= cut1
     start = "greedy"
     naive = naive or solve_naive(inst)
     if naive.objective < obj - 1e-9 * max(1.0, abs(obj)) or moves == 0 and naive.objective <= obj:
         left = max(0.5, time_limit_s - (time.perf_counter() - t0))
-        o2, obj2, _ = local_search(inst, list(naive.order), naive.objective, time_limit_s=left)
+        o2, obj2, _, cut2 = local_search(inst, list(naive.order), naive.objective, time_limit_s=left)
+        cut |= cut2
         if obj2 < obj - 1e-9 * max(1.0, abs(obj)):
             order, obj, start = o2, obj2, "naive"
     # polish: among lists with this ENS, prefer finishing work sooner (never raises the ENS)
     left = time_limit_s - (time.perf_counter() - t0)
     if left > 0:
-        order, obj, _ = local_search(inst, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
+        order, obj, _, cut3 = local_search(inst, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
+        cut |= cut3
+    else:
+        cut = True
     s = list_schedule(inst, order)
     return _Result(
         "heuristic", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order,
-        info={"greedy_objective": greedy_obj, "local_search_moves": moves, "best_start": start},
+        info={"greedy_objective": greedy_obj, "local_search_moves": moves, "best_start": start,
+              "stopped_on_budget": bool(cut)},
     )
 
 
@@ -962,6 +977,7 @@ def plan_restoration(
         comparison=comparison,
         improvement_over_naive_pct=impr,
         optimal=bool(best.optimal),
+        stopped_on_budget=_stopped_on_budget(best),
         runtime_s=time.perf_counter() - t0,
         evaluations=value.calls,
         heat_supplied_pct=heat_pct,
@@ -983,6 +999,14 @@ def plan_restoration(
         },
     )
     return plan
+
+
+def _stopped_on_budget(r: _Result) -> bool:
+    """Whether the time budget (``time_limit_s``) ended the search before it finished: the
+    heuristic's greedy or local search, or the MILP before proving optimality."""
+    if r.method == "milp":
+        return r.info.get("status") == "Time limit reached" or bool(r.info.get("kept_heuristic_schedule"))
+    return bool(r.info.get("stopped_on_budget", False))
 
 
 def _check_ac_size(grid, n_tasks: int) -> None:

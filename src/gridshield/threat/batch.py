@@ -35,6 +35,12 @@ class Batch:
     intercepted: np.ndarray
     hits: np.ndarray
     damage: tuple[tuple[str, ...], ...]
+    weight: np.ndarray | None = None  # per-sample likelihood ratio (tail sampling); None = all 1
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Per-sample weights (ones for plain Monte Carlo)."""
+        return np.ones(self.index.size) if self.weight is None else self.weight
 
     @staticmethod
     def concat(batches: list[Batch]) -> Batch:
@@ -56,6 +62,7 @@ class Batch:
             intercepted=cat([b.intercepted for b in batches]),
             hits=cat([b.hits for b in batches]),
             damage=tuple(d for b in batches for d in b.damage),
+            weight=None if all(b.weight is None for b in batches) else cat([b.weights for b in batches]),
         )
 
 
@@ -79,6 +86,7 @@ def run_batch(sampler: Any, seed: int, start: int, stop: int) -> Batch:
         intercepted=np.array([sum(d.intercepted) for d, _ in rows], dtype=np.int64),
         hits=np.array([sum(d.hits) for d, _ in rows], dtype=np.int64),
         damage=tuple(d.damage for d, _ in rows),
+        weight=None if all(d.weight == 1.0 for d, _ in rows) else np.array([d.weight for d, _ in rows], dtype=float),
     )
 
 
@@ -99,6 +107,8 @@ def batches_from_store(store: Any, run_id: str, bounds: list[tuple[int, int]]) -
         glost = np.zeros((len(idx), 0))
         gdark = np.zeros((len(idx), 0), bool)
     prio = df[list(PRIORITY_COLUMNS)].to_numpy(float)
+    weight = df["weight"].to_numpy(float) if "weight" in df else np.ones(len(idx))
+    weight = np.where(np.isnan(weight), 1.0, weight)
     out: dict[int, Batch] = {}
     for start, stop in bounds:
         if start not in pos or (stop - 1) not in pos:
@@ -121,6 +131,7 @@ def batches_from_store(store: Any, run_id: str, bounds: list[tuple[int, int]]) -
             intercepted=df["intercepted"].to_numpy(np.int64)[sl],
             hits=df["hits"].to_numpy(np.int64)[sl],
             damage=tuple(tuple(d) if d is not None else () for d in df["damage"].tolist()[a:b]),
+            weight=None if np.all(weight[sl] == 1.0) else weight[sl].copy(),
         )
     return out
 

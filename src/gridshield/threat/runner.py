@@ -38,6 +38,8 @@ DEFAULT_BATCH = 64
 DEFAULT_MAX_SAMPLES = 100_000
 DEFAULT_MIN_SAMPLES = 100
 CI_METHOD = "normal approximation (CLT): mean ± 1.96·s/√n, s = sample std (ddof=1)"
+TAIL_CI_METHOD = ("tail sampling (stratified importance sampling, gridshield.threat.tail): estimates mean(w·x), "
+                  "CI ± 1.96·sd(w·x)/√n with w the likelihood ratios")
 
 
 # -- statistics -------------------------------------------------------------------------------------
@@ -62,17 +64,53 @@ def cvar(x: np.ndarray, alpha: float = 0.95) -> float:
     return float(var + np.mean(np.maximum(x - var, 0.0)) / (1.0 - alpha))
 
 
-def _dist(x: np.ndarray) -> dict[str, Any]:
-    m, h = mean_ci(x)
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Inverted-CDF quantile of the weighted empirical distribution (self-normalised weights)."""
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    k = int(np.searchsorted(cw, q * cw[-1] * (1 - 1e-12), side="left"))
+    return float(x[order][min(k, x.size - 1)])
+
+
+def cvar_ci(x: np.ndarray, w: np.ndarray | None = None, alpha: float = 0.95) -> tuple[float, float]:
+    """CVaR_alpha of samples ``x`` with likelihood ratios ``w`` (None = plain Monte Carlo) and
+    its 95 % CI half-width: ``VaR + (1/n) sum w (x - VaR)+ / (1 - alpha)`` with the weighted
+    inverted-CDF VaR, CI ``1.96 sd(w (x - VaR)+) / ((1 - alpha) sqrt(n))`` (the influence
+    function of CVaR; see :mod:`gridshield.threat.tail`). With ``w = None`` the value is
+    :func:`cvar`."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if w is None:
+        var = float(np.quantile(x, alpha, method="inverted_cdf"))
+        w = np.ones(n)
+    else:
+        var = weighted_quantile(x, w, alpha)
+    y = w * np.maximum(x - var, 0.0)
+    half = Z95 * float(y.std(ddof=1)) / ((1.0 - alpha) * np.sqrt(n)) if n > 1 else float("inf")
+    return float(var + y.mean() / (1.0 - alpha)), half
+
+
+def _dist(x: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
+    """Summary of one metric; with likelihood ratios ``w`` the weighted estimators."""
+    c, ch = cvar_ci(x, w, 0.95)
+    if w is None:
+        m, h = mean_ci(x)
+        sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+        qs = [float(np.quantile(x, q)) for q in (0.5, 0.9, 0.99)]
+    else:
+        m, h = mean_ci(w * x)
+        sd = float(np.sqrt(max(np.average(x * x, weights=w) - np.average(x, weights=w) ** 2, 0.0)))
+        qs = [weighted_quantile(x, w, q) for q in (0.5, 0.9, 0.99)]
     return {
         "mean": m,
-        "std": float(np.std(x, ddof=1)) if x.size > 1 else 0.0,
+        "std": sd,
         "ci95": [m - h, m + h],
         "ci95_half_width": h,
-        "p50": float(np.quantile(x, 0.5)),
-        "p90": float(np.quantile(x, 0.9)),
-        "p99": float(np.quantile(x, 0.99)),
-        "cvar95": cvar(x, 0.95),
+        "p50": qs[0],
+        "p90": qs[1],
+        "p99": qs[2],
+        "cvar95": c,
+        "cvar95_ci95_half_width": ch,
         "max": float(np.max(x)),
     }
 
@@ -111,17 +149,29 @@ class RiskResult:
     def groups(self) -> tuple[str, ...]:
         return self.batch.groups
 
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Per-sample likelihood ratios of tail sampling (None for plain Monte Carlo)."""
+        return self.batch.weight
+
+    def _mean(self, a: np.ndarray) -> float:
+        """Estimate of ``E[a]``: the plain mean, or ``mean(w a)`` with tail sampling (unbiased)."""
+        w = self.batch.weight
+        return float(np.mean(a if w is None else w * a))
+
     def group_dark_probability(self) -> dict[str, float]:
         """P(group loses all its load), per group."""
-        return {g: float(self.batch.group_dark[:, j].mean()) for j, g in enumerate(self.groups)}
+        return {g: self._mean(self.batch.group_dark[:, j]) for j, g in enumerate(self.groups)}
 
     def to_dict(self) -> dict[str, Any]:
         b = self.batch
+        w = b.weight
         prio = {}
         for j, c in enumerate(PRIORITY_CLASSES):
-            m, h = mean_ci(b.priority_lost_mw[:, j])
+            m, h = mean_ci(b.priority_lost_mw[:, j] if w is None else w * b.priority_lost_mw[:, j])
             prio[c] = {"mean": m, "ci95": [m - h, m + h]}
-        cm, ch = mean_ci(b.customers_affected.astype(float))
+        ca = b.customers_affected.astype(float)
+        cm, ch = mean_ci(ca if w is None else w * ca)
         return {
             "scenario": self.scenario,
             "scenario_hash": self.scenario_hash,
@@ -130,17 +180,19 @@ class RiskResult:
             "samples": self.samples,
             "stopped_by": self.stopped_by,
             "demand_mw": float(b.demand_mw[0]) if b.demand_mw.size else 0.0,
-            "lost_mw": _dist(b.lost_mw),
-            "p_any_loss": float(np.mean(b.lost_mw > 1e-9)),
-            "customers_affected": {"mean": cm, "ci95": [cm - ch, cm + ch], "p90": float(np.quantile(b.customers_affected, 0.9))},
+            "lost_mw": _dist(b.lost_mw, w),
+            "p_any_loss": self._mean(b.lost_mw > 1e-9),
+            "customers_affected": {"mean": cm, "ci95": [cm - ch, cm + ch],
+                                   "p90": float(np.quantile(ca, 0.9)) if w is None else weighted_quantile(ca, w, 0.9)},
             "lost_mw_by_priority": prio,
             "group_dark_probability": self.group_dark_probability(),
-            "group_expected_lost_mw": {g: float(b.group_lost_mw[:, j].mean()) for j, g in enumerate(self.groups)},
-            "launched_mean": float(b.launched.mean()),
-            "intercepted_mean": float(b.intercepted.mean()),
-            "hits_mean": float(b.hits.mean()),
-            "destroyed_mean": float(np.mean([len(d) for d in b.damage])),
-            "ci_method": CI_METHOD,
+            "group_expected_lost_mw": {g: self._mean(b.group_lost_mw[:, j]) for j, g in enumerate(self.groups)},
+            "launched_mean": self._mean(b.launched),
+            "intercepted_mean": self._mean(b.intercepted),
+            "hits_mean": self._mean(b.hits),
+            "destroyed_mean": self._mean(np.array([len(d) for d in b.damage], float)),
+            "sampling": self.options.get("sampling", "plain"),
+            "ci_method": CI_METHOD if w is None else TAIL_CI_METHOD,
             "options": self.options,
             "elapsed_s": self.elapsed_s,
         }
@@ -163,6 +215,8 @@ class RiskResult:
         cols["intercepted"] = b.intercepted
         cols["hits"] = b.hits
         cols["damage"] = [";".join(d) for d in b.damage]
+        if b.weight is not None:
+            cols["weight"] = b.weight
         return pd.DataFrame(cols, index=pd.Index(b.index, name="sample"))
 
 
@@ -254,6 +308,7 @@ def run_risk(
     min_samples: int = DEFAULT_MIN_SAMPLES,
     progress: Callable[[RiskProgress], None] | None = None,
     evaluator: str | None = None,
+    sampling: str = "plain",
 ) -> RiskResult:
     """Monte Carlo risk of a threat scenario.
 
@@ -293,6 +348,11 @@ def run_risk(
     evaluator
         Advanced: ``"module:function"`` building the per-worker evaluator from ``(grid, scenario)``
         (default: :class:`gridshield.impact.ImpactModel` with the scenario's impact options).
+    sampling
+        ``"plain"`` Monte Carlo or ``"tail"``: stratified importance sampling of the destroying
+        hits by impact tier (:mod:`gridshield.threat.tail`), unbiased, with per-sample likelihood
+        ratios that every statistic (and ``until_ci``) uses; it puts most samples where the
+        severe outcomes are, so the tail (CVaR95, P99, P(area dark)) converges with fewer samples.
 
     Returns
     -------
@@ -300,7 +360,7 @@ def run_risk(
     """
     from gridshield.parallel import check_executor
     from gridshield.store import ResultsStore
-    from gridshield.threat.sampling import area_count, check_scenario, resolve_callable
+    from gridshield.threat.sampling import area_count, check_sampling, check_scenario, resolve_callable
     from gridshield.threat.scenario import Scenario, load_scenario, scenario_from_json
 
     if progress is not None and not callable(progress):
@@ -353,6 +413,7 @@ def run_risk(
             rel = parse_until_ci(until_ci)
             if evaluator is not None:
                 resolve_callable(evaluator)  # fail here, not in every worker
+            check_sampling(sampling)
             opts = {
                 "samples": None if rel is not None else samples,
                 "until_ci": rel,
@@ -360,6 +421,7 @@ def run_risk(
                 "min_samples": min_samples,
                 "batch_size": DEFAULT_BATCH if batch_size is None else batch_size,
                 "evaluator": evaluator,
+                "sampling": sampling,
             }
             _check_sizes(opts, area_count(grid, sc.grid.report_by))
             opts = {k: (int(v) if k in ("samples", "max_samples", "min_samples", "batch_size") and v is not None else v)
@@ -415,8 +477,9 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
             b = have[bounds[state["k"]][0]]
             state["k"] += 1
             state["n"] += b.index.size
-            state["s1"] += float(b.lost_mw.sum())
-            state["s2"] += float(np.dot(b.lost_mw, b.lost_mw))
+            y = b.lost_mw * b.weights  # the estimator's terms (w = 1 for plain Monte Carlo)
+            state["s1"] += float(y.sum())
+            state["s2"] += float(np.dot(y, y))
             if rel is not None and _stop_met(state["n"], state["s1"], state["s2"], rel, int(opts["min_samples"])):
                 state["stop"] = bounds[state["k"] - 1][1]
 
@@ -429,7 +492,7 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
                                   executor, run_id))
 
     advance()
-    payload = Payload(sc.canonical_json(), sc.hash(), seed, opts.get("evaluator"))
+    payload = Payload(sc.canonical_json(), sc.hash(), seed, opts.get("evaluator"), opts.get("sampling") or "plain")
     todo = [b for b in bounds if b[0] not in have]
     if state["stop"] is not None or not todo:
         report("")  # nothing left to compute (a finished run resumed)
@@ -535,6 +598,6 @@ def load_run(store: Any, run_id: str) -> RiskResult:
 
 
 __all__ = [
-    "CI_METHOD", "Batch", "RiskProgress", "RiskResult", "cvar", "load_run", "max_samples_in_memory", "mean_ci",
-    "parse_until_ci", "run_risk",
+    "CI_METHOD", "Batch", "RiskProgress", "RiskResult", "cvar", "cvar_ci", "load_run", "max_samples_in_memory",
+    "mean_ci", "parse_until_ci", "run_risk", "weighted_quantile",
 ]

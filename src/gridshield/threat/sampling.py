@@ -154,6 +154,7 @@ class Draw:
     intercepted: tuple[int, ...]
     hits: tuple[int, ...]
     damage: tuple[str, ...]
+    weight: float = 1.0  # likelihood ratio of the draw (tail sampling); 1 for plain draws
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,9 @@ class Sampler:
         self._cache: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
         self._cache_size = cache_size
         self._cache[()] = _metrics(base, self.groups, self.areas)
+        #: a :class:`gridshield.threat.tail.TailPlan` draws the samples instead of the threat
+        #: when set (``--sampling tail``; the executors set it when they build a worker's state)
+        self.tail: Any = None
 
     def begin_batch(self) -> None:
         """Called before each batch. When the evaluator can reset its solver's warm start
@@ -414,8 +418,20 @@ class Sampler:
         return m
 
     def sample(self, seed: int, index: int) -> tuple[Draw, SampleMetrics]:
-        d = self.threat.draw(seed, index)
+        d = self.threat.draw(seed, index) if self.tail is None else self.tail.draw(seed, index)
         return d, self.evaluate(d.damage)
+
+
+#: How samples are drawn: "plain" Monte Carlo, or "tail" (stratified importance sampling of the
+#: destroying hits by impact tier, :mod:`gridshield.threat.tail`).
+SAMPLINGS = ("plain", "tail")
+
+
+def check_sampling(sampling: str) -> None:
+    if sampling not in SAMPLINGS:
+        from gridshield.errors import GridshieldError
+
+        raise GridshieldError(f"--sampling {sampling!r}: use one of {', '.join(SAMPLINGS)}")
 
 
 def resolve_callable(spec: str) -> Any:

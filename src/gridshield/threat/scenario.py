@@ -8,7 +8,7 @@ protected assets with their reduced probability. Example::
 
     name: dec-19-drones
     grid:
-      case: case30                # registry name or path to a .m file (relative to this file)
+      case: case30                # registry name or path to a grid file (.m, CGMES .zip, PSS/E .raw, ...; relative to this file)
       sites: {S1: [1, 2], S2: [5]}  # optional: site name -> bus numbers (or "bus:<n>" ids)
       groups: {north: [1, 2, 3]}    # optional: load group (district) name -> bus numbers
       report_by: group              # areas for P(dark): the loads' group (default), bus or site
@@ -436,7 +436,9 @@ def scenario_from_dict(data: Any, source: str = "<scenario>", base_dir: str | os
     except ValidationError as exc:
         raise ScenarioError(source, _problems(exc)) from None
     case = sc.grid.case
-    if base_dir is not None and (case.endswith(".m") or "/" in case or os.sep in case):
+    from gridshield.grid.cases import looks_like_path
+
+    if base_dir is not None and looks_like_path(case):
         p = Path(case)
         if not p.is_absolute():
             p = (Path(base_dir) / p).resolve()

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 import numpy as np
@@ -92,6 +92,9 @@ class RunRequest(BaseModel):
     scenario: str | None = Field(None, max_length=200_000, description="scenario YAML text; default: built-in example")
     samples: int = Field(200, ge=1, le=20_000)
     seed: int = Field(1, ge=0, le=2**31 - 1)
+    sampling: Literal["plain", "tail"] = Field(
+        "plain", description="plain Monte Carlo or tail (stratified importance sampling: the tail converges sooner)"
+    )
 
 
 class ScheduleRequest(BaseModel):
@@ -108,6 +111,41 @@ class ScheduleRequest(BaseModel):
     start: str | None = Field(None, max_length=40, description="start of the first step (ISO); default: next local midnight")
     tz: str | None = Field(None, max_length=64, description="IANA time zone, e.g. Europe/Kyiv")
     method: Literal["auto", "milp", "heuristic"] = "heuristic"
+
+
+def _read_in_child(path: str, approximate: bool, max_unzipped: int) -> tuple[str, Any]:
+    """Child-process side of :func:`_read_upload`: ``("grid", Grid)`` or ``("error", (line, reason, text))``."""
+    from gridshield.errors import ParseError
+    from gridshield.grid.cases import read_case_file
+
+    try:
+        return "grid", read_case_file(path, approximate=approximate, max_uncompressed_bytes=max_unzipped)
+    except ParseError as exc:
+        return "error", (exc.line, exc.reason, None)
+    except GridshieldError as exc:
+        return "error", (None, None, str(exc))
+
+
+def _read_upload(path: Path, name: str, approximate: bool, max_unzipped: int) -> Grid:
+    """Read a spooled upload by its format in a child process; messages name the upload, never the spool path.
+
+    A child process, because pypowsybl's native library must not be entered from the server's
+    changing worker threads (it can crash the process), and so that a reader that fails hard
+    cannot take the dashboard down.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gridshield.errors import ParseError
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        kind, value = ex.submit(_read_in_child, str(path), approximate, max_unzipped).result()
+    if kind == "error":
+        line, reason, text = value
+        if reason is not None:
+            raise ParseError(name, line, reason)
+        raise GridshieldError(str(text).replace(str(path), name))
+    return value.replace(name=Path(name).stem or "upload") if value.name == path.stem else value
 
 
 def create_app(
@@ -261,12 +299,23 @@ def create_app(
         return out
 
     @app.post("/api/cases/upload", tags=["api"])
-    async def upload_case(file: UploadFile = File(..., description="a MATPOWER .m case file")) -> dict[str, Any]:
-        """Upload a MATPOWER case: spooled to disk (size-capped), parsed by the safe parser, kept by id."""
-        from gridshield.grid.matpower import parse_matpower
+    async def upload_case(
+        file: UploadFile = File(..., description="a grid model file: MATPOWER .m, pandapower .json, CGMES .zip/.xml, "
+                                "PSS/E .raw/.rawx, UCTE .uct, PowerFactory .dgs, IIDM .xiidm/.iidm/.jiidm, IEEE-CDF .txt"),
+        approximate: bool = Form(False, description="accept the documented approximations of the import"),
+    ) -> dict[str, Any]:
+        """Upload a grid model: spooled to disk (size-capped), read by its format's reader, kept by id.
+
+        The file's format comes from its extension or content; the spooled copy is then replaced by
+        the grid as MATPOWER text (with gridshield's ``gs_*`` tables), which later reads and runs use.
+        """
+        from starlette.concurrency import run_in_threadpool
+
+        from gridshield.grid.matpower import write_matpower
 
         case_id, name, path = spool.new_path(file.filename)
         size = 0
+        m_path = path.parent / (path.name.split(".")[0] + ".m")
         try:
             with open(path, "wb") as fh:
                 while chunk := await file.read(1 << 20):
@@ -274,11 +323,15 @@ def create_app(
                     if size > max_bytes:
                         raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB (serve --max-upload-mb)")
                     fh.write(chunk)
-            grid = parse_matpower(path.read_text(encoding="utf-8", errors="replace"), path=name)
+            grid = await run_in_threadpool(_read_upload, path, name, approximate, 20 * max_bytes)
+            if path != m_path:
+                write_matpower(grid, m_path)
+                path.unlink(missing_ok=True)
         except BaseException:
             path.unlink(missing_ok=True)
+            m_path.unlink(missing_ok=True)
             raise
-        spool.add(case_id, name, path)
+        spool.add(case_id, name, m_path)
         with models_lock:
             grids[case_id] = grid
             while len(grids) > 4:
@@ -427,7 +480,7 @@ def create_app(
         p = job.params
         job.total = p["samples"]
         res = run_risk(scenario, samples=p["samples"], seed=p["seed"], workers=1, store=str(store_path),
-                       progress=lambda pr: _set(job, pr.done, pr.total))
+                       progress=lambda pr: _set(job, pr.done, pr.total), sampling=p.get("sampling", "plain"))
         job.done = job.total
         return res.to_dict()
 
@@ -449,7 +502,7 @@ def create_app(
         if up is not None:  # the run reads the spooled file; the request never named a path
             sc = sc.model_copy(update={"grid": sc.grid.model_copy(update={"case": str(up.path)})})
         check_scenario(sc)  # validate now: errors come back as 422 with the field named
-        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed},
+        job = jobs.submit("risk", {"scenario": text, "samples": req.samples, "seed": req.seed, "sampling": req.sampling},
                           lambda j: run_job(sc, j))
         return job.to_dict()
 

@@ -67,7 +67,7 @@ function clearAll(ids){ for(const id of ids){ const el = document.getElementById
 
 
 def index_page(cases: list[dict[str, str]]) -> str:
-    """Choose a built-in case or upload a MATPOWER file."""
+    """Choose a built-in case or upload a grid model file."""
     builtin = [c for c in cases if c["source"] == "builtin"]
     uploaded = [c for c in cases if c["source"] == "upload"]
     matpower = [c for c in cases if c["source"] == "matpower"]
@@ -79,8 +79,11 @@ def index_page(cases: list[dict[str, str]]) -> str:
 <h1>Choose a grid</h1>
 <ul>{links}</ul>
 <form id='mpform'><label for='mp'>MATPOWER case:</label> <select id='mp'>{options}</select> <button type='submit'>Open</button></form>
-<h2>Upload a MATPOWER .m file</h2>
-<form id='up'><label for='file'>case file (.m):</label> <input type='file' id='file' accept='.m'> <button type='submit'>Upload</button></form>
+<h2>Upload a grid model</h2>
+<p class='muted'>MATPOWER .m, pandapower .json, CGMES .zip, PSS/E .raw, UCTE .uct, PowerFactory .dgs, IIDM .xiidm, IEEE-CDF .txt</p>
+<form id='up'><label for='file'>grid file:</label> <input type='file' id='file' accept='.m,.json,.zip,.xml,.raw,.rawx,.uct,.dgs,.xiidm,.iidm,.jiidm,.txt'>
+<label><input type='checkbox' id='approx'> accept documented approximations</label>
+<button type='submit'>Upload</button></form>
 <p id='upmsg' class='muted' role='status' aria-live='polite'></p>
 """
     js = """
@@ -88,8 +91,9 @@ document.getElementById('mpform').onsubmit = (e) => { e.preventDefault(); locati
 document.getElementById('up').onsubmit = async (e) => {
   e.preventDefault();
   const f = document.getElementById('file').files[0]; const msg = document.getElementById('upmsg');
-  if(!f){ msg.className='error'; msg.textContent = 'choose a .m file first'; return; }
+  if(!f){ msg.className='error'; msg.textContent = 'choose a grid file first'; return; }
   const fd = new FormData(); fd.append('file', f);
+  if (document.getElementById('approx').checked) fd.append('approximate', 'true');
   msg.className = 'muted'; msg.textContent = 'uploading...';
   try { const r = await api('/api/cases/upload', {method:'POST', body: fd}); location = '/case/' + r.case; }
   catch(err){ msg.className='error'; msg.textContent = err.message; }
@@ -239,6 +243,7 @@ def runs_page(runs: list[dict[str, Any]]) -> str:
 <textarea id='scenario' rows='12'>{html.escape(DEFAULT_SCENARIO)}</textarea>
 <p><label for='samples'>samples</label><input id='samples' type='number' value='100' min='1' max='20000'>
  <label for='seed'>seed</label><input id='seed' type='number' value='1' min='0'>
+ <label for='sampling'>sampling</label><select id='sampling'><option value='plain'>plain</option><option value='tail'>tail (the tail converges sooner)</option></select>
  <button type='submit' id='start'>Start run</button></p>
 </form>
 <p id='err' class='error' role='alert' aria-live='assertive'></p>
@@ -278,7 +283,7 @@ document.getElementById('runform').onsubmit = async (e) => {
   const err = document.getElementById('err'); err.textContent = '';
   try {
     const j = await postJSON('/api/runs', {scenario: document.getElementById('scenario').value, samples: +document.getElementById('samples').value,
-      seed: +document.getElementById('seed').value});
+      seed: +document.getElementById('seed').value, sampling: document.getElementById('sampling').value});
     poll(j.id);
   } catch(e){ err.textContent = e.message; document.getElementById('job').innerHTML = ''; }
 };

@@ -1,0 +1,276 @@
+"""Operator models through pypowsybl: PSS/E stored solutions, CGMES against OpenLoadFlow, sites, bad input.
+
+References: the power-flow solution a PSS/E RAW file stores (computed by PSS/E), the SV profile of
+a converged CGMES export, and PowSyBl's OpenLoadFlow run on the same network with matching settings
+(no distributed slack, no transformer/shunt/phase-shifter control, no reactive limits, the same
+slack bus, remote voltage control off).
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+pn = pytest.importorskip("pypowsybl.network")
+lf = pytest.importorskip("pypowsybl.loadflow")
+
+import gridshield as gs  # noqa: E402
+from tests.conftest import shared_case  # noqa: E402
+
+
+def stored_state(network):
+    """Bus-view voltages in p.u. of nominal and angles (deg) as the network holds them."""
+    buses = network.get_buses()
+    vn = network.get_voltage_levels().loc[buses.voltage_level_id, "nominal_v"].to_numpy()
+    return buses.index.tolist(), buses.v_mag.to_numpy() / vn, buses.v_angle.to_numpy()
+
+
+def assert_state(network, grid, res, vm, va, vm_tol=1e-4, va_tol=0.01):
+    """The solution equals a stored state: |dVm| <= vm_tol p.u., angles relative to the slack within va_tol deg."""
+    rows = grid_rows(network, grid)
+    ref = int(np.flatnonzero(grid.buses.type[rows] == 3)[0])
+    np.testing.assert_allclose(res.vm_pu[rows], vm, atol=vm_tol)
+    np.testing.assert_allclose(res.va_deg[rows] - res.va_deg[rows[ref]], va - va[ref], atol=va_tol)
+
+
+def grid_rows(network, grid) -> np.ndarray:
+    """Grid row of each bus-view bus: ``bus:<id>``, or for PSS/E ``bus:<number>`` of its bus ``B<number>``."""
+    bb = network.get_bus_breaker_view_buses()
+    number = {row.bus_id: k[1:] for k, row in bb.iterrows() if k.startswith("B") and k[1:].isdigit()}
+    out = []
+    for bid in network.get_buses().index:
+        key = f"bus:{bid}" if f"bus:{bid}" in grid.buses.index else f"bus:{number[bid]}"
+        out.append(grid.buses.index[key])
+    return np.array(out)
+
+
+# -- PSS/E: the stored solution -----------------------------------------------------------------
+@pytest.mark.parametrize("name", ["WSCC_9_bus", "IEEE_14_bus", "IEEE_30_bus", "NETS-NYPS_68_Bus_System"])
+def test_psse_reproduces_the_stored_solution(name):
+    path = shared_case(f"psse/{name}.raw")
+    network = pn.load(str(path))
+    ids, vm, va = stored_state(network)
+    grid = gs.load_case(path)
+    res = gs.solve_ac(grid, init="flat", enforce_q_limits=True, tol=1e-10)  # PSS/E enforces Q limits
+    assert res.converged
+    assert_state(network, grid, res, vm, va)
+
+
+def test_psse_ids_numbers_sites_and_counts():
+    grid = gs.load_case(shared_case("psse/IEEE_118_Bus_v2.raw"))  # its stored voltages are not a solution
+    s = grid.summary()
+    assert (s["buses"], s["branches"], s["generators"], s["loads"]) == (118, 179, 54, 99)
+    assert grid.buses.id[:3].tolist() == ["bus:1", "bus:2", "bus:3"] and grid.buses.number[:3].tolist() == [1, 2, 3]
+    assert grid.gens.id[0].startswith("gen:B") and grid.loads.id[0].startswith("load:B")
+    assert len(grid.site_table) == len(grid.sites) > 50  # PSS/E has no substations: pypowsybl groups by transformer
+    assert gs.solve_ac(grid, init="flat").converged
+
+
+def test_psse_swing_bus_holds_voltage_and_is_noted():
+    grid = gs.load_case(shared_case("psse/IEEE_14_bus.raw"))
+    ref = int(np.flatnonzero(grid.buses.type == 3)[0])
+    assert grid.buses.id[ref] == "bus:1"
+    g = grid.gens.row("gen:B1-G1")
+    assert grid.gens.vg_pu[g] == pytest.approx(1.06) and grid.gens.q_max_mvar[g] == np.inf
+    notes = grid.extra_tables["gs_import_notes"]
+    assert any("swing bus" in row[2] for row in notes.rows)
+
+
+def test_psse_written_by_pypowsybl_round_trips(tmp_path):
+    """pypowsybl writes RAW from its own IEEE 14 network, solved by OpenLoadFlow; gridshield reads it back."""
+    network = pn.create_ieee14()
+    lf.run_ac(network, lf.Parameters(distributed_slack=False, use_reactive_limits=False))
+    network.save(str(tmp_path / "ieee14.raw"), format="PSS/E")
+    _, vm, va = stored_state(network)
+    back = pn.load(str(tmp_path / "ieee14.raw"))
+    grid = gs.from_pypowsybl(back)
+    res = gs.solve_ac(grid, init="flat", tol=1e-10)
+    assert_state(back, grid, res, vm, va)
+
+
+# -- CGMES and IIDM: OpenLoadFlow ----------------------------------------------------------------
+def olf_parameters(slack_ids):
+    return lf.Parameters(
+        distributed_slack=False, use_reactive_limits=False, transformer_voltage_control_on=False,
+        shunt_compensator_voltage_control_on=False, phase_shifter_regulation_on=False,
+        voltage_init_mode=lf.VoltageInitMode.UNIFORM_VALUES,
+        provider_parameters={
+            "slackBusSelectionMode": "NAME", "slackBusesIds": ",".join(slack_ids), "voltageRemoteControl": "false",
+            "hvdcAcEmulation": "false", "newtonRaphsonConvEpsPerEq": "1e-11",
+        },
+    )
+
+
+def assert_equals_olf(network, grid):
+    rows = grid_rows(network, grid)
+    ids = network.get_buses().index.tolist()
+    refs = [k for k, r in enumerate(rows) if grid.buses.type[r] == 3]
+    results = lf.run_ac(network, olf_parameters([ids[k] for k in refs]))
+    assert all(r.status.name == "CONVERGED" for r in results)
+    _, vm, va = stored_state(network)
+    res = gs.solve_ac(grid, init="flat", tol=1e-11)
+    assert res.converged
+    lit = np.isfinite(vm)
+    np.testing.assert_allclose(res.vm_pu[rows][lit], vm[lit], atol=1e-6)
+    comp = network.get_buses().synchronous_component.to_numpy()
+    for k in refs:  # angles within each synchronous area, relative to its slack
+        same = lit & (comp == comp[k])
+        ours = res.va_deg[rows] - res.va_deg[rows[k]]
+        np.testing.assert_allclose(ours[same], (va - va[k])[same], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    ["create_micro_grid_be_network", "create_micro_grid_nl_network", "create_four_substations_node_breaker_network",
+     "create_eurostag_tutorial_example1_network", "create_ieee118"],
+)
+def test_builtin_networks_equal_openloadflow(make):
+    network = getattr(pn, make)()
+    grid = gs.from_pypowsybl(network, approximate=True)
+    assert_equals_olf(network, grid)
+
+
+@pytest.mark.parametrize(
+    "name", ["IEEE_14_bus.zip", "IEEE_118_Bus_v2.zip", "CGMES_v2.4.15_MicroGridTestConfiguration_BC_Assembled_v2.zip"]
+)
+def test_cgmes_files_equal_openloadflow(name):
+    path = shared_case(f"cgmes/{name}")
+    grid = gs.load_case(path, approximate=True)
+    assert_equals_olf(pn.load(str(path)), grid)
+
+
+def test_cgmes_sv_profile_reproduced():
+    """The IEEE 14 CGMES export's SV profile is a converged solution; gridshield reproduces it."""
+    path = shared_case("cgmes/IEEE_14_bus.zip")
+    network = pn.load(str(path))
+    _, vm, va = stored_state(network)
+    grid = gs.load_case(path)
+    res = gs.solve_ac(grid, init="flat", tol=1e-10)
+    assert_state(network, grid, res, vm, va)
+
+
+def test_remote_voltage_control_refused_then_approximated():
+    network = pn.create_micro_grid_be_network()
+    with pytest.raises(gs.GridshieldError, match=r"generator 3a3b27be-b18b-4385-b557-6735d733baf0 controls the voltage "
+                                                 r"of a remote bus.*approximate=True"):
+        gs.from_pypowsybl(network)
+    grid = gs.from_pypowsybl(network, approximate=True)
+    notes = grid.extra_tables["gs_import_notes"].rows
+    assert notes[0][:2] == ("remote voltage control by generators read as local control",
+                            "3a3b27be-b18b-4385-b557-6735d733baf0")
+
+
+# -- sites, names, coordinates --------------------------------------------------------------------
+def test_cgmes_sites_names_and_gl_coordinates():
+    grid = gs.load_case(shared_case("cgmes/CGMES_v2.4.15_MicroGridTestConfiguration_BC_Assembled_v2.zip"),
+                        approximate=True)
+    st = grid.site_table
+    by_name = {n: k for k, n in enumerate(st.name.tolist())}
+    assert {"PP_Brussels", "PP_Amsterdam", "Anvers"} <= set(by_name)
+    k = by_name["PP_Brussels"]
+    assert st.id[k] == "site:37e14a0f-5e34-4647-a062-8bfd9305fa9d" and st.category[k] == "plant"
+    assert 4.0 < st.lon_deg[k] < 4.6 and 50.5 < st.lat_deg[k] < 51.0  # Brussels, from the GL profile
+    assert st.nominal_kv[k] == 400.0 and len(st.voltage_levels[k].split(";")) >= 5
+    rows = grid.sites[st.id[k][5:]]
+    assert np.all(grid.buses.x[rows] == st.lon_deg[k])
+    assert any(i.endswith("_boundary") for i in grid.buses.id)  # tie lines meet at boundary buses
+    # a written MATPOWER file keeps sites, coordinates, voltage levels and the import notes
+    back = gs.parse_matpower(gs.matpower_text(grid))
+    assert back.equals(grid)
+
+
+def test_substation_strike_on_node_breaker_model_by_hand():
+    """four_substations_node_breaker: S1 (AC island with GH1-3), S2-S3-S4 in a line, HVDC links as injections.
+
+    Striking S3 (bus S3VL1: load LD5 200 MW, unit GTH2, both lines) destroys LD5 and islands S4
+    (LD6 240 MW, only an SVC): 440 MW lost. S1 and S2 keep their supply (S1: 320 MW of load incl. the
+    80 MW LCC rectifier against 500 MW of units; S2 has no load). Demand: 80+60+60+40+200+240+80 = 760 MW.
+    """
+    grid = gs.from_pypowsybl(pn.create_four_substations_node_breaker_network(), approximate=True)
+    assert set(grid.sites) == {"S1", "S2", "S3", "S4"}
+    assert grid.sites["S1"].size == 2  # two voltage levels (225 and 400 kV) behind breakers
+    hit = gs.assess_damage(grid, ["site:S3"])
+    assert hit.demand_mw == pytest.approx(760.0)
+    assert hit.lost_mw == pytest.approx(200.0 + 240.0, abs=1e-6)
+    hit = gs.assess_damage(grid, ["site:S1"])
+    assert hit.lost_mw == pytest.approx(80 + 60 + 60 + 40 + 80.0, abs=1e-6)
+
+
+def test_cli_impact_on_a_cgmes_zip_by_site(capsys):
+    from gridshield.cli import main
+
+    path = shared_case("cgmes/IEEE_14_bus.zip")
+    grid = gs.load_case(path)
+    site = next(s for s in grid.sites if grid.loads.p_mw[np.isin(grid.loads.bus, grid.sites[s])].sum() > 40)
+    main(["impact", str(path), "--damage", f"site:{site}"])
+    out = capsys.readouterr().out
+    assert "lost" in out.lower()
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def _copy_without(src, dst, drop):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for n in zin.namelist():
+            if drop not in n:
+                zout.writestr(n, zin.read(n))
+    return dst
+
+
+@pytest.mark.parametrize("drop, needle", [("_TP_", "lacks the TP profile"), ("_SV_", "lacks the SV profile")])
+def test_partial_cgmes_set_is_one_clear_error(tmp_path, drop, needle, capsys):
+    bad = _copy_without(shared_case("cgmes/IEEE_14_bus.zip"), tmp_path / "partial.zip", drop)
+    with pytest.raises(gs.ParseError, match=needle) as ei:
+        gs.load_case(bad)
+    assert str(bad) in str(ei.value)
+    from gridshield.cli import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(["info", str(bad)])
+    assert ex.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_missing_boundary_set_is_named():
+    with pytest.raises(gs.ParseError, match=r"boundary set is missing; add its EQ_BD and TP_BD files"):
+        gs.load_case(shared_case("cgmes/CGMES_v2.4.15_FullGridTestConfiguration_NB_BE_v4.zip"))
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"not a zip at all", "not a readable zip file"),
+        (None, "nominalVoltage not found"),  # IEEE_30_bus_33.zip: a broken export pypowsybl refuses
+    ],
+)
+def test_corrupt_cgmes(tmp_path, content, needle):
+    if content is None:
+        path = shared_case("cgmes/IEEE_30_bus_33.zip")
+    else:
+        path = tmp_path / "broken.zip"
+        path.write_bytes(content)
+    with pytest.raises(gs.ParseError, match=needle):
+        gs.load_case(path)
+
+
+def test_unsupported_raw_version(tmp_path):
+    text = shared_case("psse/IEEE_14_bus.raw").read_text().splitlines()
+    text[0] = text[0].replace(", 33, ", ", 29, ", 1)
+    path = tmp_path / "old.raw"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(gs.ParseError, match=r"old.raw:1: PSS/E RAW version 29; pypowsybl reads versions 32, 33 and 35"):
+        gs.load_case(path)
+
+
+def test_format_from_content_and_unknown_format(tmp_path):
+    raw = shared_case("psse/IEEE_14_bus.raw")
+    grid = gs.load_case(raw)
+    m = tmp_path / "no_extension"
+    m.write_text(gs.matpower_text(grid))
+    assert gs.load_case(m).equals(grid)
+    junk = tmp_path / "junk.bin"
+    junk.write_text("hello")
+    with pytest.raises(gs.ParseError, match="cannot tell the file's format"):
+        gs.load_case(junk)
