@@ -38,12 +38,13 @@ def _one_error_line(err: str) -> str:
     ["impact", "case9", "--damage-file", "{bin}"],
     ["heat", "synthetic-city", "-d", "site:S110-Fairmont", "--series", "{bin}"],
     ["restore", "case9", "--damage-file", "{bin}"],
-    ["info", "{bin}"],
+    ["info", "{bin_m}"],
 ])
 def test_binary_files_are_one_line_errors(argv, tmp_path, capsys):
-    b = tmp_path / "binary.yaml"
-    b.write_bytes(bytes(range(256)) * 4)
-    code, _, err = _run([a.replace("{bin}", str(b)) for a in argv], capsys)
+    b, m = tmp_path / "binary.yaml", tmp_path / "binary.m"
+    for p in (b, m):
+        p.write_bytes(bytes(range(256)) * 4)
+    code, _, err = _run([a.replace("{bin_m}", str(m)).replace("{bin}", str(b)) for a in argv], capsys)
     assert code == 2
     assert "not UTF-8 text" in _one_error_line(err)
 

@@ -65,8 +65,9 @@ def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> n
     return arr
 
 
-#: Largest magnitude of any number in a grid table (MW, MVAr, kV, p.u., km): nothing real comes near,
-#: and sums of values such as 1e308 overflow to inf.
+#: Largest magnitude of a number that must be finite in a grid table (MW, MVAr, kV, p.u., km): nothing
+#: real comes near, and sums of values such as 1e308 overflow to inf. Limits that may be unlimited
+#: (generator P/Q limits) are exempt.
 MAX_ABS_VALUE = 1e12
 
 #: Singular noun of each table, for error messages ("unknown branch id ...").
@@ -104,7 +105,8 @@ class Table:
                     raise GridValidationError(
                         f"{table}.{f.name}: non-finite value at {', '.join(ids[bad])}; use a finite number"
                     )
-                huge = np.isfinite(arr) & (np.abs(arr) > MAX_ABS_VALUE)
+                # limits that may be unlimited (inf, or a reader's "largest double") are exempt
+                huge = np.isfinite(arr) & (np.abs(arr) > MAX_ABS_VALUE) if meta["finite"] else np.zeros(n, bool)
                 if huge.any():
                     bad = np.flatnonzero(huge)[:5]
                     raise GridValidationError(
