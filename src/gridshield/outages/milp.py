@@ -160,6 +160,12 @@ def _starts_from(inst: Instance, lay: dict, x: np.ndarray) -> np.ndarray:
     return starts
 
 
+def _solution_matches(h, cost: np.ndarray, info) -> bool:
+    """Whether the solution HiGHS hands back has the objective value it reports."""
+    obj = float(cost @ np.asarray(h.getSolution().col_value))
+    return abs(obj - info.objective_function_value) <= 1e-6 * max(1.0, abs(info.objective_function_value))
+
+
 def solve_milp(inst: Instance, *, time_limit_s: float = 60.0, warm_starts: np.ndarray | None = None,
                with_shortfall: bool = False, mip_rel_gap: float = 1e-6, threads: int = 1) -> dict:
     """Solve the lexicographic MILP. Returns a dict with starts, shortfall, objective values,
@@ -193,10 +199,16 @@ def solve_milp(inst: Instance, *, time_limit_s: float = 60.0, warm_starts: np.nd
         h.setOptionValue("time_limit", max(0.05, budget))
         ts = time.perf_counter()
         h.run()
-        st = h.getModelStatus()
         info = h.getInfo()
+        if info.primal_solution_status == 2 and not _solution_matches(h, c, info):
+            # HiGHS 1.16 can report the optimum yet hand back the warm start it was given
+            # (seen when presolve solves the model outright): solve once more without it
+            h.clearSolver()
+            h.run()
+            info = h.getInfo()
+        st = h.getModelStatus()
         has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        if has_sol:
+        if has_sol and _solution_matches(h, c, info):
             x = np.asarray(h.getSolution().col_value)
         obj = float(c @ x) if x is not None else np.nan
         rec = dict(status=h.modelStatusToString(st), objective=obj, bound=float(info.mip_dual_bound),
