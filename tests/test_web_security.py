@@ -179,3 +179,33 @@ def test_map_of_a_large_grid_is_bounded(client, monkeypatch):
     r = client.post("/api/impact", json={"case": "case118", "damage": ["branch:1"]})
     assert r.status_code == 200 and r.json()["figure"] is None and r.json()["impact"]["lost_mw"] >= 0
     assert client.get("/api/cases/case9/map").json()["data"]
+
+
+def test_upload_reader_process_is_kept_and_replaced_when_it_dies(tmp_path):
+    """One reader process serves every upload; one that died on a file is replaced for the next."""
+    import os
+    import signal
+
+    from gridshield.errors import GridshieldError
+    from gridshield.web.app import UploadReader
+
+    f = tmp_path / "a.m"
+    f.write_text(CASE9)
+    reader = UploadReader()
+    try:
+        assert len(reader.read(f, "a.m", False, 10**7).buses) == 3
+        pids = list(reader._executor()._processes)
+        assert len(reader.read(f, "a.m", False, 10**7).buses) == 3
+        assert list(reader._executor()._processes) == pids  # the same process
+        os.kill(pids[0], signal.SIGKILL)
+        time.sleep(0.5)
+        with pytest.raises(GridshieldError, match="a.m: the reader stopped"):
+            reader.read(f, "a.m", False, 10**7)
+        assert len(reader.read(f, "a.m", False, 10**7).buses) == 3  # a fresh process
+    finally:
+        reader.close()
+
+
+def test_empty_upload_is_refused_at_once(client):
+    r = client.post("/api/cases/upload", files={"file": ("empty.m", b"", "text/plain")})
+    assert r.status_code == 422 and "empty" in r.json()["detail"]

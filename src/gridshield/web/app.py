@@ -114,7 +114,7 @@ class ScheduleRequest(BaseModel):
 
 
 def _read_in_child(path: str, approximate: bool, max_unzipped: int) -> tuple[str, Any]:
-    """Child-process side of :func:`_read_upload`: ``("grid", Grid)`` or ``("error", (line, reason, text))``."""
+    """Child-process side of :meth:`UploadReader.read`: ``("grid", Grid)`` or ``("error", (line, reason, text))``."""
     from gridshield.errors import ParseError
     from gridshield.grid.cases import read_case_file
 
@@ -126,26 +126,60 @@ def _read_in_child(path: str, approximate: bool, max_unzipped: int) -> tuple[str
         return "error", (None, None, str(exc))
 
 
-def _read_upload(path: Path, name: str, approximate: bool, max_unzipped: int) -> Grid:
-    """Read a spooled upload by its format in a child process; messages name the upload, never the spool path.
+class UploadReader:
+    """Reads spooled uploads in one long-lived child process (started on first use).
 
     A child process, because pypowsybl's native library must not be entered from the server's
     changing worker threads (it can crash the process), and so that a reader that fails hard
-    cannot take the dashboard down.
+    cannot take the dashboard down. One process serves every upload (its imports are paid once);
+    it dies with the server, and a process that died on a file is replaced for the next upload.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    from gridshield.errors import ParseError
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._finalizer: Any = None
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
-        kind, value = ex.submit(_read_in_child, str(path), approximate, max_unzipped).result()
-    if kind == "error":
-        line, reason, text = value
-        if reason is not None:
-            raise ParseError(name, line, reason)
-        raise GridshieldError(str(text).replace(str(path), name))
-    return value.replace(name=Path(name).stem or "upload") if value.name == path.stem else value
+    def _executor(self) -> Any:
+        import multiprocessing
+        import os
+        import weakref
+        from concurrent.futures import ProcessPoolExecutor
+
+        from gridshield.parallel import die_with_parent
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=die_with_parent, initargs=(os.getpid(),))
+                self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+            return self._pool
+
+    def read(self, path: Path, name: str, approximate: bool, max_unzipped: int) -> Grid:
+        """The grid in ``path``; messages name the upload (``name``), never the spool path."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from gridshield.errors import ParseError
+
+        pool = self._executor()
+        try:
+            kind, value = pool.submit(_read_in_child, str(path), approximate, max_unzipped).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise GridshieldError(f"{name}: the reader stopped on this file (not a readable grid model)") from None
+        if kind == "error":
+            line, reason, text = value
+            if reason is not None:
+                raise ParseError(name, line, reason)
+            raise GridshieldError(str(text).replace(str(path), name))
+        return value.replace(name=Path(name).stem or "upload") if value.name == path.stem else value
+
+    def close(self) -> None:
+        """Stop the reader process."""
+        if self._finalizer is not None:
+            self._finalizer()
 
 
 def create_app(
@@ -183,6 +217,7 @@ def create_app(
     max_bytes = int(max_upload_mb * 1024 * 1024)
     total = DEFAULT_UPLOAD_TOTAL_BYTES if max_upload_total_mb is None else int(max_upload_total_mb * 1024 * 1024)
     spool = UploadSpool(upload_dir, max_file_bytes=max_bytes, max_total_bytes=max(total, max_bytes))
+    reader = UploadReader()
     store_path = Path(store) if store is not None else Path("runs.duckdb")
     jobs = JobPool(workers=job_workers, max_queued=max_queued_jobs)
     app = FastAPI(
@@ -201,6 +236,7 @@ def create_app(
     app.state.jobs = jobs
     app.state.store_path = store_path
     app.state.uploads = spool
+    app.state.upload_reader = reader
 
     # -- security ---------------------------------------------------------------------------
     app.add_middleware(
@@ -323,7 +359,9 @@ def create_app(
                     if size > max_bytes:
                         raise HTTPException(413, f"upload larger than {max_upload_mb:g} MB (serve --max-upload-mb)")
                     fh.write(chunk)
-            grid = await run_in_threadpool(_read_upload, path, name, approximate, 20 * max_bytes)
+            if size == 0:
+                raise HTTPException(422, f"{name}: the file is empty; upload a grid model")
+            grid = await run_in_threadpool(reader.read, path, name, approximate, 20 * max_bytes)
             if path != m_path:
                 write_matpower(grid, m_path)
                 path.unlink(missing_ok=True)
