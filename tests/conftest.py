@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import gridshield as gs
+
+# The suite is reproducible: property tests draw the same examples on every run ("ci", the
+# default). HYPOTHESIS_PROFILE=explore draws fresh examples to hunt for new failures.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SHARED_CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
 
