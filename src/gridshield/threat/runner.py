@@ -514,7 +514,7 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
             fill()
             while pending and state["stop"] is None:
                 finished, _ = ex.wait(set(pending))
-                for f in finished:
+                for f in sorted(finished, key=lambda f: pending[f][0]):  # stored in sample order
                     start, stop = pending.pop(f)
                     try:
                         batch = f.result()
