@@ -456,14 +456,15 @@ def update_state(y, perm_c, vm, ur, ui):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx,
-            dark_ptr, dark_bus, bus_live, rating, vmin, vmax, out_ld, out_ld_k, out_nth,
-            out_vlo, out_vlo_i, out_vhi, out_vhi_i, out_nlo, out_nhi):  # pragma: no cover
+def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx, dark_ptr, dark_bus,
+            bus_live, rating, limit, vmin, vmax, out_ld, out_ld_k, out_nth, out_vlo, out_vlo_i, out_vhi, out_vhi_i,
+            out_nlo, out_nhi):  # pragma: no cover
     """Thermal and voltage checks of the first ``md`` columns of ``vr + j vi`` (results indexed by column).
 
-    Loading of a branch: ``max(|S_from|, |S_to|) / rating`` (MVA, ``rating`` 0 = unlimited), over
-    branches in service after the contingency with both ends energised; voltages over energised
-    buses against ``[vmin, vmax]``. Counts use a relative slack of 1e-9.
+    Over branches in service after the contingency with both ends energised: the highest
+    ``max(|S_from|, |S_to|) / rating`` (MVA; ``rating`` 0 = not rated) and its branch, and the
+    branches whose MVA exceeds ``limit`` (0 = not monitored). Over energised buses: the extreme
+    voltage magnitudes and the buses outside ``[vmin, vmax]``. Counts use a relative slack of 1e-9.
     """
     nb = vr.shape[0]
     nl = f.shape[0]
@@ -478,12 +479,12 @@ def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, re
     best = np.zeros(md)
     arg = np.full(md, -1, dtype=np.int64)
     cnt = np.zeros(md, dtype=np.int64)
-    lim2 = (1.0 + 1e-9) ** 2
     for k in range(nl):
-        if not branch_on[k] or rating[k] <= 0.0:
+        if not branch_on[k] or (rating[k] <= 0.0 and limit[k] <= 0.0):
             continue
         a, b = f[k], t[k]
-        inv2 = (base_mva / rating[k]) ** 2
+        inv2 = (base_mva / rating[k]) ** 2 if rating[k] > 0.0 else 0.0
+        lim2 = (limit[k] / base_mva * (1.0 + 1e-9)) ** 2 if limit[k] > 0.0 else np.inf
         ar, ai, br, bi = vr[a], vi[a], vr[b], vi[b]
         dk, da, db = out_k[k], dead[a], dead[b]
         y1r, y1i, y2r, y2i = yff[k].real, yff[k].imag, yft[k].real, yft[k].imag
@@ -495,11 +496,11 @@ def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, re
             iti = y3r * ai[q] + y3i * ar[q] + y4r * bi[q] + y4i * br[q]
             sf = (ar[q] * ar[q] + ai[q] * ai[q]) * (ifr * ifr + ifi * ifi)
             st = (br[q] * br[q] + bi[q] * bi[q]) * (itr * itr + iti * iti)
-            l2 = (sf if sf > st else st) * inv2 * (1.0 - dk[q]) * (1.0 - da[q]) * (1.0 - db[q])
-            if l2 > best[q]:
-                best[q] = l2
+            s2 = (sf if sf > st else st) * (1.0 - dk[q]) * (1.0 - da[q]) * (1.0 - db[q])
+            if s2 * inv2 > best[q]:
+                best[q] = s2 * inv2
                 arg[q] = k
-            if l2 > lim2:
+            if s2 > lim2:
                 cnt[q] += 1
     for q in range(md):
         out_ld[q] = np.sqrt(best[q])

@@ -53,8 +53,9 @@ from gridshield.topology import bridges, component_labels
 
 #: Changed Jacobian rows above which an outage goes to a fresh Newton-Raphson solve instead.
 MAX_RANK = 96
-#: Compensated iterations allowed before an outage is handed to Newton-Raphson.
-MAX_COMPENSATED_ITER = 25
+#: Compensated iterations allowed (also as predicted from the observed rate of convergence) before an
+#: outage is handed to Newton-Raphson.
+MAX_COMPENSATED_ITER = 16
 #: Outages solved side by side.
 BATCH = 32
 #: Precision of the solves with the base factors (the mismatch and the state stay in float64).
@@ -90,11 +91,11 @@ class OutageChecks:
     iterations
         Iterations of the method that produced the answer (summed over Q-limit passes).
     max_loading, max_loading_branch, n_overloads
-        Highest branch loading (fraction of the monitoring rating, MVA at either end), its branch
-        row (-1 if none rated) and the branches above 1.
+        Highest branch loading (fraction of ``rating_mva``, MVA at either end), its branch row (-1
+        if none rated), and the branches above ``limit_mva``.
     vm_min_pu, vm_min_bus, vm_max_pu, vm_max_bus, n_low_voltage, n_high_voltage
         Extreme voltage magnitudes over energised buses, their bus rows, and the buses outside
-        the monitoring limits.
+        ``[vmin_pu, vmax_pu]``.
     islanded_mw, dark_buses
         Load (MW) and buses left without generation by the outage (energised in the base case).
     q_switched
@@ -334,8 +335,8 @@ class AcOutageSolver:
         robust (line search) solve when the plain one does not converge.
         """
         bon, gon = self.masks(outage)
-        kw = dict(branch_in_service=bon, gen_in_service=gon, init=self.base, tol=self.tol,
-                  enforce_q_limits=self.q_limits, q_fixed_mvar=self.q_fixed, max_iter=self.max_iter)
+        kw = {"branch_in_service": bon, "gen_in_service": gon, "init": self.base, "tol": self.tol,
+              "enforce_q_limits": self.q_limits, "q_fixed_mvar": self.q_fixed, "max_iter": self.max_iter}
         r = self.ac.solve(**kw)
         if not r.converged and robust_retry and r.reason not in ("no generation", "q limits infeasible"):
             r2 = self.ac.solve(**(kw | {"robust": True, "max_iter": max(self.max_iter, 50)}))
@@ -350,6 +351,7 @@ class AcOutageSolver:
         rating_mva: np.ndarray,
         vmin_pu: np.ndarray,
         vmax_pu: np.ndarray,
+        limit_mva: np.ndarray | None = None,
         batch: int = BATCH,
         progress: Callable[[int, int], None] | None = None,
     ) -> OutageChecks:
@@ -360,9 +362,12 @@ class AcOutageSolver:
         outages
             The contingencies (branch and generator rows).
         rating_mva
-            Monitoring rating per branch (MVA, at either end; 0 = not monitored).
+            Rating per branch that loadings are reported against (MVA, at either end; 0 = none).
         vmin_pu, vmax_pu
-            Monitoring voltage limits per bus (p.u.; -inf / inf for none).
+            Voltage limits per bus (p.u.; -inf / inf for none).
+        limit_mva
+            MVA per branch above which it counts as overloaded (default ``rating_mva``; 0 = not
+            monitored).
         batch
             Outages solved side by side.
         progress
@@ -371,13 +376,14 @@ class AcOutageSolver:
         n = len(outages)
         nb, nl = self.nb, len(self.grid.branches)
         rating = np.ascontiguousarray(rating_mva, dtype=float)
+        limit = rating if limit_mva is None else np.ascontiguousarray(limit_mva, dtype=float)
         vmin = np.ascontiguousarray(vmin_pu, dtype=float)
         vmax = np.ascontiguousarray(vmax_pu, dtype=float)
-        if rating.shape != (nl,) or vmin.shape != (nb,) or vmax.shape != (nb,):
-            raise GridshieldError("rating_mva needs one value per branch, vmin_pu / vmax_pu one per bus")
+        if rating.shape != (nl,) or limit.shape != (nl,) or vmin.shape != (nb,) or vmax.shape != (nb,):
+            raise GridshieldError("rating_mva / limit_mva need one value per branch, vmin_pu / vmax_pu one per bus")
         if not 1 <= batch <= 4096:
             raise GridshieldError(f"batch={batch}: solve between 1 and 4096 outages side by side")
-        mon = (rating, vmin[self.order].copy(), vmax[self.order].copy())
+        mon = (rating, limit, vmin[self.order].copy(), vmax[self.order].copy())
         res = _Results(n)
         items: list[_Item] = []
         newton: list[_Item] = []
@@ -467,7 +473,7 @@ class AcOutageSolver:
         br, g = self.grid.branches, self.grid.gens
         bon = self.on.copy()
         bon[k] = False
-        label, count = component_labels(self.nb, self.ac.f, self.ac.t, bon, self.grid.buses.in_service)
+        label, _ = component_labels(self.nb, self.ac.f, self.ac.t, bon, self.grid.buses.in_service)
         a, b = label[br.from_bus[k]], label[br.to_bus[k]]
         refs = np.flatnonzero(self.btype == REF)
         side = b if np.any(label[refs] == a) else a
@@ -562,6 +568,7 @@ class AcOutageSolver:
         ok = np.ones(batch, dtype=bool)
         it = np.zeros(n + 1, dtype=np.int64)
         best = np.full(n + 1, np.inf)
+        prev = np.full(n + 1, np.inf)
         done = _Done(self, p, batch, mon, res)
         rc = self.rows
         rc.ensure(p.rr_row)
@@ -589,9 +596,13 @@ class AcOutageSolver:
                               p.tb_sb_i, self.perm_r, f_blk, norms)
             c = col2c
             conv = live & (norms < self.tol)
-            bad = live & ~conv & (~np.isfinite(norms) | (norms > 1e8) | (it[c] >= MAX_COMPENSATED_ITER)
-                                  | (norms > 1e3 * best[c]))
+            with np.errstate(divide="ignore", invalid="ignore"):  # iterations still needed at the current rate
+                rho = norms / prev[c]
+                more = np.where(rho < 1, np.log(self.tol / norms) / np.log(rho), np.inf)
+            slow = (it[c] >= 3) & (it[c] + more > MAX_COMPENSATED_ITER)
+            bad = live & ~conv & (~np.isfinite(norms) | (norms > 1e8) | slow | (norms > 1e3 * best[c]))
             best[c] = np.minimum(best[c], norms)
+            prev[c] = norms
             if conv.any():
                 restart += self._finish(p, np.flatnonzero(conv), col2c, vm, ur, ui, vr, vi, res, done)
             fin = conv | bad
@@ -797,12 +808,11 @@ class _Done:
         ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
         ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
         nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
-        rating, vmin, vmax = self.mon
         vr = np.ascontiguousarray(self.vr[:, :m])
         vi = np.ascontiguousarray(self.vi[:, :m])
         CK.monitor(m, self.c[:m], vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, eng.on, p.rem_ptr,
-                   p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, rating, vmin, vmax, ld, ldk, nth, vlo, vloi,
-                   vhi, vhii, nlo, nhi)
+                   p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *self.mon, ld, ldk, nth, vlo, vloi, vhi, vhii,
+                   nlo, nhi)
         gid = p.gid[self.c[:m]]
         res.converged[gid] = True
         for k in gid.tolist():
