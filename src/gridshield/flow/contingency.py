@@ -21,8 +21,8 @@ Newton steps in rows R and chord steps elsewhere (linear convergence, typically 
 1e-8 p.u.). An outage is **converged only when the true post-contingency mismatch** (every bus,
 the same infinity norm as :class:`gridshield.flow.ac.AcSolver`) is below ``tol``; one that does
 not converge this way (or changes more than ``MAX_RANK`` rows) is handed to a fresh
-Newton-Raphson solve (:meth:`AcOutageSolver.reference`, robust mode as a second try), and one that
-still does not converge is reported as such.
+Newton-Raphson solve from the base case (:meth:`AcOutageSolver.reference`), and one that still does
+not converge is reported as such.
 
 Contingencies run in batches of ``batch`` side by side: the state is an ``(nb, batch)`` array, the
 mismatch, the triangular solves with the base factors (SuperLU factors, minimum-degree order on
@@ -327,21 +327,18 @@ class AcOutageSolver:
         gon[list(outage.gens)] = False
         return bon, gon
 
-    def reference(self, outage: Outage, *, robust_retry: bool = True) -> AcResult:
+    def reference(self, outage: Outage) -> AcResult:
         """The outage solved by a fresh Newton-Raphson from the base case (the brute-force way).
 
         :meth:`AcSolver.solve` with the outage's status masks, warm-started from the base-case
-        solution, the base case's Q-limit state held (``q_limits``) and Q limits enforced; a
-        robust (line search) solve when the plain one does not converge.
+        solution, the base case's Q-limit state held (``q_limits``) and Q limits enforced, at most
+        ``max_iter`` iterations per Q-limit pass. An outage it does not solve is reported as not
+        converged (no line search or continuation: a contingency whose power flow Newton-Raphson
+        cannot solve from the pre-contingency state is insecure).
         """
         bon, gon = self.masks(outage)
-        kw = {"branch_in_service": bon, "gen_in_service": gon, "init": self.base, "tol": self.tol,
-              "enforce_q_limits": self.q_limits, "q_fixed_mvar": self.q_fixed, "max_iter": self.max_iter}
-        r = self.ac.solve(**kw)
-        if not r.converged and robust_retry and r.reason not in ("no generation", "q limits infeasible"):
-            r2 = self.ac.solve(**(kw | {"robust": True, "max_iter": max(self.max_iter, 50)}))
-            r = r2 if r2.converged else r
-        return r
+        return self.ac.solve(branch_in_service=bon, gen_in_service=gon, init=self.base, tol=self.tol,
+                             enforce_q_limits=self.q_limits, q_fixed_mvar=self.q_fixed, max_iter=self.max_iter)
 
     # -- many outages ------------------------------------------------------------------------------
     def solve(
@@ -635,16 +632,19 @@ class AcOutageSolver:
         """Converged slots ``qs``: Q-limit check (outages to solve again), else to the monitoring checks."""
         restart: list[_Item] = []
         if self.q_limits:
-            restart = self._q_limits(p, qs, col2c, vm, ur, ui, vr, vi, res)
-            if restart:
-                again = {x.gid for x in restart}
+            restart, stop = self._q_limits(p, qs, col2c, vm, ur, ui, vr, vi, res)
+            again = {x.gid for x in restart} | stop
+            if again:
                 qs = np.array([q for q in qs.tolist() if p.gid[col2c[q]] not in again], dtype=np.int64)
         if qs.size:
             done.add(qs, col2c, vr, vi)
         return restart
 
-    def _q_limits(self, p: _Pass, qs, col2c, vm, ur, ui, vr, vi, res: _Results) -> list[_Item]:
-        """Generators beyond their Q limits in the solved slots ``qs``: the outages to solve again."""
+    def _q_limits(self, p: _Pass, qs, col2c, vm, ur, ui, vr, vi, res: _Results) -> tuple[list[_Item], set[int]]:
+        """Generators beyond their Q limits in the solved slots ``qs``.
+
+        Returns the outages to solve again and those left without a slack ("q limits infeasible").
+        """
         g = self.grid.gens
         cap = len(g) * qs.size + 1
         out_c = np.empty(cap, dtype=np.int64)
@@ -657,9 +657,10 @@ class AcOutageSolver:
                        p.go_ptr, p.go_gen, p.go_on, p.go_held, p.go_q, g.q_min_mvar, g.q_max_mvar, self.k_qd,
                        self.ac.base, Q_LIMIT_TOL_MVAR, out_c, out_g, out_q, out_v)
         if not k:
-            return []
+            return [], set()
         slot_of = {int(col2c[q]): q for q in qs.tolist()}
         restart = []
+        stop: set[int] = set()
         for c in np.unique(out_c[:k]).tolist():
             sel = np.flatnonzero(out_c[:k] == c)
             item = p.items[c]
@@ -673,13 +674,14 @@ class AcOutageSolver:
             res.q_switched[item.gid] += int(vv.sum())
             if not ok:
                 res.reason[item.gid] = "q limits infeasible"
+                stop.add(item.gid)
                 continue
             q = slot_of[c]
             new = _Post(post.label, post.energised, btype, post.gon, held, qg)
             cand = np.unique(np.r_[item.tb, g.bus[gg], np.flatnonzero(btype != self.btype)]).astype(np.int64)
             restart.append(self._changes(item.gid, item.rem, np.zeros(0, dtype=np.int64), new, item.dark,
                                          (vm[:, q].copy(), ur[:, q].copy(), ui[:, q].copy()), cand))
-        return restart
+        return restart, stop
 
     def _newton(self, outage: Outage, item: _Item, res: _Results, mon) -> None:
         """The outage by a fresh Newton-Raphson solve (:meth:`reference`), checked like the others."""
