@@ -636,3 +636,52 @@ def q_check(cols, col2c, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, yt
         for p in range(tb_ptr[c], tb_ptr[c + 1]):
             btype[tb_bus[p]] = btype0[tb_bus[p]]
     return cnt
+
+
+@njit(cache=True, nogil=True)
+def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
+    """Depth-first spanning forest from ``roots`` first, then any unvisited bus.
+
+    Adjacency: bus ``i``'s neighbours ``nbr[ptr[i]:ptr[i + 1]]`` over branches ``edge[...]``.
+    Returns ``(order, pre, size, parent_edge)``: the preorder, each bus's position in it, its
+    subtree size and the branch to its parent (-1 at a root); the subtree of ``c`` is
+    ``order[pre[c]:pre[c] + size[c]]``.
+    """
+    pre = np.full(nb, -1, dtype=np.int64)
+    size = np.ones(nb, dtype=np.int64)
+    par = np.full(nb, -1, dtype=np.int64)
+    pedge = np.full(nb, -1, dtype=np.int64)
+    order = np.empty(nb, dtype=np.int64)
+    stack = np.empty(nb, dtype=np.int64)
+    it = np.empty(nb, dtype=np.int64)
+    cnt = 0
+    starts = np.concatenate((roots, np.arange(nb)))
+    for r in starts:
+        if pre[r] >= 0:
+            continue
+        top = 0
+        stack[0] = r
+        it[r] = ptr[r]
+        pre[r] = cnt
+        order[cnt] = r
+        cnt += 1
+        while top >= 0:
+            v = stack[top]
+            if it[v] < ptr[v + 1]:
+                w = nbr[it[v]]
+                e = edge[it[v]]
+                it[v] += 1
+                if pre[w] < 0:
+                    pre[w] = cnt
+                    order[cnt] = w
+                    cnt += 1
+                    par[w] = v
+                    pedge[w] = e
+                    it[w] = ptr[w]
+                    top += 1
+                    stack[top] = w
+            else:
+                top -= 1
+                if par[v] >= 0:
+                    size[par[v]] += size[v]
+    return order, pre, size, pedge

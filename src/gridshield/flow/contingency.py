@@ -49,7 +49,7 @@ from gridshield.flow import _ca_kernels as CK
 from gridshield.flow import _nr_kernels as K
 from gridshield.flow.ac import PQ, PV, Q_LIMIT_TOL_MVAR, REF, AcResult, AcSolver, frozen_gen_q, switch_to_pq
 from gridshield.grid.model import Grid
-from gridshield.topology import bridges, component_labels
+from gridshield.topology import bridges
 
 #: Changed Jacobian rows above which an outage goes to a fresh Newton-Raphson solve instead.
 MAX_RANK = 96
@@ -68,6 +68,11 @@ REFILL = 0.25
 MAX_Q_PASSES = 50
 
 REASONS = ("converged", "max iterations", "diverged", "singular Jacobian", "no generation", "q limits infeasible")
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_TRUE4 = np.ones(4, dtype=bool)
+_NO_GOV = (_EMPTY, _EMPTY.astype(bool), _EMPTY.astype(bool), _EMPTY.astype(float))
+_NO_START = np.zeros((0, 2))
 
 
 @dataclass(frozen=True)
@@ -195,10 +200,33 @@ class AcOutageSolver:
         self.sbus = self._sbus(gon, qg, btype)
         self.bal = np.r_[(btype == PQ) | (btype == PV), btype == PQ]
         self.bridge = bridges(grid, self.on)
+        self._trees()
         ld = grid.loads
         self.pd_bus_mw = np.bincount(ld.bus[ld.in_service], weights=ld.p_mw[ld.in_service], minlength=nb)
         self.gen_ptr, self.gen_of_bus = _by_bus(g.bus, nb)
         self._internal(base.v)
+
+    def _trees(self) -> None:
+        """Per branch: the data of its outage when it splits nothing, and the cut-off side of each bridge."""
+        br = self.grid.branches
+        nb = self.nb
+        f, t = br.from_bus, br.to_bus
+        self.simple = self.on & ~self.bridge & (f != t)
+        self.s_tb = np.ascontiguousarray(np.c_[f, t].astype(np.int64))
+        rows = np.c_[f, nb + f, t, nb + t].astype(np.int64)
+        self.s_rows = rows
+        self.s_rmask = self.bal[rows]
+        self.s_key = np.minimum(f, t)  # replaced by the kernel order in _internal
+        # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
+        live = np.flatnonzero(self.on & (f != t))
+        ends = np.r_[f[live], t[live]]
+        other = np.r_[t[live], f[live]]
+        eid = np.r_[live, live]
+        o = np.argsort(ends, kind="stable")
+        ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=nb))].astype(np.int64)
+        roots = np.flatnonzero(self.btype == REF).astype(np.int64)
+        self.t_order, self.t_pre, self.t_size, self.t_pedge = CK.dfs_tree(ptr, other[o].astype(np.int64),
+                                                                            eid[o].astype(np.int64), roots, nb)
 
     # -- the kernels' bus order and base-case matrices --------------------------------------------
     def _internal(self, v0: np.ndarray) -> None:
@@ -211,6 +239,7 @@ class AcOutageSolver:
         inv = np.empty(nb, dtype=np.int64)
         inv[order] = np.arange(nb)
         self.order, self.inv = order, inv  # internal bus k is grid bus order[k]; grid bus i is internal inv[i]
+        self.s_key = np.minimum(inv[ac.f], inv[ac.t])
         f, t = inv[ac.f], inv[ac.t]
         indptr, indices, pos = K.ybus_pattern(nb, f, t)
         nl = f.size
@@ -415,7 +444,11 @@ class AcOutageSolver:
     def _item(self, gid: int, o: Outage, res: _Results) -> _Item | None:
         """The compensation data of one outage (None when nothing needs solving)."""
         br, g = self.grid.branches, self.grid.gens
-        nb = self.nb
+        if len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br) and self.simple[o.branches[0]]:
+            k = int(o.branches[0])  # the common case: one branch whose loss splits nothing
+            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.btype[self.s_tb[k]],
+                         self.sbus[self.s_tb[k]], self.s_rows[k][self.s_rmask[k]], _TRUE4[:int(self.s_rmask[k].sum())],
+                         _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
         bl = np.unique(np.asarray(o.branches, dtype=np.int64))
         gl = np.unique(np.asarray(o.gens, dtype=np.int64))
         if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
@@ -423,20 +456,11 @@ class AcOutageSolver:
         bl = bl[self.on[bl]]  # elements already out change nothing
         gl = gl[self.gon[gl]]
         f, t = br.from_bus, br.to_bus
-        if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]] and not self.bridge[bl[0]]:
-            k = int(bl[0])
-            tb = np.array([f[k], t[k]], dtype=np.int64)
-            rows = np.array([f[k], nb + f[k], t[k], nb + t[k]], dtype=np.int64)
-            rows = rows[self.bal[rows]]
-            e = np.zeros(0, dtype=np.int64)
-            return _Item(gid, bl, tb, self.btype[tb], self.sbus[tb], rows, np.ones(rows.size, dtype=bool), e,
-                         (e, e.astype(bool), e.astype(bool), e.astype(float)), np.zeros((0, 2)),
-                         int(self.inv[tb].min()))
-        if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]]:
+        if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]] and self.bridge[bl[0]]:
             post, cand = self._bridge_post(int(bl[0]))
         else:
             post, cand = self._post_state(bl, gl), None
-        dark = np.flatnonzero(self.energised & ~post.energised)
+        dark = np.flatnonzero(self.energised & ~post.energised) if cand is None else cand[~post.energised[cand]]
         res.islanded_mw[gid] = float(self.pd_bus_mw[dark].sum())
         res.dark_buses[gid] = dark.size
         if not post.energised.any():
@@ -462,23 +486,22 @@ class AcOutageSolver:
     def _bridge_post(self, k: int) -> tuple[_Post, np.ndarray]:
         """:meth:`_post_state` of a single bridge outage, computed on the part it cuts off.
 
-        The island splits in two; the part without the island's slack is dark without
-        generation, else it gets a slack as :meth:`AcSolver._types` picks it (the bus of its
-        largest generator by Pmax; the first PV bus if that generator is held at a Q limit).
-        Returns the state and the buses whose rows may change.
+        The island splits in two; the part away from the island's slack (the subtree of the
+        bridge's child in a spanning tree rooted at the slack) is dark without generation, else
+        it gets a slack as :meth:`AcSolver._types` picks it (the bus of its largest generator by
+        Pmax; the first PV bus if a generator there is held at a Q limit). Returns the state and
+        the buses whose rows may change.
         """
         br, g = self.grid.branches, self.grid.gens
-        bon = self.on.copy()
-        bon[k] = False
-        label, _ = component_labels(self.nb, self.ac.f, self.ac.t, bon, self.grid.buses.in_service)
-        a, b = label[br.from_bus[k]], label[br.to_bus[k]]
-        refs = np.flatnonzero(self.btype == REF)
-        side = b if np.any(label[refs] == a) else a
-        cut = np.flatnonzero(label == side)
+        a, b = br.from_bus[k], br.to_bus[k]
+        c = a if self.t_pedge[a] == k else b
+        cut = np.sort(self.t_order[self.t_pre[c]:self.t_pre[c] + self.t_size[c]])
+        label = self.label.copy()
+        label[cut] = label.max() + 1
         btype = self.btype.copy()
         energised = self.energised.copy()
-        gb = self.gen_of_bus[self.gen_ptr[cut[0]]:self.gen_ptr[cut[0] + 1]] if cut.size == 1 else None
-        gi = np.flatnonzero(self.gon & (label[g.bus] == side)) if gb is None else gb[self.gon[gb]]
+        gi = self.gen_of_bus[np.concatenate([np.arange(self.gen_ptr[i], self.gen_ptr[i + 1]) for i in cut.tolist()])]
+        gi = np.sort(gi[self.gon[gi]])
         if gi.size == 0:
             btype[cut] = 4
             energised[cut] = False
@@ -493,7 +516,7 @@ class AcOutageSolver:
                     btype[pv[0]] = REF
                 else:
                     btype[:] = -1
-        cand = np.union1d(cut, [br.from_bus[k], br.to_bus[k]]).astype(np.int64)
+        cand = np.union1d(cut, [a, b]).astype(np.int64)
         return _Post(label, energised, btype, self.gon, self.held, self.qg), cand
 
     def _changes(self, gid: int, bl: np.ndarray, gl: np.ndarray, post: _Post, dark: np.ndarray,
