@@ -75,10 +75,10 @@ def _injection(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
 
 
 @njit(cache=True, nogil=True)
-def batch_mismatch(indptr, indices, ydata, yr, yi, vm, ur, ui, vr, vi, col2c, base_bal, sb_r, sb_i,
+def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r, sb_i,
                    f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
                    tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out, norms):  # pragma: no cover
-    """Post-contingency mismatch of every column into ``out`` (``(2 nb, m)``); ``vr + j vi = vm (ur + j ui)``.
+    """Post-contingency mismatch at the voltages ``vr + j vi`` of every column into ``out`` (``(2 nb, m)``).
 
     Row ``r`` of the mismatch goes to ``out[perm_r[r]]`` (ready for :func:`lu_forward`).
 
@@ -88,12 +88,7 @@ def batch_mismatch(indptr, indices, ydata, yr, yi, vm, ur, ui, vr, vi, col2c, ba
     forms and injections. ``norms[q]`` is the infinity norm of ``out[:, q]`` (inf if not finite).
     """
     nb = indptr.shape[0] - 1
-    m = vm.shape[1]
-    for i in range(nb):
-        a, b, c, dr, di = vm[i], ur[i], ui[i], vr[i], vi[i]
-        for q in range(m):
-            dr[q] = a[q] * b[q]
-            di[q] = a[q] * c[q]
+    m = vr.shape[1]
     ir = np.empty(m)
     ii = np.empty(m)
     for i in range(nb):
@@ -412,54 +407,60 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
 
 
 @njit(cache=True, nogil=True)
-def update_state(y, perm_c, vm, ur, ui):  # pragma: no cover
-    """``x -= dx`` for every column, ``dx[i] = y[perm_c[i]]``: magnitudes subtracted, unit phasors rotated.
+def _rotation(d):  # pragma: no cover
+    """``(cos d, sin d)`` by their Taylor series (exact to rounding for ``|d| <= _SMALL_STEP``)."""
+    d2 = d * d
+    sn = d * (1.0 - d2 * (1.0 / 6.0) * (1.0 - d2 * (1.0 / 20.0) * (1.0 - d2 * (1.0 / 42.0))))
+    cs = 1.0 - d2 * 0.5 * (1.0 - d2 * (1.0 / 12.0) * (1.0 - d2 * (1.0 / 30.0) * (1.0 - d2 * (1.0 / 56.0))))
+    return cs, sn
 
-    Angles are not stored: the unit phasor is rotated by ``exp(-j dtheta)`` with its Taylor series
-    (exact to rounding up to ``_SMALL_STEP``), sin/cos beyond; a step of more than a radian marks
-    the column as diverging (NaN).
+
+@njit(cache=True, nogil=True)
+def update_state(y, perm_c, vr, vi):  # pragma: no cover
+    """``x -= dx`` for every column, ``dx[i] = y[perm_c[i]]``, on the voltages ``vr + j vi``.
+
+    Angles and magnitudes are not stored: each voltage is scaled to its new magnitude and rotated
+    by ``exp(-j dtheta)`` (Taylor series, exact to rounding up to ``_SMALL_STEP``; sin/cos beyond).
+    A step of more than a radian marks the column as diverging (NaN).
     """
-    nb, m = vm.shape
-    big = False
+    nb, m = vr.shape
+    big = 0.0
     for i in range(nb):
-        ya, ym, vmi, uri, uii = y[perm_c[i]], y[perm_c[nb + i]], vm[i], ur[i], ui[i]
+        ya, ym, vri, vii = y[perm_c[i]], y[perm_c[nb + i]], vr[i], vi[i]
         for q in range(m):
             d = ya[q]
-            vmi[q] -= ym[q]
-            d2 = d * d
-            sn = d * (1.0 - d2 * (1.0 / 6.0) * (1.0 - d2 * (1.0 / 20.0) * (1.0 - d2 * (1.0 / 42.0))))
-            cs = 1.0 - d2 * 0.5 * (1.0 - d2 * (1.0 / 12.0) * (1.0 - d2 * (1.0 / 30.0) * (1.0 - d2 * (1.0 / 56.0))))
-            a = uri[q]
-            b = uii[q]
-            uri[q] = a * cs + b * sn
-            uii[q] = b * cs - a * sn
-            big |= abs(d) > _SMALL_STEP
-    if big:  # rare: redo the large steps with sin/cos
+            a = vri[q]
+            b = vii[q]
+            mag = np.sqrt(a * a + b * b)
+            g = (mag - ym[q]) / (mag if mag > 0.0 else 1.0)
+            cs, sn = _rotation(d)
+            vri[q] = g * (a * cs + b * sn)
+            vii[q] = g * (b * cs - a * sn)
+            big = max(big, abs(d))
+    if big > _SMALL_STEP:  # rare: redo the large steps with sin/cos
         for i in range(nb):
             for q in range(m):
                 d = y[perm_c[i], q]
                 if abs(d) <= _SMALL_STEP:
                     continue
                 if abs(d) > 1.0:  # a step of more than a radian: this iteration is not converging
-                    ur[i, q] = np.nan
+                    vr[i, q] = np.nan
                     continue
-                d2 = d * d
-                sn = d * (1.0 - d2 * (1.0 / 6.0) * (1.0 - d2 * (1.0 / 20.0) * (1.0 - d2 * (1.0 / 42.0))))
-                cs = 1.0 - d2 * 0.5 * (1.0 - d2 * (1.0 / 12.0) * (1.0 - d2 * (1.0 / 30.0) * (1.0 - d2 * (1.0 / 56.0))))
+                cs, sn = _rotation(d)
                 # undo the series rotation (a division by cs - j sn), apply the exact one
                 n2 = cs * cs + sn * sn
-                a = (ur[i, q] * cs - ui[i, q] * sn) / n2
-                b = (ui[i, q] * cs + ur[i, q] * sn) / n2
+                a = (vr[i, q] * cs - vi[i, q] * sn) / n2
+                b = (vi[i, q] * cs + vr[i, q] * sn) / n2
                 c2, s2_ = np.cos(d), np.sin(d)
-                ur[i, q] = a * c2 + b * s2_
-                ui[i, q] = b * c2 - a * s2_
+                vr[i, q] = a * c2 + b * s2_
+                vi[i, q] = b * c2 - a * s2_
 
 
 @njit(cache=True, nogil=True)
-def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx, dark_ptr, dark_bus,
+def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx, dark_ptr, dark_bus,
             bus_live, rating, limit, vmin, vmax, out_ld, out_ld_k, out_nth, out_vlo, out_vlo_i, out_vhi, out_vhi_i,
             out_nlo, out_nhi):  # pragma: no cover
-    """Thermal and voltage checks of the first ``md`` columns of ``vr + j vi`` (results indexed by column).
+    """Thermal and voltage checks of the columns ``cols`` of ``vr + j vi`` (results indexed like ``cols``).
 
     Over branches in service after the contingency with both ends energised: the highest
     ``max(|S_from|, |S_to|) / rating`` (MVA; ``rating`` 0 = not rated) and its branch, and the
@@ -468,40 +469,57 @@ def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, re
     """
     nb = vr.shape[0]
     nl = f.shape[0]
-    dead = np.zeros((nb, md))
-    out_k = np.zeros((nl, md))
+    md = cols.shape[0]
+    # branches out / buses dark in some column: checked per column; everything else in the fast loop
+    br_mark = np.zeros(nl, dtype=np.bool_)
+    bus_mark = np.zeros(nb, dtype=np.bool_)
     for q in range(md):
-        c = col2c[q]
+        c = col2c[cols[q]]
         for p in range(dark_ptr[c], dark_ptr[c + 1]):
-            dead[dark_bus[p], q] = 1.0
+            bus_mark[dark_bus[p]] = True
         for p in range(rem_ptr[c], rem_ptr[c + 1]):
-            out_k[rem_idx[p], q] = 1.0
+            br_mark[rem_idx[p]] = True
     best = np.zeros(md)
     arg = np.full(md, -1, dtype=np.int64)
     cnt = np.zeros(md, dtype=np.int64)
+    live = np.ones(md)
     for k in range(nl):
         if not branch_on[k] or (rating[k] <= 0.0 and limit[k] <= 0.0):
             continue
         a, b = f[k], t[k]
         inv2 = (base_mva / rating[k]) ** 2 if rating[k] > 0.0 else 0.0
         lim2 = (limit[k] / base_mva * (1.0 + 1e-9)) ** 2 if limit[k] > 0.0 else np.inf
+        special = br_mark[k] or bus_mark[a] or bus_mark[b]
+        if special:
+            for q in range(md):
+                c = col2c[cols[q]]
+                for p in range(rem_ptr[c], rem_ptr[c + 1]):
+                    if rem_idx[p] == k:
+                        live[q] = 0.0
+                for p in range(dark_ptr[c], dark_ptr[c + 1]):
+                    if dark_bus[p] == a or dark_bus[p] == b:
+                        live[q] = 0.0
         ar, ai, br, bi = vr[a], vi[a], vr[b], vi[b]
-        dk, da, db = out_k[k], dead[a], dead[b]
         y1r, y1i, y2r, y2i = yff[k].real, yff[k].imag, yft[k].real, yft[k].imag
         y3r, y3i, y4r, y4i = ytf[k].real, ytf[k].imag, ytt[k].real, ytt[k].imag
         for q in range(md):
-            ifr = y1r * ar[q] - y1i * ai[q] + y2r * br[q] - y2i * bi[q]
-            ifi = y1r * ai[q] + y1i * ar[q] + y2r * bi[q] + y2i * br[q]
-            itr = y3r * ar[q] - y3i * ai[q] + y4r * br[q] - y4i * bi[q]
-            iti = y3r * ai[q] + y3i * ar[q] + y4r * bi[q] + y4i * br[q]
-            sf = (ar[q] * ar[q] + ai[q] * ai[q]) * (ifr * ifr + ifi * ifi)
-            st = (br[q] * br[q] + bi[q] * bi[q]) * (itr * itr + iti * iti)
-            s2 = (sf if sf > st else st) * (1.0 - dk[q]) * (1.0 - da[q]) * (1.0 - db[q])
+            j = cols[q]
+            xar, xai, xbr, xbi = ar[j], ai[j], br[j], bi[j]
+            ifr = y1r * xar - y1i * xai + y2r * xbr - y2i * xbi
+            ifi = y1r * xai + y1i * xar + y2r * xbi + y2i * xbr
+            itr = y3r * xar - y3i * xai + y4r * xbr - y4i * xbi
+            iti = y3r * xai + y3i * xar + y4r * xbi + y4i * xbr
+            sf = (xar * xar + xai * xai) * (ifr * ifr + ifi * ifi)
+            st = (xbr * xbr + xbi * xbi) * (itr * itr + iti * iti)
+            s2 = (sf if sf > st else st) * live[q]
             if s2 * inv2 > best[q]:
                 best[q] = s2 * inv2
                 arg[q] = k
             if s2 > lim2:
                 cnt[q] += 1
+        if special:
+            for q in range(md):
+                live[q] = 1.0
     for q in range(md):
         out_ld[q] = np.sqrt(best[q])
         out_ld_k[q] = arg[q]
@@ -517,10 +535,17 @@ def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, re
             continue
         lo = vmin[i] * (1.0 - 1e-9)
         hi = vmax[i] * (1.0 + 1e-9)
+        xr, xi = vr[i], vi[i]
         for q in range(md):
-            if dead[i, q]:
-                continue
-            v = np.sqrt(vr[i, q] ** 2 + vi[i, q] ** 2)
+            if bus_mark[i]:
+                c = col2c[cols[q]]
+                gone = False
+                for p in range(dark_ptr[c], dark_ptr[c + 1]):
+                    gone |= dark_bus[p] == i
+                if gone:
+                    continue
+            j = cols[q]
+            v = np.sqrt(xr[j] * xr[j] + xi[j] * xi[j])
             if v < out_vlo[q]:
                 out_vlo[q] = v
                 out_vlo_i[q] = i
@@ -534,13 +559,16 @@ def monitor(md, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, re
 
 
 @njit(cache=True, nogil=True)
-def copy_columns(src, src_cols, dst, dst_cols):  # pragma: no cover
-    """``dst[:, dst_cols[j]] = src[:, src_cols[j]]`` (row-major arrays, row-outer loop)."""
-    for r in range(src.shape[0]):
-        a = src[r]
-        b = dst[r]
-        for j in range(src_cols.shape[0]):
-            b[dst_cols[j]] = a[src_cols[j]]
+def copy_columns(srcs, src_cols, dsts, dst_cols):  # pragma: no cover
+    """``dst[:, dst_cols[j]] = src[:, src_cols[j]]`` for each pair of row-major arrays (row-outer loop)."""
+    for k in range(len(srcs)):
+        src = srcs[k]
+        dst = dsts[k]
+        for r in range(src.shape[0]):
+            a = src[r]
+            b = dst[r]
+            for j in range(src_cols.shape[0]):
+                b[dst_cols[j]] = a[src_cols[j]]
 
 
 @njit(cache=True, nogil=True)
@@ -685,3 +713,28 @@ def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
                 if par[v] >= 0:
                     size[par[v]] += size[v]
     return order, pre, size, pedge
+
+
+@njit(cache=True, nogil=True)
+def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # pragma: no cover
+    """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, or too slow:
+    at the rate observed since the last iteration, more than ``max_iter`` iterations in all).
+    Updates the per-outage ``prev``/``best`` norms."""
+    for q in range(norms.shape[0]):
+        c = col2c[q]
+        conv[q] = False
+        bad[q] = False
+        if c == dummy:
+            continue
+        nrm = norms[q]
+        if nrm < tol:
+            conv[q] = True
+        elif not np.isfinite(nrm) or nrm > 1e8 or nrm > 1e3 * best[c]:
+            bad[q] = True
+        elif it[c] >= 3:
+            rho = nrm / prev[c]
+            if rho >= 1.0 or it[c] + np.log(tol / nrm) / np.log(rho) > max_iter:
+                bad[q] = True
+        if nrm < best[c]:
+            best[c] = nrm
+        prev[c] = nrm

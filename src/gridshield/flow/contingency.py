@@ -153,7 +153,7 @@ class _Item:
     rows_bal: np.ndarray  # their post form (balance or identity)
     dark: np.ndarray  # buses left without generation
     gov: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # generator overrides: row, on, held, Q
-    start: np.ndarray | tuple[np.ndarray, ...]  # (bus, |V|) pairs, or a saved state (|V|, Re u, Im u)
+    start: np.ndarray | tuple[np.ndarray, ...]  # (bus, |V|) pairs, or a saved state (Re V, Im V)
     key: int
     post: _Post | None = None
 
@@ -253,9 +253,7 @@ class AcOutageSolver:
         self.k_bal = np.r_[self.bal[:nb][order], self.bal[nb:][order]]
         self.k_sb_r, self.k_sb_i = self.sbus.real[order].copy(), self.sbus.imag[order].copy()
         vk = v0[order]
-        self.vm0 = np.abs(vk)
-        u0 = np.where(self.vm0 > 0, vk / np.where(self.vm0 > 0, self.vm0, 1.0), 1.0)
-        self.base_cols = tuple(np.ascontiguousarray(a[:, None]) for a in (self.vm0, u0.real, u0.imag))
+        self.base_cols = tuple(np.ascontiguousarray(a[:, None]) for a in (vk.real, vk.imag))
         self.k_btype = self.btype[order]
         self.k_energised = self.energised[order]
         self.k_qd = ac.qd_mvar[order]
@@ -538,15 +536,15 @@ class AcOutageSolver:
         sg = (np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=g.p_mw[gk[on]], minlength=cand.size)
               + 1j * np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=post.qg[gk[on]], minlength=cand.size))
         sb = np.where(bt == 4, 0.0, sg / self.ac.base - self.ac.sd[cand])
-        inc = np.isin(cand, np.r_[br.from_bus[bl], br.to_bus[bl]])
+        inc = np.isin(cand, np.concatenate((br.from_bus[bl], br.to_bus[bl])))
         base_p, base_q = self.bal[:nb][cand], self.bal[nb:][cand]
         changed = (inc | (bt != self.btype[cand]) | (bal_p & (sb.real != self.sbus.real[cand]))
                    | (bal_q & (sb.imag != self.sbus.imag[cand])))
         tb = cand[changed]
         rp = (bal_p & inc) | (bal_p != base_p)
         rq = (bal_q & inc) | (bal_q != base_q)
-        rows = np.r_[cand[rp], nb + cand[rq]].astype(np.int64)
-        rows_bal = np.r_[bal_p[rp], bal_q[rq]]
+        rows = np.concatenate((cand[rp], nb + cand[rq])).astype(np.int64)
+        rows_bal = np.concatenate((bal_p[rp], bal_q[rq]))
         diff = (post.gon[gk] != self.gon[gk]) | (post.held[gk] != self.held[gk]) | (post.qg[gk] != self.qg[gk])
         gk = gk[diff]
         gov = (gk, post.gon[gk], post.held[gk], post.qg[gk])
@@ -578,18 +576,15 @@ class AcOutageSolver:
         n = p.n
         batch = int(max(1, min(batch, n)))
         col2c = np.full(batch, p.dummy, dtype=np.int64)  # slot -> outage of the pass
-        vm = np.repeat(self.base_cols[0], batch, axis=1)
-        ur = np.repeat(self.base_cols[1], batch, axis=1)
-        ui = np.repeat(self.base_cols[2], batch, axis=1)
-        vr = np.empty((nb, batch))
-        vi = np.empty((nb, batch))
+        vr, vi = (np.repeat(b, batch, axis=1) for b in self.base_cols)
         f_blk = np.zeros((2 * nb, batch), dtype=WORK_DTYPE)
         norms = np.empty(batch)
         ok = np.ones(batch, dtype=bool)
+        conv = np.zeros(batch, dtype=bool)
+        bad = np.zeros(batch, dtype=bool)
         it = np.zeros(n + 1, dtype=np.int64)
         best = np.full(n + 1, np.inf)
         prev = np.full(n + 1, np.inf)
-        done = _Done(self, p, batch, mon, res)
         rc = self.rows
         rc.ensure(p.rr_row)
         kcap = max(1, int(np.diff(p.rr_ptr).max()))
@@ -598,35 +593,29 @@ class AcOutageSolver:
         pstore = np.zeros((batch, kcap), dtype=np.int64)
         y = (self.y_indptr, self.y_indices, self.ydata)
         br = (self.k_f, self.k_t, self.ac.yff, self.ac.yft, self.ac.ytf, self.ac.ytt)
+        state = (vr, vi)
         restart: list[_Item] = []
         nxt = 0
+        live = 0
         while True:
-            free = np.flatnonzero(col2c == p.dummy)
-            if nxt < n and (free.size == batch or free.size >= REFILL * batch):
+            if nxt < n and batch - live >= max(1, REFILL * batch):
+                free = np.flatnonzero(col2c == p.dummy)
                 new = np.arange(nxt, min(n, nxt + free.size), dtype=np.int64)
                 slots = free[:new.size]
                 nxt += new.size
+                live += new.size
                 col2c[slots] = new
-                p.start_state(self, new, slots, vm, ur, ui)
-            live = col2c != p.dummy
-            if not live.any():
+                p.start_state(self, new, slots, state)
+            if not live:
                 break
-            CK.batch_mismatch(*y, self.yr, self.yi, vm, ur, ui, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i,
-                              *br, p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r,
-                              p.tb_sb_i, self.perm_r, f_blk, norms)
-            c = col2c
-            conv = live & (norms < self.tol)
-            with np.errstate(divide="ignore", invalid="ignore"):  # iterations still needed at the current rate
-                rho = norms / prev[c]
-                more = np.where(rho < 1, np.log(self.tol / norms) / np.log(rho), np.inf)
-            slow = (it[c] >= 3) & (it[c] + more > MAX_COMPENSATED_ITER)
-            bad = live & ~conv & (~np.isfinite(norms) | (norms > 1e8) | slow | (norms > 1e3 * best[c]))
-            best[c] = np.minimum(best[c], norms)
-            prev[c] = norms
+            CK.batch_mismatch(*y, self.yr, self.yi, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i, *br,
+                              p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i,
+                              self.perm_r, f_blk, norms)
+            CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
             if conv.any():
-                restart += self._finish(p, np.flatnonzero(conv), col2c, vm, ur, ui, vr, vi, res, done)
+                restart += self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, mon)
             fin = conv | bad
-            if not fin.all():
+            if fin.sum() < live:
                 CK.lu_forward(self.l_ptr, self.l_idx, self.l_val, f_blk, batch)
                 CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
                               self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
@@ -634,36 +623,37 @@ class AcOutageSolver:
                               self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch,
                               ok)
                 CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
-                bad |= live & ~ok & ~fin
-                fin |= bad
+                sing = ~ok & ~fin & (col2c != p.dummy)
+                bad |= sing
+                fin |= sing
             if bad.any():
-                newton += [p.items[k] for k in c[bad].tolist()]
+                newton += [p.items[k] for k in col2c[bad].tolist()]
             if fin.any():
                 q = np.flatnonzero(fin)
-                res.iterations[p.gid[c[q]]] += it[c[q]]
+                res.iterations[p.gid[col2c[q]]] += it[col2c[q]]
                 if tick is not None:
                     tick(q.size)
                 col2c[q] = p.dummy
-                if nxt >= n and not (col2c != p.dummy).any():
+                live -= q.size
+                if nxt >= n and not live:
                     break
-            CK.update_state(f_blk, self.perm_c, vm, ur, ui)
+            CK.update_state(f_blk, self.perm_c, vr, vi)
             it[col2c] += 1
-        done.flush()
         return restart
 
-    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vm, ur, ui, vr, vi, res: _Results, done: _Done) -> list[_Item]:
+    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vr, vi, res: _Results, mon) -> list[_Item]:
         """Converged slots ``qs``: Q-limit check (outages to solve again), else to the monitoring checks."""
         restart: list[_Item] = []
         if self.q_limits:
-            restart, stop = self._q_limits(p, qs, col2c, vm, ur, ui, vr, vi, res)
+            restart, stop = self._q_limits(p, qs, col2c, vr, vi, res)
             again = {x.gid for x in restart} | stop
             if again:
                 qs = np.array([q for q in qs.tolist() if p.gid[col2c[q]] not in again], dtype=np.int64)
         if qs.size:
-            done.add(qs, col2c, vr, vi)
+            _monitor(self, p, qs, col2c, vr, vi, mon, res)
         return restart
 
-    def _q_limits(self, p: _Pass, qs, col2c, vm, ur, ui, vr, vi, res: _Results) -> tuple[list[_Item], set[int]]:
+    def _q_limits(self, p: _Pass, qs, col2c, vr, vi, res: _Results) -> tuple[list[_Item], set[int]]:
         """Generators beyond their Q limits in the solved slots ``qs``.
 
         Returns the outages to solve again and those left without a slack ("q limits infeasible").
@@ -703,7 +693,7 @@ class AcOutageSolver:
             new = _Post(post.label, post.energised, btype, post.gon, held, qg)
             cand = np.unique(np.r_[item.tb, g.bus[gg], np.flatnonzero(btype != self.btype)]).astype(np.int64)
             restart.append(self._changes(item.gid, item.rem, np.zeros(0, dtype=np.int64), new, item.dark,
-                                         (vm[:, q].copy(), ur[:, q].copy(), ui[:, q].copy()), cand))
+                                         (vr[:, q].copy(), vi[:, q].copy()), cand))
         return restart, stop
 
     def _newton(self, outage: Outage, item: _Item, res: _Results, mon) -> None:
@@ -717,10 +707,9 @@ class AcOutageSolver:
         res.q_switched[gid] = int(np.count_nonzero(r.gen_q_limited & ~self.held))
         if r.converged:
             v = r.v[self.order]
-            done = _Done(self, _Pass([item], self), 1, mon, res)
-            done.add(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.ascontiguousarray(v.real[:, None]),
-                     np.ascontiguousarray(v.imag[:, None]))
-            done.flush()
+            zero = np.zeros(1, dtype=np.int64)
+            _monitor(self, _Pass([item], self), zero, zero, np.ascontiguousarray(v.real[:, None]),
+                     np.ascontiguousarray(v.imag[:, None]), mon, res)
 
 
 def _by_bus(bus: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
@@ -791,61 +780,38 @@ class _Pass:
         _, self.go_held = _ragged([x.gov[2] for x in ext], np.bool_)
         _, self.go_q = _ragged([x.gov[3] for x in ext], np.float64)
 
-    def start_state(self, eng: AcOutageSolver, ids: np.ndarray, slots: np.ndarray, vm, ur, ui) -> None:
-        """Write the start states of the outages ``ids`` into the slots ``slots``."""
-        z = np.zeros(slots.size, dtype=np.int64)
-        for a, base in zip((vm, ur, ui), eng.base_cols, strict=True):
-            CK.copy_columns(base, z, a, slots)
+    def start_state(self, eng: AcOutageSolver, ids: np.ndarray, slots: np.ndarray, state) -> None:
+        """Write the start states of the outages ``ids`` into the slots ``slots`` of ``state`` (Re V, Im V)."""
+        CK.copy_columns(eng.base_cols, np.zeros(slots.size, dtype=np.int64), state, slots)
+        vr, vi = state
         for q, c in zip(slots.tolist(), ids.tolist(), strict=True):
             st = self.items[c].start
             if isinstance(st, tuple):
-                vm[:, q], ur[:, q], ui[:, q] = st
+                vr[:, q], vi[:, q] = st
             elif st.size:  # new voltage set points
-                vm[eng.inv[st[:, 0].astype(np.int64)], q] = st[:, 1]
+                b = eng.inv[st[:, 0].astype(np.int64)]
+                scale = st[:, 1] / np.hypot(vr[b, q], vi[b, q])
+                vr[b, q] *= scale
+                vi[b, q] *= scale
 
 
-class _Done:
-    """Solved slots waiting for the monitoring checks, which run on full blocks."""
-
-    def __init__(self, eng: AcOutageSolver, p: _Pass, size: int, mon, res: _Results) -> None:
-        self.eng, self.p, self.mon, self.res = eng, p, mon, res
-        self.vr = np.empty((eng.nb, size))
-        self.vi = np.empty((eng.nb, size))
-        self.c = np.empty(size, dtype=np.int64)
-        self.k = 0
-
-    def add(self, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray) -> None:
-        for a in range(0, qs.size, self.c.size):
-            part = qs[a:a + self.c.size]
-            if self.k + part.size > self.c.size:
-                self.flush()
-            dst = np.arange(self.k, self.k + part.size, dtype=np.int64)
-            CK.copy_columns(vr, part, self.vr, dst)
-            CK.copy_columns(vi, part, self.vi, dst)
-            self.c[dst] = col2c[part]
-            self.k += part.size
-
-    def flush(self) -> None:
-        if not self.k:
-            return
-        eng, p, res, m = self.eng, self.p, self.res, self.k
-        ac = eng.ac
-        ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
-        ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
-        nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
-        vr = np.ascontiguousarray(self.vr[:, :m])
-        vi = np.ascontiguousarray(self.vi[:, :m])
-        CK.monitor(m, self.c[:m], vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, eng.on, p.rem_ptr,
-                   p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *self.mon, ld, ldk, nth, vlo, vloi, vhi, vhii,
-                   nlo, nhi)
-        gid = p.gid[self.c[:m]]
-        res.converged[gid] = True
-        for k in gid.tolist():
-            res.reason[k] = "converged"
-        res.max_loading[gid], res.max_loading_branch[gid], res.n_overloads[gid] = ld, ldk, nth
-        res.vm_min_pu[gid], res.vm_min_bus[gid], res.vm_max_pu[gid], res.vm_max_bus[gid] = vlo, vloi, vhi, vhii
-        res.n_low_voltage[gid], res.n_high_voltage[gid] = nlo, nhi
-        self.k = 0
+def _monitor(eng: AcOutageSolver, p: _Pass, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray,
+             mon, res: _Results) -> None:
+    """The thermal and voltage checks of the solved slots ``qs``, into ``res``."""
+    ac = eng.ac
+    m = qs.size
+    ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
+    ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
+    nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
+    CK.monitor(qs, col2c, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, eng.on, p.rem_ptr,
+               p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *mon, ld, ldk, nth, vlo, vloi, vhi, vhii, nlo, nhi)
+    gid = p.gid[col2c[qs]]
+    res.converged[gid] = True
+    for k in gid.tolist():
+        res.reason[k] = "converged"
+    res.max_loading[gid], res.max_loading_branch[gid], res.n_overloads[gid] = ld, ldk, nth
+    res.vm_min_pu[gid], res.vm_min_bus[gid], res.vm_max_pu[gid], res.vm_max_bus[gid] = vlo, vloi, vhi, vhii
+    res.n_low_voltage[gid], res.n_high_voltage[gid] = nlo, nhi
 
 
 class _Results:
