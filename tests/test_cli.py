@@ -56,7 +56,7 @@ def test_impact_from_case_without_damage_tables(capsys):
 
 @pytest.mark.parametrize(
     "extra, needle",
-    [(["--batch-size", "0"], "batch size 0"), (["--evaluator", "no_such_module_x:f"], "cannot import")],
+    [(["--batch-size", "0"], "--batch-size 0: need at least 1"), (["--evaluator", "no_such_module_x:f"], "cannot import")],
 )
 def test_risk_option_mistakes(extra, needle, capsys):
     from pathlib import Path

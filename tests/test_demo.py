@@ -35,7 +35,12 @@ def test_demo_writes_its_outputs(demo_out):
             assert names <= files, part
     if "report" in summary["parts_ran_s"]:
         html = (out / "report.html").read_text()
-        assert "The strike in detail" in html and all(d in html for d in summary["strike"]["damage"])
+        # the morning briefing: cards that say what they describe, the critical loads by name, next steps
+        assert "What to do next" in html and "The next 72 hours" in html and "Critical loads lost" in html
+        assert all(d in html for d in summary["strike"]["damage"])
+        assert all(name in html for name in summary["strike"]["critical_lost"])
+        assert "35 drones launched, 30 shot down (as reported)" in html and "mean of 40 sampled waves" in html
+        assert "scenario sha256" in html and "grid sha256" in html and "gridshield version" in html
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["strike"]["damage"] == summary["strike"]["damage"]
     assert set(on_disk["files"]) == files
@@ -119,3 +124,22 @@ def test_demo_bad_options(tmp_path):
         run_demo(out=tmp_path, crews=0)
     with pytest.raises(gs.GridshieldError, match="samples"):
         run_demo(out=tmp_path, samples=-1)
+
+
+def test_demo_tells_the_wave_in_numbers(demo_out):
+    """Launched 35, shot down 30 as reported; the posterior Beta(31, 6) and its 95 % interval; what got
+    through in the sampled strike equals a fresh draw of the same sample."""
+    from gridshield.threat.sampling import compile_threat
+    from gridshield.threat.scenario import load_scenario
+
+    out, summary = demo_out
+    (w,) = summary["strike"]["waves"]
+    assert w["launched"] == 35 and w["reported"] == {"shot_down": 30, "launched": 35}
+    assert w["posterior"] == "Beta(31, 6)" and w["rate_mean"] == pytest.approx(31 / 37)
+    draws = np.random.default_rng(0).beta(31, 6, size=400_000)  # independent: quantiles of draws
+    np.testing.assert_allclose(w["rate_ci95"], np.quantile(draws, [0.025, 0.975]), atol=2e-3)
+    city = gs.read_matpower(out / "synthetic-city.m")
+    sc = load_scenario(json.loads((out / "summary.json").read_text())["scenario"])
+    d = compile_threat(sc, city).draw(summary["seed"], summary["strike"]["sample"])
+    assert (w["intercepted"], w["got_through"]) == (d.intercepted[0], d.hits[0]) and d.hits[0] == 35 - d.intercepted[0]
+    assert tuple(summary["strike"]["damage"]) == d.damage

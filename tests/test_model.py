@@ -82,3 +82,57 @@ def test_grid_pickles_for_worker_processes():
     assert g2.equals(g) and g2.branches.index["branch:3"] == 2
     with pytest.raises(ValueError):
         g2.loads.p_mw[0] = 1.0
+
+
+def test_sites_table_validates_and_round_trips():
+    g = gs.load_case("case9")
+    buses = g.buses.replace(substation=["A", "A", "B"] + [""] * 6, voltage_level=["A-345", "A-18", "B-345"] + [""] * 6)
+    sites = gs.Sites(
+        id=["site:A", "site:B"], name=["Alpha", "Beta"], category=["plant", "substation"], nominal_kv=[345.0, np.nan],
+        lon_deg=[30.5, np.nan], lat_deg=[50.4, np.nan], voltage_levels=["A-345;A-18", "B-345"],
+    )
+    g2 = g.replace(buses=buses, site_table=sites)
+    assert g2.site_table.name.tolist() == ["Alpha", "Beta"]
+    back = gs.parse_matpower(gs.matpower_text(g2))
+    assert back.equals(g2) and not back.equals(g.replace(buses=buses))
+    assert back.buses.voltage_level[:3].tolist() == ["A-345", "A-18", "B-345"]
+    with pytest.raises(gs.GridValidationError, match=r"site_table: \['site:C'\] have no bus"):
+        g2.replace(site_table=gs.Sites(id=["site:C"]))
+    with pytest.raises(gs.GridValidationError, match="look like 'site:<name>'"):
+        gs.Sites(id=["C"])
+    with pytest.raises(gs.GridValidationError, match="category"):
+        gs.Sites(id=["site:A"], category=["castle"])
+
+
+def test_branch_end_shunts_equal_their_two_independent_forms():
+    """An end shunt at the to end equals a bus shunt there; symmetric end susceptances equal line charging."""
+    g = gs.load_case("case9")
+    br = g.branches
+    k = 3  # a line (tap 0)
+    assert br.tap[k] == 0
+    to_bus = int(br.to_bus[k])
+    with_end = g.replace(branches=br.replace(g_to_pu=np.where(np.arange(len(br)) == k, 0.02, 0.0),
+                                             b_to_pu=np.where(np.arange(len(br)) == k, -0.05, 0.0)))
+    sh = g.shunts
+    as_bus = g.replace(shunts=gs.Shunts(id=[*sh.id.tolist(), "shunt:x"], bus=[*sh.bus.tolist(), to_bus],
+                                        g_mw=[*sh.g_mw.tolist(), 2.0], b_mvar=[*sh.b_mvar.tolist(), -5.0]))
+    a, b = gs.solve_ac(with_end), gs.solve_ac(as_bus)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.vm_pu, b.vm_pu, atol=1e-10)
+    np.testing.assert_allclose(a.va_deg, b.va_deg, atol=1e-8)
+    # symmetric end susceptance b/2 at both ends == MATPOWER charging b (also behind a tap)
+    half = br.b_pu / 2
+    moved = g.replace(branches=br.replace(b_pu=np.zeros(len(br)), b_from_pu=half, b_to_pu=half, tap=np.where(br.tap == 0, 1.05, br.tap)))
+    ref = g.replace(branches=br.replace(tap=np.where(br.tap == 0, 1.05, br.tap)))
+    c, d = gs.solve_ac(moved), gs.solve_ac(ref)
+    np.testing.assert_allclose(c.vm_pu, d.vm_pu, atol=1e-10)
+    np.testing.assert_allclose(c.q_from_mvar, d.q_from_mvar, atol=1e-7)
+    # robust mode gives the same answer
+    e = gs.solve_ac(moved, robust=True, init="flat")
+    np.testing.assert_allclose(e.vm_pu, d.vm_pu, atol=1e-8)
+    # end shunts travel in mpc.gs_branch and a PYPOWER case refuses them
+    assert gs.parse_matpower(gs.matpower_text(moved)).equals(moved)
+    from gridshield.grid.ppc import to_ppc
+
+    with pytest.raises(gs.GridshieldError, match="end shunts"):
+        to_ppc(moved)

@@ -79,5 +79,5 @@ def test_report_is_self_contained(case118, tmp_path):
     text = p.read_text()
     assert text.count("<script type='text/javascript'>") == 1  # plotly.js embedded once
     assert "<script src" not in text  # nothing fetched: works offline
-    assert "123 ± 4" in text and "Districts A and B went dark." in text and "&quot;seed&quot;: 7" in text
+    assert "123 ± 4" in text and "Districts A and B went dark." in text and "<th>seed</th><td>7</td>" in text
     assert 'id="fig-0-0"' in text and 'id="fig-0-1"' in text

@@ -44,10 +44,10 @@ def test_tables_hold_the_run(stored):
 
 def test_batch_is_one_transaction(stored):
     db, r = stored
-    from gridshield.threat.runner import _batches_from_store
+    from gridshield.threat.batch import batches_from_store
 
     with ResultsStore(db) as st:
-        batch = _batches_from_store(st, r.run_id, [(0, 30)])[0]
+        batch = batches_from_store(st, r.run_id, [(0, 30)])[0]
         # writing the same batch again violates the primary key: nothing of it may remain
         n_groups = len(st.groups_frame(r.run_id))
         with pytest.raises(Exception):
@@ -98,3 +98,78 @@ def test_store_refuses_a_file_that_is_not_duckdb(tmp_path, name, content, read_o
     p.write_text(content)
     with pytest.raises(GridshieldError, match="not a DuckDB file"):
         ResultsStore(p, read_only=read_only)
+
+
+class _FailsAfter:
+    """Local-loss model that raises ``exc`` at its 20th assessment (a dashboard job out of memory)."""
+
+    def __init__(self, grid):
+        from gridshield.threat.sampling import LocalLossModel
+
+        self.m, self.n = LocalLossModel(grid), 0
+
+    def assess(self, ids):
+        self.n += 1
+        if self.n == 20:
+            raise MemoryError("boom")
+        return self.m.assess(ids)
+
+
+def failing_evaluator(grid, scenario):
+    return _FailsAfter(grid)
+
+
+def test_a_run_that_fails_is_interrupted_not_running(tmp_path):
+    """Item 4: a dashboard job that died of MemoryError showed "running, 0" for ever."""
+    db = tmp_path / "f.duckdb"
+    big = {**SC, "grid": {**SC["grid"], "sites": {f"S{b}": [b] for b in range(1, 10)}}}
+    with pytest.raises(MemoryError):
+        run_risk(load_scenario(big), samples=400, seed=1, workers=1, batch_size=10, store=db,
+                 evaluator="tests.test_store:failing_evaluator")
+    with ResultsStore(db, read_only=True) as st:
+        (info,) = st.runs()
+    assert info.status == "interrupted" and info.state == "interrupted" and info.note == "ran out of memory"
+    assert 0 < info.samples_done < 400
+
+
+def test_owner_and_state(tmp_path, stored):
+    import os
+    import socket
+
+    from gridshield.store import RunInfo, owner_alive, process_start
+
+    db, r = stored
+    with ResultsStore(db, read_only=True) as st:
+        info = st.run(r.run_id)
+    assert info.owner_pid == os.getpid() and info.owner_host == socket.gethostname() and info.heartbeat
+    assert info.state == "done"
+    running = RunInfo(**{**info.__dict__, "status": "running"})
+    assert running.state == "running"  # its owner (this process) lives
+    assert owner_alive(os.getpid(), socket.gethostname(), process_start(os.getpid())) is True
+    assert owner_alive(os.getpid(), socket.gethostname(), 12345) is False  # pid reused by another process
+    dead = RunInfo(**{**running.__dict__, "owner_pid": 2**22 + 7})
+    assert dead.state == "interrupted"
+    elsewhere = RunInfo(**{**running.__dict__, "owner_host": "other-host", "heartbeat": "2000-01-01 00:00:00"})
+    assert elsewhere.state == "interrupted"  # stale heartbeat on another host
+
+
+def test_runs_reads_the_snapshot_while_a_writer_holds_the_store(stored):
+    """Item 4: `gridshield runs` failed with DuckDB's lock error while a run wrote the store."""
+    import subprocess
+    import sys
+
+    from gridshield.store import StoreLocked, runs_or_snapshot
+
+    db, r = stored
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('ok', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(StoreLocked, match="another process"):
+            ResultsStore(db, read_only=True)
+        infos, taken = runs_or_snapshot(db, wait_s=0.2)
+        assert taken and [i.run_id for i in infos] == [r.run_id] and infos[0].state == "done"
+        assert infos[0].summary["lost_mw"]["mean"] == pytest.approx(r.lost_mw.mean())
+    finally:
+        holder.kill()
+        holder.wait()

@@ -16,8 +16,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gridshield.errors import GridshieldError
 
@@ -28,8 +28,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# markup and emoji codes off: a name or message that holds "[/]" or ":x:" prints as written (styles
+# are given explicitly, as ``style=`` or :class:`rich.text.Text`)
+console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 def _print_version(value: bool) -> None:
@@ -83,7 +85,7 @@ def write_output(result: Any, out: Path | None) -> None:
         atomic_write(out, lambda p: result.to_frame().to_parquet(p))
     else:
         raise GridshieldError(f"--out {out}: unknown extension {suffix!r}; use .json, .csv or .parquet")
-    console.print(f"wrote [bold]{out}[/]")
+    console.print(f"wrote {out}")
 
 
 def _json_default(o: Any) -> Any:
@@ -104,8 +106,13 @@ def kv_table(title: str, rows: dict[str, Any]) -> Table:
     t.add_column(style="bold")
     t.add_column(justify="right")
     for k, v in rows.items():
-        t.add_row(k, f"{v:,.3f}" if isinstance(v, float) else str(v))
+        t.add_row(k, v if isinstance(v, Text) else f"{v:,.3f}" if isinstance(v, float) else str(v))
     return t
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr, the message verbatim (no markup, no emoji codes, no wrapping)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
 def _register_commands() -> None:
@@ -134,13 +141,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)
     except GridshieldError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        print_error(str(exc))
         sys.exit(2)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
     except OSError as exc:  # a file the user named cannot be read or written
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        print_error(str(exc))
         sys.exit(2)
     except Exception as exc:  # click usage errors (unknown command, bad option value, ...)
         if isinstance(exc, _click_exception_types()):

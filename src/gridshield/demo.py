@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console
 
@@ -37,13 +38,12 @@ from gridshield.cli import app, console
 #: story: the national system is short too (peak deficit about 4.5 GW in Jan 2023; on 2 Dec 2022
 #: only 40-50 % of household demand was covered; DOMAIN.md section 2).
 IMPORT_AVAILABLE_MW = 1000.0
+#: Monte Carlo samples (of the risk run's) used to rank the sites to protect first.
+RANK_SAMPLES = 400
 
-#: Hourly shape of a winter weekday's load relative to the evening peak (hour 0..23). An
-#: assumption for the demo (evening peak 17-21 h, night trough), not a measured profile.
-DAILY_SHAPE = (
-    0.74, 0.72, 0.71, 0.71, 0.72, 0.76, 0.84, 0.92, 0.95, 0.93, 0.92, 0.91,
-    0.90, 0.90, 0.91, 0.93, 0.97, 1.00, 1.00, 0.99, 0.96, 0.90, 0.84, 0.78,
-)
+#: Local time of the story's strike: a night wave, like 19 December 2022 (DOMAIN.md section 3).
+#: The outage schedule starts at the next local midnight after it (the default of every schedule).
+STRIKE_TIME = "2022-12-19 02:00"
 
 #: The demo's threat scenario when ``examples/dec-19-drones.yaml`` is not there or names another
 #: grid: 35 Shahed-class drones, 30 of 35 shot down, aimed at substations, plants and transformers
@@ -132,11 +132,11 @@ class _Parts:
             out = fn(*args, **kw)
         except ImportError as exc:
             self.skipped[name] = f"module not available ({exc})"
-            console.print(f"[yellow]skipped {name}: module not available ({exc})[/]")
+            console.print(f"skipped {name}: module not available ({exc})", style="yellow")
             return None
         except Exception as exc:  # noqa: BLE001 - an optional part must not stop the demo
             self.skipped[name] = f"{type(exc).__name__}: {exc}"
-            console.print(f"[red]skipped {name}: {type(exc).__name__}: {exc}[/]")
+            console.print(f"skipped {name}: {type(exc).__name__}: {exc}", style="red")
             return None
         self.ran[name] = time.perf_counter() - t0
         return out
@@ -210,6 +210,49 @@ def _district_table(grid, impact) -> list[dict[str, Any]]:
     return rows
 
 
+def wave_numbers(scenario, draw) -> list[dict[str, Any]]:
+    """Per wave of the scenario: launched and shot down as reported, the interception rate it
+    implies (mean and 95 % equal-tailed interval of the Beta posterior under the scenario's prior,
+    uniform by default), and what sample ``draw`` drew (rate, intercepted, got through)."""
+    from scipy.stats import beta as beta_dist
+
+    out = []
+    for j, w in enumerate(scenario.waves):
+        rec: dict[str, Any] = {"wave": w.name or w.weapon, "weapon": w.weapon, "launched": int(draw.launched[j]),
+                               "sample_rate": float(draw.rate[j]), "intercepted": int(draw.intercepted[j]),
+                               "got_through": int(draw.hits[j])}
+        inter = w.interception
+        if inter is not None and inter.observed is not None:
+            rec["reported"] = {"shot_down": inter.observed.shot_down, "launched": inter.observed.launched}
+        kind, par = inter.distribution() if inter is not None else ("fixed", (0.0,))
+        if kind == "beta":
+            a, b = par
+            rec.update(posterior=f"Beta({a:g}, {b:g})", rate_mean=a / (a + b),
+                       rate_ci95=[float(beta_dist.ppf(0.025, a, b)), float(beta_dist.ppf(0.975, a, b))])
+        else:
+            rec.update(rate_mean=float(par[0]))
+        out.append(rec)
+    return out
+
+
+def _print_waves(waves: list[dict[str, Any]], index: int, seed: int) -> None:
+    from gridshield.cli import kv_table
+
+    for w in waves:
+        rows: dict[str, Any] = {"launched": f"{w['launched']}"}
+        if "reported" in w:
+            rows["shot down (as reported)"] = f"{w['reported']['shot_down']} of {w['reported']['launched']}"
+        if "rate_ci95" in w:
+            lo, hi = w["rate_ci95"]
+            rows["interception rate (posterior)"] = (f"{100 * w['rate_mean']:.1f} % (95 % interval {100 * lo:.1f} - "
+                                                     f"{100 * hi:.1f} %, {w['posterior']})")
+        else:
+            rows["interception rate"] = f"{100 * w['rate_mean']:.1f} %"
+        rows[f"sample {index}: rate drawn"] = f"{100 * w['sample_rate']:.1f} %"
+        rows[f"sample {index}: shot down / got through"] = f"{w['intercepted']} / {w['got_through']}"
+        console.print(kv_table(f"The wave in numbers: {w['wave']} (seed {seed})", rows))
+
+
 def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hours: int) -> dict[str, Any]:
     from rich.table import Table
 
@@ -230,16 +273,22 @@ def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hou
             return _fallback_draw(grid, seed, i)
 
     index, dmg, impact = _pick_strike(grid, model, draw, seed, scan=300)
+    waves = wave_numbers(scenario, ct.draw(seed, index)) if scenario is not None else []
+    if waves:
+        _print_waves(waves, index, seed)
     heat = assess_heat(grid, impact, damage=list(dmg), temperature_c=temperature_c, hours=hours)
     names = {f"site:{s}": s for s in grid.sites}
     districts = _district_table(grid, impact)
     dark = [d for d in districts if d["dark"]]
     crit = [str(grid.loads.name[grid.loads.index[c]]) for c in impact.critical_lost]
 
-    console.rule(f"[bold]One sampled strike (sample {index}, seed {seed})")
+    console.rule(Text(f"One sampled strike (sample {index}, seed {seed})", style="bold"))
     t = Table(show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column()
+    if waves:
+        t.add_row("got through", f"{sum(w['got_through'] for w in waves)} of {sum(w['launched'] for w in waves)} "
+                                 f"launched")
     t.add_row("hit (destroyed)", ", ".join(names.get(d, d) for d in dmg))
     t.add_row("load lost", f"{impact.lost_mw:,.0f} MW of {impact.demand_mw:,.0f} MW "
                            f"({100 * impact.lost_mw / impact.demand_mw:.1f} %)")
@@ -266,12 +315,12 @@ def _strike_part(grid, out: Path, seed: int, scenario, temperature_c: float, hou
                        f"{h5:.1f}" if math.isfinite(h5) else f"> {hours}")
         console.print(ht)
 
-    _write_json(out / "strike.json", _clean({"sample": index, "seed": seed, "damage": list(dmg),
+    _write_json(out / "strike.json", _clean({"sample": index, "seed": seed, "waves": waves, "damage": list(dmg),
                                              "districts": districts, "critical_lost": crit,
                                              "impact": impact.to_dict()}))
     _write_json(out / "heat.json", heat.to_dict())
     _write_parquet(out / "heat_districts.parquet", heat.to_frame())
-    return {"index": index, "damage": dmg, "impact": impact, "heat": heat, "districts": districts,
+    return {"index": index, "damage": dmg, "impact": impact, "heat": heat, "districts": districts, "waves": waves,
             "critical_lost": crit, "model": model}
 
 
@@ -289,10 +338,13 @@ def _risk_part(scenario, out: Path, samples: int, seed: int, workers: int) -> An
 
     if scenario is None:
         raise ImportError("gridshield.threat")
-    res = run_risk(scenario, samples=samples, seed=seed, workers=workers, progress=True)
+    from gridshield.threat.commands import risk_progress_bar
+
+    with risk_progress_bar("risk") as cb:
+        res = run_risk(scenario, samples=samples, seed=seed, workers=workers, progress=cb)
     d = res.to_dict()
     lost = d["lost_mw"]
-    console.rule(f"[bold]Risk over {res.samples:,} sampled waves")
+    console.rule(Text(f"Risk over {res.samples:,} sampled waves", style="bold"))
     from gridshield.cli import kv_table
 
     ci = lost.get("ci95", [float("nan"), float("nan")])
@@ -366,7 +418,7 @@ def _restore_part(grid, strike: dict[str, Any], out: Path, crews: int, temperatu
 
     plan = plan_restoration(grid, list(strike["damage"]), crews=crews, temperature_c=temperature_c,
                             time_limit_s=time_limit_s, model=strike["model"])
-    console.rule(f"[bold]Restoration with {crews} crews")
+    console.rule(Text(f"Restoration with {crews} crews", style="bold"))
     summ = {k: (v if not (isinstance(v, float) and not math.isfinite(v)) else "never")
             for k, v in plan.summary().items()}
     console.print(kv_table("Restoration plan", summ))
@@ -405,6 +457,9 @@ def _outage_inputs(grid, strike: dict[str, Any], import_mw: float, hours: int):
     """Customer groups (the queues, from what is still supplied) and the hourly deficit."""
     import pandas as pd
 
+    from gridshield.outages.grid import WINTER_DAILY_SHAPE, queue_id
+    from gridshield.outages.model import next_local_midnight
+
     impact = strike["impact"]
     ld = grid.loads
     served = np.asarray(impact.load_served_mw, float)
@@ -412,9 +467,9 @@ def _outage_inputs(grid, strike: dict[str, Any], import_mw: float, hours: int):
     for g in sorted(set(ld.group.tolist())):
         on = ld.group == g
         groups.append({
-            "id": g,
+            "id": queue_id(g),
             "name": {"EXEMPT": "critical infrastructure (exempt)", "GPO": "industry (power-limit schedule)"}.get(
-                g, f"queue {g.removeprefix('Q')}"),
+                g, f"queue {queue_id(g)}"),
             "load_mw": float(served[on].sum()),
             "customers": int(ld.customers[on & (served > 0)].sum()),
             "switchable": g != "EXEMPT",
@@ -427,9 +482,9 @@ def _outage_inputs(grid, strike: dict[str, Any], import_mw: float, hours: int):
     gens = grid.gens
     local = float(gens.p_max_mw[(gens.fuel != "import") & ~gen_out & gens.in_service].sum())
     capacity = local + import_mw
-    start = pd.Timestamp("2022-12-19 06:00")
+    start = next_local_midnight(now=pd.Timestamp(STRIKE_TIME))
     times = pd.date_range(start, periods=hours, freq="h")
-    demand = np.array([served.sum() * DAILY_SHAPE[t.hour] for t in times])
+    demand = np.array([served.sum() * WINTER_DAILY_SHAPE[t.hour] for t in times])
     deficit = np.maximum(0.0, demand - capacity)
     frame = pd.DataFrame({"time": times, "deficit_mw": np.round(deficit, 1)})
     return groups, frame, {"local_capacity_mw": local, "import_available_mw": import_mw, "capacity_mw": capacity,
@@ -443,28 +498,43 @@ def _outages_part(grid, strike: dict[str, Any], out: Path, import_mw: float, hou
 
     rotating_schedule = gs.rotating_schedule  # AttributeError/ImportError when the outages issue is not in
     groups, deficit, info = _outage_inputs(grid, strike, import_mw, hours)
-    console.rule("[bold]Rotating outages for the remaining deficit")
-    console.print(kv_table(f"Supply after the strike (national grid delivers {import_mw:,.0f} MW)", info))
+    console.rule(Text("Rotating outages for the remaining deficit", style="bold"))
+    console.print(kv_table(f"Supply after the strike (national grid delivers {import_mw:,.0f} MW)", {
+        "local generation left (MW)": f"{info['local_capacity_mw']:,.0f}",
+        "import available (MW)": f"{info['import_available_mw']:,.0f}",
+        "capacity (MW)": f"{info['capacity_mw']:,.0f}",
+        "peak demand still connected (MW)": f"{info['peak_demand_mw']:,.0f}",
+        "peak deficit (MW)": f"{info['peak_deficit_mw']:,.0f}",
+        f"energy short over {hours} h (MWh)": f"{info['deficit_mwh']:,.0f}",
+    }))
     _write_json(out / "outage_inputs.json", {"groups": groups, "deficit": {
         "time": [t.isoformat() for t in deficit["time"]], "deficit_mw": deficit["deficit_mw"].tolist()}, **info})
     if info["peak_deficit_mw"] <= 0:
         console.print("no deficit: supply covers the remaining demand, no rotating outages needed")
         return None
-    sched = rotating_schedule(groups, deficit, block_hours=4, time_limit_s=10.0)
+    sched = rotating_schedule(groups, deficit, block_hours=4, split=2, possible_frac=0.1, time_limit_s=10.0)
     rep = sched.report() if hasattr(sched, "report") else {}
     if rep:
-        console.print(kv_table("Rotating outage schedule (4-h blocks)", {
-            k: rep[k] for k in ("method", "status", "fairness_h", "covered", "customer_hours_off", "switchings")
-            if k in rep}))
+        console.print(kv_table(f"Rotating outage schedule from {sched.times[0]:%a %d %b %Y %H:%M} "
+                               "(12 sub-queues, 4-h blocks, possible outages for a 10 % larger deficit)", {
+            "method (status)": f"{rep['method']} ({rep['status']})",
+            "most hours off for any group": f"{rep['fairness_h']:g} h",
+            "deficit covered every hour": "yes" if rep["covered"] else "NO",
+            "customer-hours off": f"{rep['customer_hours_off']:,.0f}", "switching operations": rep["switchings"]}))
     summ = sched.summary() if hasattr(sched, "summary") else None
     if summ is not None and hasattr(summ, "iterrows"):
         from rich.table import Table
 
-        t = Table(title="Hours off per group over 48 h", title_justify="left")
-        cols = [c for c in ("group", "name", "customers", "hours_off", "outages", "longest_off_h") if c in summ]
+        t = Table(title=f"Hours off per group over {hours} h", title_justify="left")
+        heads = {"group": "group", "customers": "customers", "hours_off": "hours off", "hours_possible":
+                 "possible (h)", "outages": "outages", "longest_off_h": "longest (h)"}
+        cols = [c for c in heads if c in summ]
         for c in cols:
-            t.add_column(c, justify="left" if c in ("group", "name") else "right")
+            t.add_column(heads[c], justify="left" if c == "group" else "right")
         for _, r in summ.iterrows():
+            if r["exempt"]:
+                t.add_row(str(r["group"]), f"{r['customers']:,}", "exempt", "", "", "")
+                continue
             t.add_row(*[f"{r[c]:,.0f}" if isinstance(r[c], (int, float, np.number)) and not isinstance(r[c], bool)
                         else str(r[c]) for c in cols])
         console.print(t)
@@ -479,89 +549,48 @@ def _outages_part(grid, strike: dict[str, Any], out: Path, import_mw: float, hou
     return sched
 
 
-def _report_part(grid, out: Path, strike, risk, plan, sched, temperature_c: float) -> Path:
-    from gridshield.report import plots
-    from gridshield.report.html import Report, Section
+def _story_lines(strike: dict[str, Any], temperature_c: float) -> list[str]:
+    """The seed's story in numbers, for the report's summary."""
+    lines = ["The synthetic city is fictional, generated by gridshield (docs/synthetic-city.md)."]
+    for w in strike.get("waves", []):
+        rep = w.get("reported")
+        said = f"{w['launched']} {w['weapon']}s launched" + (f", {rep['shot_down']} shot down (as reported)"
+                                                            if rep else "")
+        rate = (f"; interception rate {100 * w['rate_mean']:.1f} % (95 % interval {100 * w['rate_ci95'][0]:.1f}-"
+                f"{100 * w['rate_ci95'][1]:.1f} %, {w['posterior']})" if "rate_ci95" in w else "")
+        lines.append(f"{said}{rate}. In the sampled strike (sample {strike['index']}) the rate drawn was "
+                     f"{100 * w['sample_rate']:.0f} %: {w['intercepted']} shot down, {w['got_through']} got through.")
+    names = ", ".join(d.removeprefix("site:") for d in strike["damage"])
+    lines.append(f"They destroyed {names}; at {temperature_c:g} °C outdoors.")
+    return lines
 
-    impact, heat = strike["impact"], strike["heat"]
+
+def _report_part(grid, out: Path, strike, risk, plan, sched, temperature_c: float, scenario, scenario_src: str,
+                 seed: int, options: dict[str, Any]) -> Path:
     import pandas as pd
 
-    sections = [
-        Section(
-            "The strike in detail",
-            f"Sample {strike['index']}: destroyed {', '.join(strike['damage'])}. "
-            f"{impact.lost_mw:,.0f} MW of {impact.demand_mw:,.0f} MW lost; "
-            f"{heat.people_without_heat:,} people without heat at {temperature_c:g} °C.",
-            figures=[plots.network_figure(grid, bus_energised=np.asarray(impact.bus_energised),
-                                          damaged_ids=list(strike["damage"]),
-                                          title="Synthetic city after the strike (dark = no supply)"),
-                     plots.heat_figure(heat.time_h, heat.people_below_12c_t,
-                                       title="People in homes below 12 °C (no repair)")],
-            tables=[pd.DataFrame(strike["districts"]), heat.to_frame()],
-            table_titles=["Districts", "Heat districts"],
-        )
-    ]
-    risk_summary: list[str] = []
-    if risk is not None:
-        d = risk.to_dict()
-        try:  # the report module's own risk sections (worst strike, P(dark) per district, ...)
-            from gridshield.report.build import risk_sections
+    from gridshield.report.briefing import StrikeStory, morning_briefing, run_inputs
+    from gridshield.restore.timeline import restoration_timeline
 
-            _, risk_summary, secs = risk_sections(risk, grid)
-            sections.extend(Section(f"Risk: {sec.title}", sec.text, sec.figures, sec.tables, sec.table_titles)
-                            for sec in secs)
-        except ImportError:
-            sections.append(Section(
-                f"Risk over {risk.samples:,} sampled waves",
-                f"Mean load lost {d['lost_mw']['mean']:,.0f} MW; P(any loss) {100 * d['p_any_loss']:.1f} %.",
-                figures=[plots.loss_distribution_figure(risk.lost_mw, p90=d["lost_mw"].get("p90"),
-                                                        p99=d["lost_mw"].get("p99"),
-                                                        cvar95=d["lost_mw"].get("cvar95"))],
-            ))
-    if plan is not None:
-        sections.append(Section(
-            f"Restoration with {plan.crews} crews",
-            f"Energy not served {plan.ens_mwh:,.0f} MWh; improvement over the naive order "
-            f"{plan.improvement_over_naive_pct:.1f} %.",
-            figures=[plots.resilience_figure(plan.time_h, plan.served_pct, plan.heat_supplied_pct)],
-            tables=[plan.to_frame()],
-            table_titles=["Repair schedule"],
-        ))
-    if sched is not None:
-        figs = []
-        if hasattr(sched, "state"):
-            figs.append(plots.timetable_figure(
-                [f"{g} {n}" for g, n in zip(sched.group_ids, sched.group_names, strict=True)],
-                [t.strftime("%d %b %H:%M") for t in sched.times],
-                np.where(np.asarray(sched.state) == 1, 2, np.where(np.asarray(sched.state) == 2, 1, 0)),
-                title="Rotating outages for the remaining deficit (grey = off)"))
-        sections.append(Section("Rotating outages", "Fair 4-hour blocks that cover the deficit left after the "
-                                "strike while the national grid is short.", figures=figs,
-                                tables=[sched.summary()], table_titles=["Hours off per group"]))
-    rep = Report(
-        title="gridshield demo: a drone wave on the synthetic city",
-        key_figures={
-            "load lost": f"{impact.lost_mw:,.0f} MW",
-            "customers affected": f"{impact.customers_affected:,}",
-            "people without heat": f"{heat.people_without_heat:,}",
-            "outdoor": f"{temperature_c:g} °C",
-        },
-        summary=[
-            "The synthetic city is fictional, generated by gridshield (docs/synthetic-city.md).",
-            "Scenario: 35 drones, 30 shot down (19 December 2022 pattern).",
-            *risk_summary,
-        ],
-        sections=sections,
-        inputs={"damage": list(strike["damage"]), "temperature_c": temperature_c},
-    )
-    p = out / "report.html"
-    if hasattr(rep, "write"):
-        rep.write(p)
-    else:
-        from gridshield.io import atomic_write_text
+    timeline = None if plan is None else restoration_timeline(grid, plan, temperature_c=temperature_c,
+                                                              model=strike["model"])
+    story = StrikeStory(label=f"sampled wave {strike['index']}", damage=tuple(strike["damage"]),
+                        impact=strike["impact"], strike_time=pd.Timestamp(STRIKE_TIME), temperature_c=temperature_c,
+                        heat=strike["heat"], plan=plan, timeline=timeline, schedule=sched)
+    ranking = None
+    if scenario is not None and risk is not None:
+        from gridshield.security.rank import rank_assets
 
-        atomic_write_text(p, rep.to_html())
-    return p
+        ranking = rank_assets(None, elements=("sites",), k_max=0, scenario=scenario,
+                              samples=min(RANK_SAMPLES, int(risk.samples)), seed=seed, top=10)
+    text = Path(scenario_src).read_text() if Path(scenario_src).is_file() else json.dumps(BUILTIN_SCENARIO, indent=1)
+    inputs = run_inputs(scenario_source=scenario_src, scenario_text=text, seed=seed,
+                        samples=0 if risk is None else int(risk.samples), grid=grid,
+                        extra={"strike shown": f"sample {strike['index']}: {', '.join(strike['damage'])}",
+                               "strike time (local, story)": STRIKE_TIME, **options})
+    rep = morning_briefing(grid, story, title="gridshield demo: a drone wave on the synthetic city",
+                           risk=risk, ranking=ranking, lead=_story_lines(strike, temperature_c), inputs=inputs)
+    return rep.write(out / "report.html")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -603,7 +632,7 @@ def run_demo(
     city_path = write_matpower(grid, outdir / "synthetic-city.m")
     net = HeatNetwork.from_grid(grid)
     s = grid.summary()
-    console.rule("[bold]gridshield demo: a drone wave on the synthetic city (fictional)")
+    console.rule(Text("gridshield demo: a drone wave on the synthetic city (fictional)", style="bold"))
     console.print(kv_table(f"Synthetic city at {temperature_c:g} °C", {
         "buses / branches / sites": f"{s['buses']} / {s['branches']} / {s['sites']}",
         "districts": int(np.count_nonzero(grid.buses.base_kv == 10.0)),
@@ -629,7 +658,10 @@ def run_demo(
     risk_heat = parts.run("risk: heat", _risk_heat_part, grid, risk, strike, outdir) if risk is not None else None
     plan = parts.run("restoration", _restore_part, grid, strike, outdir, crews, temperature_c, restore_time_limit_s)
     sched = parts.run("rotating outages", _outages_part, grid, strike, outdir, import_mw, 48)
-    report = parts.run("report", _report_part, grid, outdir, strike, risk, plan, sched, temperature_c)
+    options = {"outdoor temperature (°C)": temperature_c, "repair crews": crews, "import available (MW)": import_mw,
+               "demo options": {"samples": samples, "seed": seed, "workers": workers}}
+    report = parts.run("report", _report_part, grid, outdir, strike, risk, plan, sched, temperature_c, scenario,
+                       scenario_src, seed, options)
 
     impact, heat = strike["impact"], strike["heat"]
     summary = {
@@ -638,6 +670,8 @@ def run_demo(
         "scenario": scenario_src,
         "seed": seed,
         "strike": {
+            "time": STRIKE_TIME,
+            "waves": strike["waves"],
             "sample": strike["index"],
             "damage": list(strike["damage"]),
             "lost_mw": impact.lost_mw,
@@ -665,8 +699,8 @@ def run_demo(
     }
     summary["files"] = sorted({p.name for p in outdir.iterdir() if p.is_file()} | {"summary.json"})
     _write_json(outdir / "summary.json", _clean(summary))
-    console.rule("[bold]Done")
-    console.print(f"outputs in [bold]{outdir}[/]: {', '.join(summary['files'])}")
+    console.rule(Text("Done", style="bold"))
+    console.print(f"outputs in {outdir}: {', '.join(summary['files'])}")
     if parts.skipped:
         console.print("skipped: " + "; ".join(f"{k} ({v})" for k, v in parts.skipped.items()))
     console.print(f"elapsed {summary['elapsed_s']:.1f} s")

@@ -5,11 +5,13 @@ returns the results of samples ``start..stop-1``. Workers build their state (gri
 threat, impact model) **once** and keep it, keyed by the scenario hash, for all later batches:
 
 - local pool (default): ``concurrent.futures.ProcessPoolExecutor`` with an initializer that
-  builds the state in each worker process;
+  builds the state in each worker process; a worker dies with its parent (Linux's parent-death
+  signal, and a watchdog thread on every platform), so a killed run leaves no process behind;
 - Dask (``dask.distributed``): ``"tcp://host:8786"`` connects to an existing scheduler,
-  ``"local:N"`` starts a ``LocalCluster`` of N single-threaded worker processes, or pass a
-  ``distributed.Client``. Each worker process keeps its states keyed by the scenario hash and
-  lends each to one thread at a time (an impact model's LP solver must not be shared).
+  ``"local:N"`` starts a ``LocalCluster`` of N single-threaded worker processes (Dask ends them
+  when this process dies), or pass a ``distributed.Client``. Each
+  worker process keeps its states keyed by the scenario hash and lends each to one thread at a
+  time (an impact model's LP solver must not be shared).
 
 Since sample ``i`` depends only on ``(seed, i)``, results are identical whatever the executor.
 """
@@ -17,7 +19,9 @@ Since sample ``i`` depends only on ``(seed, i)``, results are identical whatever
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridshield.errors import GridshieldError
+from gridshield.limits import check_int, check_workers, max_workers
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,8 @@ def worker_state(payload: Payload) -> Any:
 
 
 def compute_batch(payload: Payload, start: int, stop: int) -> Any:
-    """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.runner.Batch`)."""
-    from gridshield.threat.runner import run_batch
+    """Samples ``start..stop-1`` of the run (a :class:`~gridshield.threat.batch.Batch`)."""
+    from gridshield.threat.batch import run_batch
 
     with borrowed_state(payload) as s:
         return run_batch(s, payload.seed, start, stop)
@@ -94,6 +99,46 @@ def _init_worker(payload: Payload) -> None:
     with _POOL_LOCK:
         _POOL.clear()
     worker_state(payload)
+
+
+#: Seconds between two checks of the watchdog that ends a worker whose run's process is gone.
+WATCHDOG_PERIOD_S = 0.5
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker process as soon as its parent, process ``parent`` (the run's), is gone.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``), even while
+    the worker holds the GIL in a long solve; a daemon thread also checks every
+    :data:`WATCHDOG_PERIOD_S` whether the worker was re-parented (every platform).
+    """
+    _parent_death_signal()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_PERIOD_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gridshield-watchdog", daemon=True).start()
+
+
+def _parent_death_signal() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_pool_worker(payload: Payload, parent: int) -> None:
+    die_with_parent(parent)
+    _init_worker(payload)
 
 
 class InlineExecutor:
@@ -132,7 +177,8 @@ class PoolExecutor:
         self.label = f"{workers} local processes"
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=mp.get_context(method), initializer=_init_worker, initargs=(payload,)
+            max_workers=workers, mp_context=mp.get_context(method), initializer=_init_pool_worker,
+            initargs=(payload, os.getpid()),
         )
 
     def submit(self, start: int, stop: int) -> Future:
@@ -161,9 +207,11 @@ class DaskExecutor:
         elif isinstance(dask, str) and dask.startswith("local"):
             _, _, n = dask.partition(":")
             try:
-                nw = int(n) if n else (os.cpu_count() or 1)
+                nw = int(n) if n else max_workers()
             except ValueError:
                 raise GridshieldError(f"--dask {dask!r}: expected local:N with N a number of workers, e.g. local:2") from None
+            check_int("--dask local:N", nw, low=1, high=max_workers(),
+                      why="workers on this machine (its usable cores, and ~250 MB each)")
             self._cluster = local_cluster(nw)
             self.client = Client(self._cluster)
             self._own_client = True
@@ -223,15 +271,13 @@ def make_executor(payload: Payload, workers: int | None = None, dask: Any = None
     """The executor for ``workers`` local processes (None = all cores; 1 = in-process) or ``dask``."""
     if dask is not None:
         return DaskExecutor(payload, dask)
-    n = workers if workers is not None else (os.cpu_count() or 1)
-    if n < 1:
-        raise GridshieldError(f"--workers {n}: need at least 1")
+    n = check_workers("--workers", workers) if workers is not None else max_workers()
     if n == 1:
         return InlineExecutor(payload)
     return PoolExecutor(payload, n)
 
 
 __all__ = [
-    "DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "compute_batch", "local_cluster", "make_executor",
-    "worker_state",
+    "DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "compute_batch", "die_with_parent", "local_cluster",
+    "make_executor", "worker_state",
 ]

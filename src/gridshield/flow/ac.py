@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from gridshield.errors import GridshieldError, GridValidationError
 from gridshield.flow import _nr_kernels as K
 from gridshield.flow.linsolve import SingularMatrixError, sparse_lu
-from gridshield.flow.matrices import branch_admittance, bus_shunt_pu
+from gridshield.flow.matrices import branch_admittance, bus_shunt_pu, end_shunts, pi_admittance
 from gridshield.grid.model import Grid
 from gridshield.topology import component_labels
 
@@ -659,15 +659,14 @@ class AcSolver:
         with np.errstate(divide="ignore", invalid="ignore"):
             ys = np.where(self.zero_z, 0, 1.0 / np.where(self.zero_z, 1.0, br.r_pu + 1j * br.x_pu))
         ratio, shift, bc = br.ratio, np.deg2rad(br.shift_deg), br.b_pu
+        ends = end_shunts(self.grid, np.ones(self.nl, dtype=bool))
         while total < budget:
-            # line charging, off-nominal taps and phase shifts are scaled too, so that at
-            # lambda = 0 the flat profile is the exact solution
-            tap = (1.0 + lam * (ratio - 1.0)) * np.exp(1j * lam * shift)
-            ytt = ys + 0.5j * lam * bc
-            yff, yft, ytf = ytt / (tap * np.conj(tap)), -ys / np.conj(tap), -ys / tap
+            # line charging, end shunts, off-nominal taps and phase shifts are scaled too, so
+            # that at lambda = 0 the flat profile is the exact solution
+            a = pi_admittance(ys, lam * bc, (lam * ends[0], lam * ends[1]), 1.0 + lam * (ratio - 1.0), lam * shift)
             ydata = K.ybus_values(
                 self.y_indices.size, self.pos_ff, self.pos_ft, self.pos_tf, self.pos_tt,
-                yff, yft, ytf, ytt, on, self.diag_pos, self.ysh * lam,
+                a.yff, a.yft, a.ytf, a.ytt, on, self.diag_pos, self.ysh * lam,
             )
             vv = v.copy()
             target = 1.0 + lam * (vg - 1.0)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table
 
@@ -26,7 +27,7 @@ def _branch_table(grid, loading, p_from, q_from, n: int = 10, title: str = ""):
         t.add_row(
             str(br.id[k]), str(num[br.from_bus[k]]), str(num[br.to_bus[k]]),
             f"{p_from[k]:,.1f}", "" if q_from is None else f"{q_from[k]:,.1f}",
-            f"{br.rate_a_mva[k]:,.1f}", f"[{style}]{pct:,.1f}[/]" if style else f"{pct:,.1f}",
+            f"{br.rate_a_mva[k]:,.1f}", Text(f"{pct:,.1f}", style=style),
         )
     if not top.size:
         t.caption = "no branch has a rate A (all unlimited)"
@@ -90,9 +91,9 @@ def pf(
         converged = True
     else:
         s = result.summary()
-        ok = "[bold green]yes[/]" if result.converged else "[bold red]NO[/]"
+        ok = Text("yes", style="bold green") if result.converged else Text("NO", style="bold red")
         rows = {
-            "converged": f"{ok} ({result.reason})",
+            "converged": Text.assemble(ok, f" ({result.reason})"),
             "iterations": f"{result.iterations}"
             + (f" ({result.continuation_steps} continuation steps)" if result.continuation_steps else ""),
             "max mismatch (p.u.)": f"{result.max_mismatch_pu:.2e}",
@@ -118,7 +119,7 @@ def pf(
                 )
             )
         else:
-            console.print("[bold red]The power flow did not converge: the voltages above are not a solution.[/]")
+            console.print("The power flow did not converge: the voltages above are not a solution.", style="bold red")
             if not robust or init == "case":
                 console.print("Try --robust, --init dc or --init case.")
         converged = result.converged
@@ -131,7 +132,7 @@ def pf(
                 atomic_write(out, lambda p: frame.to_csv(p))
             else:
                 atomic_write(out, lambda p: frame.to_parquet(p))
-            console.print(f"wrote [bold]{out}[/] ({table} table)")
+            console.print(f"wrote {out} ({table} table)")
         else:
             write_output(result, out)
     if not converged:

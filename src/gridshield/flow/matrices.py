@@ -39,10 +39,22 @@ def branch_admittance(grid: Grid, in_service: np.ndarray | None = None) -> Branc
         raise GridValidationError(f"{br.id[k]} has zero impedance (r = x = 0); give it a small reactance")
     with np.errstate(divide="ignore", invalid="ignore"):
         ys = np.where(on, 1.0 / np.where(z == 0, 1.0, z), 0.0)
-    bc = np.where(on, br.b_pu, 0.0)
-    tap = br.ratio * np.exp(1j * np.deg2rad(br.shift_deg))
-    ytt = ys + 0.5j * bc
-    yff = ytt / (tap * np.conj(tap))
+    return pi_admittance(ys, np.where(on, br.b_pu, 0.0), end_shunts(grid, on), br.ratio, np.deg2rad(br.shift_deg))
+
+
+def end_shunts(grid: Grid, on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Complex shunt admittance at the from and the to end of each branch (p.u., 0 when off)."""
+    br = grid.branches
+    return np.where(on, br.g_from_pu + 1j * br.b_from_pu, 0.0), np.where(on, br.g_to_pu + 1j * br.b_to_pu, 0.0)
+
+
+def pi_admittance(
+    ys: np.ndarray, bc: np.ndarray, ends: tuple[np.ndarray, np.ndarray], ratio: np.ndarray, shift_rad: np.ndarray
+) -> BranchAdmittance:
+    """The pi model: series ``ys``, charging ``bc`` split in halves plus the end shunts, tap at the from end."""
+    tap = ratio * np.exp(1j * shift_rad)
+    ytt = ys + 0.5j * bc + ends[1]
+    yff = (ys + 0.5j * bc + ends[0]) / (tap * np.conj(tap))
     yft = -ys / np.conj(tap)
     ytf = -ys / tap
     return BranchAdmittance(yff=yff, yft=yft, ytf=ytf, ytt=ytt)
@@ -134,6 +146,8 @@ __all__ = [
     "DcMatrices",
     "branch_admittance",
     "bus_shunt_pu",
+    "end_shunts",
+    "pi_admittance",
     "dc_susceptance",
     "make_bdc",
     "make_ybus",

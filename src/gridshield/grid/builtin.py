@@ -24,7 +24,9 @@ What it holds (see ``docs/synthetic-city.md``):
 * district heating, in ``grid.extra_tables`` as cell tables that travel with the ``.m`` file:
   ``gs_heat_sources`` (CHP plants and boiler houses), ``gs_heat_pumps`` (pumping stations, each a
   critical load at its bus) and ``gs_heat_districts`` (people and buildings per insulation class);
-* coordinates in km on a plane (``buses.x``/``buses.y``; city centre at 0, 0).
+* coordinates in km on a plane (``buses.x``/``buses.y``; city centre at 0, 0), and fictional
+  district polygons (``mpc.gs_district_areas``: the Voronoi cells of the district buses inside an
+  elliptic city boundary of 17 x 15 km, deterministic), read by :mod:`gridshield.grid.geometry`.
 
 Loads are a winter evening at the reference outdoor temperature ``REFERENCE_TEMPERATURE_C``
 (-5 °C), about 2.4 GW in all; :func:`gridshield.heat.scale_for_temperature` scales them for
@@ -39,6 +41,7 @@ from functools import lru_cache
 import numpy as np
 
 from gridshield.grid.cases import register_builtin
+from gridshield.grid.geometry import AREAS_TABLE, areas_table
 from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts
 
 #: Outdoor temperature (°C) at which the city's loads are given.
@@ -68,6 +71,40 @@ _Z330 = 330.0**2 / 100.0
 _Z110 = 110.0**2 / 100.0
 _LINE330 = (0.03 / _Z330, 0.32 / _Z330, 3.6e-6 * _Z330)   # r, x (ohm/km), b (S/km)
 _LINE110 = (0.12 / _Z110, 0.40 / _Z110, 2.8e-6 * _Z110)
+
+
+#: Semi-axes (km) of the fictional city boundary that clips the district polygons.
+CITY_SEMI_AXES_KM = (17.0, 15.0)
+
+
+def _clip_half_plane(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """The part of convex polygon ``poly`` where ``normal . p <= offset`` (Sutherland-Hodgman)."""
+    out = []
+    n = len(poly)
+    for i in range(n):
+        a, b = poly[i], poly[(i + 1) % n]
+        da, db = normal @ a - offset, normal @ b - offset
+        if da <= 0:
+            out.append(a)
+        if da * db < 0:
+            out.append(a + (b - a) * (da / (da - db)))
+    return np.array(out) if out else np.zeros((0, 2))
+
+
+def district_polygons(points: np.ndarray, semi_axes_km: tuple[float, float] = CITY_SEMI_AXES_KM,
+                      vertices: int = 72) -> list[np.ndarray]:
+    """Voronoi cells of ``points`` (n, 2) clipped to an ellipse centred at 0, 0 (one convex
+    polygon per point, counter-clockwise, coordinates rounded to metres)."""
+    t = np.linspace(0.0, 2.0 * np.pi, vertices, endpoint=False)
+    boundary = np.column_stack([semi_axes_km[0] * np.cos(t), semi_axes_km[1] * np.sin(t)])
+    cells = []
+    for i, p in enumerate(points):
+        cell = boundary
+        for j, q in enumerate(points):
+            if i != j:  # keep the side of the bisector nearer to p
+                cell = _clip_half_plane(cell, q - p, float((q @ q - p @ p) / 2.0))
+        cells.append(np.round(cell, 3))
+    return cells
 
 
 def _slug(name: str) -> str:
@@ -327,10 +364,13 @@ def _city() -> Grid:
     for g in imp:
         g["p"] = round((total * 1.01 - local) * g["pmax"] / cap, 1)
 
-    return _assemble(bld, sources, pumps, hdists)
+    pts = np.array([bld.xy(b) for b in district_bus])
+    areas = [(f"district:{_slug(n)}", n, [b], ring)
+             for n, b, ring in zip(_DISTRICTS, district_bus, district_polygons(pts), strict=True)]
+    return _assemble(bld, sources, pumps, hdists, areas)
 
 
-def _assemble(bld: _Builder, sources, pumps, hdists) -> Grid:
+def _assemble(bld: _Builder, sources, pumps, hdists, areas) -> Grid:
     row = bld.row
     nb = len(bld.bus)
     buses = Buses(
@@ -411,6 +451,7 @@ def _assemble(bld: _Builder, sources, pumps, hdists) -> Grid:
             columns=("id", "name", "source", "pump", "bus", "ua_mw_th_per_k", "x", "y",
                      *[f"buildings_{c}" for c in HEAT_CLASSES], *[f"people_{c}" for c in HEAT_CLASSES]),
             rows=cells(hdists), cell=True),
+        AREAS_TABLE: areas_table(areas),
         "gs_reference_temperature_c": REFERENCE_TEMPERATURE_C,
     }
     return Grid(buses=buses, branches=branches, gens=gens, loads=loads, shunts=shunts, base_mva=100.0,
@@ -433,4 +474,12 @@ def build_synthetic_city() -> Grid:
     return _city()
 
 
-__all__ = ["HEAT_CLASSES", "QUEUES", "REFERENCE_TEMPERATURE_C", "build_synthetic_city", "synthetic_city"]
+__all__ = [
+    "CITY_SEMI_AXES_KM",
+    "HEAT_CLASSES",
+    "QUEUES",
+    "REFERENCE_TEMPERATURE_C",
+    "build_synthetic_city",
+    "district_polygons",
+    "synthetic_city",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridValidationError, ParseError
-from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts
+from gridshield.grid.mexpr import MatlabError, Parser, Program, split_statements, tokenize
+from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites
 
 BUS_COLS = ("bus_i", "type", "Pd", "Qd", "Gs", "Bs", "area", "Vm", "Va", "baseKV", "zone", "Vmax", "Vmin")
 GEN_COLS = ("bus", "Pg", "Qg", "Qmax", "Qmin", "Vg", "mBase", "status", "Pmax", "Pmin")
@@ -31,6 +33,7 @@ BRANCH_COLS = ("fbus", "tbus", "r", "x", "b", "rateA", "rateB", "rateC", "ratio"
 _ASSIGN = re.compile(r"^\s*mpc\.([A-Za-z_]\w*)\s*=\s*(.*)$")
 _FUNCTION = re.compile(r"^\s*function\s+(?:\w+\s*=\s*)?([A-Za-z_]\w*)")
 _CELL_TOKEN = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"])*)\"|(;)|(\n)|([^\s,;'\"]+)")
+_QUOTED = re.compile(r"^(?:'(?:[^']|'')*'|\"[^\"]*\")$")
 _NUMBER = re.compile(r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf|NaN|nan)$")
 
 
@@ -211,9 +214,69 @@ def _scalar(value: str, path: str, line: int, name: str) -> Any:
     )
 
 
+class _CaseFields(MutableMapping):
+    """The ``mpc`` fields of a :class:`RawCase` as the evaluator sees them (scalars and numeric tables)."""
+
+    def __init__(self, case: RawCase, line: list[int]):
+        self.case = case
+        self.line = line  # [current line], for tables created by a statement
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.case.scalars:
+            return self.case.scalars[name]
+        tab = self.case.tables.get(name)
+        if tab is None:
+            raise KeyError(name)
+        if tab.data is None:
+            return f"cell array mpc.{name}"
+        return tab.data
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            tab = self.case.tables.get(name)
+            if tab is None or tab.data is None:
+                self.case.scalars.pop(name, None)
+                self.case.tables[name] = RawTable(name=name, line=self.line[0], data=value)
+            else:
+                if value.shape != tab.data.shape:
+                    tab.row_lines = []
+                tab.data = value
+        else:
+            self.case.tables.pop(name, None)
+            self.case.scalars[name] = value
+            self.case.scalar_lines[name] = self.line[0]
+
+    def __delitem__(self, name: str) -> None:  # pragma: no cover - the evaluator never deletes
+        raise KeyError(name)
+
+    def __iter__(self):
+        return iter([*self.case.scalars, *self.case.tables])
+
+    def __len__(self) -> int:
+        return len(self.case.scalars) + len(self.case.tables)
+
+
+def _bracket_depth(text: str) -> int:
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth
+
+
 def parse_matpower_text(text: str, path: str = "<string>") -> RawCase:
-    """Read the assignments of a MATPOWER case text without evaluating anything."""
+    """Read the assignments of a MATPOWER case text.
+
+    Data blocks (``mpc.<name> = [...]`` / ``{...}``, numbers, strings) are read directly; other
+    statements (unit conversions, MATPOWER's named columns, ``if`` blocks) go to the safe
+    evaluator of :mod:`gridshield.grid.mexpr`, in file order. Nothing is passed to Python's
+    ``eval``/``exec``.
+    """
     case = RawCase(path=path)
+    here = [1]
+    program = Program(_CaseFields(case, here), path)
     pending_cols: tuple[str, ...] = ()
     pos, line, n = 0, 1, len(text)
     while pos < n:
@@ -222,57 +285,102 @@ def parse_matpower_text(text: str, path: str = "<string>") -> RawCase:
             eol = n
         raw = text[pos:eol]
         stripped = raw.strip()
+        here[0] = line
+        m = _ASSIGN.match(raw) if stripped and not stripped.startswith("%") else None
+        fm = _FUNCTION.match(raw) if m is None else None
         if stripped.startswith("%"):
             if stripped.startswith("%column_names%"):
                 pending_cols = tuple(stripped[len("%column_names%") :].split())
-        elif stripped and not stripped.startswith(("end", "return")):
-            m = _ASSIGN.match(raw)
-            if m is None:
-                fm = _FUNCTION.match(raw)
-                if fm is None:
-                    raise ParseError(
-                        path,
-                        line,
-                        f"expected 'mpc.<name> = ...;' or 'function mpc = <name>', found {stripped[:60]!r} "
-                        "(gridshield reads data-only MATPOWER case files and does not run code)",
-                    )
-                case.name = fm.group(1)
+        elif fm is not None:
+            case.name = fm.group(1)
+        elif m is not None and m.group(2).lstrip()[:1] in ("[", "{"):
+            name, rest = m.group(1), m.group(2)
+            lead = rest.lstrip()
+            opener = lead[0]
+            closer = "]" if opener == "[" else "}"
+            start = pos + len(raw) - len(lead) + 1
+            close = _find_close(text, start, closer, path, line, name)
+            body = text[start:close]
+            tab = RawTable(name=name, line=line, columns=pending_cols)
+            if opener == "[":
+                data = _matrix_fast(body)
+                if data is None:
+                    try:
+                        data, tab.row_lines = _matrix_slow(body, path, line, name)
+                    except ParseError as exc:
+                        # not plain numbers: an expression such as [mpc.gen; ...] or [50/3 1]?
+                        clean = "\n".join(_strip_comment(s).replace("...", " ") for s in body.split("\n"))
+                        try:
+                            value = Program(_CaseFields(case, here), path).ev.value(_parse_expr(f"[{clean}]"))
+                        except (MatlabError, ParseError):
+                            raise exc from None
+                        data = np.array(value, dtype=float)
+                tab.data = data
             else:
-                name, rest = m.group(1), m.group(2)
-                lead = rest.lstrip()
-                if lead[:1] in ("[", "{"):
-                    opener = lead[0]
-                    closer = "]" if opener == "[" else "}"
-                    start = pos + len(raw) - len(lead) + 1
-                    close = _find_close(text, start, closer, path, line, name)
-                    body = text[start:close]
-                    tab = RawTable(name=name, line=line, columns=pending_cols)
-                    if opener == "[":
-                        data = _matrix_fast(body)
-                        if data is None:
-                            data, tab.row_lines = _matrix_slow(body, path, line, name)
-                        tab.data = data
-                    else:
-                        tab.rows, tab.row_lines = _cell_rows(body, path, line, name)
-                    if name in case.tables or name in case.scalars:
-                        raise ParseError(path, line, f"mpc.{name} is assigned twice")
-                    case.tables[name] = tab
-                    line += text.count("\n", pos, close)
-                    eol = text.find("\n", close)
-                    if eol < 0:
-                        eol = n
-                    tail = _strip_comment(text[close + 1 : eol]).strip()
-                    if tail not in ("", ";"):
-                        raise ParseError(path, line, f"mpc.{name}: unexpected {tail!r} after the closing '{closer}'")
-                else:
-                    if name in case.tables or name in case.scalars:
-                        raise ParseError(path, line, f"mpc.{name} is assigned twice")
-                    case.scalars[name] = _scalar(rest, path, line, name)
-                    case.scalar_lines[name] = line
-                pending_cols = ()
+                tab.rows, tab.row_lines = _cell_rows(body, path, line, name)
+            if program.active:
+                if name in case.tables or name in case.scalars:
+                    raise ParseError(path, line, f"mpc.{name} is assigned twice")
+                case.tables[name] = tab
+            line += text.count("\n", pos, close)
+            eol = text.find("\n", close)
+            if eol < 0:
+                eol = n
+            tail = _strip_comment(text[close + 1 : eol]).strip()
+            if tail not in ("", ";"):
+                raise ParseError(path, line, f"mpc.{name}: unexpected {tail!r} after the closing '{closer}'")
+            pending_cols = ()
+        elif m is not None and _is_literal(m.group(2)):
+            name = m.group(1)
+            if program.active:
+                if not program.blocks and (name in case.tables or name in case.scalars):
+                    raise ParseError(path, line, f"mpc.{name} is assigned twice")
+                case.tables.pop(name, None)
+                case.scalars[name] = _scalar(m.group(2), path, line, name)
+                case.scalar_lines[name] = line
+            pending_cols = ()
+        elif stripped:
+            # a statement for the evaluator; it may continue over lines ('...' or open brackets)
+            first = line
+            stmt = _strip_comment(raw)
+            while True:
+                cont = stmt.rstrip().endswith("...")
+                if cont:
+                    stmt = stmt.rstrip()[:-3] + " "
+                if not cont and _bracket_depth(stmt) <= 0:
+                    break
+                if eol >= n:
+                    raise ParseError(path, first, "the statement has an unclosed '(' or '[' and runs to the end of the file")
+                pos = eol + 1
+                line += 1
+                eol = text.find("\n", pos)
+                if eol < 0:
+                    eol = n
+                stmt += ("" if cont else "\n") + _strip_comment(text[pos:eol])
+            here[0] = first
+            for part in split_statements(stmt):
+                program.run(part, first)
+            pending_cols = ()
         pos = eol + 1
         line += 1
+    program.finish()
     return case
+
+
+def _is_literal(value: str) -> bool:
+    """True when the right side of ``mpc.x = ...`` is a plain number or quoted string."""
+    v = _strip_comment(value).strip()
+    if v.endswith(";"):
+        v = v[:-1].strip()
+    return bool(_NUMBER.match(v) or _QUOTED.match(v))
+
+
+def _parse_expr(text: str) -> tuple:
+    p = Parser(tokenize(text))
+    node = p.range_expr()
+    if not p.at_end():
+        raise MatlabError(f"unexpected {p.peek().text!r}")
+    return node
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,32 +408,46 @@ def _check_cols(case: RawCase, tab: RawTable, names: tuple[str, ...], need: int)
     return data
 
 
+def _cell_number(case: RawCase, name: str, value: float | str) -> float:
+    if isinstance(value, str):
+        raise ParseError(case.path, case.tables[name].line, f"mpc.{name}: expected a number, found the string {value!r}")
+    return float(value)
+
+
 def _bad_row(case: RawCase, tab: RawTable, row: int, msg: str) -> ParseError:
     line = tab.row_lines[row] if tab.row_lines else tab.line
     return ParseError(case.path, line, f"mpc.{tab.name} row {row + 1}: {msg}")
 
 
-def _cell_table(case: RawCase, name: str, columns: tuple[str, ...]) -> list[dict[str, Any]] | None:
+def _cell_table(
+    case: RawCase, name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> list[dict[str, Any]] | None:
+    """Rows of a gridshield cell table as dicts; ``optional`` trailing columns may be absent (all rows alike)."""
     tab = case.tables.get(name)
     if tab is None:
         return None
     if tab.rows is None:
         raise ParseError(case.path, tab.line, f"mpc.{name} must be a cell array {{...}}")
     out = []
+    full = columns + optional
     for k, r in enumerate(tab.rows):
-        if len(r) != len(columns):
+        if len(r) != len(columns) and len(r) != len(full) or (out and len(r) != len(out[0])):
             line = tab.row_lines[k] if tab.row_lines else tab.line
-            raise ParseError(case.path, line, f"mpc.{name}: expected {len(columns)} cells ({' '.join(columns)})")
-        out.append(dict(zip(columns, r, strict=True)))
+            want = f"{len(columns)}" + (f" or {len(full)}" if optional else "")
+            raise ParseError(case.path, line, f"mpc.{name}: expected {want} cells per row ({' '.join(full)})")
+        out.append(dict(zip(full, r, strict=False)))
     return out
 
 
 _GS_BUS = ("id", "substation", "x", "y")
+_GS_BUS_OPT = ("voltage_level",)
 _GS_LOAD = ("id", "bus_i", "p_mw", "q_mvar", "in_service", "priority", "customers", "group", "name")
 _GS_GEN = ("id", "name", "fuel")
 _GS_BRANCH = ("id", "name")
+_GS_BRANCH_OPT = ("g_from_pu", "b_from_pu", "g_to_pu", "b_to_pu")
 _GS_SHUNT = ("id", "bus_i", "g_mw", "b_mvar", "in_service")
-_GS_TABLES = ("gs_bus", "gs_load", "gs_gen", "gs_branch", "gs_shunt")
+_GS_SITE = ("id", "name", "category", "nominal_kv", "lon_deg", "lat_deg", "voltage_levels")
+_GS_TABLES = ("gs_bus", "gs_load", "gs_gen", "gs_branch", "gs_shunt", "gs_site")
 
 
 def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
@@ -376,6 +498,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         fin = np.isfinite(data[:, : len(names)])
         if tab is gtab:
             fin[:, 3:5] |= np.isinf(data[:, 3:5])  # Qmax/Qmin may be +-Inf in MATPOWER
+            fin[:, 8:10] |= np.isinf(data[:, 8:10])  # so may Pmax/Pmin (unlimited)
         if not fin.all():
             k, j = (int(v[0]) for v in np.nonzero(~fin))
             raise _bad_row(case, tab, k, f"column {names[j]} is {data[k, j]!r}; a finite number is needed")
@@ -392,14 +515,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             raise ParseError(path, names_tab.line, f"mpc.bus_name must be a cell array with one name per bus ({num.size})")
         bus_names = [str(r[0]) for r in names_tab.rows]
     substation = [""] * num.size
+    voltage_level = [""] * num.size
     xs = np.full(num.size, np.nan)
     ys = np.full(num.size, np.nan)
-    gs_bus = _cell_table(case, "gs_bus", _GS_BUS)
+    gs_bus = _cell_table(case, "gs_bus", _GS_BUS, _GS_BUS_OPT)
     if gs_bus is not None:
         if len(gs_bus) != num.size:
             raise ParseError(path, case.tables["gs_bus"].line, f"mpc.gs_bus needs one row per bus ({num.size})")
         bus_ids = np.array([str(r["id"]) for r in gs_bus], dtype=object)
         substation = [str(r["substation"]) for r in gs_bus]
+        voltage_level = [str(r.get("voltage_level", "")) for r in gs_bus]
         xs = np.array([float(r["x"]) for r in gs_bus])
         ys = np.array([float(r["y"]) for r in gs_bus])
 
@@ -426,6 +551,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         in_service=btype != 4,
         name=bus_names,
         substation=substation,
+        voltage_level=voltage_level,
         x=xs,
         y=ys,
     )
@@ -467,12 +593,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         raise _bad_row(case, rtab, k, f"column {BRANCH_COLS[5 + j]} is negative ({br[k, 5 + j]:g}); ratings must be >= 0")
     br_ids = np.array([f"branch:{k + 1}" for k in range(nl)], dtype=object)
     br_names = [""] * nl
-    gs_branch = _cell_table(case, "gs_branch", _GS_BRANCH)
+    ends = {c: np.zeros(nl) for c in _GS_BRANCH_OPT}
+    gs_branch = _cell_table(case, "gs_branch", _GS_BRANCH, _GS_BRANCH_OPT)
     if gs_branch is not None:
         if len(gs_branch) != nl:
             raise ParseError(path, case.tables["gs_branch"].line, f"mpc.gs_branch needs one row per branch ({nl})")
         br_ids = np.array([str(r["id"]) for r in gs_branch], dtype=object)
         br_names = [str(r["name"]) for r in gs_branch]
+        for c in _GS_BRANCH_OPT:
+            if gs_branch and c in gs_branch[0]:
+                ends[c] = np.array([_cell_number(case, "gs_branch", r[c]) for r in gs_branch])
     branches = table(
         Branches,
         "mpc.branch",
@@ -492,6 +622,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
         angmin_deg=br[:, 11],
         angmax_deg=br[:, 12],
         name=br_names,
+        **ends,
     )
 
     gs_load = _cell_table(case, "gs_load", _GS_LOAD)
@@ -548,6 +679,16 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             b_mvar=bus[rows, 5],
         )
 
+    gs_site = _cell_table(case, "gs_site", _GS_SITE)
+    site_table = None
+    if gs_site is not None:
+        sites_cols: dict[str, list[Any]] = {c: [r[c] for r in gs_site] for c in _GS_SITE}
+        for c in ("nominal_kv", "lon_deg", "lat_deg"):
+            sites_cols[c] = [_cell_number(case, "gs_site", v) for v in sites_cols[c]]
+        for c in ("id", "name", "category", "voltage_levels"):
+            sites_cols[c] = [str(v) for v in sites_cols[c]]
+        site_table = table(Sites, "mpc.gs_site", case.tables["gs_site"], **sites_cols)
+
     gencost = None
     gctab = case.tables.get("gencost")
     if gctab is not None:
@@ -591,6 +732,7 @@ def grid_from_raw(case: RawCase, name: str | None = None) -> Grid:
             gencost=gencost,
             extra_columns=extra_columns,
             extra_tables=extra_tables,
+            site_table=site_table,
         )
     except GridValidationError as exc:
         raise ParseError(path, None, str(exc)) from None
@@ -713,9 +855,12 @@ def matpower_text(grid: Grid) -> str:
     # gridshield metadata, only where it differs from what the standard tables imply
     if any(b.substation.tolist()) or not np.all(np.isnan(b.x)) or not np.all(np.isnan(b.y)) or any(
         i != f"bus:{n}" for i, n in zip(b.id.tolist(), num.tolist(), strict=True)
-    ):
-        rows = zip(b.id.tolist(), b.substation.tolist(), b.x.tolist(), b.y.tolist(), strict=True)
-        lines += _cells("gs_bus", [(i, s, x, y) for i, s, x, y in rows], _GS_BUS) + [""]
+    ) or any(b.voltage_level.tolist()):
+        cols = [b.id.tolist(), b.substation.tolist(), b.x.tolist(), b.y.tolist()]
+        if any(b.voltage_level.tolist()):
+            cols.append(b.voltage_level.tolist())
+        names = (_GS_BUS + _GS_BUS_OPT)[: len(cols)]
+        lines += _cells("gs_bus", list(zip(*cols, strict=True)), names) + [""]
     canonical_loads = (
         len(set(ld.bus.tolist())) == len(ld)
         and all(i == f"load:{num[k]}" for i, k in zip(ld.id.tolist(), ld.bus.tolist(), strict=True))
@@ -750,8 +895,16 @@ def matpower_text(grid: Grid) -> str:
     if any(g.name.tolist()) or any(g.fuel.tolist()) or any(i != f"gen:{k + 1}" for k, i in enumerate(g.id.tolist())):
         lines += _cells("gs_gen", list(zip(g.id.tolist(), g.name.tolist(), g.fuel.tolist(), strict=True)), _GS_GEN)
         lines += [""]
-    if any(r.name.tolist()) or any(i != f"branch:{k + 1}" for k, i in enumerate(r.id.tolist())):
-        lines += _cells("gs_branch", list(zip(r.id.tolist(), r.name.tolist(), strict=True)), _GS_BRANCH) + [""]
+    shunted = bool(r.has_end_shunts.any())
+    if shunted or any(r.name.tolist()) or any(i != f"branch:{k + 1}" for k, i in enumerate(r.id.tolist())):
+        cols = [r.id.tolist(), r.name.tolist()]
+        if shunted:
+            cols += [getattr(r, c).tolist() for c in _GS_BRANCH_OPT]
+        lines += _cells("gs_branch", list(zip(*cols, strict=True)), (_GS_BRANCH + _GS_BRANCH_OPT)[: len(cols)]) + [""]
+    st = grid.site_table
+    if len(st):
+        lines += _cells("gs_site", list(zip(*(getattr(st, c).tolist() for c in _GS_SITE), strict=True)), _GS_SITE)
+        lines += [""]
 
     for key, val in grid.extra_tables.items():
         if isinstance(val, ExtraTable):

@@ -66,7 +66,9 @@ def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> n
 
 
 #: Singular noun of each table, for error messages ("unknown branch id ...").
-_SINGULAR = {"Buses": "bus", "Branches": "branch", "Generators": "generator", "Loads": "load", "Shunts": "shunt"}
+_SINGULAR = {
+    "Buses": "bus", "Branches": "branch", "Generators": "generator", "Loads": "load", "Shunts": "shunt", "Sites": "site",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,6 +191,7 @@ class Buses(Table):
     in_service: Any = _col(bool, default=True)
     name: Any = _col(str, default="")
     substation: Any = _col(str, doc="site (substation or plant) the bus belongs to; '' if none", default="")
+    voltage_level: Any = _col(str, doc="voltage level of the source model (CGMES/IIDM); '' if none", default="")
     x: Any = _col(float, doc="plot coordinate (NaN if unknown)", finite=False, nan_ok=True, default=np.nan)
     y: Any = _col(float, doc="plot coordinate (NaN if unknown)", finite=False, nan_ok=True, default=np.nan)
 
@@ -198,7 +201,11 @@ class Branches(Table):
     """Lines and transformers in the MATPOWER pi model.
 
     ``tap`` is the off-nominal ratio as in the file (0 means a line, ratio 1); ``ratio`` gives the
-    effective value.
+    effective value. Besides MATPOWER's line charging ``b_pu`` (split half and half), a branch may
+    carry a shunt admittance at each end (``g_from_pu + j b_from_pu``, ``g_to_pu + j b_to_pu``):
+    line conductance, asymmetric charging, a transformer's magnetising branch, the ends of a
+    T model turned into a pi. Like the charging, the from-end shunt sits behind the ideal
+    transformer (it is divided by ``tap**2``), and it is switched with the branch.
     """
 
     kind: ClassVar[str] = "branch"
@@ -217,6 +224,15 @@ class Branches(Table):
     angmin_deg: Any = _col(float, "deg", default=-360.0)
     angmax_deg: Any = _col(float, "deg", default=360.0)
     name: Any = _col(str, default="")
+    g_from_pu: Any = _col(float, "p.u.", "shunt conductance at the from end (behind the tap)", default=0.0)
+    b_from_pu: Any = _col(float, "p.u.", "shunt susceptance at the from end (behind the tap)", default=0.0)
+    g_to_pu: Any = _col(float, "p.u.", "shunt conductance at the to end", default=0.0)
+    b_to_pu: Any = _col(float, "p.u.", "shunt susceptance at the to end", default=0.0)
+
+    @property
+    def has_end_shunts(self) -> np.ndarray:
+        """True for branches with a shunt admittance at an end besides the line charging."""
+        return (self.g_from_pu != 0) | (self.b_from_pu != 0) | (self.g_to_pu != 0) | (self.b_to_pu != 0)
 
     @property
     def ratio(self) -> np.ndarray:
@@ -243,8 +259,8 @@ class Generators(Table):
     vg_pu: Any = _col(float, "p.u.", "voltage set point", default=1.0)
     mbase_mva: Any = _col(float, "MVA", default=100.0)
     in_service: Any = _col(bool, default=True)
-    p_max_mw: Any = _col(float, "MW", default=0.0)
-    p_min_mw: Any = _col(float, "MW", default=0.0)
+    p_max_mw: Any = _col(float, "MW", "upper active limit (inf = unlimited, as MATPOWER's Inf)", finite=False, default=0.0)
+    p_min_mw: Any = _col(float, "MW", "lower active limit (-inf = unlimited)", finite=False, default=0.0)
     name: Any = _col(str, default="")
     fuel: Any = _col(str, doc="e.g. 'chp', 'coal', 'gas', 'hydro', 'nuclear', 'import'; '' if unknown", default="")
 
@@ -275,6 +291,39 @@ class Shunts(Table):
     g_mw: Any = _col(float, "MW at V = 1 p.u.", default=0.0)
     b_mvar: Any = _col(float, "MVAr injected at V = 1 p.u.", default=0.0)
     in_service: Any = _col(bool, default=True)
+
+
+#: Categories of a site: a substation, a power plant, or a point where a model ends (CGMES boundary).
+SITE_CATEGORIES = ("substation", "plant", "boundary", "")
+
+
+@dataclass(frozen=True, eq=False)
+class Sites(Table):
+    """What is known about each site besides its buses: name, category, voltage and location.
+
+    A site is a place that can be struck as one (a substation or a plant); its buses are those
+    whose ``Buses.substation`` is the site's name, and its id is ``site:<name>``. The table is
+    optional: a grid whose buses name sites but has no rows here still has those sites.
+    """
+
+    kind: ClassVar[str] = "site"
+    id: Any
+    name: Any = _col(str, doc="human-readable name (the id is the source's)", default="")
+    category: Any = _col(str, doc=f"one of {SITE_CATEGORIES}", default="")
+    nominal_kv: Any = _col(float, "kV", "highest nominal voltage at the site (NaN if unknown)", finite=False,
+                           nan_ok=True, default=np.nan)
+    lon_deg: Any = _col(float, "deg", "longitude, WGS84 (NaN if unknown)", finite=False, nan_ok=True, default=np.nan)
+    lat_deg: Any = _col(float, "deg", "latitude, WGS84 (NaN if unknown)", finite=False, nan_ok=True, default=np.nan)
+    voltage_levels: Any = _col(str, doc="voltage levels of the source model at the site, ';'-separated", default="")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = [i for i in self.id.tolist() if not i.startswith("site:") or len(i) == 5]
+        if bad:
+            raise GridValidationError(f"Sites.id: {bad[:5]} do not look like 'site:<name>'; prefix each name with 'site:'")
+        cat = [c for c in self.category.tolist() if c not in SITE_CATEGORIES]
+        if cat:
+            raise GridValidationError(f"Sites.category: {sorted(set(cat))[:5]} unknown; use one of {SITE_CATEGORIES}")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -334,6 +383,9 @@ class Grid:
         ones (solution values, ramp rates, ...), kept so that a written file loses nothing.
     extra_tables
         Other ``mpc.*`` tables and scalars, by name.
+    site_table
+        Names, categories, nominal voltages and coordinates of the sites (optional; see
+        :class:`Sites`). Every row must be a site of the buses (``Buses.substation``).
     """
 
     buses: Buses
@@ -346,12 +398,22 @@ class Grid:
     gencost: np.ndarray | None = None
     extra_columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     extra_tables: Mapping[str, Any] = field(default_factory=dict)
+    site_table: Sites = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.loads is None:
             object.__setattr__(self, "loads", _empty(Loads))
         if self.shunts is None:
             object.__setattr__(self, "shunts", _empty(Shunts))
+        if self.site_table is None:
+            object.__setattr__(self, "site_table", _empty(Sites))
+        if len(self.site_table):
+            named = set(self.buses.substation.tolist())
+            orphan = [i for i in self.site_table.id.tolist() if i[5:] not in named]
+            if orphan:
+                raise GridValidationError(
+                    f"site_table: {orphan[:5]} have no bus; a site row needs buses whose substation is its name"
+                )
         if not (np.isfinite(self.base_mva) and self.base_mva > 0):
             raise GridValidationError(f"base_mva must be a positive number, got {self.base_mva!r}")
         nb = len(self.buses)
@@ -461,6 +523,8 @@ class Grid:
             return False
         if not all(a.equals(b) for a, b in zip(self.tables.values(), other.tables.values(), strict=True)):
             return False
+        if not self.site_table.equals(other.site_table):
+            return False
         if (self.gencost is None) != (other.gencost is None):
             return False
         if self.gencost is not None and not np.array_equal(self.gencost, other.gencost):
@@ -481,6 +545,7 @@ class Grid:
 
 __all__ = [
     "PRIORITY_CLASSES",
+    "SITE_CATEGORIES",
     "Branches",
     "Buses",
     "ExtraTable",
@@ -488,5 +553,6 @@ __all__ = [
     "Grid",
     "Loads",
     "Shunts",
+    "Sites",
     "Table",
 ]

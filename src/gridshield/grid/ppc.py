@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gridshield.errors import GridshieldError
 from gridshield.grid.matpower import parse_matpower_text
 from gridshield.grid.model import Grid
 
@@ -17,6 +18,13 @@ def to_ppc(grid: Grid) -> dict:
     ``gencost`` if present) with external bus numbers, rows in the grid's order."""
     from gridshield.grid.matpower import matpower_text
 
+    shunted = grid.branches.has_end_shunts
+    if shunted.any():
+        ids = grid.branches.id[shunted][:5].tolist()
+        raise GridshieldError(
+            f"{int(shunted.sum())} branches ({', '.join(ids)}, ...) carry end shunts (g_from_pu, b_from_pu, g_to_pu, "
+            "b_to_pu) that a PYPOWER case cannot hold; compare with a tool that reads them (pandapower, pypowsybl)"
+        )
     raw = parse_matpower_text(matpower_text(grid), "<grid>")
     bus = raw.tables["bus"].data[:, :13].copy()
     gen10 = raw.tables["gen"].data[:, :10]

@@ -19,6 +19,29 @@ _VM_TOL = 1e-4
 _RATE_TOL = 1e-6
 
 
+def operating_grid(
+    grid: Grid,
+    load_served_mw: np.ndarray,
+    gen_p_mw: np.ndarray,
+    bus_on: np.ndarray,
+    branch_on: np.ndarray,
+    gen_on: np.ndarray,
+) -> Grid:
+    """The grid of a post-shedding state: served loads (reactive power scaled alike), generator
+    outputs ``gen_p_mw`` and only the energised elements in service."""
+    ld, g = grid.loads, grid.gens
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # a purely reactive load (P = 0) is never shed: it keeps its MVAr where its bus is live
+        frac = np.where(ld.p_mw != 0, load_served_mw / np.where(ld.p_mw != 0, ld.p_mw, 1.0), 1.0)
+    load_on = bus_on[ld.bus] & ld.in_service
+    return grid.replace(
+        buses=grid.buses.replace(in_service=bus_on),
+        branches=grid.branches.replace(in_service=branch_on),
+        gens=g.replace(p_mw=np.where(gen_on, gen_p_mw, 0.0), in_service=gen_on),
+        loads=ld.replace(p_mw=np.where(load_on, load_served_mw, 0.0), q_mvar=np.where(load_on, ld.q_mvar * frac, 0.0)),
+    )
+
+
 def ac_check(
     grid: Grid,
     load_served_mw: np.ndarray,
@@ -32,16 +55,8 @@ def ac_check(
     """AC power flow of the post-shedding state; see the module docstring."""
     from gridshield.flow.ac import solve_ac
 
-    ld, g = grid.loads, grid.gens
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(ld.p_mw != 0, load_served_mw / np.where(ld.p_mw != 0, ld.p_mw, 1.0), 0.0)
-    load_on = bus_on[ld.bus] & ld.in_service
-    g2 = grid.replace(
-        buses=grid.buses.replace(in_service=bus_on),
-        branches=grid.branches.replace(in_service=branch_on),
-        gens=g.replace(p_mw=np.where(gen_on, gen_p_mw, 0.0), in_service=gen_on),
-        loads=ld.replace(p_mw=np.where(load_on, load_served_mw, 0.0), q_mvar=np.where(load_on, ld.q_mvar * frac, 0.0)),
-    )
+    g = grid.gens
+    g2 = operating_grid(grid, load_served_mw, gen_p_mw, bus_on, branch_on, gen_on)
     if not gen_on.any():
         return AcCheck(True, True, (), (), 0.0, float("nan"), float("nan"), "no energised island: nothing to check")
     res = solve_ac(g2, init="dc", enforce_q_limits=enforce_q_limits, robust=True)
@@ -81,4 +96,4 @@ def ac_check(
     )
 
 
-__all__ = ["ac_check"]
+__all__ = ["ac_check", "operating_grid"]

@@ -31,16 +31,23 @@ cascading failure", IEEE TPWRS 27(3), 2012 (DCSIMSEP).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from gridshield.flow.matrices import bus_shunt_pu
+from gridshield.grid.model import Grid
 from gridshield.impact.result import Trip
 from gridshield.impact.state import Live, bsum, dc_flows, island_refs, islands_of
 
-if TYPE_CHECKING:
-    from gridshield.impact.model import ImpactModel
+
+class RelaySettings(Protocol):
+    """What the cascade reads of its caller (an :class:`~gridshield.impact.ImpactModel` has it all)."""
+
+    grid: Grid
+    relay_threshold: float
+    relay_rate_mw: np.ndarray
+    dc_convention: str
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class CascadeResult:
     branch_on: np.ndarray
 
 
-def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) -> CascadeResult:
+def run_cascade(model: RelaySettings, live: Live, max_steps: int | None = None) -> CascadeResult:
     """Simulate relay trips after the damage described by ``live`` (see the module docstring)."""
     grid = model.grid
     base = grid.base_mva
@@ -141,4 +148,4 @@ def run_cascade(model: ImpactModel, live: Live, max_steps: int | None = None) ->
     )
 
 
-__all__ = ["CascadeResult", "run_cascade"]
+__all__ = ["CascadeResult", "RelaySettings", "run_cascade"]

@@ -1,10 +1,11 @@
-"""CLI: ``gridshield impact CASE --damage ID[,ID...] | --damage-file F [--cascade] [--rate a|b] [--out F]``."""
+"""CLI: ``gridshield impact CASE --damage ID[,ID...] | --damage-file F [--cascade] [--rate a|b] [--model dc|ac] [--out F]``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table, write_output
 
@@ -36,6 +37,14 @@ def impact(
     ac_check: bool = typer.Option(
         False, "--ac-check",
         help="AC power flow of the result: voltage and thermal violations"
+    ),
+    load_model: str = typer.Option(
+        "dc", "--model",
+        help="load-delivery model: dc (LP) or ac (voltages, reactive power, MVA ratings; Ipopt)"
+    ),
+    commitment: str = typer.Option(
+        "milp", "--commitment",
+        help="generator (and, with --model ac, bus) on/off: milp (binary), relaxed or fixed (all on)"
     ),
     top: int = typer.Option(10, "--top", help="rows in the per-group table"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict), .csv/.parquet (per load)"),
@@ -71,18 +80,20 @@ def impact(
         dc_convention=dc_convention,
         relay_threshold=relay_threshold,
         ac_check=ac_check,
+        model=load_model,
+        commitment=commitment,
     )
-    with console.status("assessing damage..."):
+    with console.status(f"assessing damage ({load_model.upper()} load delivery)..."):
         res = model.assess(dmg)
     s = res.summary()
     console.print(kv_table(f"Impact on {grid.name}", s))
     t = Table(title="Islands", title_justify="left")
-    for c in ("island", "buses", "status", "demand MW", "served MW", "lost MW", "reason"):
+    for c in ("island", "buses", "status", "model", "demand MW", "served MW", "lost MW", "reason"):
         t.add_column(c, justify="right" if "MW" in c or c in ("island", "buses") else "left")
     shown = sorted(res.islands, key=lambda i: -i.demand_mw)[:top]
     for i in shown:
         mw = (f"{i.demand_mw:,.1f}", f"{i.served_mw:,.1f}", f"{i.lost_mw:,.1f}")
-        t.add_row(str(i.island), str(i.n_buses), i.status, *mw, i.reason)
+        t.add_row(str(i.island), str(i.n_buses), i.status, i.model.upper(), *mw, i.reason)
     if len(res.islands) > len(shown):
         t.caption = f"{len(res.islands) - len(shown)} more islands not shown (--top)"
     console.print(t)
@@ -111,7 +122,18 @@ def impact(
         console.print(t)
     if res.critical_lost:
         more = f" (+{len(res.critical_lost) - 10} more)" if len(res.critical_lost) > 10 else ""
-        console.print(f"[bold red]critical loads not fully served:[/] {', '.join(res.critical_lost[:10])}{more}")
+        console.print(Text.assemble(("critical loads not fully served:", "bold red"),
+                                    f" {', '.join(res.critical_lost[:10])}{more}"))
+    binding = [(i.island, b) for i in shown for b in i.binding]
+    if binding:
+        t = Table(title="Limits the AC answer sits on", title_justify="left")
+        for c in ("island", "limit"):
+            t.add_column(c, justify="right" if c == "island" else "left")
+        for k, b in binding[: 2 * top]:
+            t.add_row(str(k), b)
+        if len(binding) > 2 * top:
+            t.caption = f"{len(binding) - 2 * top} more (--top, or --out x.json)"
+        console.print(t)
     if res.ac is not None:
         console.print(kv_table("AC check", {k: v for k, v in res.ac.to_dict().items() if not isinstance(v, list)}))
     write_output(res, out)

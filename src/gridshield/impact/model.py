@@ -32,6 +32,8 @@ _TOL_MW = 1e-6
 #: "ptdf" (injections only, flow rows added lazily), "auto" = ptdf from PTDF_MIN_BUSES buses up.
 FORMULATIONS = ("auto", "btheta", "ptdf")
 PTDF_MIN_BUSES = 1000
+#: ``model``: the DC LP or the AC NLP (see :mod:`gridshield.impact.mld_ac`).
+MODELS = ("dc", "ac")
 
 
 class ImpactModel:
@@ -72,6 +74,12 @@ class ImpactModel:
         (needs :func:`gridshield.flow.ac.solve_ac`).
     fast
         Use the no-LP fast path when it applies (results are identical; off for testing).
+    model
+        ``"dc"`` (default): the DC maximal load delivery LP. ``"ac"``: the AC maximal load delivery
+        (voltages, reactive power, MVA ratings; :mod:`gridshield.impact.mld_ac`, Ipopt), warm-started
+        from the DC answer, per energised island; an island where Ipopt fails keeps the DC answer,
+        flagged. ``commitment`` selects PowerModelsRestoration's ``run_mld_uc`` (``"milp"``),
+        ``run_mld`` (``"relaxed"``) or plain AC load shedding without indicators (``"fixed"``).
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class ImpactModel:
         ac_check: bool = False,
         fast: bool = True,
         formulation: str = "auto",
+        model: str = "dc",
     ):
         if dc_convention not in DC_CONVENTIONS:
             raise GridshieldError(f"dc_convention must be one of {DC_CONVENTIONS}, got {dc_convention!r}")
@@ -117,6 +126,15 @@ class ImpactModel:
         if formulation == "auto":
             formulation = "ptdf" if len(grid.buses) >= PTDF_MIN_BUSES else "btheta"
         self.formulation = formulation
+        if model not in MODELS:
+            raise GridshieldError(f"model must be one of {MODELS}, got {model!r}")
+        self.model = model
+        self._ac = None
+        if model == "ac":
+            from gridshield.impact.mld_ac import AcMldModel
+
+            self._ac = AcMldModel(grid, rate=self.rate, weights=self.weights, angle_limits=self.angle_limits,
+                                  commitment=commitment)
         base = grid.base_mva
         g = grid.gens
         self.p0_pu = g.p_mw / base
@@ -146,6 +164,8 @@ class ImpactModel:
         self._load_ids = tuple(ld.id.tolist())
         self.n_solved_lp = 0
         self.n_fast = 0
+        #: the raw AC MLD answer of the last assessment (``model="ac"``), for inspection
+        self.last_ac = None
 
     def reset_warm_start(self) -> None:
         """Forget the LP's warm start, so that the next assessments do not depend on earlier ones.
@@ -187,6 +207,7 @@ class ImpactModel:
             "relay_threshold": self.relay_threshold,
             "relay_rate": self.relay_rate,
             "formulation": self.formulation,
+            "model": self.model,
         }
 
     # ------------------------------------------------------------------------------------------
@@ -253,7 +274,40 @@ class ImpactModel:
                     )
         else:
             self.n_fast += 1
-        return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method)
+        acs = self._assess_ac(setting, isl, sol, infeasible) if self._ac is not None else None
+        self.last_ac = acs
+        return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method, acs)
+
+    def _assess_ac(self, s: Setting, isl: Islands, sol: MldSolution, infeasible: dict[int, str]):
+        """AC MLD of the energised islands, warm-started from the DC answer and the AC power flow
+        at that point (where it converges; else the case's voltage magnitudes)."""
+        from gridshield.flow.ac import solve_ac
+        from gridshield.impact.ac import operating_grid
+
+        grid = self.grid
+        base = grid.base_mva
+        ld = grid.loads
+        pd = ld.p_mw / base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zd = np.clip(np.where(pd != 0, sol.ps / np.where(pd != 0, pd, 1.0), 1.0), 0.0, 1.0)
+        gen_on = s.gen_on & ~sol.gen_off
+        start = {
+            "va": sol.theta, "vm": np.where(s.bus_on, grid.buses.vm_pu, 1.0), "pg": sol.pg,
+            "qg": np.zeros(len(grid.gens)), "zd": zd, "gen_on": gen_on,
+        }
+        if gen_on.any():
+            served = np.where(s.load_on, sol.ps * base, 0.0)
+            pf = solve_ac(operating_grid(grid, served, sol.pg * base, s.bus_on, s.branch_on, gen_on),
+                          init="dc", enforce_q_limits=True, robust=True)
+            if pf.converged:
+                va = np.deg2rad(pf.va_deg)
+                shift = np.zeros(isl.count)
+                shift[isl.label[s.ref_buses]] = va[s.ref_buses]
+                start["va"] = np.where(s.bus_on, va - shift[np.maximum(isl.label, 0)], 0.0)
+                start["vm"] = np.where(pf.bus_energised, pf.vm_pu, start["vm"])
+                start["qg"] = pf.gen_q_mvar / base
+        todo = [k for k in range(isl.count) if isl.has_generation[k] and k not in infeasible]
+        return self._ac.solve(s, isl.label, todo, start)
 
     # ------------------------------------------------------------------------------------------
     def _balanced_dispatch(self, s: Setting, isl: Islands) -> np.ndarray | None:
@@ -385,11 +439,29 @@ class ImpactModel:
         trips: tuple[Trip, ...],
         stages: tuple[float, ...],
         method: str,
+        acs=None,
     ) -> ImpactResult:
         grid = self.grid
         base = grid.base_mva
         ld, g = grid.loads, grid.gens
-        served = np.where(s.load_on, sol.ps * base, 0.0)
+        ps, pg_pu, flow_pu, gen_off = sol.ps, sol.pg, sol.flow, sol.gen_off
+        if acs is not None:
+            how = sorted({v.method if v.status == "optimal" else f"{v.method}: {v.status}" for v in acs.islands.values()})
+            method = f"ac: {'; '.join(how) or 'no energised island'} (warm start: dc {method})"
+            ac_isl = {k for k, v in acs.islands.items() if v.status == "optimal"}
+            dead = {k for k, v in acs.islands.items() if v.status == "infeasible"}
+            infeasible = {**infeasible, **{k: acs.islands[k].message for k in dead}}
+            lab = s.label if s.label is not None else isl.label
+            ok_b = np.isin(lab, list(ac_isl)) & s.bus_on
+            ok_d, ok_g = ok_b[ld.bus], ok_b[g.bus]
+            bad_d, bad_g = np.isin(lab, list(dead))[ld.bus], np.isin(lab, list(dead))[g.bus]
+            ps = np.where(ok_d, acs.zd * ld.p_mw / base, np.where(bad_d, 0.0, ps))
+            pg_pu = np.where(ok_g, acs.pg, np.where(bad_g, 0.0, pg_pu))
+            flow_pu = np.where(ok_b[grid.branches.from_bus], acs.p_from, flow_pu)
+            gen_off = np.where(ok_g, acs.zg < 0.5, gen_off) | (s.gen_on & bad_g)
+            volt_off = ok_b & (acs.zv < 0.5)
+            s = _without(grid, s, volt_off | np.isin(lab, list(dead)))
+        served = np.where(s.load_on, ps * base, 0.0)
         # clean solver noise
         served = np.clip(served, np.minimum(ld.p_mw, 0.0), np.maximum(ld.p_mw, 0.0))
         served = np.where(np.abs(served - ld.p_mw) < _TOL_MW, ld.p_mw, served)
@@ -398,8 +470,8 @@ class ImpactModel:
         demand = np.where(self._ld_on, ld.p_mw, 0.0)
         pos = self._pos & self._ld_on
         served_total = float(served[pos].sum())
-        pg = np.where(s.gen_on, sol.pg * base, 0.0)
-        flow = np.where(s.branch_on, sol.flow * base, 0.0)
+        pg = np.where(s.gen_on, pg_pu * base, 0.0)
+        flow = np.where(s.branch_on, flow_pu * base, 0.0)
         # islands
         lab_load = np.where(live.load, isl.label[ld.bus], -1)
         lab_gen = np.where(live.gen, isl.label[g.bus], -1)
@@ -409,14 +481,21 @@ class ImpactModel:
         nbus = np.bincount(isl.label[isl.label >= 0], minlength=isl.count)
         islands_out = []
         for k in range(isl.count):
+            mod, bind = ("dc" if isl.has_generation[k] else ""), ()
             if k in infeasible:
                 st, why = "infeasible", infeasible[k]
             elif isl.has_generation[k]:
                 st, why = "energised", ""
             else:
                 st, why = "dark", "no generation in the island"
+            if acs is not None and k in acs.islands:
+                a = acs.islands[k]
+                mod, bind = ("ac", a.binding) if a.status != "failed" else ("dc", ())
+                if a.status == "failed":
+                    st, why = "ac-failed", f"{a.message}: the DC answer is shown"
             islands_out.append(
-                IslandImpact(int(k), int(nbus[k]), st, float(d_isl[k]), float(s_isl[k]), float(g_isl[k]), why)
+                IslandImpact(int(k), int(nbus[k]), st, float(d_isl[k]), float(s_isl[k]), float(g_isl[k]), why,
+                             mod, tuple(bind))
             )
         # per load classification
         short = pos & (served < demand - _TOL_MW)
@@ -435,15 +514,24 @@ class ImpactModel:
         bus_energised.setflags(write=False)
         dark = tuple(grid.buses.id[grid.buses.in_service & ~bus_energised].tolist())
         stranded = live.gen & ~s.gen_on
-        if sol.gen_off.size:
-            stranded |= s.gen_on & sol.gen_off
+        if gen_off.size:
+            stranded |= s.gen_on & gen_off
         for a in (pg, flow):
             a.setflags(write=False)
         ac = None
         if self.ac_check:
             from gridshield.impact.ac import ac_check
 
-            ac = ac_check(grid, served, pg, s.bus_on, s.branch_on, s.gen_on & ~sol.gen_off, self.rate_mw)
+            ac = ac_check(grid, served, pg, s.bus_on, s.branch_on, s.gen_on & ~gen_off, self.rate_mw)
+        ac_point = {}
+        if acs is not None:
+            vm = np.where(s.bus_on & acs.solved_bus, acs.vm, 0.0)
+            ac_point = {
+                "model": "ac",
+                "bus_vm_pu": _ro(vm),
+                "bus_va_deg": _ro(np.where(vm > 0, np.rad2deg(acs.va), 0.0)),
+                "gen_q_mvar": _ro(np.where(s.gen_on & acs.solved_bus[g.bus] & ~gen_off, acs.qg * base, 0.0)),
+            }
         return ImpactResult(
             grid_name=grid.name,
             damage=dmg.ids,
@@ -472,6 +560,7 @@ class ImpactModel:
             load_group=self._ld_meta[1],
             load_customers=self._ld_meta[2],
             load_bus=self._ld_meta[3],
+            **ac_point,
         )
 
 

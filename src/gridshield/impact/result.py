@@ -13,8 +13,14 @@ class IslandImpact:
     """One connected part of the damaged grid.
 
     ``status`` is ``"energised"`` (has generation and an MLD solution), ``"dark"`` (no
-    generation: all its load lost) or ``"infeasible"`` (has generation, but no operating point
-    exists under the settings; ``reason`` says why; its load is counted as lost).
+    generation: all its load lost), ``"infeasible"`` (has generation, but no operating point
+    exists under the settings; ``reason`` says why; its load is counted as lost) or
+    ``"ac-failed"`` (``model="ac"`` only: Ipopt did not converge on the island; its numbers are
+    the DC answer, flagged by ``model == "dc"`` and ``reason``).
+
+    ``model`` says which model produced the island's numbers (``"dc"`` or ``"ac"``; empty for a
+    dark island); ``binding`` lists the limits the AC answer sits on (``"vmin bus:7"``,
+    ``"qmax gen:2"``, ``"rate branch:12"``, ``"angle branch:3"``, ``"pmax gen:1"``).
     """
 
     island: int
@@ -24,6 +30,8 @@ class IslandImpact:
     served_mw: float
     generation_mw: float
     reason: str = ""
+    model: str = ""
+    binding: tuple[str, ...] = ()
 
     @property
     def lost_mw(self) -> float:
@@ -39,6 +47,8 @@ class IslandImpact:
             "lost_mw": self.lost_mw,
             "generation_mw": self.generation_mw,
             "reason": self.reason,
+            "model": self.model,
+            "binding": list(self.binding),
         }
 
 
@@ -128,6 +138,12 @@ class ImpactResult:
         Load lost after the damage (stage 0) and after each trip, before operators redispatch.
     ac
         AC check of the operating point, or None when not requested / not available.
+    model
+        ``"dc"`` (DC maximal load delivery) or ``"ac"`` (AC maximal load delivery; islands where
+        it failed carry the DC answer and say so in ``islands[k].model``).
+    bus_vm_pu, bus_va_deg, gen_q_mvar
+        The AC operating point (``model="ac"`` only, else None): voltage magnitude and angle per
+        bus and reactive output per generator (0 where dark or not solved by AC).
     """
 
     grid_name: str
@@ -157,6 +173,10 @@ class ImpactResult:
     load_group: tuple[str, ...] = ()
     load_customers: tuple[int, ...] = ()
     load_bus: tuple[str, ...] = ()
+    model: str = "dc"
+    bus_vm_pu: np.ndarray | None = None
+    bus_va_deg: np.ndarray | None = None
+    gen_q_mvar: np.ndarray | None = None
 
     @property
     def lost_mw(self) -> float:
@@ -190,8 +210,17 @@ class ImpactResult:
             "stranded_gens": len(self.stranded_gens),
             "critical_lost": len(self.critical_lost),
             "cascade_trips": len(self.trips),
+            "model": self.model_label,
             "method": self.method,
         }
+
+    @property
+    def model_label(self) -> str:
+        """``"dc"``, ``"ac"``, or ``"ac (DC for islands 3, 5: AC failed)"``."""
+        if self.model != "ac":
+            return self.model
+        fell = [str(i.island) for i in self.islands if i.model == "dc"]
+        return f"ac (DC for islands {', '.join(fell)}: AC failed)" if fell else "ac"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (what ``--out x.json`` writes)."""
@@ -218,6 +247,12 @@ class ImpactResult:
                 "served_mw": self.load_served_mw.tolist(),
             },
             "ac": None if self.ac is None else self.ac.to_dict(),
+            "model": self.model,
+            "ac_point": None if self.bus_vm_pu is None else {
+                "bus_vm_pu": self.bus_vm_pu.tolist(),
+                "bus_va_deg": self.bus_va_deg.tolist(),
+                "gen_q_mvar": self.gen_q_mvar.tolist(),
+            },
             "method": self.method,
             "options": dict(self.options),
         }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table
 from gridshield.errors import GridshieldError
@@ -41,9 +42,9 @@ def parse_amount(text: str | None, what: str) -> tuple[float, float]:
         raise GridshieldError(f"{what}: cannot read {text!r}; write e.g. 5% or 20MW") from None
 
 
-def _bar(row, t0: int, t1: int) -> str:
-    chars = {0: "[white]·[/]", 1: "[bold]█[/]", 2: "[grey50]▒[/]"}
-    return "".join(chars[int(v)] for v in row[t0:t1])
+def _bar(row, t0: int, t1: int) -> Text:
+    chars = {0: ("·", "white"), 1: ("█", "bold"), 2: ("▒", "grey50")}
+    return Text.assemble(*(chars[int(v)] for v in row[t0:t1]))
 
 
 def print_schedule(sched, max_days: int = 2) -> None:
@@ -56,7 +57,8 @@ def print_schedule(sched, max_days: int = 2) -> None:
         "groups": f"{int((~sched.exempt).sum())} switchable, {int(sched.exempt.sum())} exempt",
         "max hours off (weighted)": f"{sched.fairness_h:g} h",
         "lower bound": "-" if sched.bound_h is None else f"{sched.bound_h:g} h (gap {rep['gap_h']:g} h, {100 * rep['gap']:.1f} %)",
-        "deficit covered every step": "yes" if sched.covered else f"[red]NO[/] ({rep['uncovered_steps']} steps, up to {rep['max_shortfall_mw']:.1f} MW)",
+        "deficit covered every step": "yes" if sched.covered else Text.assemble(
+            ("NO", "red"), f" ({rep['uncovered_steps']} steps, up to {rep['max_shortfall_mw']:.1f} MW)"),
         "peak deficit + margin": f"{sched.required_mw.max():,.1f} MW",
         "customer-hours off": f"{rep['customer_hours_off']:,.0f}",
         "switching operations": rep["switchings"],
@@ -78,9 +80,10 @@ def print_schedule(sched, max_days: int = 2) -> None:
     for d in list(dict.fromkeys(days))[:max_days]:
         idx = [i for i, x in enumerate(days) if x == d]
         t0, t1 = idx[0], idx[-1] + 1
-        console.print(f"[bold]{d:%a %d %b}[/]  (· on, █ off, ▒ possible; one char per {sched.step_h:g} h from {sched.times[t0]:%H:%M})")
+        console.print(Text.assemble((f"{d:%a %d %b}", "bold"), f"  (· on, █ off, ▒ possible; one char per "
+                                    f"{sched.step_h:g} h from {sched.times[t0]:%H:%M})"))
         for g, gid in enumerate(sched.group_ids):
-            console.print(f"  {gid:>10} {_bar(sched.state[g], t0, t1)}")
+            console.print(Text.assemble(f"  {gid:>10} ", _bar(sched.state[g], t0, t1)))
 
 
 @app.command("schedule")
@@ -102,7 +105,12 @@ def schedule_cmd(
     stage_mw: Optional[float] = typer.Option(None, "--stage-mw", help="MW per Eskom stage for a 'stage' column (default 1000)"),
     stage_pct: Optional[float] = typer.Option(None, "--stage-pct", help="% of demand per stage instead (Eskom Ed. 3: 5)"),
     tz: Optional[str] = typer.Option(None, "--tz", help="time zone of the times, e.g. Europe/Kyiv"),
+    start: Optional[str] = typer.Option(None, "--start", help="start of the schedule (e.g. 2026-01-12 or 2026-01-12T06:00); "
+                                        "default: the next local midnight in --tz. A deficit file's times are moved to it"),
     hours: float = typer.Option(24.0, "--hours", help="with --case: horizon in hours"),
+    step: str = typer.Option("1h", "--step", help="with --case: step of the timetable (1h, 30m for half-hour edges, 15m)"),
+    supply_mw: Optional[float] = typer.Option(None, "--supply-mw", help="with --case: MW the city can get (default: what "
+                                              "the impact engine serves after the damage)"),
     allow_shortfall: bool = typer.Option(False, "--allow-shortfall", help="accept a best-effort schedule when the deficit cannot be covered"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (CSV, JSON, ICS per group, HTML, PNG) or a .json/.csv file"),
     no_png: bool = typer.Option(False, "--no-png", help="skip the PNG timetable"),
@@ -110,16 +118,22 @@ def schedule_cmd(
     """Fair rotating-outage timetable: which groups are off when, covering the deficit every hour."""
     from gridshield.outages.solve import ScheduleInfeasibleError, rotating_schedule
 
+    from gridshield.outages.model import parse_start, read_deficit, shift_to_start
+
+    t0 = parse_start(start, tz)
     if case is not None:
         from gridshield.outages.grid import groups_and_deficit_from_grid
 
         if groups is not None or deficit is not None:
             raise GridshieldError("give either --case/--damage or --groups/--deficit, not both")
-        groups_obj, deficit_obj = groups_and_deficit_from_grid(case, damage, hours=hours)
+        groups_obj, deficit_obj = groups_and_deficit_from_grid(case, damage, hours=hours, start=t0,
+                                                               step_h=parse_hours(step, "--step"), supply_mw=supply_mw)
     else:
         if groups is None or deficit is None:
             raise GridshieldError("give --groups and --deficit files (or --case with --damage)")
-        groups_obj, deficit_obj = groups, deficit
+        groups_obj, deficit_obj = groups, read_deficit(deficit, start=t0)
+        if start is not None:
+            deficit_obj = shift_to_start(deficit_obj, t0)
     m_mw, m_frac = parse_amount(margin, "--margin")
     p_mw, p_frac = parse_amount(possible, "--possible")
     kw = dict(
@@ -153,9 +167,10 @@ def schedule_cmd(
             write_output(sched, out)
         else:
             written = sched.export(out, png=not no_png)
-            console.print(f"wrote [bold]{out}[/]: schedule.csv, schedule.json, summary.csv, steps.csv, timetable.html, "
-                          f"{len(written['ics'])} .ics files" + (", timetable.png" if "png" in written else ""))
+            console.print(f"wrote {out}: schedule.csv, schedule.json, summary.csv, steps.csv, timetable.html, "
+                          f"slots.json, hourly_grid.csv, {len(written['ics'])} .ics files"
+                          + (", timetable.png" if "png" in written else ""))
             if "png_error" in written:
-                console.print(f"[yellow]PNG not written:[/] {written['png_error']}")
+                console.print(Text.assemble(("PNG not written:", "yellow"), f" {written['png_error']}"))
     if failed is not None:
         raise GridshieldError(str(failed))

@@ -11,6 +11,15 @@ from gridshield.optim import new_highs
 
 ON, OFF, POSSIBLE = 0, 1, 2
 STATE_NAMES = ("on", "off", "possible")
+
+
+def runs_of(row: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, end_exclusive, value) runs of equal values in a 1-D array."""
+    if row.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(row)) + 1
+    bounds = np.r_[0, cut, row.size]
+    return [(int(a), int(b), int(row[a])) for a, b in zip(bounds[:-1], bounds[1:])]
 EPS = 1e-6
 
 

@@ -9,10 +9,16 @@ user stated, if any, goes into the widely read ``X-WR-TIMEZONE`` property.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 
 import pandas as pd
 
-from gridshield.outages.core import OFF, POSSIBLE
+from gridshield.outages.core import OFF, POSSIBLE, runs_of
+
+
+def utc_stamp() -> str:
+    """Now in UTC, iCalendar form (``DTSTAMP``)."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def escape_text(s: str) -> str:
@@ -43,8 +49,6 @@ def fmt_time(ts: pd.Timestamp) -> str:
 
 def calendar_text(sched, g: int, *, include_possible: bool = True) -> str:
     """The VCALENDAR text for group row ``g`` of a :class:`~gridshield.outages.schedule.Schedule`."""
-    from gridshield.outages.schedule import _runs, utc_stamp
-
     gid, name = sched.group_ids[g], sched.group_names[g]
     stamp = utc_stamp()
     lines = [
@@ -53,7 +57,7 @@ def calendar_text(sched, g: int, *, include_possible: bool = True) -> str:
     ]
     if sched.tz:
         lines.append(f"X-WR-TIMEZONE:{sched.tz}")
-    for a, b, v in _runs(sched.state[g]):
+    for a, b, v in runs_of(sched.state[g]):
         if v == OFF or (v == POSSIBLE and include_possible):
             start = sched.times[a]
             end = start + pd.Timedelta(hours=(b - a) * sched.step_h)

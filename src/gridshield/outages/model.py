@@ -287,13 +287,25 @@ def _infer_step(times: pd.DatetimeIndex, where: str) -> float:
     return float(d[0])
 
 
+def _step_times(start: Any, n: int, step_h: float, where: str) -> pd.DatetimeIndex:
+    """``n`` step starts from ``start`` (default: the next local midnight) every ``step_h`` hours; a
+    bad or out-of-range start is a one-line error."""
+    t0 = parse_start(start, what=f"{where}: start")
+    try:
+        return pd.date_range(t0, periods=n, freq=pd.Timedelta(hours=step_h))
+    except (ValueError, TypeError, OverflowError) as exc:  # pandas' parse and out-of-bounds errors are ValueErrors
+        what = "is out of the supported date range" if "bounds" in str(exc).lower() else "is not a date and time"
+        raise GridshieldError(f"{where}: start {str(start)!r} {what}; give an ISO date and time, e.g. 2026-12-01T00:00") from None
+
+
 def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> DeficitProfile:
     """The deficit profile from a CSV/YAML path, a DataFrame/Series, a dict or a sequence of MW.
 
     Columns (CSV/DataFrame): ``time`` and one of ``deficit_mw``, ``capacity_mw`` (the deficit is
     then demand - capacity) or ``stage`` (Eskom stages); optional ``possible_mw`` (extra deficit
     that turns possible-outage slots dark) and ``temperature_c``. A YAML file may instead give
-    ``start``, ``step_h`` and a list ``deficit_mw``. Naive times are local floating times.
+    ``start``, ``step_h`` and a list ``deficit_mw``. Naive times are local floating times. Without
+    times or ``start`` the profile starts at the next local midnight (:func:`next_local_midnight`).
     """
     where = "<deficit>"
     if isinstance(source, DeficitProfile):
@@ -315,7 +327,7 @@ def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> Defi
                 source = pd.DataFrame(d)
             else:
                 n = max(len(v) for v in d.values() if isinstance(v, (list, tuple, np.ndarray)))
-                times = pd.date_range(pd.Timestamp(start or "2026-01-01 00:00"), periods=n, freq=pd.Timedelta(hours=step_h))
+                times = _step_times(start, n, step_h, where)
                 source = pd.DataFrame({"time": times, **d})
         else:
             raise GridshieldError(f"{where}: expected columns time + deficit_mw / capacity_mw / stage")
@@ -325,7 +337,7 @@ def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> Defi
         arr = np.asarray(source, dtype=float)
         if arr.ndim != 1:
             raise GridshieldError(f"{where}: expected a 1-D sequence of MW")
-        times = pd.date_range(pd.Timestamp(start or "2026-01-01 00:00"), periods=arr.shape[0], freq=pd.Timedelta(hours=step_h))
+        times = _step_times(start, arr.shape[0], step_h, where)
         source = pd.DataFrame({"time": times, "deficit_mw": arr})
     df = source.copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
@@ -368,6 +380,48 @@ def read_deficit(source: Any, *, start: Any = None, step_h: float = 1.0) -> Defi
         r = int(np.flatnonzero(prof.deficit_mw < 0)[0])
         raise GridshieldError(f"{where}: deficit_mw is negative in row {r + 2}; use 0 for no deficit")
     return prof
+
+
+def next_local_midnight(tz: str | None = None, now: Any = None) -> pd.Timestamp:
+    """The next midnight in time zone ``tz`` (IANA name; None = this machine's local zone), as a
+    naive (floating local) timestamp: the default start of every schedule gridshield makes."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(tz) if tz else None
+    except (ZoneInfoNotFoundError, ValueError):
+        raise GridshieldError(f"--tz {tz!r}: not a known time zone; use an IANA name such as Europe/Kyiv or UTC") from None
+    t = pd.Timestamp(now) if now is not None else pd.Timestamp(datetime.now(zone) if zone else datetime.now())
+    if t.tzinfo is not None and zone is not None:
+        t = t.tz_convert(zone)
+    return (t.tz_localize(None) if t.tzinfo is not None else t).normalize() + pd.Timedelta(days=1)
+
+
+def parse_start(text: Any, tz: str | None = None, what: str = "--start") -> pd.Timestamp:
+    """A schedule's start from user text (ISO date or date-time); None = the next local midnight in
+    ``tz``. Times with an offset are converted to ``tz`` and returned naive (floating local)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return next_local_midnight(tz)
+    try:
+        t = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise GridshieldError(f"{what} {text!r}: not a date or date-time; write e.g. 2026-01-12 or 2026-01-12T06:00") from None
+    if t is pd.NaT or not 2000 <= t.year <= 2100:
+        raise GridshieldError(f"{what} {text!r}: give a date between the years 2000 and 2100")
+    if t.tzinfo is not None:
+        t = (t.tz_convert(tz) if tz else t).tz_localize(None)
+    return t
+
+
+def shift_to_start(profile: DeficitProfile, start: pd.Timestamp) -> DeficitProfile:
+    """The same profile moved in time so that its first step begins at ``start`` (steps kept)."""
+    import dataclasses
+
+    times = pd.DatetimeIndex(profile.times)
+    if times.tz is not None:
+        times = times.tz_localize(None)
+    return dataclasses.replace(profile, times=pd.DatetimeIndex(pd.Timestamp(start) + (times - times[0])))
 
 
 def deficit_from_stages(

@@ -99,23 +99,40 @@ def html_timetable(s, title: str = "Rotating outage schedule") -> str:
 
 
 def figure(s, title: str = "Rotating outage schedule"):
-    """A plotly heatmap: groups x steps, white on, grey off, light grey possible."""
+    """Two rows on one time axis: the deficit and the MW shed (top), and the groups x steps
+    timetable (white on, grey off, light grey possible outage), with a line at each midnight."""
+    from plotly.subplots import make_subplots
     import plotly.graph_objects as go
 
+    times = s.times + pd.Timedelta(hours=s.step_h / 2)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[0.28, 0.72], subplot_titles=("Deficit and MW shed", "Groups"))
+    edges = list(s.times) + [s.end]
+    req_name = "deficit (MW)" if np.allclose(s.required_mw, s.deficit_mw) else "deficit + margin (MW)"
+    for name, arr, color in ((req_name, s.required_mw, "#b2182b"), ("shed by the schedule (MW)", s.shed_total_mw,
+                                                                    "#525252")):
+        fig.add_trace(go.Scatter(x=edges, y=np.r_[arr, arr[-1]], mode="lines", line_shape="hv", name=name,
+                                 line={"color": color, "width": 2}), row=1, col=1)
     z = s.state.astype(float)
     colorscale = [[0.0, WHITE], [0.3333, WHITE], [0.3334, GREY], [0.6666, GREY], [0.6667, LIGHT], [1.0, LIGHT]]
     labels = [gid if nm == gid else f"{gid} {nm}" for gid, nm in zip(s.group_ids, s.group_names)]
     text = np.array([["on", "off", "possible"][int(v)] for v in s.state.ravel()]).reshape(s.state.shape)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=s.times + pd.Timedelta(hours=s.step_h / 2), y=labels, zmin=0, zmax=2, colorscale=colorscale,
-        showscale=False, xgap=1, ygap=1, text=text, hovertemplate="%{y} %{x}: %{text}<extra></extra>",
-    ))
+    fig.add_trace(go.Heatmap(
+        z=z, x=times, y=labels, zmin=0, zmax=2, colorscale=colorscale, showscale=False, xgap=1, ygap=1, text=text,
+        hovertemplate="%{y} %{x|%a %d %b %Y %H:%M}: %{text}<extra></extra>", name="timetable",
+    ), row=2, col=1)
     for d in pd.Index(s.times.normalize()).unique()[1:]:
         fig.add_vline(x=d, line_width=2, line_color="#222")
+    hours = s.n_steps * s.step_h
+    tz = f" ({s.tz})" if s.tz else " (local time)"
+    fig.update_yaxes(title_text="MW", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", type="category", row=2, col=1)
+    fig.update_xaxes(type="date", tickformat="%H:%M\n%a %d %b %Y", dtick=(6 if hours > 48 else 3) * 3600 * 1000,
+                     tickangle=0, showgrid=True, gridcolor="#eee")
     fig.update_layout(
-        title=f"{title} (white = on, grey = off, light grey = possible outage)", plot_bgcolor="#999",
-        width=max(900, min(2400, 12 * s.n_steps + 200)), height=max(300, 26 * s.n_groups + 140),
-        margin=dict(l=10, r=10, t=60, b=40), yaxis=dict(autorange="reversed", type="category"),
-        xaxis=dict(tickformat="%a %d %b\n%H:%M", dtick=6 * 3600 * 1000 if s.n_steps * s.step_h > 48 else 3600 * 1000 * 2),
+        title=f"{title} (white = on, grey = off, light grey = possible outage){tz}", plot_bgcolor="#ffffff",
+        width=max(900, min(2400, 12 * s.n_steps + 260)), height=max(420, 26 * s.n_groups + 320),
+        margin=dict(l=10, r=10, t=70, b=40), legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                                                      "xanchor": "right"},
     )
     return fig

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,14 @@ import pandas as pd
 
 from gridshield.errors import GridshieldError
 from gridshield.io import atomic_write, atomic_write_bytes, atomic_write_text
-from gridshield.outages.core import EPS, OFF, ON, POSSIBLE, STATE_NAMES
+from gridshield.outages.core import EPS, OFF, ON, POSSIBLE, STATE_NAMES, runs_of
 
 _COLORS = {ON: "#ffffff", OFF: "#6b6b6b", POSSIBLE: "#d3d3d3"}
-
-
-def _runs(row: np.ndarray) -> list[tuple[int, int, int]]:
-    """(start, end_exclusive, value) runs of equal values in a 1-D array."""
-    if row.size == 0:
-        return []
-    cut = np.flatnonzero(np.diff(row)) + 1
-    bounds = np.r_[0, cut, row.size]
-    return [(int(a), int(b), int(row[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+#: Slot types of :meth:`Schedule.day_slots` (the words Yasno's planned-outages JSON uses).
+SLOT_TYPES = {OFF: "Definite", POSSIBLE: "Possible"}
+#: Severity order when a half hour holds several finer steps: off > possible > on.
+_SEVERITY = np.array([0, 2, 1])  # indexed by state: ON 0, OFF 1, POSSIBLE 2
+_BY_SEVERITY = (ON, POSSIBLE, OFF)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,18 +127,18 @@ class Schedule:
     @property
     def outages(self) -> np.ndarray:
         """Number of separate outages per group (each is one switch off and one back on)."""
-        return np.array([sum(1 for _, _, v in _runs(r) if v == OFF) for r in self.state], dtype=np.int64)
+        return np.array([sum(1 for _, _, v in runs_of(r) if v == OFF) for r in self.state], dtype=np.int64)
 
     @property
     def longest_off_h(self) -> np.ndarray:
-        return np.array([max([(b - a) for a, b, v in _runs(r) if v == OFF], default=0) for r in self.state]) * self.step_h
+        return np.array([max([(b - a) for a, b, v in runs_of(r) if v == OFF], default=0) for r in self.state]) * self.step_h
 
     @property
     def night_outages(self) -> np.ndarray:
         """Outages that include at least one night step."""
         out = []
         for r in self.state:
-            out.append(sum(1 for a, b, v in _runs(r) if v == OFF and self.night[a:b].any()))
+            out.append(sum(1 for a, b, v in runs_of(r) if v == OFF and self.night[a:b].any()))
         return np.array(out, dtype=np.int64)
 
     @property
@@ -179,7 +174,7 @@ class Schedule:
             if self.exempt[g] and np.any(row != ON):
                 bad.append(f"group {gid} is exempt but switched")
             firm = (row == OFF).astype(np.int8)
-            runs = [(a, b) for a, b, v in _runs(firm) if v == 1]
+            runs = [(a, b) for a, b, v in runs_of(firm) if v == 1]
             for a, b in runs:
                 if (b - a) % L:
                     bad.append(f"group {gid}: outage {self._fmt(a)} lasts {(b - a) * self.step_h} h, not a whole block")
@@ -205,7 +200,7 @@ class Schedule:
     def intervals(self, states: tuple[int, ...] = (ON, OFF, POSSIBLE)) -> list[dict]:
         rows = []
         for g, gid in enumerate(self.group_ids):
-            for a, b, v in _runs(self.state[g]):
+            for a, b, v in runs_of(self.state[g]):
                 if v in states:
                     rows.append({"group": gid, "start": self.times[a], "end": self.times[a] + pd.Timedelta(hours=(b - a) * self.step_h),
                                  "state": STATE_NAMES[v]})
@@ -222,6 +217,100 @@ class Schedule:
         for g, gid in enumerate(self.group_ids):
             df[gid] = [STATE_NAMES[v] for v in self.state[g]]
         return df
+
+    # ------------------------------------------------------------------ published forms
+    def _local_times(self) -> pd.DatetimeIndex:
+        """Step starts as naive local times (in ``tz`` when the times carry a zone)."""
+        t = pd.DatetimeIndex(self.times)
+        return t.tz_localize(None) if t.tz is not None else t
+
+    def half_hours(self) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """The schedule on a half-hour grid: starts (naive local) and states (G, H), where a half
+        hour holding several finer steps takes the most severe state (off > possible > on)."""
+        t = self._local_times()
+        if self.step_h >= 0.5:
+            k = int(round(self.step_h / 0.5))
+            starts = pd.DatetimeIndex([x + pd.Timedelta(minutes=30 * i) for x in t for i in range(k)])
+            return starts, np.repeat(self.state, k, axis=1)
+        k = int(round(0.5 / self.step_h))
+        n = len(t) // k * k
+        if n == 0:
+            raise GridshieldError("the schedule is shorter than half an hour; no half-hour grid")
+        sev = _SEVERITY[self.state[:, :n]].reshape(self.n_groups, n // k, k).max(axis=2)
+        return t[:n:k], np.asarray(_BY_SEVERITY, np.int8)[sev]
+
+    def day_slots(self, today: Any = None) -> dict:
+        """Per switchable group, today's and tomorrow's outage slots in minutes from local midnight.
+
+        ``today`` (a date; default: the schedule's first day) and the next day each give
+        ``{"date", "scheduled": [from_min, to_min], "slots": [{"start", "end", "type"}]}`` where
+        ``type`` is ``Definite`` (off) or ``Possible`` (possible outage) and ``scheduled`` is the
+        part of the day the schedule covers (``null`` when it covers none of it). The shape
+        follows the per-group today/tomorrow JSON that Ukrainian DSOs publish (Yasno).
+        """
+        t = self._local_times()
+        ends = t + pd.Timedelta(hours=self.step_h)
+        day0 = pd.Timestamp(today).normalize() if today is not None else t[0].normalize()
+        days = {"today": day0, "tomorrow": day0 + pd.Timedelta(days=1)}
+        minutes = ((t - day0) / pd.Timedelta(minutes=1)).to_numpy()
+        end_min = ((ends - day0) / pd.Timedelta(minutes=1)).to_numpy()
+        out: dict[str, Any] = {}
+        for g, gid in enumerate(self.group_ids):
+            if self.exempt[g]:
+                continue
+            rec: dict[str, Any] = {"name": self.group_names[g]}
+            for key, off_d in zip(days, (0, 1440), strict=True):
+                lo, hi = max(float(minutes[0]) - off_d, 0.0), min(float(end_min[-1]) - off_d, 1440.0)
+                slots = []
+                for a, b, v in runs_of(self.state[g]):
+                    if v == ON:
+                        continue
+                    s0, s1 = max(minutes[a] - off_d, 0.0), min(end_min[b - 1] - off_d, 1440.0)
+                    if s1 > s0:
+                        slots.append({"start": int(round(s0)), "end": int(round(s1)), "type": SLOT_TYPES[v]})
+                rec[key] = {"date": days[key].strftime("%Y-%m-%d"),
+                            "scheduled": [int(round(lo)), int(round(hi))] if hi > lo else None, "slots": slots}
+            out[gid] = rec
+        return {"timezone": self.tz, "start": self.times[0].isoformat(), "step_min": int(round(self.step_h * 60)),
+                "groups": out}
+
+    def hourly_grid(self) -> pd.DataFrame:
+        """The hourly table DSOs publish: one row per switchable group and day, columns
+        ``00-01`` .. ``23-24``. A cell reads ``on``, ``off`` or ``possible``, or ``A/B`` when its two
+        half hours differ (first half A, second half B, e.g. ``on/off`` = off from hh:30); hours
+        outside the schedule are empty."""
+        starts, st = self.half_hours()
+        names = ("on", "off", "possible")
+        rows = []
+        days = pd.DatetimeIndex(starts.normalize()).unique()
+        slot = ((starts - starts.normalize()) / pd.Timedelta(minutes=30)).to_numpy().astype(int)
+        for g, gid in enumerate(self.group_ids):
+            if self.exempt[g]:
+                continue
+            for d in days:
+                half = np.full(48, -1)
+                m = starts.normalize() == d
+                half[slot[m]] = st[g, m]
+                row = {"group": gid, "name": self.group_names[g], "date": d.strftime("%Y-%m-%d")}
+                for h in range(24):
+                    a, b = half[2 * h], half[2 * h + 1]
+                    if a < 0 and b < 0:
+                        cell = ""
+                    elif a == b or b < 0 or a < 0:
+                        cell = names[max(a, b)] if a < 0 or b < 0 else names[a]
+                    else:
+                        cell = f"{names[a]}/{names[b]}"
+                    row[f"{h:02d}-{h + 1:02d}"] = cell
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def hourly_grid_csv_text(self) -> str:
+        """The :meth:`hourly_grid` as CSV text."""
+        return self.hourly_grid().to_csv(index=False)
+
+    def day_slots_json_text(self, today: Any = None) -> str:
+        """The :meth:`day_slots` as JSON text."""
+        return json.dumps(self.day_slots(today), indent=1, ensure_ascii=False) + "\n"
 
     def report(self) -> dict:
         """Solver report: method, status, fairness value, bound, gap, coverage."""
@@ -330,7 +419,8 @@ class Schedule:
 
     def export(self, directory: str | Path, *, png: bool = True) -> dict[str, Any]:
         """Write every export into ``directory``: schedule.csv, schedule.json, summary.csv,
-        hourly.csv, timetable.html, timetable.png (if kaleido works), ics/group-*.ics."""
+        steps.csv, timetable.html, timetable.png (if kaleido works), ics/group-*.ics, slots.json
+        (:meth:`day_slots`) and hourly_grid.csv (:meth:`hourly_grid`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         written: dict[str, Any] = {}
@@ -344,13 +434,11 @@ class Schedule:
         written["html"] = d / "timetable.html"
         self.to_html(written["html"])
         written["ics"] = self.to_ics(d / "ics")
+        written["slots"] = atomic_write_text(d / "slots.json", self.day_slots_json_text())
+        written["hourly_grid"] = atomic_write_text(d / "hourly_grid.csv", self.hourly_grid_csv_text())
         if png:
             try:
                 written["png"] = self.to_png(d / "timetable.png")
             except Exception as exc:  # kaleido missing or its Chromium cannot start here
                 written["png_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return written
-
-
-def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

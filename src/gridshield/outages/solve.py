@@ -10,7 +10,15 @@ import numpy as np
 
 from gridshield.errors import GridshieldError, InfeasibleError
 from gridshield.outages.core import EPS, POSSIBLE, fairness_value, lp_bound, off_from_starts, possible_layer, round_up_to_candidates
-from gridshield.outages.model import Group, Instance, Rules, build_instance, read_deficit, read_groups
+from gridshield.outages.model import (
+    Group,
+    Instance,
+    Rules,
+    build_instance,
+    next_local_midnight,
+    read_deficit,
+    read_groups,
+)
 from gridshield.outages.schedule import Schedule
 
 #: ``method="auto"`` runs the exact MILP when it has at most this many binaries (group x start).
@@ -160,7 +168,8 @@ def rotating_schedule(
     days : float, optional
         Use only the first ``days`` days of the deficit.
     start, step_h : optional
-        Start time and step (hours) when ``deficit`` is a plain sequence of MW.
+        Start time and step (hours) when ``deficit`` is a plain sequence of MW (default start: the
+        next local midnight in ``tz``).
     method : {"auto", "milp", "heuristic"}
         ``auto`` runs the heuristic, then the exact MILP (warm-started) when the instance has at
         most ``AUTO_MILP_MAX_BINARIES`` binaries or the heuristic leaves MW uncovered.
@@ -209,6 +218,8 @@ def rotating_schedule(
         )
         raise GridshieldError(f"invalid schedule rules: {msgs}") from None
     glist = split_groups(read_groups(groups), split)
+    if start is None and tz is not None:
+        start = next_local_midnight(tz)
     inst = build_instance(glist, read_deficit(deficit, start=start, step_h=step_h), rules, days=days, stage_mw=stage_mw, stage_pct=stage_pct)
     if tz is not None and inst.times.tz is None:
         try:

@@ -17,6 +17,7 @@ from gridshield.grid.model import Grid
 #: Colours of element states on the network map.
 STATE_COLORS = {
     "energised": "#2c7fb8",
+    "partly served": "#f59e0b",
     "dark": "#252525",
     "damaged": "#e31a1c",
     "overloaded": "#ff7f00",
@@ -24,13 +25,30 @@ STATE_COLORS = {
 }
 
 
+#: Most sites (or buses, for a grid without sites) named on the network figure; more would cover it.
+MAX_SITE_LABELS = 80
+
+
 def layout_xy(grid: Grid, seed: int = 0, iterations: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Bus coordinates for drawing: the grid's own ``x``/``y`` where known, else a layout.
+    """Bus coordinates for drawing: the grid's own ``x``/``y`` where known, else the longitude and
+    latitude of the bus's site (site table, projected to km around their mean), else a layout.
 
     The layout is a spectral embedding refined by Fruchterman–Reingold iterations (deterministic
     for a given seed); grids above 3,000 buses keep the spectral embedding only.
     """
     x, y = grid.buses.x, grid.buses.y
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        from gridshield.grid.geometry import Geometry, site_lonlat
+
+        deg = site_lonlat(grid)
+        if deg:
+            geo = Geometry(areas=(), sites=deg, units="deg")
+            x, y = np.array(x, float), np.array(y, float)
+            for site, (lon, lat) in deg.items():
+                rows = grid.sites[site]
+                kx, ky = geo.to_km(np.array([lon]), np.array([lat]))
+                free = rows[~(np.isfinite(x[rows]) & np.isfinite(y[rows]))]
+                x[free], y[free] = float(kx[0]), float(ky[0])
     if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
         return np.asarray(x, float), np.asarray(y, float)
     import scipy.sparse as sp
@@ -144,12 +162,15 @@ def network_figure(
     if load_lost_mw is not None:
         np.add.at(lost_bus, grid.loads.bus, np.asarray(load_lost_mw, float))
     size = 6 + 24 * np.sqrt(lost_bus / lost_bus.max()) if lost_bus.max() > 0 else np.full(nb, 7.0)
-    bus_state = np.where(dmg_bus, "damaged", np.where(energ, "energised", "dark"))
+    partly = energ & (lost_bus > 1e-6)
+    bus_state = np.where(dmg_bus, "damaged", np.where(energ, np.where(partly, "partly served", "energised"), "dark"))
     gen_bus = np.zeros(nb, bool)
     gen_bus[grid.gens.bus[dmg_gen]] = True
     bus_state = np.where(gen_bus & (bus_state != "damaged"), "damaged", bus_state)
     label = np.array([n or i for i, n in zip(b.id.tolist(), b.name.tolist(), strict=True)], dtype=object)
-    for state in ("energised", "dark", "damaged"):
+    legend = {"energised": "buses supplied", "partly served": "buses partly served", "dark": "buses dark (no supply)",
+              "damaged": "buses struck"}
+    for state in ("energised", "partly served", "dark", "damaged"):
         m = bus_state == state
         if not m.any():
             continue
@@ -163,8 +184,25 @@ def network_figure(
                 customdata=b.id[m].tolist(),
                 marker={"color": STATE_COLORS[state], "size": size[m], "line": {"width": 0.5, "color": "white"},
                         "symbol": "x" if state == "damaged" else "circle"},
+                meta={"kind": "buses", "state": state, "legend": legend[state]},
             )
         )
+    sites = grid.sites
+    if sites and len(sites) <= MAX_SITE_LABELS:  # name the sites (or, without sites, the buses) on the layout
+        names = sorted(sites)
+        lx, ly = [float(xs[sites[n]].mean()) for n in names], [float(ys[sites[n]].mean()) for n in names]
+    elif not sites and nb <= MAX_SITE_LABELS:
+        names = [str(v) for v in label]
+        lx, ly = xs.tolist(), ys.tolist()
+    else:
+        names = []
+    if names:
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="text", text=names, textposition="top center", hoverinfo="skip",
+                                 textfont={"size": 9, "color": "#333"}, showlegend=False, name="names"))
+    if lost_bus.max() > 0:
+        fig.add_annotation(text=f"marker size: MW lost at the bus (largest {lost_bus.max():,.0f} MW)",
+                           xref="paper", yref="paper", x=0, y=1.0, showarrow=False, xanchor="left",
+                           font={"size": 11, "color": "#555"})
     fig.update_layout(
         title=title or f"{grid.name}: network state",
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
@@ -184,7 +222,8 @@ def resilience_figure(time_h: Sequence[float], served_pct: Sequence[float], heat
     if heat_pct is not None:
         fig.add_trace(go.Scatter(x=list(time_h), y=list(heat_pct), mode="lines", line_shape="hv",
                                  name="heat supplied (%)"))
-    fig.update_layout(title=title, xaxis_title="hours after the strike", yaxis_title="%", yaxis_range=[0, 105])
+    fig.update_layout(title=title, xaxis_title="hours after the strike", yaxis_title="% of demand (electricity, heat)",
+                      yaxis_range=[0, 105])
     return fig
 
 
@@ -210,9 +249,12 @@ def ranking_figure(names: Sequence[str], values: Sequence[float], *, value_label
     import plotly.graph_objects as go
 
     order = np.argsort(np.asarray(values, float))[::-1][:top][::-1]
-    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=[names[i] for i in order], orientation="h",
-                           marker_color="#de2d26"))
-    fig.update_layout(title=title, xaxis_title=value_label, margin={"l": 160})
+    labels = [str(names[i]) for i in order]
+    fig = go.Figure(go.Bar(x=[values[i] for i in order], y=labels, orientation="h", marker_color="#de2d26",
+                           text=[f"{values[i]:,.1f}" for i in order], textposition="outside", cliponaxis=False))
+    fig.update_layout(title=title, xaxis_title=value_label, margin={"l": 160, "r": 40},
+                      height=max(320, 24 * len(labels) + 140),
+                      yaxis={"tickmode": "array", "tickvals": labels, "ticktext": labels, "type": "category"})
     return fig
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from gridshield.cli import app, console, kv_table
 
@@ -62,6 +63,8 @@ def restore(
     out: Path = typer.Option(None, "--out", "-o", help="write the plan (.json = everything, .csv/.parquet = schedule)"),
     curve: Path = typer.Option(None, "--curve", help="write the resilience curve (.csv or .parquet)"),
     rows: int = typer.Option(25, "--rows", help="schedule rows to print"),
+    model: str = typer.Option("dc", "--model", help="served-load model: dc (LP) or ac (AC load delivery, Ipopt; "
+                              "small instances only)"),
 ) -> None:
     """Plan repairs with crews to restore the most (priority-weighted) load soonest; resilience curve."""
     import math
@@ -85,6 +88,7 @@ def restore(
             temperature_c=temperature,
             durations=_pairs(duration, "duration", float) or None,
             time_limit_s=time_limit,
+            model=model,
         )
     console.print(kv_table(f"Restoration of {grid.name}: {', '.join(plan.damage)}", plan.summary()))
 
@@ -116,8 +120,9 @@ def restore(
         m.add_row(f"{pct:.0f} %", f"{h:.1f}" if math.isfinite(h) else "never")
     console.print(m)
     if plan.method != "naive":
-        console.print(f"[bold]{plan.method}[/] cuts the weighted energy not served by "
-                      f"[bold green]{plan.improvement_over_naive_pct:.1f} %[/] against repairing in the order damaged.")
+        console.print(Text.assemble((plan.method, "bold"), " cuts the weighted energy not served by ",
+                                    (f"{plan.improvement_over_naive_pct:.1f} %", "bold green"),
+                                    " against repairing in the order damaged."))
     write_output(plan, out)
     if curve is not None:
         from gridshield.errors import GridshieldError
@@ -130,4 +135,4 @@ def restore(
             atomic_write(curve, lambda p: plan.curve_frame().to_parquet(p))
         else:
             raise GridshieldError(f"--curve {curve}: unknown extension {suffix!r}; use .csv or .parquet")
-        console.print(f"wrote [bold]{curve}[/]")
+        console.print(f"wrote {curve}")

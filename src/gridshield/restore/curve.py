@@ -160,6 +160,7 @@ class RestorationPlan:
         """Headline numbers for a printed summary."""
         out: dict[str, Any] = {
             "method": self.method + (" (optimal)" if self.optimal else ""),
+            "served-load model": self.options.get("model", "dc"),
             "crews": self.crews,
             "repair tasks": len(self.task_id),
             "demand (MW)": self.demand_mw,

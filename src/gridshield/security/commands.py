@@ -229,7 +229,7 @@ def rank(
 
         fig = res.figure(top=top)
         atomic_write(html, lambda p: fig.write_html(p, include_plotlyjs="cdn"))
-        console.print(f"wrote [bold]{html}[/]")
+        console.print(f"wrote {html}")
     write_output(res, out)
 
 

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from gridshield.cli import app, console
+from gridshield.cli import app, console, err_console
+
+
+@contextmanager
+def risk_progress_bar(name: str) -> Iterator[Callable[[Any], None]]:
+    """A Rich progress bar on stderr (samples, samples/s, running mean ± CI) and the callback driving it.
+
+    Pass the callback as ``run_risk(..., progress=cb)``; the engine reports a
+    :class:`~gridshield.threat.runner.RiskProgress` after each batch.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[rate]}", markup=False),
+                   TextColumn("{task.fields[ci]}", markup=False), console=err_console, transient=False)
+    task = None
+    seen = {"label": "", "t0": time.perf_counter(), "first": 0}
+
+    def cb(p: Any) -> None:
+        nonlocal task
+        if task is None:  # the bar appears with the run's first report, not before its checks
+            bar.start()
+            task = bar.add_task(name, total=p.total, completed=p.done, rate="", ci="")
+            seen["first"] = p.done
+        if p.executor and p.executor != seen["label"]:
+            seen["label"], seen["t0"], seen["first"] = p.executor, time.perf_counter(), p.done
+            bar.console.print(f"running on {p.executor}")
+        dt = max(time.perf_counter() - seen["t0"], 1e-9)
+        ci = f"lost {p.mean_lost_mw:,.1f} ± {p.ci_half_width_mw:,.1f} MW" if p.in_order >= 2 else ""
+        rate = f"{(p.done - seen['first']) / dt:,.1f} samples/s" if p.done > seen["first"] else ""
+        bar.update(task, completed=p.done, total=p.total, rate=rate, ci=ci)
+
+    try:
+        yield cb
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 @app.command()
@@ -37,23 +76,24 @@ def risk(
         raise GridshieldError("give a scenario file (gridshield risk SCENARIO.yaml) or --resume RUN")
     if no_store and resume:
         raise GridshieldError("--resume needs the store that holds the run; drop --no-store")
-    res = run_risk(
-        str(scenario) if scenario is not None else None,
-        samples=samples,
-        seed=seed,
-        workers=workers,
-        until_ci=until_ci,
-        max_samples=max_samples,
-        store=None if no_store else store,
-        dask=dask,
-        resume=resume,
-        batch_size=batch_size,
-        progress=True,
-        evaluator=evaluator,
-    )
+    with risk_progress_bar(scenario.stem if scenario is not None else f"resume {resume}") as cb:
+        res = run_risk(
+            str(scenario) if scenario is not None else None,
+            samples=samples,
+            seed=seed,
+            workers=workers,
+            until_ci=until_ci,
+            max_samples=max_samples,
+            store=None if no_store else store,
+            dask=dask,
+            resume=resume,
+            batch_size=batch_size,
+            progress=cb,
+            evaluator=evaluator,
+        )
     print_summary(res.to_dict())
     if res.run_id:
-        console.print(f"stored as run [bold]{res.run_id}[/] in {store} (gridshield runs --store {store})")
+        console.print(f"stored as run {res.run_id} in {store} (gridshield runs --store {store})")
     write_output(res, out)
 
 
@@ -95,7 +135,7 @@ def print_summary(d: dict[str, Any]) -> None:
         if len(rows) > 25:
             g.caption = f"{len(rows) - 25} more groups in --out"
         console.print(g)
-    console.print(f"[dim]CI: {d['ci_method']}[/]")
+    console.print(f"CI: {d['ci_method']}", style="dim")
 
 
 @app.command()
@@ -105,37 +145,61 @@ def runs(
     export: str = typer.Option(None, "--export", help="export one run's samples and group results to Parquet"),
     out: Path = typer.Option(Path("."), "--out", help="folder for --export"),
 ) -> None:
-    """List the stored risk runs with their summaries; export one to Parquet."""
-    from rich.table import Table
+    """List the stored risk runs with their summaries (status: running, done, interrupted); export one to Parquet.
 
-    from gridshield.store import ResultsStore
+    While a run is writing the store, the list comes from the snapshot that run keeps next to it.
+    """
+    from gridshield.errors import GridshieldError
+    from gridshield.store import open_store, runs_or_snapshot
 
-    with ResultsStore(store, read_only=True) as st:
+    if export and out.exists() and not out.is_dir():
+        raise GridshieldError(f"--out {out}: is a file; --export writes two Parquet files into a folder")
+    if not (show or export):
+        infos, taken = runs_or_snapshot(store)
+        if not infos:
+            console.print(f"no runs in {store} yet; start one with `gridshield risk SCENARIO.yaml --store {store}`")
+            return
+        when = f" (snapshot of {taken} UTC: a run is writing the store)" if taken else ""
+        _print_runs(infos, store, f"runs in {store}{when}")
+        return
+    with open_store(store, read_only=True) as st:
         if export:
-            if out.exists() and not out.is_dir():
-                from gridshield.errors import GridshieldError
-
-                raise GridshieldError(f"--out {out}: is a file; --export writes two Parquet files into a folder")
             for p in st.export_parquet(export, out):
-                console.print(f"wrote [bold]{p}[/]")
+                console.print(f"wrote {p}")
             return
         if show:
             info = st.run(show)
-            if info.summary:
+            if info.state == "done" and info.summary:
                 print_summary(info.summary)
             else:
-                console.print(f"run {show}: {info.status}, {info.samples_done} samples stored (resume with --resume {show})")
-            return
-        if not st.runs():
-            console.print(f"no runs in {store} yet; start one with `gridshield risk SCENARIO.yaml --store {store}`")
-            return
-        t = Table(title=f"runs in {store}", title_justify="left")
-        for c in ("run", "scenario", "created (UTC)", "seed", "status", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95"):
-            t.add_column(c, justify="right" if c in ("seed", "samples", "mean MW lost", "95% CI ±", "P99", "CVaR95") else "left",
-                         no_wrap=c in ("run", "created (UTC)"))
-        for r in st.runs():
-            lm = r.summary.get("lost_mw", {})
-            f = (lambda k: f"{lm[k]:,.2f}" if k in lm else "")  # noqa: E731
-            t.add_row(r.run_id, r.name, r.created[:16], str(r.seed), r.status, f"{r.samples_done:,}", f("mean"),
-                      f("ci95_half_width"), f("p99"), f("cvar95"))
-        console.print(t)
+                why = f" ({info.note})" if info.note else ""
+                console.print(f"run {show}: {info.state}{why}, {info.samples_done:,} samples stored"
+                              + (f"; resume with: gridshield risk --resume {show} --store {store}"
+                                 if info.state == "interrupted" else ""))
+
+
+def _print_runs(infos: list[Any], store: Path, title: str) -> None:
+    """The runs table: fits 80 columns (and a pipe); wider terminals also get seed, P99 and CVaR95."""
+    from rich import box
+    from rich.table import Table
+
+    wide = console.width >= 110
+    t = Table(title=title, title_justify="left", highlight=False, box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+              pad_edge=wide)
+    cols = ["run", "scenario", "status", "samples", "MW lost ± CI"] + (["seed", "P99", "CVaR95"] if wide else [])
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("run", "scenario", "status") else "right",
+                     no_wrap=c in ("run", "status", "samples", "MW lost ± CI"))
+    stopped = []
+    for r in infos:
+        lm = r.summary.get("lost_mw", {})
+        mean = f"{lm['mean']:,.1f} ± {lm['ci95_half_width']:,.1f}" if "mean" in lm and "ci95_half_width" in lm else ""
+        row = [r.run_id, r.name, r.state, f"{r.samples_done:,}", mean]
+        if wide:
+            row += [str(r.seed)] + [f"{lm[k]:,.1f}" if k in lm else "" for k in ("p99", "cvar95")]
+        t.add_row(*row)
+        if r.state == "interrupted":
+            stopped.append(r.run_id)
+    if stopped:
+        t.caption = f"resume an interrupted run with: gridshield risk --resume {stopped[-1]} --store {store}"
+    console.print(t)

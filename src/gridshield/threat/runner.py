@@ -1,4 +1,4 @@
-"""Monte Carlo risk runs: batches, the stopping rule, the results store and :class:`RiskResult`.
+"""Monte Carlo risk runs: the stopping rule, the results store, progress and :class:`RiskResult`.
 
 A run computes samples ``0..N-1`` in fixed batches (``[k*B, (k+1)*B)``). Batches are computed
 in any order by any executor (:mod:`gridshield.parallel`), written to the store one transaction
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,124 +31,13 @@ import numpy as np
 
 from gridshield.errors import GridshieldError
 from gridshield.grid.model import PRIORITY_CLASSES
+from gridshield.threat.batch import Batch, batches_from_store
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 DEFAULT_BATCH = 64
 DEFAULT_MAX_SAMPLES = 100_000
 DEFAULT_MIN_SAMPLES = 100
 CI_METHOD = "normal approximation (CLT): mean ± 1.96·s/√n, s = sample std (ddof=1)"
-
-
-# -- batches ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Results of consecutive samples (arrays aligned on ``index``)."""
-
-    index: np.ndarray
-    demand_mw: np.ndarray
-    served_mw: np.ndarray
-    lost_mw: np.ndarray
-    customers_affected: np.ndarray
-    priority_lost_mw: np.ndarray  # (n, len(PRIORITY_CLASSES))
-    groups: tuple[str, ...]
-    group_lost_mw: np.ndarray  # (n, len(groups))
-    group_dark: np.ndarray  # (n, len(groups)) bool
-    launched: np.ndarray
-    intercepted: np.ndarray
-    hits: np.ndarray
-    damage: tuple[tuple[str, ...], ...]
-
-    @staticmethod
-    def concat(batches: list[Batch]) -> Batch:
-        if not batches:
-            raise GridshieldError("no samples to combine")
-        g = batches[0].groups
-        cat = np.concatenate
-        return Batch(
-            index=cat([b.index for b in batches]),
-            demand_mw=cat([b.demand_mw for b in batches]),
-            served_mw=cat([b.served_mw for b in batches]),
-            lost_mw=cat([b.lost_mw for b in batches]),
-            customers_affected=cat([b.customers_affected for b in batches]),
-            priority_lost_mw=np.vstack([b.priority_lost_mw for b in batches]),
-            groups=g,
-            group_lost_mw=np.vstack([b.group_lost_mw for b in batches]),
-            group_dark=np.vstack([b.group_dark for b in batches]),
-            launched=cat([b.launched for b in batches]),
-            intercepted=cat([b.intercepted for b in batches]),
-            hits=cat([b.hits for b in batches]),
-            damage=tuple(d for b in batches for d in b.damage),
-        )
-
-
-def run_batch(sampler: Any, seed: int, start: int, stop: int) -> Batch:
-    """Samples ``start..stop-1`` with a worker's :class:`~gridshield.threat.sampling.Sampler`."""
-    sampler.begin_batch()
-    rows = [sampler.sample(seed, i) for i in range(start, stop)]
-    groups = sampler.groups
-    n, ng = len(rows), len(groups)
-    return Batch(
-        index=np.arange(start, stop, dtype=np.int64),
-        demand_mw=np.array([m.demand_mw for _, m in rows], dtype=float),
-        served_mw=np.array([m.served_mw for _, m in rows], dtype=float),
-        lost_mw=np.array([m.lost_mw for _, m in rows], dtype=float),
-        customers_affected=np.array([m.customers_affected for _, m in rows], dtype=np.int64),
-        priority_lost_mw=np.array([m.priority_lost_mw for _, m in rows], dtype=float).reshape(n, len(PRIORITY_CLASSES)),
-        groups=groups,
-        group_lost_mw=np.array([m.group_lost_mw for _, m in rows], dtype=float).reshape(n, ng),
-        group_dark=np.array([m.group_dark for _, m in rows], dtype=bool).reshape(n, ng),
-        launched=np.array([sum(d.launched) for d, _ in rows], dtype=np.int64),
-        intercepted=np.array([sum(d.intercepted) for d, _ in rows], dtype=np.int64),
-        hits=np.array([sum(d.hits) for d, _ in rows], dtype=np.int64),
-        damage=tuple(d.damage for d, _ in rows),
-    )
-
-
-def _batches_from_store(store: Any, run_id: str, bounds: list[tuple[int, int]]) -> dict[int, Batch]:
-    """Stored samples regrouped into the run's batches (only complete batches are returned)."""
-    df = store.samples_frame(run_id)
-    if df.empty:
-        return {}
-    gdf = store.groups_frame(run_id)
-    groups = tuple(sorted(gdf["grp"].unique().tolist())) if not gdf.empty else ()
-    ng = len(groups)
-    idx = df["sample"].to_numpy(np.int64)
-    pos = {int(i): j for j, i in enumerate(idx)}
-    if ng:
-        glost = gdf["lost_mw"].to_numpy(float).reshape(-1, ng)
-        gdark = gdf["dark"].to_numpy(bool).reshape(-1, ng)
-    else:
-        glost = np.zeros((len(idx), 0))
-        gdark = np.zeros((len(idx), 0), bool)
-    from gridshield.store import PRIORITY_COLUMNS
-
-    prio = df[list(PRIORITY_COLUMNS)].to_numpy(float)
-    out: dict[int, Batch] = {}
-    for start, stop in bounds:
-        if start not in pos or (stop - 1) not in pos:
-            continue
-        a, b = pos[start], pos[stop - 1] + 1
-        if b - a != stop - start:
-            continue
-        sl = slice(a, b)
-        out[start] = Batch(
-            index=idx[sl].copy(),
-            demand_mw=df["demand_mw"].to_numpy(float)[sl],
-            served_mw=df["served_mw"].to_numpy(float)[sl],
-            lost_mw=df["lost_mw"].to_numpy(float)[sl],
-            customers_affected=df["customers_affected"].to_numpy(np.int64)[sl],
-            priority_lost_mw=prio[sl],
-            groups=groups,
-            group_lost_mw=glost[sl],
-            group_dark=gdark[sl],
-            launched=df["launched"].to_numpy(np.int64)[sl],
-            intercepted=df["intercepted"].to_numpy(np.int64)[sl],
-            hits=df["hits"].to_numpy(np.int64)[sl],
-            damage=tuple(tuple(d) if d is not None else () for d in df["damage"].tolist()[a:b]),
-        )
-    return out
 
 
 # -- statistics -------------------------------------------------------------------------------------
@@ -305,6 +195,51 @@ def _stop_met(n: int, s1: float, s2: float, rel: float, min_samples: int) -> boo
     return bool(mean > 0 and half < rel * mean)
 
 
+@dataclass(frozen=True)
+class RiskProgress:
+    """What a run reports after each batch, to a progress bar, a dashboard job or a log.
+
+    ``done`` counts samples computed (resumed ones included) of ``total`` planned (the cap with
+    ``until_ci``); the running mean and CI half-width are those of the ``in_order`` samples of the
+    contiguous prefix that the statistics use (NaN before two samples).
+    """
+
+    done: int
+    total: int
+    in_order: int
+    mean_lost_mw: float
+    ci_half_width_mw: float
+    executor: str = ""
+    run_id: str | None = None
+
+
+#: Bytes of results one sample keeps in memory, besides 9 bytes per reported area (two copies: the
+#: batches and the concatenated result; measured ~230 B for the synthetic city's 8 districts).
+_SAMPLE_FIXED_BYTES = 2 * (8 * (8 + len(PRIORITY_CLASSES)) + 120)
+
+
+def max_samples_in_memory(n_areas: int) -> int:
+    """Most samples one run may hold in memory, from the memory available to this process."""
+    from gridshield.limits import memory_budget_bytes
+
+    return max(1, memory_budget_bytes() // (_SAMPLE_FIXED_BYTES + 2 * 9 * max(int(n_areas), 0)))
+
+
+def _check_sizes(opts: dict[str, Any], n_areas: int) -> None:
+    """Bound the run's sample counts by memory (before any batch or worker exists)."""
+    from gridshield.limits import MAX_BATCH_SIZE, check_int, fmt_bytes, memory_budget_bytes
+
+    high = max_samples_in_memory(n_areas)
+    per = _SAMPLE_FIXED_BYTES + 18 * n_areas
+    why = (f"here: each sample keeps ~{fmt_bytes(per)} of results in memory ({n_areas} areas) and "
+           f"{fmt_bytes(memory_budget_bytes())} may be used; run fewer samples per run, or use --until-ci")
+    for key, option in (("samples", "--samples"), ("max_samples", "--max-samples")):
+        if opts.get(key) is not None:
+            check_int(option, opts[key], low=1, high=high, why=why)
+    check_int("--batch-size", opts["batch_size"], low=1, high=MAX_BATCH_SIZE, why="samples per batch")
+    check_int("--min-samples", opts["min_samples"], low=0, high=high, why=why)
+
+
 def run_risk(
     scenario: Any = None,
     samples: int = 1000,
@@ -317,7 +252,7 @@ def run_risk(
     resume: str | None = None,
     batch_size: int | None = None,
     min_samples: int = DEFAULT_MIN_SAMPLES,
-    progress: Any = False,
+    progress: Callable[[RiskProgress], None] | None = None,
     evaluator: str | None = None,
 ) -> RiskResult:
     """Monte Carlo risk of a threat scenario.
@@ -328,11 +263,12 @@ def run_risk(
         Path to a scenario YAML, a YAML string, a dict or a validated
         :class:`~gridshield.threat.scenario.Scenario` (may be None with ``resume``).
     samples
-        Number of samples (ignored when ``until_ci`` is given).
+        Number of samples (ignored when ``until_ci`` is given); bounded by the memory available.
     seed
         Run seed (>= 0); sample ``i`` uses ``numpy.random.default_rng([seed, i])``.
     workers
-        Local worker processes (None = all cores, 1 = in this process).
+        Local worker processes (None = the usable cores, 1 = in this process); at most the usable
+        cores (and what their memory allows).
     until_ci
         Stop when the 95 % CI half-width on the mean MW lost is below this fraction of the mean
         (``0.01`` or ``"1%"``), checked at batch boundaries, or at ``max_samples``.
@@ -340,7 +276,8 @@ def run_risk(
         Cap for ``until_ci`` (default 100,000).
     store
         A DuckDB file path or :class:`~gridshield.store.ResultsStore` to write the run to
-        (batches, one transaction each), or None.
+        (batches, one transaction each), or None. The run records its owner (pid, host) and a
+        heartbeat; a run that stops early is marked ``interrupted`` and can be resumed.
     dask
         ``"tcp://host:8786"``, ``"local:N"`` or a ``distributed.Client`` to run on Dask.
     resume
@@ -350,8 +287,9 @@ def run_risk(
     min_samples
         Fewest samples before ``until_ci`` may stop the run.
     progress
-        Show a Rich progress bar with samples/s and the running CI; or a callable
-        ``progress(samples_done, total)`` called after each batch.
+        A callable that receives a :class:`RiskProgress` once before the first batch and after
+        each batch (the CLI draws its progress bar with it). The engine itself never writes to
+        the terminal.
     evaluator
         Advanced: ``"module:function"`` building the per-worker evaluator from ``(grid, scenario)``
         (default: :class:`gridshield.impact.ImpactModel` with the scenario's impact options).
@@ -361,9 +299,11 @@ def run_risk(
     RiskResult
     """
     from gridshield.store import ResultsStore
-    from gridshield.threat.sampling import check_scenario, resolve_callable
+    from gridshield.threat.sampling import area_count, check_scenario, resolve_callable
     from gridshield.threat.scenario import Scenario, load_scenario, scenario_from_json
 
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be a callable taking a RiskProgress (or None)")
     own_store = False
     st = None
     if store is not None:
@@ -390,6 +330,7 @@ def run_risk(
             opts = dict(info.options)
             seed = int(info.seed)
             run_id = resume
+            st.claim_run(run_id)  # refuses a run whose owner still works on it
         else:
             if scenario is None:
                 raise GridshieldError("give a scenario (a YAML path or a Scenario) or --resume RUN")
@@ -402,41 +343,58 @@ def run_risk(
                         from pathlib import Path
 
                         scenario_text = Path(scenario).read_text(encoding="utf-8")
-                    except OSError:
+                    except (OSError, UnicodeDecodeError):
                         scenario_text = ""
-            check_scenario(sc)  # grid and targets checked here, before any run or worker starts
-            if not isinstance(seed, (int, np.integer)) or seed < 0:
+            grid = check_scenario(sc)  # grid and targets checked here, before any run or worker starts
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise GridshieldError(f"--seed {seed!r}: use a non-negative integer")
             rel = parse_until_ci(until_ci)
-            bs = DEFAULT_BATCH if batch_size is None else int(batch_size)
             if evaluator is not None:
                 resolve_callable(evaluator)  # fail here, not in every worker
-            if bs < 1:
-                raise GridshieldError(f"batch size {bs}: need at least 1")
-            if max_samples is not None and int(max_samples) < 1:
-                raise GridshieldError(f"--max-samples {max_samples}: need at least 1")
-            if rel is None and int(samples) < 1:
-                raise GridshieldError(f"--samples {samples}: need at least 1")
             opts = {
-                "samples": None if rel is not None else int(samples),
+                "samples": None if rel is not None else samples,
                 "until_ci": rel,
-                "max_samples": int(max_samples or DEFAULT_MAX_SAMPLES) if rel is not None else None,
-                "min_samples": int(min_samples),
-                "batch_size": bs,
+                "max_samples": None if rel is None else (DEFAULT_MAX_SAMPLES if max_samples is None else max_samples),
+                "min_samples": min_samples,
+                "batch_size": DEFAULT_BATCH if batch_size is None else batch_size,
                 "evaluator": evaluator,
             }
+            _check_sizes(opts, area_count(grid, sc.grid.report_by))
+            opts = {k: (int(v) if k in ("samples", "max_samples", "min_samples", "batch_size") and v is not None else v)
+                    for k, v in opts.items()}
             run_id = None
             if st is not None:
                 run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
                 st.create_run(run_id, sc.name, scenario_text, sc.canonical_json(), sc.hash(), int(seed), opts)
-        return _execute(sc, int(seed), opts, st, run_id, workers, dask, progress)
+        try:
+            return _execute(sc, int(seed), opts, st, run_id, workers, dask, progress)
+        except BaseException as exc:
+            if st is not None and run_id:
+                _mark_stopped(st, run_id, exc)
+            raise
     finally:
         if own_store and st is not None:
             st.close()
 
 
+def _mark_stopped(st: Any, run_id: str, exc: BaseException) -> None:
+    """Record in the store why a run stopped early (best effort: the store may be what failed)."""
+    if isinstance(exc, KeyboardInterrupt) or "interrupted after" in str(exc):
+        note = "stopped by Ctrl-C"
+    elif isinstance(exc, MemoryError):
+        note = "ran out of memory"
+    elif isinstance(exc, GridshieldError):
+        note = str(exc).split(";")[0][:200]
+    else:
+        note = f"stopped by an error ({type(exc).__name__})"
+    try:
+        st.mark_interrupted(run_id, note)
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        pass
+
+
 def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | None, workers: Any, dask: Any,
-             progress: bool) -> RiskResult:
+             progress: Callable[[RiskProgress], None] | None) -> RiskResult:
     from gridshield.parallel import Payload, make_executor
 
     t0 = time.perf_counter()
@@ -444,8 +402,8 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
     cap = int(opts["max_samples"] if rel is not None else opts["samples"])
     bs = int(opts["batch_size"])
     bounds = [(s, min(s + bs, cap)) for s in range(0, cap, bs)]
-    have: dict[int, Batch] = _batches_from_store(st, run_id, bounds) if (st is not None and run_id) else {}
-    resumed = sum(b.index.size for b in have.values())
+    have: dict[int, Batch] = batches_from_store(st, run_id, bounds) if (st is not None and run_id) else {}
+    done = sum(b.index.size for b in have.values())
 
     # consume batches in index order; the stopping rule sees the same prefix whatever the order
     state = {"k": 0, "n": 0, "s1": 0.0, "s2": 0.0, "stop": None}
@@ -460,13 +418,22 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
             if rel is not None and _stop_met(state["n"], state["s1"], state["s2"], rel, int(opts["min_samples"])):
                 state["stop"] = bounds[state["k"] - 1][1]
 
+    def report(executor: str) -> None:
+        if progress is not None:
+            n = state["n"]
+            mean = state["s1"] / n if n else float("nan")
+            var = max((state["s2"] - n * mean * mean) / (n - 1), 0.0) if n > 1 else float("nan")
+            progress(RiskProgress(done, cap, n, mean, Z95 * float(np.sqrt(var / n)) if n > 1 else float("nan"),
+                                  executor, run_id))
+
     advance()
     payload = Payload(sc.canonical_json(), sc.hash(), seed, opts.get("evaluator"))
     todo = [b for b in bounds if b[0] not in have]
-    bar = _Progress(progress, cap, sc.name, resumed)
+    report("")
     if state["stop"] is None and todo:
         ex = make_executor(payload, workers, dask)
-        bar.label(ex.label if hasattr(ex, "label") else "")
+        label = str(getattr(ex, "label", ""))
+        report(label)
         window = max(2, 2 * int(getattr(ex, "workers", 1)))
         pending: dict[Any, tuple[int, int]] = {}
         it = iter(todo)
@@ -480,8 +447,8 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
 
             fill()
             while pending and state["stop"] is None:
-                done, _ = ex.wait(set(pending))
-                for f in done:
+                finished, _ = ex.wait(set(pending))
+                for f in finished:
                     start, stop = pending.pop(f)
                     try:
                         batch = f.result()
@@ -494,8 +461,9 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
                     if st is not None and run_id:
                         st.write_batch(run_id, batch, batch.groups)
                     have[start] = batch
+                    done += batch.index.size
                     advance()
-                    bar.update(batch.index.size, state)
+                    report(label)
                 fill()
             for f in pending:  # stopping rule met: drop what is still running
                 f.cancel()
@@ -506,9 +474,6 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
             raise GridshieldError(f"interrupted after {state['n']} samples in order{hint}") from None
         finally:
             ex.close()
-            bar.close()
-    else:
-        bar.close()
     n_final = state["stop"] if state["stop"] is not None else cap
     used = [have[s] for s, e in bounds if e <= n_final and s in have]
     if sum(b.index.size for b in used) != n_final:
@@ -530,79 +495,43 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
     return result
 
 
-class _Progress:
-    """A Rich progress bar with samples/s and the running mean ± CI half-width (or nothing)."""
-
-    def __init__(self, enabled: Any, total: int, name: str, done: int):
-        self.p = None
-        # a callable receives (samples done, total) instead of a bar (the dashboard's job progress)
-        self.callback = enabled if callable(enabled) else None
-        self.done, self.total = done, total
-        if self.callback is not None:
-            self.callback(done, total)
-        if not enabled or self.callback is not None:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        from gridshield.cli import err_console
-
-        self.p = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[ci]}"), console=err_console, transient=False,
-        )
-        self.p.start()
-        self.task = self.p.add_task(name, total=total, completed=done, rate="", ci="")
-        self.t0 = time.perf_counter()
-        self.new = 0
-
-    def label(self, text: str) -> None:
-        if self.p is not None and text:
-            self.p.console.print(f"running on {text}")
-            self.t0 = time.perf_counter()
-
-    def update(self, k: int, state: dict[str, Any]) -> None:
-        self.done += k
-        if self.callback is not None:
-            self.callback(self.done, self.total)
-        if self.p is None:
-            return
-        self.new += k
-        dt = max(time.perf_counter() - self.t0, 1e-9)
-        n = state["n"]
-        ci = ""
-        if n >= 2:
-            mean = state["s1"] / n
-            var = max((state["s2"] - n * mean * mean) / (n - 1), 0.0)
-            ci = f"lost {mean:,.1f} ± {Z95 * np.sqrt(var / n):,.1f} MW"
-        self.p.update(self.task, advance=k, rate=f"{self.new / dt:,.1f} samples/s", ci=ci)
-
-    def close(self) -> None:
-        if self.p is not None:
-            self.p.stop()
-            self.p = None
-
-
 def load_run(store: Any, run_id: str) -> RiskResult:
-    """A stored, finished run as a :class:`RiskResult` (from the store alone)."""
+    """A stored run as a :class:`RiskResult` (from the store alone).
+
+    A run that did not finish gives the contiguous prefix of its samples (batches in index
+    order up to the first missing one): later batches that happened to finish first are left out,
+    as their selection by completion time could bias the statistics.
+    """
     from gridshield.store import ResultsStore
     from gridshield.threat.scenario import scenario_from_json
 
     st = store if isinstance(store, ResultsStore) else ResultsStore(store, read_only=True)
     try:
         info = st.run(run_id)
-        n = info.samples_done
         bs = int(info.options.get("batch_size") or DEFAULT_BATCH)
+        if info.state == "done":
+            n = info.samples_done
+        else:
+            n = int(info.options.get("samples") or info.options.get("max_samples") or info.samples_done)
         bounds = [(s, min(s + bs, n)) for s in range(0, n, bs)]
-        have = _batches_from_store(st, run_id, bounds)
-        used = [have[s] for s, _ in bounds if s in have]
+        have = batches_from_store(st, run_id, bounds)
+        used = []
+        for s, _ in bounds:
+            if s not in have:
+                break
+            used.append(have[s])
         if not used:
-            raise GridshieldError(f"run {run_id} has no stored samples; resume it with --resume {run_id}")
+            raise GridshieldError(f"run {run_id} has no stored samples in order; resume it with --resume {run_id}")
         sc = scenario_from_json(info.scenario_json)
-        return RiskResult(sc.name, info.scenario_hash, info.seed, run_id, Batch.concat(used),
-                          str(info.summary.get("stopped_by", "")), dict(info.options))
+        stopped = str(info.summary.get("stopped_by", "")) if info.state == "done" else info.state
+        return RiskResult(sc.name, info.scenario_hash, info.seed, run_id, Batch.concat(used), stopped,
+                          dict(info.options))
     finally:
         if st is not store:
             st.close()
 
 
-__all__ = ["CI_METHOD", "Batch", "RiskResult", "cvar", "load_run", "mean_ci", "parse_until_ci", "run_batch", "run_risk"]
+__all__ = [
+    "CI_METHOD", "Batch", "RiskProgress", "RiskResult", "cvar", "load_run", "max_samples_in_memory", "mean_ci",
+    "parse_until_ci", "run_risk",
+]

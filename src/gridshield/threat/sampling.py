@@ -47,12 +47,24 @@ def _bus_rows(grid: Grid, field: str, name: str, members: list[int | str]) -> li
     return rows
 
 
-def check_scenario(scenario: Scenario) -> CompiledThreat:
-    """Build the grid and compile the threat, raising :class:`ScenarioError` that names the file."""
+def check_scenario(scenario: Scenario) -> Grid:
+    """Build the grid and compile the threat, raising :class:`ScenarioError` that names the file; the grid."""
     try:
-        return compile_threat(scenario, build_grid(scenario))
+        grid = build_grid(scenario)
+        compile_threat(scenario, grid)
     except ScenarioError as exc:
         raise ScenarioError(scenario.source, exc.problems) from None
+    return grid
+
+
+def area_count(grid: Grid, report_by: str) -> int:
+    """How many areas per-area results have (load groups, buses with load, or sites with load)."""
+    ld = grid.loads
+    if report_by == "group":
+        return len(set(ld.group.tolist()))
+    if report_by == "bus":
+        return len(set(ld.bus.tolist()))
+    return len(set(grid.buses.substation[ld.bus].tolist()))
 
 
 def build_grid(scenario: Scenario) -> Grid:
@@ -415,8 +427,10 @@ __all__ = [
     "Draw",
     "SampleMetrics",
     "Sampler",
+    "area_count",
     "asset_classes",
     "build_grid",
+    "check_scenario",
     "compile_threat",
     "impact_evaluator",
     "resolve_callable",

@@ -449,11 +449,16 @@ def load_scenario(source: str | os.PathLike[str] | Scenario | dict) -> Scenario:
         if not p.is_file():
             raise GridshieldError(f"scenario file {s!r} does not exist")
         text = p.read_text(encoding="utf-8")
-        return _from_text(text, str(p), p.resolve().parent)
-    return _from_text(s, "<scenario>", Path.cwd())
+        return scenario_from_text(text, str(p), p.resolve().parent)
+    return scenario_from_text(s, "<scenario>", Path.cwd())
 
 
-def _from_text(text: str, source: str, base_dir: Path) -> Scenario:
+def scenario_from_text(text: str, source: str = "<scenario>", base_dir: str | os.PathLike[str] | None = None) -> Scenario:
+    """Parse and validate scenario YAML text.
+
+    With ``base_dir`` a ``grid.case`` path is resolved against it and must exist; without it
+    (text from the dashboard) ``grid.case`` is kept as written and no file is looked at.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -489,4 +494,5 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "scenario_from_json",
+    "scenario_from_text",
 ]

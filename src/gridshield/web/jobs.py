@@ -3,9 +3,9 @@ job keeps its error message, and the number of queued jobs is capped."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridshield.errors import GridshieldError
+
+_log = logging.getLogger("gridshield.web.jobs")
 
 
 class QueueFull(GridshieldError):
@@ -76,10 +78,12 @@ class JobPool:
             job.status = "done"
         except GridshieldError as exc:
             job.error, job.status = str(exc), "failed"
-        except Exception as exc:  # a bug must not take the server down; keep the message
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.status = "failed"
-            traceback.print_exc()
+        except MemoryError:
+            job.error, job.status = "ran out of memory; try fewer samples", "failed"
+            _log.error("job %s ran out of memory", job.id)
+        except Exception as exc:  # a bug must not take the server down; its text may quote data: log it only
+            job.error, job.status = f"internal error ({type(exc).__name__}); see the server log", "failed"
+            _log.error("job %s failed", job.id, exc_info=exc)
         finally:
             job.finished = time.time()
 
