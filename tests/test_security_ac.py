@@ -157,13 +157,3 @@ def test_case2869_every_contingency_equals_brute_force():
     ref = brute_force_ac(g, res.ids)
     assert_same_as_brute_force(res, ref)
     assert res.thermal.sum() > 100 and res.voltage.sum() > 0
-
-
-@pytest.mark.slow
-def test_case9241_random_1000_equal_brute_force():
-    g = gs.load_case("case9241pegase")
-    res = ac_security(g, ("branches", "gens", "sites"), sample=1000, seed=2024)
-    assert len(res) == 1000 and {"branch", "gen", "site"} <= set(res.kind)
-    ref = brute_force_ac(g, res.ids)
-    assert_same_as_brute_force(res, ref)
-    assert res.thermal.sum() > 0
