@@ -62,15 +62,20 @@ def n1(
         with _bars() as cb:
             res = ac_security(grid, els, rating=rating, threshold_pct=threshold, q_limits=q_limits, workers=workers,
                               sample=sample, seed=seed, progress=cb)
-        console.print(kv_table(f"AC security analysis on {grid.name}", res.summary() | {"tol": f"{res.settings['tol']:g}"}))
+        sm = res.summary()
+        shown = ("contingencies", "secure", "thermal", "voltage", "not_converged", "islanding", "islanded_mw_max",
+                 "newton_fallbacks", "q_switched", "base_max_loading_pct", "base_thermal_violations",
+                 "base_voltage_violations", "rating", "threshold_pct", "q_limits", "time_total_s")
+        console.print(kv_table(f"AC security analysis on {grid.name}", {k: sm[k] for k in shown}))
         df = res.to_frame()
         df = df[df.status != "secure"].copy()
         df["key"] = (df.status.isin(["not converged", "no generation"]) * 1e6 + df.islanded_mw
                      + df.max_loading_pct.fillna(0) / 1e3)
         df = df.sort_values("key", ascending=False).head(top)
         t = Table(title="Worst contingencies (not secure)", title_justify="left")
-        for c in ("contingency", "status", "max %", "at", "Vmin", "at", "Vmax", "at", "islanded MW"):
-            t.add_column(c, justify="left" if c in ("contingency", "status", "at") else "right")
+        for c in ("contingency", "status", "max %", "branch", "Vmin", "bus", "Vmax", "bus", "islanded MW"):
+            t.add_column(c, justify="left" if c in ("contingency", "status", "branch", "bus") else "right",
+                         overflow="fold")
 
         def num(x, f):
             return "" if x != x else f.format(x)
