@@ -19,7 +19,7 @@ from numba import njit
 _SMALL_STEP = 0.01
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def lu_forward(lp, li, lx, z, m):  # pragma: no cover
     """``z <- L^-1 z`` in place for the first ``m`` columns (``z`` already row-permuted, ``Pr b``).
 
@@ -36,7 +36,7 @@ def lu_forward(lp, li, lx, z, m):  # pragma: no cover
                 zi[q] -= a * zj[q]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def lu_backward(up, ui, ux, udiag_inv, z, m):  # pragma: no cover
     """``z <- U^-1 z`` in place for the first ``m`` columns (the solution is ``x[i] = z[perm_c[i]]``).
 
@@ -55,7 +55,7 @@ def lu_backward(up, ui, ux, udiag_inv, z, m):  # pragma: no cover
                 zi[q] -= a * zj[q]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _injection(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx, c):  # pragma: no cover
     """Post-contingency complex power injection ``S_i`` (p.u.) at column ``col``."""
     v_i = vr[i, col] + 1j * vi[i, col]
@@ -74,7 +74,7 @@ def _injection(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
     return s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r, sb_i,
                    f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
                    tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out, norms):  # pragma: no cover
@@ -89,8 +89,17 @@ def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r
     """
     nb = indptr.shape[0] - 1
     m = vr.shape[1]
+    # buses touched by some column: their rows enter the norms after the post-contingency forms
+    marked = np.zeros(nb, dtype=np.bool_)
+    for q in range(m):
+        c = col2c[q]
+        for p in range(tb_ptr[c], tb_ptr[c + 1]):
+            marked[tb_bus[p]] = True
     ir = np.empty(m)
     ii = np.empty(m)
+    nanacc = np.zeros(m)  # stays 0 unless a NaN or inf is met (x * 0 is NaN for those)
+    for q in range(m):
+        norms[q] = 0.0
     for i in range(nb):
         for q in range(m):
             ir[q] = 0.0
@@ -108,9 +117,18 @@ def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r
         bp = 1.0 if base_bal[i] else 0.0
         bq = 1.0 if base_bal[nb + i] else 0.0
         op, oq, xr, xi = out[perm_r[i]], out[perm_r[nb + i]], vr[i], vi[i]
-        for q in range(m):
-            op[q] = bp * (xr[q] * ir[q] + xi[q] * ii[q]) - sp
-            oq[q] = bq * (xi[q] * ir[q] - xr[q] * ii[q]) - sq
+        if marked[i]:
+            for q in range(m):
+                op[q] = bp * (xr[q] * ir[q] + xi[q] * ii[q]) - sp
+                oq[q] = bq * (xi[q] * ir[q] - xr[q] * ii[q]) - sq
+        else:
+            for q in range(m):
+                a = bp * (xr[q] * ir[q] + xi[q] * ii[q]) - sp
+                b = bq * (xi[q] * ir[q] - xr[q] * ii[q]) - sq
+                op[q] = a
+                oq[q] = b
+                norms[q] = max(norms[q], abs(a), abs(b))
+                nanacc[q] += (a + b) * 0.0
     for q in range(m):
         c = col2c[q]
         # touched buses: both rows again with the post-contingency forms and injections
@@ -119,19 +137,18 @@ def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r
             s = _injection(i, q, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx, c)
             out[perm_r[i], q] = s.real - tb_sb_r[p] if tb_bal_p[p] else 0.0
             out[perm_r[nb + i], q] = s.imag - tb_sb_i[p] if tb_bal_q[p] else 0.0
-    for q in range(m):
-        norms[q] = 0.0
-    for r in range(2 * nb):
-        o = out[r]
-        for q in range(m):
-            a = abs(o[q])
-            if a > norms[q]:
-                norms[q] = a
-            elif a != a:
-                norms[q] = np.inf
+    for i in range(nb):
+        if marked[i]:
+            op, oq = out[perm_r[i]], out[perm_r[nb + i]]
+            for q in range(m):
+                norms[q] = max(norms[q], abs(op[q]), abs(oq[q]))
+                nanacc[q] += (op[q] + oq[q]) * 0.0
+    for q in range(m):  # max() drops NaN
+        if nanacc[q] != 0.0 or not np.isfinite(norms[q]):
+            norms[q] = np.inf
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _post_row(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, pos_ff, pos_ft, pos_tf, pos_tt,
               rem_ptr, rem_idx, c, yrow, dth, dvm):  # pragma: no cover
     """Post-contingency Jacobian rows of bus ``i`` at column ``col``: ``dS_i/dtheta_j``, ``dS_i/d|V_j|``.
@@ -169,7 +186,7 @@ def _post_row(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, 
             dvm[k] += np.conj(cur) * vi_ / mi if mi > 0 else 0j
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _small_lu(a, piv, n):  # pragma: no cover
     """LU factorisation with partial pivoting of the dense ``n x n`` block ``a`` in place; False if singular."""
     for k in range(n):
@@ -196,7 +213,7 @@ def _small_lu(a, piv, n):  # pragma: no cover
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _small_lu_solve(a, piv, b, n):  # pragma: no cover
     """Solve with the factors of :func:`_small_lu` in place of ``b``."""
     for k in range(n):
@@ -215,7 +232,7 @@ def _small_lu_solve(a, piv, b, n):  # pragma: no cover
         b[k] = s / a[k, k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _reach(ptr, idx, starts, mark, stack, seen, out):  # pragma: no cover
     """Nodes reachable from ``starts`` in the graph ``j -> idx[ptr[j]:ptr[j + 1]]``, ascending, into ``out``.
 
@@ -250,7 +267,7 @@ def _reach(ptr, idx, starts, mark, stack, seen, out):  # pragma: no cover
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_ptr, w_len, v_ptr, v_len,
                w_idx, w_val, v_idx, fill, mark, stack, seen, scratch):  # pragma: no cover
     """Sparse compensation vectors of the changed rows ``rows`` not cached yet (``w_ptr[r] < 0``).
@@ -303,7 +320,7 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_pt
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, ytt, pos_ff, pos_ft, pos_tf,
                pos_tt, rem_ptr, rem_idx, j0_ptr, j0_val, rr_ptr, rr_row, rr_bal, w_ptr, w_len, v_ptr, v_len, w_idx,
                w_val, v_idx, urp, uri, urx, udiag_inv, perm_c, vstore, cstore, pstore, scratch, ok):  # pragma: no cover
@@ -406,7 +423,7 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
                 z[w_idx[a + e], q] -= w_val[a + e] * wp
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _rotation(d):  # pragma: no cover
     """``(cos d, sin d)`` by their Taylor series (exact to rounding for ``|d| <= _SMALL_STEP``)."""
     d2 = d * d
@@ -415,7 +432,7 @@ def _rotation(d):  # pragma: no cover
     return cs, sn
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def update_state(y, perm_c, vr, vi):  # pragma: no cover
     """``x -= dx`` for every column, ``dx[i] = y[perm_c[i]]``, on the voltages ``vr + j vi``.
 
@@ -424,20 +441,21 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
     A step of more than a radian marks the column as diverging (NaN).
     """
     nb, m = vr.shape
-    big = 0.0
+    big = False
     for i in range(nb):
         ya, ym, vri, vii = y[perm_c[i]], y[perm_c[nb + i]], vr[i], vi[i]
         for q in range(m):
             d = ya[q]
             a = vri[q]
             b = vii[q]
-            mag = np.sqrt(a * a + b * b)
-            g = (mag - ym[q]) / (mag if mag > 0.0 else 1.0)
-            cs, sn = _rotation(d)
+            g = 1.0 - ym[q] / max(np.sqrt(a * a + b * b), 1e-300)  # new magnitude / old (0 stays 0)
+            d2 = d * d
+            sn = d * (1.0 - d2 * (1.0 / 6.0) * (1.0 - d2 * (1.0 / 20.0) * (1.0 - d2 * (1.0 / 42.0))))
+            cs = 1.0 - d2 * 0.5 * (1.0 - d2 * (1.0 / 12.0) * (1.0 - d2 * (1.0 / 30.0) * (1.0 - d2 * (1.0 / 56.0))))
             vri[q] = g * (a * cs + b * sn)
             vii[q] = g * (b * cs - a * sn)
-            big = max(big, abs(d))
-    if big > _SMALL_STEP:  # rare: redo the large steps with sin/cos
+            big |= abs(d) > _SMALL_STEP
+    if big:  # rare: redo the large steps with sin/cos
         for i in range(nb):
             for q in range(m):
                 d = y[perm_c[i], q]
@@ -456,7 +474,7 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
                 vi[i, q] = b * c2 - a * s2_
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx, dark_ptr, dark_bus,
             bus_live, rating, limit, vmin, vmax, out_ld, out_ld_k, out_nth, out_vlo, out_vlo_i, out_vhi, out_vhi_i,
             out_nlo, out_nhi):  # pragma: no cover
@@ -558,7 +576,7 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, 
                 out_nhi[q] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def copy_columns(srcs, src_cols, dsts, dst_cols):  # pragma: no cover
     """``dst[:, dst_cols[j]] = src[:, src_cols[j]]`` for each pair of row-major arrays (row-outer loop)."""
     for k in range(len(srcs)):
@@ -571,7 +589,7 @@ def copy_columns(srcs, src_cols, dsts, dst_cols):  # pragma: no cover
                 b[dst_cols[j]] = a[src_cols[j]]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def q_check(cols, col2c, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
             btype0, tb_ptr, tb_bus, tb_type, gbuses, gen_ptr, gen_of_bus, gon0, held0, qg0,
             go_ptr, go_gen, go_on, go_held, go_q, qmin, qmax, qd_mvar, base_mva, tol_mvar,
@@ -666,7 +684,7 @@ def q_check(cols, col2c, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, yt
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
     """Depth-first spanning forest from ``roots`` first, then any unvisited bus.
 
@@ -715,7 +733,7 @@ def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
     return order, pre, size, pedge
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # pragma: no cover
     """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, or too slow:
     at the rate observed since the last iteration, more than ``max_iter`` iterations in all).
