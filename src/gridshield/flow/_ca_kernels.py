@@ -735,8 +735,9 @@ def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # pragma: no cover
-    """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, or too slow:
-    at the rate observed since the last iteration, more than ``max_iter`` iterations in all).
+    """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, not contracting
+    (rate >= 0.9), or too slow: at the rate observed since the last iteration, more than
+    ``max_iter`` iterations in all).
     Updates the per-outage ``prev``/``best`` norms."""
     for q in range(norms.shape[0]):
         c = col2c[q]
@@ -749,9 +750,11 @@ def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # 
             conv[q] = True
         elif not np.isfinite(nrm) or nrm > 1e8 or nrm > 1e3 * best[c]:
             bad[q] = True
+        elif it[c] >= max_iter:
+            bad[q] = True
         elif it[c] >= 3:
             rho = nrm / prev[c]
-            if rho >= 1.0 or it[c] + np.log(tol / nrm) / np.log(rho) > max_iter:
+            if rho >= 0.9 or it[c] + np.log(tol / nrm) / np.log(rho) > max_iter:
                 bad[q] = True
         if nrm < best[c]:
             best[c] = nrm
