@@ -475,15 +475,16 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, rem_ptr, rem_idx, dark_ptr, dark_bus,
+def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, rem_idx, dark_ptr, dark_bus,
             bus_live, rating, limit, vmin, vmax, out_ld, out_ld_k, out_nth, out_vlo, out_vlo_i, out_vhi, out_vhi_i,
             out_nlo, out_nhi):  # pragma: no cover
     """Thermal and voltage checks of the columns ``cols`` of ``vr + j vi`` (results indexed like ``cols``).
 
-    Over branches in service after the contingency with both ends energised: the highest
-    ``max(|S_from|, |S_to|) / rating`` (MVA; ``rating`` 0 = not rated) and its branch, and the
-    branches whose MVA exceeds ``limit`` (0 = not monitored). Over energised buses: the extreme
-    voltage magnitudes and the buses outside ``[vmin, vmax]``. Counts use a relative slack of 1e-9.
+    Over the ``watched`` branches (in service, rated or limited) that are still in service after
+    the contingency with both ends energised: the highest ``max(|S_from|, |S_to|) / rating`` (MVA;
+    ``rating`` 0 = not rated) and its branch, and the branches whose MVA exceeds ``limit`` (0 = not
+    monitored). Over energised buses: the extreme voltage magnitudes and the buses outside
+    ``[vmin, vmax]``. Counts use a relative slack of 1e-9.
     """
     nb = vr.shape[0]
     nl = f.shape[0]
@@ -501,9 +502,7 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, branch_on, 
     arg = np.full(md, -1, dtype=np.int64)
     cnt = np.zeros(md, dtype=np.int64)
     live = np.ones(md)
-    for k in range(nl):
-        if not branch_on[k] or (rating[k] <= 0.0 and limit[k] <= 0.0):
-            continue
+    for k in watched:
         a, b = f[k], t[k]
         inv2 = (base_mva / rating[k]) ** 2 if rating[k] > 0.0 else 0.0
         lim2 = (limit[k] / base_mva * (1.0 + 1e-9)) ** 2 if limit[k] > 0.0 else np.inf

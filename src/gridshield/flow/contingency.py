@@ -57,7 +57,7 @@ MAX_RANK = 96
 #: outage is handed to Newton-Raphson (an iteration costs about 1 % of a Newton-Raphson solve).
 MAX_COMPENSATED_ITER = 50
 #: Outages solved side by side.
-BATCH = 32
+BATCH = 48
 #: Precision of the solves with the base factors (the mismatch and the state stay in float64).
 WORK_DTYPE = np.float64
 #: Iterations whose compensation rows are re-evaluated at the iterate (later ones keep the last).
@@ -407,7 +407,8 @@ class AcOutageSolver:
             raise GridshieldError("rating_mva / limit_mva need one value per branch, vmin_pu / vmax_pu one per bus")
         if not 1 <= batch <= 4096:
             raise GridshieldError(f"batch={batch}: solve between 1 and 4096 outages side by side")
-        mon = (rating, limit, vmin[self.order].copy(), vmax[self.order].copy())
+        watched = np.flatnonzero(self.on & ((rating > 0) | (limit > 0)))  # branches whose flows are checked
+        mon = (watched, rating, limit, vmin[self.order].copy(), vmax[self.order].copy())
         res = _Results(n)
         items: list[_Item] = []
         newton: list[_Item] = []
@@ -803,8 +804,10 @@ def _monitor(eng: AcOutageSolver, p: _Pass, qs: np.ndarray, col2c: np.ndarray, v
     ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
     ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
     nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
-    CK.monitor(qs, col2c, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, eng.on, p.rem_ptr,
-               p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *mon, ld, ldk, nth, vlo, vloi, vhi, vhii, nlo, nhi)
+    watched, *limits = mon
+    CK.monitor(qs, col2c, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, watched, p.rem_ptr,
+               p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *limits, ld, ldk, nth, vlo, vloi, vhi, vhii, nlo,
+               nhi)
     gid = p.gid[col2c[qs]]
     res.converged[gid] = True
     for k in gid.tolist():
