@@ -232,7 +232,7 @@ def bench_sites(pairs: int = 2000) -> list[dict[str, Any]]:
         grid = gs.load_case(case)
         ac_security(grid, ("sites",), sample=16)  # warm-up
         for kind, smp in (("sites", None), ("site-pairs", sample)):
-            t, r = _t(lambda kind=kind, smp=smp: ac_security(grid, (kind,), sample=smp, seed=1))
+            t, r = _t(lambda grid=grid, kind=kind, smp=smp: ac_security(grid, (kind,), sample=smp, seed=1))
             rows.append({"case": case, "kind": kind, "contingencies": len(r), "total_s": t,
                          "ms_per_contingency": 1e3 * r.timings_s["solve"] / max(len(r), 1),
                          "not_secure": int(sum(s != "secure" for s in r.status)),
@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-dc", action="store_true")
     ap.add_argument("--skip-ac", action="store_true")
     ap.add_argument("--skip-sites", action="store_true")
+    ap.add_argument("--json", default=None, help="also write every measured row to this JSON file")
     a = ap.parse_args(argv)
+    out: dict[str, Any] = {}
     from rich.console import Console
     from rich.table import Table
 
@@ -269,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
                   str(r["gs_violating"]), str(r["gs_islanding"]))
         c.print(t)
         c.print(r)
+        out["dc"] = r
     if not a.skip_ac:
         cases = ("case2869pegase",) if a.quick else ("case2869pegase", "case9241pegase")
         t = Table(title="B. full AC N-1 (every branch; thermal + voltage; tol 1e-8), median of repeats")
@@ -289,16 +292,23 @@ def main(argv: list[str] | None = None) -> None:
         c.print(t)
         for r in rows:
             c.print(r)
+        out["ac"] = rows
     if not a.skip_sites:
         t = Table(title="C. sites (N-1) and site pairs (N-2), AC with Q limits")
         for h in ("case", "kind", "contingencies", "total", "ms / contingency", "not secure", "not converged",
                   "Newton fallbacks", "load"):
             t.add_column(h, justify="right")
-        for r in bench_sites(a.pairs):
+        out["sites"] = bench_sites(a.pairs)
+        for r in out["sites"]:
             t.add_row(r["case"], r["kind"], str(r["contingencies"]), f"{r['total_s']:.2f} s",
                       f"{r['ms_per_contingency']:.2f}", str(r["not_secure"]), str(r["not_converged"]), str(r["newton"]),
                       f"{r['loadavg'][0]:.1f}")
         c.print(t)
+    if a.json:
+        import json
+        from pathlib import Path
+
+        Path(a.json).write_text(json.dumps(out, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":
