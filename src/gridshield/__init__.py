@@ -50,6 +50,8 @@ _LAZY: dict[str, str] = {
     "ImpactResult": "gridshield.impact",
     "assess_damage": "gridshield.impact",
     "screen_n1": "gridshield.security",
+    "ac_security": "gridshield.security",
+    "AcSecurityResult": "gridshield.security",
     "worst_case": "gridshield.security",
     "rank_assets": "gridshield.security",
     "plan_protection": "gridshield.security",

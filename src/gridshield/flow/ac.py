@@ -378,6 +378,24 @@ class AcSolver:
                 btype[g.bus[gi[first]]] = REF
         return isl, energised, gon, btype
 
+    def fix_gen_q(self, label: np.ndarray, gon: np.ndarray, btype: np.ndarray, q_fixed_mvar: np.ndarray | None):
+        """Generator Q (MVAr) and held mask at the start of a solve, and the bus types after holding.
+
+        Returns ``(qg, held, btype, ok)``; ``ok`` is False when an island whose slack is held has
+        no PV bus left to take over.
+        """
+        g = self.grid.gens
+        qg = np.where(gon, g.q_mvar, 0.0)
+        if q_fixed_mvar is None:
+            return qg, np.zeros(len(g), dtype=bool), btype, True
+        q = np.asarray(q_fixed_mvar, dtype=float)
+        if q.shape != (len(g),):
+            raise GridValidationError(f"q_fixed_mvar has shape {q.shape}; expected one value per generator ({len(g)},)")
+        held = gon & np.isfinite(q)
+        qg = np.where(held, q, qg)
+        btype, ok = switch_to_pq(btype, label, g.bus[held])
+        return qg, held, btype, ok
+
     # -- initial voltages ----------------------------------------------------------------------
     def _v0(self, init: Any, btype: np.ndarray, gon: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, str]:
         b, g = self.grid.buses, self.grid.gens
@@ -519,6 +537,7 @@ class AcSolver:
         robust: bool = False,
         tol: float = 1e-8,
         max_iter: int = 30,
+        q_fixed_mvar: np.ndarray | None = None,
     ) -> AcResult:
         """Solve the AC power flow.
 
@@ -543,6 +562,11 @@ class AcSolver:
             Tolerance on the largest power mismatch (p.u.).
         max_iter
             Newton iterations allowed (per Q-limit pass).
+        q_fixed_mvar
+            Per generator: a reactive output (MVAr) at which it is held from the start, NaN for
+            the others. A held generator's bus is PQ (as after a Q-limit switch); this starts a
+            post-contingency solve from the pre-contingency Q-limit state
+            (:func:`frozen_gen_q`).
         """
         grid = self.grid
         g = grid.gens
@@ -558,18 +582,18 @@ class AcSolver:
             raise GridshieldError(f"max_iter={max_iter}: allow at least one Newton iteration")
         isl, energised, gon, btype = self._types(on, gen_on)
         self._isl = isl
+        ref0 = np.flatnonzero(btype == REF)
+        qg, limited, btype, q_ok = self.fix_gen_q(isl.label, gon, btype, q_fixed_mvar)
         v, init_label = self._v0(init, btype, gon, on)
         ydata = self._ydata(on)
-        ng = len(g)
-        qg = np.where(gon, g.q_mvar, 0.0)
-        limited = np.zeros(ng, dtype=bool)
-        ref0 = np.flatnonzero(btype == REF)
         va_ref0 = np.angle(v[ref0]) if ref0.size else np.zeros(0)
         iterations = 0
         continuation_steps = 0
         converged, reason, norm = False, "no generation", 0.0
         if not energised.any():
             v = np.zeros(self.nb, dtype=np.complex128)
+        elif not q_ok:
+            reason = "q limits infeasible"
         else:
             while True:
                 pat = self._pattern(btype)
@@ -604,21 +628,11 @@ class AcSolver:
                 qg = np.where(gon & ~limited, gq, qg)
                 qg = np.where(over, g.q_max_mvar, np.where(under, g.q_min_mvar, qg))
                 limited |= viol
-                # buses of limited generators become PQ; an island whose slack went PQ takes its
-                # first remaining PV bus as slack (MATPOWER runpf)
-                lab = isl.label
-                btype = btype.copy()
-                lost_ref = np.unique(lab[g.bus[viol & (btype[g.bus] == REF)]])
-                btype[g.bus[viol]] = PQ
-                for island in lost_ref.tolist():
-                    pv_here = np.flatnonzero((lab == island) & (btype == PV))
-                    if pv_here.size == 0:
-                        converged, reason = False, "q limits infeasible"
-                        break
-                    btype[pv_here[0]] = REF
-                if reason == "q limits infeasible":
+                btype, q_ok = switch_to_pq(btype, isl.label, g.bus[viol])
+                if not q_ok:
+                    converged, reason = False, "q limits infeasible"
                     break
-            if enforce_q_limits and ref0.size and converged:
+            if ref0.size and converged:
                 # keep the original reference angles (MATPOWER shifts back after a slack change)
                 now = btype[ref0] != REF
                 if now.any():
@@ -798,6 +812,40 @@ class AcSolver:
         )
 
 
+def switch_to_pq(btype: np.ndarray, label: np.ndarray, buses: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Bus types after the generators at ``buses`` stop controlling voltage (Q limit reached).
+
+    The buses become PQ; an island whose slack went PQ takes its first remaining PV bus as slack
+    (MATPOWER ``runpf``). Returns ``(btype, ok)``, ``ok`` False when such an island has no PV bus.
+    """
+    buses = np.asarray(buses, dtype=np.int64)
+    if buses.size == 0:
+        return btype, True
+    btype = btype.copy()
+    lost_ref = np.unique(label[buses[btype[buses] == REF]])
+    btype[buses] = PQ
+    for island in lost_ref.tolist():
+        pv_here = np.flatnonzero((label == island) & (btype == PV))
+        if pv_here.size == 0:
+            return btype, False
+        btype[pv_here[0]] = REF
+    return btype, True
+
+
+def frozen_gen_q(solver: AcSolver, result: AcResult, gen_in_service: np.ndarray | None = None) -> np.ndarray:
+    """Per generator: its Q (MVAr) where a Q-limit switch left it at a PQ bus in ``result``, else NaN.
+
+    Passing this as ``q_fixed_mvar`` starts another solve (e.g. after an outage) from ``result``'s
+    Q-limit state: the generators that hit a limit stay at it, and so do the others at their buses.
+    """
+    g = solver.grid.gens
+    gen_on = g.in_service if gen_in_service is None else gen_in_service
+    on = solver._mask(None)
+    _, _, gon, btype = solver._types(on, gen_on)
+    frozen = gon & (result.bus_type[g.bus] == PQ) & (btype[g.bus] != PQ)
+    return np.where(frozen, result.gen_q_mvar, np.nan)
+
+
 def solve_ac(
     grid: Grid,
     *,
@@ -842,4 +890,4 @@ def solve_ac(
     )
 
 
-__all__ = ["INITS", "AcResult", "AcSolver", "solve_ac"]
+__all__ = ["INITS", "AcResult", "AcSolver", "frozen_gen_q", "solve_ac", "switch_to_pq"]

@@ -4,6 +4,8 @@
   interdiction MILP, brute force, or greedy + local search).
 * :func:`screen_n1` — N-1 over branches, generators and sites (DC via LODF in chunks, islanding
   outages through load shedding, optional AC verification).
+* :func:`ac_security` — AC contingency analysis of branches, generators, sites and site pairs
+  (every contingency solved by compensation on the base LU; thermal and voltage checks).
 * :func:`rank_assets` — criticality ranking.
 * :func:`plan_protection` — defender–attacker–defender protection planning.
 """
@@ -17,6 +19,8 @@ _LAZY = {
     "WorstCaseResult": "gridshield.security.nk",
     "ShedModel": "gridshield.security.shed",
     "screen_n1": "gridshield.security.n1",
+    "ac_security": "gridshield.security.ac",
+    "AcSecurityResult": "gridshield.security.ac",
     "ContingencyResult": "gridshield.security.n1",
     "rank_assets": "gridshield.security.rank",
     "RankingResult": "gridshield.security.rank",

@@ -15,14 +15,11 @@ Method
    generator whose island lacks the reserve to replace it) are evaluated with the impact
    engine's maximal-load-delivery LP (:class:`gridshield.impact.ImpactModel`): ``lost_mw`` is the
    load it cannot serve, not a skipped contingency.
-3. **AC verification** (``ac_verify=True``): a contingency is re-solved with the AC Newton–Raphson
-   solver (:class:`gridshield.flow.ac.AcSolver`, warm-started from the base-case AC solution)
-   when on some branch its DC flow reaches the *trigger* ``sqrt(((1 - ac_margin) rate)^2 - Q0^2)
-   - |P0_ac - P0_dc|`` (``Q0``, ``P0``: base-case AC flows), i.e. where the AC loading estimated
-   from the DC flow, the base reactive flow and the base AC/DC difference reaches
-   ``1 - ac_margin``; a branch already that loaded in the base case triggers as soon as its DC
-   flow grows (by ``worsen / 2``). Islanding and whole-site outages are always AC-verified. The AC verdict (MVA loading over rate A, or no convergence)
-   replaces the DC one for those; the result says which were AC-verified.
+3. **AC verification** (``ac_verify=True``): every contingency is also solved with AC power flow
+   by :func:`gridshield.security.ac.ac_security` (compensation on the base case's LU factors, see
+   :mod:`gridshield.flow.contingency`), with thermal (MVA at either end) and voltage checks and
+   generator Q limits; the AC verdict (a limit crossed, or no converged AC solution) replaces the
+   DC one.
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ import numpy as np
 
 from gridshield.errors import GridshieldError
 from gridshield.grid.model import Grid
+from gridshield.security.ac import ratings
 from gridshield.security.shed import Asset, default_candidates
 
 ELEMENTS = ("branches", "gens", "sites")
@@ -58,12 +56,13 @@ class ContingencyResult:
         DC post-contingency: highest |P| / rate A (%) over rated branches, number of branches
         above ``threshold_pct`` and the most loaded branch id.
     ac_verified
-        True when the contingency was re-solved with AC power flow.
-    ac_converged, ac_max_loading_pct, ac_n_overloads
-        AC results (NaN / -1 where not AC-verified).
+        True when the contingency was solved with AC power flow.
+    ac_converged, ac_status, ac_max_loading_pct, ac_n_overloads, ac_vm_min_pu, ac_vm_max_pu, ac_n_voltage
+        AC results (see :class:`gridshield.security.ac.AcSecurityResult`; NaN / -1 / "" where not
+        AC-verified).
     violating
-        Final verdict: overload (or AC non-convergence) after the contingency; from AC where
-        verified, else from DC.
+        Final verdict: a thermal (or, with AC, voltage) limit crossed, or no converged AC
+        solution; from AC where verified, else from DC.
     """
 
     ids: tuple[str, ...]
@@ -79,11 +78,14 @@ class ContingencyResult:
     ac_n_overloads: np.ndarray
     violating: np.ndarray
     threshold_pct: float
-    ac_margin: float
     case: str
     timings_s: dict[str, float] = field(default_factory=dict)
     base_ac_max_loading_pct: float = float("nan")
     base_dc_overloads: int = 0
+    ac_status: tuple[str, ...] = ()
+    ac_vm_min_pu: np.ndarray | None = None
+    ac_vm_max_pu: np.ndarray | None = None
+    ac_n_voltage: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -104,10 +106,14 @@ class ContingencyResult:
             "violating": int(np.count_nonzero(self.violating)),
             "dc_violating": int(np.count_nonzero(self.dc_n_overloads > 0)),
             "ac_verified": self.n_ac_verified,
+            "ac_voltage_violating": int(np.count_nonzero(self._ac(self.ac_n_voltage, 0) > 0)),
             "load_lost_max_mw": float(self.lost_mw.max()) if len(self.ids) else 0.0,
             "threshold_pct": self.threshold_pct,
             "base_dc_overloads": self.base_dc_overloads,
         } | {f"time_{k}_s": v for k, v in self.timings_s.items()}
+
+    def _ac(self, x: np.ndarray | None, missing: float = np.nan) -> np.ndarray:
+        return np.full(len(self.ids), missing) if x is None else x
 
     def to_frame(self):
         import pandas as pd
@@ -124,6 +130,10 @@ class ContingencyResult:
                 "ac_converged": self.ac_converged,
                 "ac_max_loading_pct": self.ac_max_loading_pct,
                 "ac_n_overloads": self.ac_n_overloads,
+                "ac_status": list(self.ac_status) if self.ac_status else [""] * len(self.ids),
+                "ac_vm_min_pu": self._ac(self.ac_vm_min_pu),
+                "ac_vm_max_pu": self._ac(self.ac_vm_max_pu),
+                "ac_n_voltage": self._ac(self.ac_n_voltage, -1),
                 "violating": self.violating,
             },
             index=pd.Index(list(self.ids), name="contingency"),
@@ -150,27 +160,15 @@ class ContingencyResult:
                     "ac_converged": bool(self.ac_converged[i]) if self.ac_verified[i] else None,
                     "ac_max_loading_pct": f(self.ac_max_loading_pct[i]),
                     "ac_n_overloads": int(self.ac_n_overloads[i]),
+                    "ac_status": self.ac_status[i] if self.ac_status else None,
+                    "ac_vm_min_pu": f(self._ac(self.ac_vm_min_pu)[i]),
+                    "ac_vm_max_pu": f(self._ac(self.ac_vm_max_pu)[i]),
+                    "ac_n_voltage": int(self._ac(self.ac_n_voltage, -1)[i]),
                     "violating": bool(self.violating[i]),
                 }
                 for i in range(len(self.ids))
             ],
         }
-
-
-def _ratings(grid: Grid, rating: str) -> np.ndarray:
-    col = {"a": "rate_a_mva", "b": "rate_b_mva", "c": "rate_c_mva"}.get(str(rating).lower().replace("rate_", ""))
-    if col is None:
-        raise GridshieldError(f"rating {rating!r}: use 'a', 'b' or 'c'")
-    return np.asarray(getattr(grid.branches, col), dtype=float)
-
-
-def _loading(flows: np.ndarray, rate: np.ndarray, out_rows: Sequence[int] = ()) -> np.ndarray:
-    """|flow| / rate per branch (fraction), 0 where unrated or out."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ld = np.where(rate > 0, np.abs(flows) / np.where(rate > 0, rate, 1.0), 0.0)
-    if len(out_rows):
-        ld[np.asarray(out_rows, dtype=np.int64)] = 0.0
-    return ld
 
 
 def screen_n1(
@@ -180,7 +178,6 @@ def screen_n1(
     *,
     rating: str = "a",
     threshold_pct: float = 100.0,
-    ac_margin: float = 0.2,
     chunk: int = 256,
     impact: Any = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -188,6 +185,8 @@ def screen_n1(
     worsen: float = 0.02,
     contingencies: Sequence[str] | None = None,
     mld: bool = True,
+    q_limits: bool = True,
+    workers: int = 1,
 ) -> ContingencyResult:
     """N-1 contingency screening over branches, generators and sites.
 
@@ -199,14 +198,13 @@ def screen_n1(
         Which single outages to study: any of ``"branches"``, ``"gens"``, ``"sites"`` (a site is
         every element at a substation; a grid without substation names uses each bus).
     ac_verify
-        Re-solve with AC power flow the contingencies that DC flags or ranks near the limits
-        (see the module docstring) and every islanding one.
+        Also solve every contingency with AC power flow (thermal and voltage checks; see
+        :func:`gridshield.security.ac.ac_security`); the AC verdict replaces the DC one.
     rating
-        Branch rating used for overloads: ``"a"`` (default), ``"b"`` or ``"c"``.
+        Branch rating used for overloads: ``"a"`` (default), ``"b"`` (emergency; A where B is 0)
+        or ``"c"``.
     threshold_pct
         Loading (% of the rating) above which a branch is overloaded.
-    ac_margin
-        Fraction below the AC-corrected rating at which DC results still trigger AC verification.
     chunk
         Outages per block of DC solves (memory ~ 8 chunk (n_bus + n_branch) bytes).
     impact
@@ -217,14 +215,16 @@ def screen_n1(
         A branch already above the threshold in the base case counts as a contingency
         violation only when its flow grows by more than this fraction (default 2 %): such
         branches are monitored against ``max(rating, |base flow| (1 + worsen) / threshold)``
-        (DC: base DC flow in MW; AC: base AC flow in MVA), and their loading is reported against
-        that monitoring rating.
+        (DC: base DC flow in MW, and the DC loading is reported against that monitoring rating;
+        AC: base AC flow in MVA).
     contingencies
         Restrict the study to these contingency ids (of the kinds in ``elements``).
     mld
         Evaluate islanding outages with the impact engine's maximal load delivery (default).
         ``False``: count only the load of islands left without generation (DC screening alone,
         for speed comparisons).
+    q_limits, workers
+        AC verification: generator Q limits; processes solving contingencies in parallel.
 
     Returns
     -------
@@ -237,8 +237,6 @@ def screen_n1(
     bad = [e for e in elements if e not in ELEMENTS]
     if bad or not elements:
         raise GridshieldError(f"elements {list(elements)}: choose from {list(ELEMENTS)}")
-    if not (0 <= ac_margin < 1):
-        raise GridshieldError(f"ac_margin must be in [0, 1), got {ac_margin}")
     only = None if contingencies is None else set(contingencies)
     if only is not None:
         for cid in only:
@@ -250,7 +248,7 @@ def screen_n1(
     tim: dict[str, float] = {}
     t0 = time.perf_counter()
     br, g = grid.branches, grid.gens
-    rate = _ratings(grid, rating)
+    rate = ratings(grid, rating)
     thr = threshold_pct / 100.0
     s = DcSolver(grid)
     p0 = bus_injection_mw(grid, g.p_mw, s.gen_on)
@@ -264,36 +262,7 @@ def screen_n1(
     dcn: list[np.ndarray] = []
     worst: list[np.ndarray] = []
     need_mld: list[np.ndarray] = []
-    screen_eff: list[np.ndarray] = []  # max DC loading vs AC-corrected rating (for AC screening)
     outs: list[Asset] = []
-
-    # AC base case and the AC-corrected ratings
-    ac = None
-    rate_eff = rate
-    if ac_verify:
-        from gridshield.flow.ac import AcSolver
-
-        ta = time.perf_counter()
-        ac = AcSolver(grid)
-        base_ac = ac.solve(init="case", tol=ac_tol)
-        if not base_ac.converged:
-            base_ac = ac.solve(init="dc", tol=ac_tol, robust=True)
-        if not base_ac.converged:
-            raise GridshieldError(f"{grid.name}: the base-case AC power flow does not converge ({base_ac.reason}); "
-                                  "run without --ac-verify")
-        q0 = np.maximum(np.abs(base_ac.q_from_mvar), np.abs(base_ac.q_to_mvar))
-        s0 = np.maximum(np.hypot(base_ac.p_from_mw, base_ac.q_from_mvar), np.hypot(base_ac.p_to_mw, base_ac.q_to_mvar))
-        rate_ac = np.where(rate > 0, np.maximum(rate, s0 * (1 + worsen) / thr), 0.0)
-        dp = np.abs(base_ac.p_from_mw - f0)
-        # DC flow above which the AC loading may reach (1 - ac_margin) of the monitoring rating:
-        # sqrt((|P_dc| + dp)^2 + Q0^2) >= (1 - m) rate  <=>  |P_dc| >= sqrt(((1 - m) rate)^2 - Q0^2) - dp.
-        # A branch already that close in the base case is flagged as soon as its DC flow grows.
-        trig = np.sqrt(np.maximum(((1.0 - ac_margin) * thr * rate_ac) ** 2 - q0**2, 0.0)) - dp
-        near = trig <= np.abs(f0) * (1 + worsen / 2)
-        rate_eff = np.where(rate > 0, np.where(near, np.abs(f0) * (1 + worsen / 2), trig), 0.0)
-        rate_eff = np.where((rate > 0) & (rate_eff <= 1e-6), 1e-6, rate_eff)
-        tim["ac_base"] = time.perf_counter() - ta
-    screen_thr = 1.0  # flows are compared with the trigger flows ``rate_eff`` directly
 
     def prog(stage):
         return None if progress is None else (lambda done, total: progress(stage, done, total))
@@ -314,10 +283,6 @@ def screen_n1(
         need_mld.append(np.asarray(of.islanding, dtype=bool) & (of.isolated_load_mw > 0))
         dark_lost = (len(ids) - rows.size, np.where(of.isolated_dark, of.isolated_load_mw, 0.0))
         outs += [Asset(br.id[r], (int(r),), ()) for r in rows.tolist()]
-        if ac_verify:
-            of2 = outage_flows(grid, rows, solver=s, base=p0, rating=rate_eff,
-                               threshold_pct=100.0, chunk=chunk, keep_flows=False)
-            screen_eff.append(of2.max_loading_pct / 100.0)
         tim["dc_branches"] = time.perf_counter() - tb
 
     # -- generators ----------------------------------------------------------------------------
@@ -334,7 +299,6 @@ def screen_n1(
         mx = np.zeros(n)
         nov = np.zeros(n, dtype=np.int64)
         wb = np.full(n, "", dtype=object)
-        mxe = np.zeros(n)
         deficit = np.zeros(n, dtype=bool)
         # reserve check per island: can the others replace the lost output?
         isl_of_gen = s.island[gbus]
@@ -349,7 +313,7 @@ def screen_n1(
             dth = np.zeros_like(p)
             dth[s.pvpq] = s.lu.solve(p[s.pvpq] / s.base_mva)
             fl = f0[:, None] + s._b_mw[:, None] * (dth[s._f] - dth[s._t])
-            _fill(fl, rate_dc, rate_eff, thr, c, mx, nov, wb, mxe, br.id)
+            _fill(fl, rate_dc, thr, c, mx, nov, wb, br.id)
             if progress is not None:
                 progress("dc gens", a + c.size, n)
         for j in np.flatnonzero(fresh).tolist():
@@ -358,7 +322,7 @@ def screen_n1(
             g2 = grid.replace(gens=g.replace(in_service=gon))
             s2 = DcSolver(g2)
             fl = s2.solve(bus_injection_mw(g2, g.p_mw, s2.gen_on)).p_from_mw
-            _fill(fl[:, None], rate_dc, rate_eff, thr, np.array([j]), mx, nov, wb, mxe, br.id)
+            _fill(fl[:, None], rate_dc, thr, np.array([j]), mx, nov, wb, br.id)
         ids += g.id[grows].tolist()
         kinds += ["gen"] * n
         isl.append(np.zeros(n, dtype=bool))
@@ -366,7 +330,6 @@ def screen_n1(
         dcn.append(nov)
         worst.append(wb)
         need_mld.append(deficit)
-        screen_eff.append(mxe)
         outs += [Asset(g.id[r], (), (int(r),)) for r in grows.tolist()]
         tim["dc_gens"] = time.perf_counter() - tg
 
@@ -379,7 +342,6 @@ def screen_n1(
         mx = np.zeros(n)
         nov = np.zeros(n, dtype=np.int64)
         wb = np.full(n, "", dtype=object)
-        mxe = np.zeros(n)
         islx = np.zeros(n, dtype=bool)
         for j, a in enumerate(sites):
             bon = s.branch_on.copy()
@@ -393,7 +355,7 @@ def screen_n1(
             islx[j] = bool(np.any(dark_other)) or s2.n_islands - int(in_site.sum()) > s.n_islands
             p = bus_injection_mw(g2, g.p_mw, s2.gen_on)
             fl = s2.solve(np.where(s2.bus_energised, p, 0.0)).p_from_mw
-            _fill(fl[:, None], rate_dc, rate_eff, thr, np.array([j]), mx, nov, wb, mxe, br.id, out_rows=a.branches)
+            _fill(fl[:, None], rate_dc, thr, np.array([j]), mx, nov, wb, br.id, out_rows=a.branches)
             if progress is not None and j % 32 == 0:
                 progress("dc sites", j + 1, n)
         ids += [a.id for a in sites]
@@ -403,7 +365,6 @@ def screen_n1(
         dcn.append(nov)
         worst.append(wb)
         need_mld.append(islx)
-        screen_eff.append(mxe)
         outs += sites
         ld = grid.loads
         on_load = ld.in_service & (ld.p_mw > 0)
@@ -416,7 +377,6 @@ def screen_n1(
     dc_max = np.concatenate(dcmax)
     dc_n = np.concatenate(dcn).astype(np.int64)
     worst_ids = tuple(str(x) for x in np.concatenate(worst).tolist())
-    kinds_a = np.array(kinds)
 
     # -- load lost through the impact engine (islanding outages) -------------------------------
     tm = time.perf_counter()
@@ -447,33 +407,28 @@ def screen_n1(
     ac_conv = np.zeros(n_all, dtype=bool)
     ac_max = np.full(n_all, np.nan)
     ac_n = np.full(n_all, -1, dtype=np.int64)
+    ac_extra: dict[str, Any] = {}
     base_ac_max = float("nan")
     if ac_verify:
+        from gridshield.security.ac import ac_security
+
         ta = time.perf_counter()
-        eff = np.concatenate(screen_eff)
-        # islanding outages and whole-site outages change voltages and reactive flows more than the
-        # DC model sees (the full case2869pegase comparison missed 6 of 530 without this), so they
-        # are always AC-verified
-        pick = np.flatnonzero((eff >= screen_thr) | islanding | (kinds_a == "site"))
-        base_ld = _loading(s0, rate)
-        base_ac_max = float(100 * base_ld.max()) if base_ld.size else 0.0
-        for i, j in enumerate(pick.tolist()):
-            r = ac_contingency(ac, grid, outs[j], base_ac, tol=ac_tol, rate=rate_ac, threshold_pct=threshold_pct)
-            ac_ver[j] = True
-            ac_conv[j] = r[0]
-            ac_max[j] = r[1]
-            ac_n[j] = r[2]
-            if progress is not None and i % 16 == 0:
-                progress("AC verification", i + 1, pick.size)
+        acr = ac_security(grid, contingencies=ids, rating=rating, threshold_pct=threshold_pct, q_limits=q_limits,
+                          worsen=worsen, tol=ac_tol, workers=workers, progress=progress)
+        ac_ver[:] = True
+        ac_conv, ac_max, ac_n = acr.converged, acr.max_loading_pct, acr.n_overloads
+        ac_extra = {"ac_status": acr.status, "ac_vm_min_pu": acr.vm_min_pu, "ac_vm_max_pu": acr.vm_max_pu,
+                    "ac_n_voltage": acr.n_low_voltage + acr.n_high_voltage}
+        base_ac_max = acr.base["max_loading_pct"]
         tim["ac_verify"] = time.perf_counter() - ta
-    violating = np.where(ac_ver, (~ac_conv) | (ac_n > 0), dc_n > 0)
+    violating = acr.violating.copy() if ac_verify else dc_n > 0
     tim["total"] = time.perf_counter() - t0
     return ContingencyResult(
         ids=tuple(ids), kind=tuple(kinds), islanding=islanding, lost_mw=lost, dc_max_loading_pct=dc_max,
         dc_n_overloads=dc_n, dc_worst_branch=worst_ids, ac_verified=ac_ver, ac_converged=ac_conv,
         ac_max_loading_pct=ac_max, ac_n_overloads=ac_n, violating=violating, threshold_pct=float(threshold_pct),
-        ac_margin=float(ac_margin), case=grid.name, timings_s=tim, base_ac_max_loading_pct=base_ac_max,
-        base_dc_overloads=n_base_over_dc,
+        case=grid.name, timings_s=tim, base_ac_max_loading_pct=base_ac_max, base_dc_overloads=n_base_over_dc,
+        **ac_extra,
     )
 
 
@@ -492,40 +447,16 @@ def _site_bus_rows(grid: Grid, a: Asset) -> np.ndarray:
     return m
 
 
-def _fill(fl, rate, rate_eff, thr, cols, mx, nov, wb, mxe, br_ids, out_rows=()):
+def _fill(fl, rate, thr, cols, mx, nov, wb, br_ids, out_rows=()):
     """Per-outage max loading / overload count from a block of post-outage flows (n_branch x c)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ld = np.where(rate[:, None] > 0, np.abs(fl) / np.where(rate > 0, rate, 1.0)[:, None], 0.0)
-        le = np.where(rate_eff[:, None] > 0, np.abs(fl) / np.where(rate_eff > 0, rate_eff, 1.0)[:, None], 0.0)
     if len(out_rows):
         ld[list(out_rows)] = 0.0
-        le[list(out_rows)] = 0.0
     mx[cols] = 100.0 * ld.max(axis=0) if ld.size else 0.0
     am = ld.argmax(axis=0) if ld.size else np.zeros(len(cols), dtype=int)
     nov[cols] = np.count_nonzero(ld > thr * (1 + 1e-9), axis=0)
     wb[cols] = np.where(mx[cols] > 0, br_ids[am], "")
-    mxe[cols] = le.max(axis=0) if le.size else 0.0
 
 
-def ac_contingency(ac, grid: Grid, a: Asset, warm, tol: float = 1e-8, rate: np.ndarray | None = None,
-                   threshold_pct: float = 100.0) -> tuple[bool, float, int]:
-    """AC power flow after losing asset ``a`` (warm start ``warm``): (converged, max loading %, overloads).
-
-    ``rate``: monitoring rating per branch in MVA (default rate A).
-    """
-    bon = grid.branches.in_service.copy()
-    bon[list(a.branches)] = False
-    gon = grid.gens.in_service.copy()
-    gon[list(a.gens)] = False
-    r = ac.solve(branch_in_service=bon, gen_in_service=gon, init=warm, tol=tol)
-    if not r.converged:
-        r = ac.solve(branch_in_service=bon, gen_in_service=gon, init=warm, tol=tol, robust=True, max_iter=50)
-    if not r.converged:
-        return False, float("nan"), 0
-    rate = grid.branches.rate_a_mva if rate is None else rate
-    smax = np.maximum(np.hypot(r.p_from_mw, r.q_from_mvar), np.hypot(r.p_to_mw, r.q_to_mvar))
-    ld = _loading(smax, rate, a.branches)
-    return True, float(100.0 * ld.max()) if ld.size else 0.0, int(np.count_nonzero(ld > threshold_pct / 100.0 * (1 + 1e-9)))
-
-
-__all__ = ["ContingencyResult", "ac_contingency", "screen_n1"]
+__all__ = ["ContingencyResult", "screen_n1"]

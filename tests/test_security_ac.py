@@ -1,0 +1,159 @@
+"""AC security analysis: every verdict and number equals a brute-force fresh Newton-Raphson loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import gridshield as gs
+from gridshield.errors import GridshieldError, UnknownAssetError
+from gridshield.flow.contingency import AcOutageSolver, Outage
+from gridshield.security.ac import MAX_CONTINGENCIES, _pair, ac_security, contingency_assets, ratings
+from gridshield.topology import islands
+from tests.ac_reference import assert_same_as_brute_force, brute_force_ac
+from tests.conftest import shared_case
+
+
+@pytest.fixture(scope="module")
+def pg118():
+    return gs.load_case(str(shared_case("pglib/pglib_opf_case118_ieee.m")))
+
+
+@pytest.fixture(scope="module")
+def city():
+    return gs.load_case("synthetic-city")
+
+
+@pytest.mark.parametrize("q_limits", [True, False])
+def test_pglib118_every_contingency_equals_brute_force(pg118, q_limits):
+    res = ac_security(pg118, ("branches", "gens", "sites"), q_limits=q_limits)
+    assert len(res) == 186 + 54 + 118
+    ref = brute_force_ac(pg118, res.ids, q_limits=q_limits)
+    assert_same_as_brute_force(res, ref)
+    # the case is stressed: both kinds of violation occur, and some outages island load
+    assert res.thermal.sum() > 10 and res.voltage.sum() > 0 and (res.islanded_mw > 0).sum() > 10
+    assert set(res.status) <= {"secure", "thermal", "voltage", "thermal+voltage", "not converged", "no generation"}
+
+
+def test_matpower_case118_voltage_checks_equal_brute_force():
+    g = gs.load_case("case118")  # no branch ratings: voltages and Q limits only
+    res = ac_security(g, ("branches", "gens", "sites"))
+    ref = brute_force_ac(g, res.ids)
+    assert_same_as_brute_force(res, ref)
+    assert res.voltage.sum() > 10 and not res.thermal.any() and res.q_switched.sum() > 0
+
+
+def test_city_sites_and_site_pairs_equal_brute_force(city):
+    res = ac_security(city, ("sites", "site-pairs"))
+    n = len(city.sites)
+    assert len(res) == n + n * (n - 1) // 2 and set(res.kind) == {"site", "site-pair"}
+    ref = brute_force_ac(city, res.ids)
+    assert_same_as_brute_force(res, ref)
+    assert res.thermal.sum() > 0 and (res.islanded_mw > 0).sum() > 0
+
+
+def test_islanded_load_and_dark_buses(pg118):
+    res = ac_security(pg118, ("branches",))
+    isl = np.flatnonzero(res.islanded_mw > 0)
+    assert isl.size > 0
+    ld = pg118.loads
+    for i in isl.tolist():
+        # a radial branch: the load of the buses left without generation
+        on = pg118.branches.in_service.copy()
+        on[pg118.branches.index[res.ids[i]]] = False
+        lab = islands(pg118, branch_in_service=on)
+        dark = ~lab.energised
+        assert res.islanded_mw[i] == pytest.approx(ld.p_mw[dark[ld.bus] & ld.in_service].sum(), abs=1e-9)
+        assert res.dark_buses[i] == dark.sum()
+
+
+def test_rating_b_and_threshold(city):
+    r_a = ac_security(city, ("branches",), rating="a")
+    r_b = ac_security(city, ("branches",), rating="b", threshold_pct=120.0)
+    rb = ratings(city, "b")
+    ref = brute_force_ac(city, r_b.ids, rating_mva=rb, threshold_pct=120.0)
+    assert_same_as_brute_force(r_b, ref)
+    assert r_b.thermal.sum() <= r_a.thermal.sum()
+    # pegase has no rate B: "b" falls back to A
+    g = gs.load_case("case9")
+    assert np.array_equal(ratings(g, "b"), np.where(g.branches.rate_b_mva > 0, g.branches.rate_b_mva, g.branches.rate_a_mva))
+
+
+def test_engine_iterates_to_the_brute_force_solution(pg118):
+    """The compensated solves reach the same voltages as Newton-Raphson (not just the same verdicts)."""
+    eng = AcOutageSolver(pg118)
+    rows = np.flatnonzero(pg118.branches.in_service & ~eng.bridge)[:40]
+    outs = [Outage((int(k),)) for k in rows]
+    chk = eng.solve(outs, rating_mva=pg118.branches.rate_a_mva, vmin_pu=pg118.buses.vmin_pu,
+                    vmax_pu=pg118.buses.vmax_pu)
+    comp = np.array([m == "compensated" for m in chk.method])
+    assert chk.converged.all() and comp.mean() >= 0.9  # a severe outage (41 degrees) goes to Newton-Raphson
+    assert 2 <= chk.iterations[comp].mean() <= 8
+    for j, o in enumerate(outs):
+        r = eng.reference(o)
+        assert chk.vm_min_pu[j] == pytest.approx(r.vm_pu[r.bus_energised].min(), abs=1e-9)
+
+
+def test_workers_give_the_same_table(city):
+    one = ac_security(city, ("branches", "sites", "site-pairs"), batch=8)
+    two = ac_security(city, ("branches", "sites", "site-pairs"), batch=8, workers=2)
+    a, b = one.to_frame(), two.to_frame()
+    assert list(a.index) == list(b.index)
+    assert (a.status == b.status).all()
+    np.testing.assert_allclose(a.max_loading_pct, b.max_loading_pct, atol=1e-9)
+    np.testing.assert_allclose(a.vm_min_pu, b.vm_min_pu, atol=1e-12)
+
+
+def test_contingency_lists_and_bounds(city, pg118):
+    n = 25
+    assert [_pair(i, n) for i in range(n * (n - 1) // 2)] == [(a, b) for a in range(n) for b in range(a + 1, n)]
+    cs = contingency_assets(city, ("site-pairs",), sample=10, seed=3)
+    assert len(cs) == 10 and all(k == "site-pair" and "+" in a.id for a, k in cs)
+    assert [a.id for a, _ in cs] == [a.id for a, _ in contingency_assets(city, ("site-pairs",), sample=10, seed=3)]
+    ids = ["site:CHP-Aurora+site:GTP-Delta", city.branches.id[0], city.gens.id[0], f"{city.branches.id[1]}+{city.gens.id[1]}"]
+    got = contingency_assets(city, contingencies=ids)
+    assert [a.id for a, _ in got] == ids and [k for _, k in got] == ["site-pair", "branch", "gen", "multi"]
+    pair = got[0][0]
+    assert set(pair.branches) >= set(contingency_assets(city, contingencies=["site:GTP-Delta"])[0][0].branches)
+    with pytest.raises(GridshieldError, match="site-pairs.*--sample"):
+        contingency_assets(gs.load_case("case2869pegase"), ("site-pairs",))
+    with pytest.raises(GridshieldError, match="sample"):
+        contingency_assets(city, ("branches",), sample=0)
+    with pytest.raises(GridshieldError, match=str(MAX_CONTINGENCIES)[:1]):
+        contingency_assets(city, ("branches",), sample=MAX_CONTINGENCIES + 1)
+    with pytest.raises(GridshieldError, match="elements"):
+        ac_security(city, ("lines",))
+    with pytest.raises(GridshieldError, match="rating"):
+        ac_security(city, rating="x")
+    with pytest.raises(GridshieldError, match="workers"):
+        ac_security(city, workers=0)
+    with pytest.raises(GridshieldError, match="threshold"):
+        ac_security(city, threshold_pct=-1)
+    with pytest.raises(UnknownAssetError):
+        ac_security(city, contingencies=["branch:99999"])
+
+
+def test_result_table_and_json(city, tmp_path):
+    res = ac_security(city, ("branches", "gens"))
+    df = res.to_frame()
+    assert list(df.index) == list(res.ids)
+    for col in ("status", "max_loading_pct", "max_loading_branch", "vm_min_pu", "vm_min_bus", "vm_max_pu",
+                "vm_max_bus", "islanded_mw", "thermal", "voltage"):
+        assert col in df.columns
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["summary"]["contingencies"] == len(res) == len(d["contingencies"])
+    row = d["contingencies"][int(np.nanargmax(res.max_loading_pct))]
+    assert row["max_loading_branch"] in city.branches.index
+    df.to_parquet(tmp_path / "t.parquet")
+
+
+@pytest.mark.slow
+def test_case2869_every_contingency_equals_brute_force():
+    g = gs.load_case("case2869pegase")
+    res = ac_security(g, ("branches", "gens", "sites"))
+    assert len(res) == 4582 + 510 + 2869
+    ref = brute_force_ac(g, res.ids)
+    assert_same_as_brute_force(res, ref)
+    assert res.thermal.sum() > 100 and res.voltage.sum() > 0
