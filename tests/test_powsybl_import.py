@@ -182,20 +182,62 @@ def test_cgmes_sites_names_and_gl_coordinates():
 
 
 def test_substation_strike_on_node_breaker_model_by_hand():
-    """four_substations_node_breaker: S1 (AC island with GH1-3), S2-S3-S4 in a line, HVDC links as injections.
+    """four_substations_node_breaker: S1 (an AC island with GH1-3), S2-S3-S4 in a line, two HVDC links.
 
-    Striking S3 (bus S3VL1: load LD5 200 MW, unit GTH2, both lines) destroys LD5 and islands S4
-    (LD6 240 MW, only an SVC): 440 MW lost. S1 and S2 keep their supply (S1: 320 MW of load incl. the
-    80 MW LCC rectifier against 500 MW of units; S2 has no load). Demand: 80+60+60+40+200+240+80 = 760 MW.
+    Striking S3 (bus S3VL1: load LD5 200 MW, unit GTH2, the LCC2 inverter, both lines) destroys LD5
+    and islands S4 (LD6 240 MW, only an SVC): 440 MW lost. S1 and S2 keep their supply (S1: 240 MW of
+    load against 500 MW of units; S2 has no load). Demand: 80+60+60+40+200+240 = 680 MW (converter
+    stations are injections, not customer load).
     """
     grid = gs.from_pypowsybl(pn.create_four_substations_node_breaker_network(), approximate=True)
     assert set(grid.sites) == {"S1", "S2", "S3", "S4"}
     assert grid.sites["S1"].size == 2  # two voltage levels (225 and 400 kV) behind breakers
     hit = gs.assess_damage(grid, ["site:S3"])
-    assert hit.demand_mw == pytest.approx(760.0)
+    assert hit.demand_mw == pytest.approx(680.0)
     assert hit.lost_mw == pytest.approx(200.0 + 240.0, abs=1e-6)
     hit = gs.assess_damage(grid, ["site:S1"])
-    assert hit.lost_mw == pytest.approx(80 + 60 + 60 + 40 + 80.0, abs=1e-6)
+    assert hit.lost_mw == pytest.approx(80 + 60 + 60 + 40, abs=1e-6)
+
+
+def test_hvdc_link_stops_at_both_ends_by_hand():
+    """A strike on one converter station stops the other end's injection: the link is one asset.
+
+    HVDC2 (LCC) sends 80 MW from S1 (LCC1 draws 80 MW) to S3, where LCC2 injects
+    p_inv = (80 (1 - 0.011) - R (p_dc / V)^2) (1 - 0.011) with R = 1 ohm, V = 400 kV. With GTH1
+    (S2, 100 MW) struck too, S2-S3-S4 (LD5 200 + LD6 240 = 440 MW) is left with GTH2 (400 MW max) and
+    the VSC2 inverter of HVDC1 (9.7806 MW): without LCC2, 440 - 400 - 9.7806 = 30.2194 MW is shed, the
+    same whether the rectifier station, the link or the inverter station is struck. Striking S1
+    stops both links' inverters: S1's 240 MW plus 440 - 400 = 40 MW in S2-S3-S4.
+    """
+    grid = gs.from_pypowsybl(pn.create_four_substations_node_breaker_network(), approximate=True)
+    assert grid.links == {"hvdc:HVDC1": ("gen:VSC1", "gen:VSC2"), "hvdc:HVDC2": ("gen:LCC1", "gen:LCC2")}
+    g = grid.gens
+    p_dc = 80 * (1 - 0.011)
+    p_inv2 = (p_dc - 1.0 * (p_dc / 400) ** 2) * (1 - 0.011)
+    p_dc1 = 10 * (1 - 0.011)
+    p_inv1 = (p_dc1 - 1.0 * (p_dc1 / 400) ** 2) * (1 - 0.011)
+    # (IIDM keeps loss factors in single precision: 1.1 % is 1.10000002 %, hence 1e-6 MW)
+    assert g.p_mw[g.row("gen:LCC1")] == -80 and g.p_mw[g.row("gen:LCC2")] == pytest.approx(p_inv2, abs=1e-6)
+    assert g.p_mw[g.row("gen:VSC2")] == pytest.approx(p_inv1, abs=1e-6)
+    for struck in (["gen:LCC1"], ["hvdc:HVDC2"], ["gen:LCC2"]):
+        dmg = gs.Damage.from_ids(grid, struck + ["gen:GTH1"])
+        assert dmg.gen_out[g.row("gen:LCC1")] and dmg.gen_out[g.row("gen:LCC2")]
+        assert not dmg.gen_out[g.row("gen:VSC1")] and not dmg.gen_out[g.row("gen:VSC2")]
+        hit = gs.assess_damage(grid, dmg)
+        assert hit.lost_mw == pytest.approx(440 - 400 - p_inv1, abs=1e-6)
+    hit = gs.assess_damage(grid, ["site:S1", "gen:GTH1"])
+    assert hit.lost_mw == pytest.approx(240 + 440 - 400, abs=1e-6)
+    # without GTH1 struck the other units cover the lost infeed
+    assert gs.assess_damage(grid, ["gen:LCC1"]).lost_mw == pytest.approx(0.0, abs=1e-6)
+    # the links travel through MATPOWER text, and a restoration repairs the struck station only
+    back = gs.parse_matpower(gs.matpower_text(grid))
+    assert back.equals(grid) and back.links == grid.links
+    plan = gs.plan_restoration(grid, ["gen:LCC1", "gen:GTH1"], crews=1)
+    assert sorted(plan.task_id) == ["gen:GTH1", "gen:LCC1"]
+    assert plan.served_mw[0] == pytest.approx(680 - (440 - 400 - p_inv1), abs=1e-6)
+    assert plan.served_mw[-1] == pytest.approx(680.0, abs=1e-6)
+    # striking the link itself sends a crew to each converter station
+    assert sorted(gs.plan_restoration(grid, ["hvdc:HVDC2"], crews=1).task_id) == ["gen:LCC1", "gen:LCC2"]
 
 
 def test_cli_impact_on_a_cgmes_zip_by_site(capsys):
