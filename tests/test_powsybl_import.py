@@ -17,7 +17,7 @@ pn = pytest.importorskip("pypowsybl.network")
 lf = pytest.importorskip("pypowsybl.loadflow")
 
 import gridshield as gs  # noqa: E402
-from tests.conftest import shared_case  # noqa: E402
+from tests.conftest import forge_zip_bomb, shared_case  # noqa: E402
 
 
 def stored_state(network):
@@ -295,6 +295,39 @@ def test_corrupt_cgmes(tmp_path, content, needle):
         path.write_bytes(content)
     with pytest.raises(gs.ParseError, match=needle):
         gs.load_case(path)
+
+
+def test_zip_whose_header_lies_is_refused_before_pypowsybl(tmp_path, monkeypatch):
+    """A zip may declare a few bytes for a member that expands to far more; the check counts what it really expands to."""
+    bomb = forge_zip_bomb(shared_case("cgmes/IEEE_14_bus.zip"), tmp_path / "bomb.zip", 30_000_000, 100)
+    with zipfile.ZipFile(bomb) as zf:
+        assert sum(i.file_size for i in zf.infolist()) < 2_000_000  # what the header says
+
+    def never(*args, **kwargs):
+        raise AssertionError("pypowsybl must not be asked to read a zip that failed the check")
+
+    monkeypatch.setattr(pn, "load", never)
+    with pytest.raises(gs.ParseError, match=r"bomb_EQ.xml' expands to 30,000,000 bytes but the zip's header declares "
+                                            r"100: a forged or corrupt zip"):
+        gs.load_case(bomb)
+    from gridshield.grid.cases import read_case_file
+
+    with pytest.raises(gs.ParseError, match=r"expands to more than the limit of 10 MB for a grid model \(stopped in "
+                                            r"member 'bomb_EQ.xml', whose header declares 100 bytes\)"):
+        read_case_file(bomb, max_uncompressed_bytes=10_000_000)
+
+
+def test_zip_member_with_a_bad_checksum_is_refused(tmp_path):
+    data = bytearray(shared_case("cgmes/IEEE_14_bus.zip").read_bytes())
+    with zipfile.ZipFile(shared_case("cgmes/IEEE_14_bus.zip")) as zf:
+        info = zf.infolist()[0]
+    import struct
+
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 16, info.CRC ^ 1)  # the first member's checksum, off by one bit
+    (tmp_path / "crc.zip").write_bytes(bytes(data))
+    with pytest.raises(gs.ParseError, match="fails its checksum; the zip is corrupt"):
+        gs.load_case(tmp_path / "crc.zip")
 
 
 def test_unsupported_raw_version(tmp_path):

@@ -46,10 +46,15 @@ def _col(
 
 def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> np.ndarray:
     if dtype is str:
+        from pandas.api.types import infer_dtype
+
         arr = np.asarray(value, dtype=object)
         if arr.ndim != 1:
             raise GridValidationError(f"{table}.{name}: expected a 1-D sequence of strings, got shape {arr.shape}")
-        arr = np.array([("" if v is None else str(v)) for v in arr], dtype=object)
+        if arr.size and infer_dtype(arr, skipna=False) == "string":  # all str already (a C-speed check)
+            arr = arr.copy()
+        else:
+            arr = np.array([("" if v is None else str(v)) for v in arr], dtype=object)
     else:
         try:
             arr = np.asarray(value, dtype=dtype)

@@ -173,22 +173,89 @@ def _cgmes_headers(path: Path, max_uncompressed_bytes: int) -> list[tuple[str, s
     except (zipfile.BadZipFile, OSError) as exc:
         raise ParseError(str(path), None, f"not a readable zip file ({exc}); a CGMES set is a zip of XML profiles") from None
     with zf:
-        names = [n for n in zf.namelist() if n.lower().endswith(".xml")]
-        total = sum(i.file_size for i in zf.infolist())
-        if total > max_uncompressed_bytes:
-            raise ParseError(str(path), None, f"the zip expands to {total / 1e6:,.0f} MB, more than the limit of "
-                                              f"{max_uncompressed_bytes / 1e6:,.0f} MB for a grid model")
+        infos = zf.infolist()
+        names = [i.filename for i in infos if i.filename.lower().endswith(".xml")]
         if len(names) > MAX_CGMES_MEMBERS:
             raise ParseError(str(path), None, f"{len(names)} XML files; a CGMES set has at most {MAX_CGMES_MEMBERS} "
                                               "(a bound, so that a hostile archive cannot exhaust the machine)")
-        out = []
-        for n in names:
+        declared = sum(i.file_size for i in infos)
+        if declared > max_uncompressed_bytes:
+            raise ParseError(str(path), None, f"the zip expands to {declared / 1e6:,.0f} MB, more than the limit of "
+                                              f"{max_uncompressed_bytes / 1e6:,.0f} MB for a grid model")
+    heads = _expand_bounded(path, infos, max_uncompressed_bytes)
+    return [parse(n, heads[n].decode("utf-8", "replace")) for n in names]
+
+
+#: Bytes decompressed per step while a zip is checked (the memory a member may take at once).
+_ZIP_STEP = 1 << 20
+
+
+def _expand_bounded(path: Path, infos: list[Any], max_bytes: int) -> dict[str, bytes]:
+    """Decompress every member of a zip, counting the bytes it really expands to; the first bytes of each.
+
+    The sizes a zip's directory declares are not trusted (a forged header can declare a few bytes
+    for a member that expands to gigabytes, and pypowsybl would expand it all): each member's data
+    is inflated here in steps of at most :data:`_ZIP_STEP` bytes, the running total is stopped at
+    ``max_bytes``, and a member that expands to another size than declared, or whose checksum does
+    not match, is refused. Returns the first :data:`_HEADER_BYTES` of each member.
+    """
+    import struct
+    import zipfile
+    import zlib
+
+    total = 0
+    heads: dict[str, bytes] = {}
+
+    def refuse(msg: str) -> ParseError:
+        return ParseError(str(path), None, msg)
+
+    with open(path, "rb") as raw:
+        for info in infos:
+            name = info.filename
+            if info.flag_bits & 0x1:
+                raise refuse(f"member {name!r} is encrypted; a CGMES set is a plain zip of XML profiles")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise refuse(f"member {name!r} uses compression method {info.compress_type}; gridshield and "
+                             "pypowsybl read stored or deflated members")
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            if len(local) < 30 or local[:4] != b"PK\x03\x04":
+                raise refuse(f"member {name!r}: no local header where the zip's directory points; the zip is corrupt")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            raw.seek(info.header_offset + 30 + name_len + extra_len)
+            inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+            left, size, crc, head = info.compress_size, 0, 0, bytearray()
             try:
-                with zf.open(n) as fh:
-                    out.append(parse(n, fh.read(_HEADER_BYTES).decode("utf-8", "replace")))
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise ParseError(str(path), None, f"member {n!r} cannot be read: {exc}") from None
-    return out
+                while left > 0:
+                    data = raw.read(min(_ZIP_STEP, left))
+                    if not data:
+                        raise refuse(f"member {name!r} is cut short; the zip is truncated")
+                    left -= len(data)
+                    while data:
+                        out = inflate.decompress(data, _ZIP_STEP) if inflate is not None else data
+                        data = inflate.unconsumed_tail if inflate is not None else b""
+                        size += len(out)
+                        total += len(out)
+                        if total > max_bytes:
+                            raise refuse(f"the zip expands to more than the limit of {max_bytes / 1e6:,.0f} MB for a "
+                                         f"grid model (stopped in member {name!r}, whose header declares "
+                                         f"{info.file_size:,} bytes)")
+                        crc = zlib.crc32(out, crc)
+                        if len(head) < _HEADER_BYTES:
+                            head.extend(out[:_HEADER_BYTES - len(head)])
+                        if inflate is not None and inflate.eof:
+                            break
+                    if inflate is not None and inflate.eof:
+                        break
+            except zlib.error as exc:
+                raise refuse(f"member {name!r} cannot be inflated ({exc}); the zip is corrupt") from None
+            if size != info.file_size:
+                raise refuse(f"member {name!r} expands to {size:,} bytes but the zip's header declares "
+                             f"{info.file_size:,}: a forged or corrupt zip, refused")
+            if crc != info.CRC:
+                raise refuse(f"member {name!r} fails its checksum; the zip is corrupt")
+            heads[name] = bytes(head)
+    return heads
 
 
 def check_cgmes_set(path: Path, max_uncompressed_bytes: int = 0) -> list[str]:
