@@ -417,7 +417,7 @@ def from_pypowsybl(
                                                   "low_voltage_limit"])
     subs = network.get_substations(attributes=["name"])
     nom = _Nominal(vls)
-    _buses(network, b, vls, psse=fmt.upper().startswith("PSS"))
+    _buses(network, b, vls, "PSS/E" if fmt.upper().startswith("PSS") else fmt.upper())
     if not b.bus["id"]:
         raise GridshieldError(f"{source}: the network has no energisable bus (bus view is empty)")
     limits = _limits(network)
@@ -436,8 +436,13 @@ def from_pypowsybl(
 # --------------------------------------------------------------------------------------------
 # buses and sites
 # --------------------------------------------------------------------------------------------
-def _buses(network: Any, b: _Build, vls: Any, psse: bool) -> None:
-    """The bus view's buses, in bulk: ids (PSS/E numbers), voltages, limits, sites and positions."""
+def _buses(network: Any, b: _Build, vls: Any, fmt: str) -> None:
+    """The bus view's buses, in bulk: ids, voltages, limits, sites and positions.
+
+    PSS/E and IEEE-CDF buses keep their numbers (``bus:<number>``) and names; UCTE buses their
+    node codes (``bus:<code>``, the first node of a bus where couplers join several); other
+    formats use the bus-view id.
+    """
     import pandas as pd
 
     buses = network.get_buses(attributes=["name", "v_mag", "v_angle", "voltage_level_id"])
@@ -446,22 +451,26 @@ def _buses(network: Any, b: _Build, vls: Any, psse: bool) -> None:
     names = pd.Series(buses["name"].to_numpy(dtype=object), index=view_ids)
     number = np.arange(1, n + 1, dtype=np.int64)
     bid = np.array([f"bus:{i}" for i in view_ids.tolist()], dtype=object)
-    if psse and n:
-        # PSS/E: the bus-breaker view's buses are the RAW file's buses, "B<number>", with their names
+    if n and fmt in ("PSS/E", "IEEE-CDF", "UCTE"):
+        # the bus-breaker view's buses are the file's buses: "B<number>" (PSS/E, IEEE-CDF) or node codes
         bb = network.get_bus_breaker_view_buses(attributes=["name", "bus_id"]).reset_index()
         bb = bb.rename(columns={bb.columns[0]: "bb_id"})
         bb = bb[bb["bus_id"].astype(str) != ""]
-        named = bb[bb["name"].astype(str) != ""].groupby("bus_id")["name"].first()
+        named = bb[bb["name"].astype(str).str.strip() != ""].groupby("bus_id")["name"].first().str.strip()
         names = named.reindex(view_ids).fillna(names)
-        num = bb["bb_id"].astype(str).str.extract(r"^B(\d+)$")[0]
-        ok = num.notna()
-        psse_number = pd_min(bb.loc[ok, "bus_id"], num[ok].astype(np.int64))
-        got = pd.Series(view_ids).map(psse_number).to_numpy(dtype=float)
-        has = np.isfinite(got) & ~pd.Series(got).duplicated().to_numpy()
-        # buses without a (unique) RAW number are numbered after the largest one, by bus-view id
-        top = int(np.nanmax(got[has])) if has.any() else 0
-        number = np.where(has, np.where(has, got, 0).astype(np.int64), top + np.cumsum(~has))
-        bid = np.where(has, np.array([f"bus:{k}" for k in number.tolist()], dtype=object), bid)
+        if fmt == "UCTE":
+            code = bb.groupby("bus_id")["bb_id"].first().reindex(view_ids)
+            bid = np.where(code.notna(), "bus:" + code.astype(str).str.strip(), bid)
+        else:
+            num = bb["bb_id"].astype(str).str.extract(r"^B(\d+)$")[0]
+            ok = num.notna()
+            file_number = pd_min(bb.loc[ok, "bus_id"], num[ok].astype(np.int64))
+            got = pd.Series(view_ids).map(file_number).to_numpy(dtype=float)
+            has = np.isfinite(got) & ~pd.Series(got).duplicated().to_numpy()
+            # buses without a (unique) number in the file are numbered after the largest one
+            top = int(np.nanmax(got[has])) if has.any() else 0
+            number = np.where(has, np.where(has, got, 0).astype(np.int64), top + np.cumsum(~has))
+            bid = np.where(has, np.array([f"bus:{k}" for k in number.tolist()], dtype=object), bid)
     pos = b.positions = _positions(network)
     vl = buses["voltage_level_id"].astype(str).to_numpy(dtype=object)
     vn = vls["nominal_v"].reindex(vl).to_numpy(float)
