@@ -219,6 +219,30 @@ def test_ucte_written_by_pypowsybl_equals_openloadflow(tmp_path):
     assert {"gen:F0000010_generator", "load:F0000210_load"} <= set(grid.gens.id) | set(grid.loads.id)
 
 
+# -- PowerFactory DGS: a file written by hand ---------------------------------------------------------
+def test_powerfactory_dgs_equals_openloadflow_and_hand_values():
+    """tests/data/four_bus_hand_written.dgs: no PowerFactory export can be had offline (pypowsybl ships
+    no DGS sample and cannot write DGS), so this DGS 5 file was written by hand: three 110 kV lines
+    (TypLne per km), a 110/20 kV transformer (TypTr2), an external grid (slack), a unit, two loads,
+    breakers in every cubicle. gridshield equals OpenLoadFlow on pypowsybl's reading of it, and the
+    line parameters are the hand values: r = 0.12 ohm/km x 40 km = 4.8 ohm on 110 kV, 100 MVA.
+    """
+    path = DATA / "four_bus_hand_written.dgs"
+    grid = gs.load_case(path)  # by extension: PowerFactory through pypowsybl
+    assert_equals_olf(pn.load(str(path)), grid)
+    s = grid.summary()
+    assert (s["buses"], s["branches"], s["transformers"], s["generators"], s["loads"]) == (4, 4, 1, 2, 2)
+    br = grid.branches
+    k = br.row("branch:Line North-East")
+    zb = 110.0**2 / 100.0
+    assert br.r_pu[k] == pytest.approx(0.12 * 40 / zb, rel=1e-6) and br.x_pu[k] == pytest.approx(0.39 * 40 / zb, rel=1e-6)
+    assert br.b_pu[k] == pytest.approx(2.9e-6 * 40 * zb, rel=1e-6)  # 2.9 uS/km, half at each end
+    ld = grid.loads
+    assert ld.p_mw[ld.row("load:Town South")] == 42.0 and ld.q_mvar[ld.row("load:District South 20")] == 6.0
+    assert set(grid.sites) == {"S10", "S11", "S12"}  # the 110/20 kV transformer joins South's two levels
+    assert grid.sites["S12"].size == 2
+
+
 # -- CGMES and IIDM: OpenLoadFlow ----------------------------------------------------------------
 def olf_parameters(slack_ids):
     return lf.Parameters(

@@ -833,11 +833,14 @@ def _voltage_targets(b: _Build, kind: str, df: Any, nom: _Nominal, approximate: 
 
 
 def _col(df: Any, name: str, default: float) -> np.ndarray:
-    """A numeric column with non-finite values (and a missing column) replaced by ``default``."""
+    """A numeric column with non-finite values (and a missing column) replaced by ``default``.
+
+    IIDM writes "no limit" as the largest double: values beyond 1e300 count as non-finite.
+    """
     if name not in df:
         return np.full(len(df), default)
     v = df[name].to_numpy(float)
-    return np.where(np.isfinite(v), v, default)
+    return np.where(np.isfinite(v) & (np.abs(v) < 1e300), v, default)
 
 
 def _connected(b: _Build, df: Any, what: str) -> tuple[Any, np.ndarray]:
