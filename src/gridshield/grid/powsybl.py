@@ -323,6 +323,7 @@ class _Build:
     refused: list[str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (link id, member id): injections tied together
     top_number: int = 0  # the largest bus number so far
+    _lookup: Any = None  # (index of bus_row's keys, their rows), for rows()
 
     def add_bus(self, key: str, **cols: Any) -> int:
         row = len(self.bus["id"])
@@ -350,8 +351,10 @@ class _Build:
         """Rows of bus-view ids (-1 where a bus is not in the bus view: a disconnected end)."""
         import pandas as pd
 
-        keys = pd.Index(list(self.bus_row))
-        rows = np.fromiter(self.bus_row.values(), dtype=np.int64, count=len(self.bus_row))
+        if self._lookup is None or len(self._lookup[0]) != len(self.bus_row):  # rebuilt when buses were added
+            self._lookup = (pd.Index(list(self.bus_row)),
+                            np.fromiter(self.bus_row.values(), dtype=np.int64, count=len(self.bus_row)))
+        keys, rows = self._lookup
         pos = keys.get_indexer(pd.Index(np.asarray(bus_ids, dtype=object).astype(str)))
         return np.where(pos >= 0, rows[np.maximum(pos, 0)], -1) if rows.size else np.full(len(pos), -1, np.int64)
 
@@ -563,15 +566,18 @@ def _ratings(limits: list[dict[str, Any]], ids: list[str], sides: list[tuple[str
 
     n = len(ids)
     best = np.full((3, n), np.inf)
-    key = pd.Index(ids, dtype=object)
+    key = pd.Index(ids, dtype=object)  # its hash table is built once, for every frame below
     for side, vn in sides:
         for j, per_side in enumerate(limits):
             frame = per_side.get(side)
             if frame is None or not len(frame):
                 continue
-            got = frame.reindex(key)
-            val = got["value"].to_numpy(float)
-            cur = ~got["current"].eq(False).to_numpy()
+            pos = key.get_indexer(frame.index)
+            hit = pos >= 0
+            val = np.full(n, np.nan)
+            cur = np.ones(n, dtype=bool)
+            val[pos[hit]] = frame["value"].to_numpy(float)[hit]
+            cur[pos[hit]] = frame["current"].to_numpy(bool)[hit]
             with np.errstate(over="ignore"):  # IIDM writes "no limit" as the largest double
                 mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
             best[j] = np.fmin(best[j], np.where(np.isnan(mva), np.inf, mva))
