@@ -192,6 +192,55 @@ def test_every_element_type_matches_runpp_exactly():
     assert gs.parse_matpower(gs.matpower_text(grid)).equals(grid)
 
 
+def _same_value(a, b) -> bool:
+    """Deep equality of a net's entries (tables with dtypes, arrays, dicts, scalars)."""
+    import pandas as pd
+
+    if isinstance(a, pd.DataFrame):
+        return isinstance(b, pd.DataFrame) and a.equals(b) and a.dtypes.equals(b.dtypes)
+    if isinstance(a, (pd.Series, pd.Index)):
+        return type(a) is type(b) and a.equals(b)
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if hasattr(a, "toarray"):  # a sparse matrix of pandapower's internal case
+        return type(a) is type(b) and a.shape == b.shape and (a != b).nnz == 0
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b
+    return a is b or (type(a) is type(b) and bool(a == b))
+
+
+@pytest.mark.parametrize("solved", [False, True])
+def test_import_leaves_the_callers_net_untouched(solved):
+    """The importer shares the net's tables with pandapower's builder (no deep copy): nothing may change.
+
+    A net with every element type (a DC line, whose generators pandapower appends to ``gen``) and
+    mv_oberrhein, fresh and after runpp (whose internal case ``_ppc`` the builder must not write into).
+    """
+    for net in (every_element_net(), pn.mv_oberrhein()):
+        if solved:
+            pp.runpp(net)
+        before = copy.deepcopy(net)
+        from_pandapower(net)
+        assert set(net.keys()) == set(before.keys())
+        changed = [k for k in before.keys() if not _same_value(before[k], net[k])]
+        assert not changed, changed
+
+
+def test_dc_line_stops_at_both_ends():
+    """pandapower models a DC line as two generators; gridshield ties them into one link."""
+    grid = from_pandapower(every_element_net())
+    assert grid.links == {"hvdc:dcline0": ("gen:dcline0_from", "gen:dcline0_to")}
+    g = grid.gens
+    for struck in ("gen:dcline0_from", "bus:9", "hvdc:dcline0"):  # bus 9: the DC line's "to" end
+        dmg = gs.Damage.from_ids(grid, [struck])
+        assert dmg.gen_out[g.row("gen:dcline0_from")] and dmg.gen_out[g.row("gen:dcline0_to")], struck
+    assert not gs.Damage.from_ids(grid, ["gen:0"]).gen_out[g.row("gen:dcline0_to")]
+
+
 def test_fresh_net_with_cost_tables_is_not_read_in_opf_mode():
     net = pn.case24_ieee_rts()  # poly costs, controllable units
     assert len(net.poly_cost)

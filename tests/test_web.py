@@ -177,6 +177,14 @@ def test_upload_operator_formats(tmp_path, rel):
                         zout.writestr(n, zin.read(n))
             bad = c.post("/api/cases/upload", files={"file": ("model.zip", buf.getvalue(), "application/zip")})
             assert bad.status_code == 422 and bad.json()["detail"].startswith("model.zip: the CGMES set lacks the SV")
+            # a zip whose header lies about a member's size: the expansion is counted, stopped at 20 x the limit
+            from tests.conftest import forge_zip_bomb
+
+            bomb = forge_zip_bomb(shared_case(rel), tmp_path / "bomb.zip", 40_000_000, 100).read_bytes()
+            assert len(bomb) < 1_000_000
+            bad = c.post("/api/cases/upload", files={"file": ("model.zip", bomb, "application/zip")})
+            assert bad.status_code == 422
+            assert bad.json()["detail"].startswith("model.zip: the zip expands to more than the limit of 21 MB")
 
 
 def test_upload_pandapower_json_and_module_allowlist(tmp_path):

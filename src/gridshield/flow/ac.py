@@ -463,13 +463,20 @@ class AcSolver:
         free = np.flatnonzero((btype == PQ) | (btype == PV))
         ref = np.flatnonzero(btype == REF)
         if free.size:
-            bb = m.bbus.tocsr()
-            rhs = p[free] - bb[free][:, ref] @ va[ref]
-            from scipy.sparse.linalg import splu
+            from gridshield.flow.dc import SparseLU
 
-            try:
-                va[free] = splu(bb[free][:, free].tocsc()).solve(rhs)
-            except RuntimeError:
+            # the reduced system over the free buses, from B's triplets (no sparse slicing); the
+            # fixed angles (references; dark buses at 0) move to the right-hand side
+            bb = m.bbus.tocoo()
+            r, c, v = bb.row, bb.col, bb.data
+            pos = np.full(self.nb, -1, dtype=np.int64)
+            pos[free] = np.arange(free.size)
+            inner = (pos[r] >= 0) & (pos[c] >= 0)
+            known = (pos[r] >= 0) & (pos[c] < 0)
+            rhs = p[free] - np.bincount(pos[r[known]], weights=v[known] * va[c[known]], minlength=free.size)
+            try:  # KLU where installed (B is symmetric)
+                va[free] = SparseLU((pos[r[inner]], pos[c[inner]], v[inner], free.size)).solve(rhs)
+            except GridValidationError:
                 pass  # singular DC matrix: keep the case angles
         return va
 

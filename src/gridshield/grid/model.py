@@ -46,10 +46,15 @@ def _col(
 
 def _as_array(name: str, table: str, value: Any, dtype: Any, n: int | None) -> np.ndarray:
     if dtype is str:
+        from pandas.api.types import infer_dtype
+
         arr = np.asarray(value, dtype=object)
         if arr.ndim != 1:
             raise GridValidationError(f"{table}.{name}: expected a 1-D sequence of strings, got shape {arr.shape}")
-        arr = np.array([("" if v is None else str(v)) for v in arr], dtype=object)
+        if arr.size and infer_dtype(arr, skipna=False) == "string":  # all str already (a C-speed check)
+            arr = arr.copy()
+        else:
+            arr = np.array([("" if v is None else str(v)) for v in arr], dtype=object)
     else:
         try:
             arr = np.asarray(value, dtype=dtype)
@@ -306,6 +311,12 @@ class Shunts(Table):
     in_service: Any = _col(bool, default=True)
 
 
+#: The extra table that ties injections together (``Grid.links``) and its columns.
+LINKS_TABLE = "gs_links"
+LINK_COLUMNS = ("link", "member")
+#: Kinds of link ids (``hvdc:<id>``: the converter stations of an HVDC line).
+LINK_KINDS = ("hvdc",)
+
 #: Categories of a site: a substation, a power plant, or a point where a model ends (CGMES boundary).
 SITE_CATEGORIES = ("substation", "plant", "boundary", "")
 
@@ -399,6 +410,10 @@ class Grid:
     site_table
         Names, categories, nominal voltages and coordinates of the sites (optional; see
         :class:`Sites`). Every row must be a site of the buses (``Buses.substation``).
+
+    Injections that stand or fall together (the two converter stations of an HVDC line) are
+    tied into a *link* by the extra table ``gs_links`` (rows ``(link id, member id)``, members
+    generators or loads); see :attr:`links`.
     """
 
     buses: Buses
@@ -458,6 +473,8 @@ class Grid:
             object.__setattr__(self, "gencost", gc)
         object.__setattr__(self, "extra_columns", MappingProxyType(dict(self.extra_columns)))
         object.__setattr__(self, "extra_tables", MappingProxyType(dict(self.extra_tables)))
+        if LINKS_TABLE in self.extra_tables:
+            _ = self.link_rows  # validates the links
 
     def __getstate__(self) -> dict[str, Any]:
         state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -493,20 +510,61 @@ class Grid:
                 out.setdefault(s, []).append(i)
         return MappingProxyType({k: np.array(v, dtype=np.int64) for k, v in out.items()})
 
+    @cached_property
+    def links(self) -> Mapping[str, tuple[str, ...]]:
+        """Injections that stand or fall together, by link id: ``{"hvdc:L1": ("gen:S1", "gen:S2")}``.
+
+        An HVDC line is two injections (one at each converter station) and one asset: when either
+        station is struck (itself, its bus or its site) or the link id is, both injections stop.
+        Read from the extra table ``gs_links`` (written to MATPOWER text as ``mpc.gs_links``).
+        """
+        table = self.extra_tables.get(LINKS_TABLE)
+        if table is None:
+            return MappingProxyType({})
+        if not isinstance(table, ExtraTable) or any(len(r) != 2 for r in table.rows):
+            raise GridValidationError(f"{LINKS_TABLE}: expected a table of (link id, member id) rows")
+        out: dict[str, list[str]] = {}
+        for link, member in table.rows:
+            out.setdefault(str(link), []).append(str(member))
+        return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+    @cached_property
+    def link_rows(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Per link (in :attr:`links` order): the generator rows and the load rows of its members."""
+        out = []
+        for link, members in self.links.items():
+            if link.split(":", 1)[0] not in LINK_KINDS or ":" not in link:
+                raise GridValidationError(f"{LINKS_TABLE}: link id {link!r} must look like 'hvdc:<name>'")
+            gens, loads = [], []
+            for m in members:
+                if m in self.gens.index:
+                    gens.append(self.gens.index[m])
+                elif m in self.loads.index:
+                    loads.append(self.loads.index[m])
+                else:
+                    raise GridValidationError(f"{LINKS_TABLE}: {link} names {m!r}, which is no generator or load of "
+                                              "the grid; a link ties generators and loads")
+            out.append((np.array(gens, dtype=np.int64), np.array(loads, dtype=np.int64)))
+        return tuple(out)
+
     def asset_ids(self) -> list[str]:
-        """Every asset id of the grid: buses, branches, generators, loads, shunts and sites."""
+        """Every asset id of the grid: buses, branches, generators, loads, shunts, sites and links."""
         ids: list[str] = []
         for t in self.tables.values():
             ids.extend(t.id.tolist())
         ids.extend(f"site:{s}" for s in self.sites)
+        ids.extend(self.links)
         return ids
 
     def locate(self, asset_id: str) -> tuple[str, int]:
-        """``(kind, row)`` of an asset id such as ``"branch:12"``; sites return ``("site", -1)``."""
+        """``(kind, row)`` of an asset id such as ``"branch:12"``; sites and links return ``(kind, -1)``."""
         kind = asset_id.split(":", 1)[0]
         if kind == "site":
             if asset_id[5:] in self.sites:
                 return "site", -1
+        elif kind in LINK_KINDS:
+            if asset_id in self.links:
+                return kind, -1
         elif kind in self.tables and asset_id in self.tables[kind].index:
             return kind, self.tables[kind].index[asset_id]
         raise UnknownAssetError(asset_id, self.asset_ids())
@@ -566,6 +624,9 @@ class Grid:
 
 
 __all__ = [
+    "LINKS_TABLE",
+    "LINK_COLUMNS",
+    "LINK_KINDS",
     "PRIORITY_CLASSES",
     "SITE_CATEGORIES",
     "Branches",

@@ -23,6 +23,8 @@ one thing missing from the route through ``to_ppc`` was the bookkeeping, which i
   ``load:sgen<i>`` / ``load:storage<i>`` / ``load:motor<i>`` / ``load:ward<i>`` / ``load:xward<i>``;
   buses pandapower adds (a three-winding transformer's star point, an extended ward's internal
   bus, the open end of a line) are ``bus:trafo3w<i>``, ``bus:xward<i>``, ``bus:line<i>_open``;
+  a DC line's two generators are tied into the link ``hvdc:dcline<i>`` (``Grid.links``: a strike
+  on either end stops both);
 - what gridshield cannot hold is refused with the element ids: voltage-dependent (ZIP) loads
   (``approximate=True`` reads them as constant power), non-reciprocal impedances, FACTS devices
   (SVC, TCSC, SSC) and VSC converters.
@@ -50,7 +52,9 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridshieldError, ParseError
-from gridshield.grid.model import Branches, Buses, Generators, Grid, Loads, Shunts
+from gridshield.grid.model import (
+    LINK_COLUMNS, LINKS_TABLE, Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts,
+)
 
 #: pandapower writes this for "no limit" (``p_lim_default`` / ``q_lim_default``); read as unlimited.
 _PP_NO_LIMIT = 1e9
@@ -74,19 +78,64 @@ def _need_pandapower() -> Any:
     return pandapower
 
 
-def _coords(net: Any) -> tuple[dict[int, float], dict[int, float]]:
-    xs: dict[int, float] = {}
-    ys: dict[int, float] = {}
+#: The first two numbers of a GeoJSON point's coordinates (a line's coordinates start with "[[": no match).
+_POINT_RE = re.compile(r'"coordinates"\s*:\s*\[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)')
+_POINT_PAIR_RE = re.compile(r'"coordinates"\s*:\s*\[\s*([-+0-9.eE]+\s*,\s*[-+0-9.eE]+)')
+
+
+def _points(geo: Any) -> tuple[np.ndarray, np.ndarray]:
+    """x (longitude) and y (latitude) of GeoJSON points (NaN where a value is no point)."""
+    import pandas as pd
+
+    texts = [v if isinstance(v, str) else "" for v in geo.tolist()]
+    if not any("\n" in v for v in texts):
+        found = _POINT_PAIR_RE.findall("\n".join(texts))
+        if len(found) == len(texts):  # one point per bus: the numbers parsed in one pass, as JSON
+            try:
+                xy = np.array(json.loads("[" + ",".join(found) + "]"), dtype=float).reshape(len(texts), 2)
+                return xy[:, 0], xy[:, 1]
+            except (ValueError, TypeError):  # a malformed number: parse one by one
+                pass
+    xy = pd.Series(texts, dtype=object).str.extract(_POINT_RE)
+    return (pd.to_numeric(xy[0], errors="coerce").to_numpy(float),
+            pd.to_numeric(xy[1], errors="coerce").to_numpy(float))
+
+
+def _coords(net: Any, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude/x and latitude/y of pandapower buses (``-1``: none), NaN where the net has no point."""
+    import pandas as pd
+
+    x = y = pd.Series(np.nan, index=net.bus.index)
     if "geo" in net.bus and net.bus["geo"].notna().any():
-        for idx, geo in zip(net.bus.index.tolist(), net.bus["geo"].tolist(), strict=True):
-            if isinstance(geo, str) and geo:
-                c = json.loads(geo).get("coordinates", [])
-                if len(c) >= 2 and not isinstance(c[0], list):
-                    xs[int(idx)], ys[int(idx)] = float(c[0]), float(c[1])
-    elif hasattr(net, "bus_geodata") and len(net.bus_geodata):
-        for idx, row in net.bus_geodata.iterrows():
-            xs[int(idx)], ys[int(idx)] = float(row["x"]), float(row["y"])
-    return xs, ys
+        px, py = _points(net.bus["geo"])
+        x, y = pd.Series(px, index=net.bus.index), pd.Series(py, index=net.bus.index)
+    elif hasattr(net, "bus_geodata") and len(net.bus_geodata):  # pandapower 2's table
+        x, y = net.bus_geodata["x"].astype(float), net.bus_geodata["y"].astype(float)
+    keys = np.where(buses >= 0, buses, -1)
+    return x.reindex(keys).to_numpy(float), y.reindex(keys).to_numpy(float)
+
+
+def _detached(net: Any) -> Any:
+    """A copy of ``net`` that pandapower's case builder may write into, sharing the element tables.
+
+    The builder writes its own entries (``_options``, ``_is_elements``, ``_pd2ppc_lookups``,
+    ``_ppc``, ...) and, for DC lines, appends their generators to ``gen``; it writes into no other
+    element table (tested: after an import, every table of every net of ``pandapower.networks``
+    and of a net with every element type equals its state before). So the container, those
+    entries and ``gen`` are copied; a deep copy of a 9241-bus net costs as much as the conversion.
+    """
+    from pandapower.auxiliary import pandapowerNet
+
+    if "vsc_stacked" in net and len(net["vsc_stacked"]):  # its builder rewrites several tables
+        return copy.deepcopy(net)
+    work = pandapowerNet(dict(net))
+    # runpp's fresh lookups; no case of an earlier run
+    work["_pd2ppc_lookups"] = {k: np.array([], dtype=np.int64) for k in
+                               ("bus", "bus_dc", "ext_grid", "gen", "branch", "branch_dc")}
+    work["_ppc"] = None
+    if "dcline" in net and len(net["dcline"]):
+        work["gen"] = net["gen"].copy()
+    return work
 
 
 def _internal_case(net: Any, *, approximate: bool) -> tuple[dict, int]:
@@ -128,62 +177,66 @@ def _internal_case(net: Any, *, approximate: bool) -> tuple[dict, int]:
     return ppc, n_gen
 
 
-def _names_of(df: Any) -> dict[Any, str]:
-    """Element index -> name (``""`` where a net has none)."""
+def _names(df: Any) -> list[str]:
+    """The ``name`` column as strings (``""`` where a net has none)."""
+    import pandas as pd
+
     if "name" not in df:
-        return {}
-    return {i: n for i, n in zip(df.index.tolist(), df["name"].tolist(), strict=True) if isinstance(n, str)}
+        return [""] * len(df)
+    names = df["name"].to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(names, skipna=True) in ("string", "empty"):  # str or missing: a C-speed path
+        return np.where(pd.isna(names), "", names).tolist()
+    return [n if isinstance(n, str) else "" for n in names.tolist()]
 
 
-def _branch_ids(net: Any, ppc: dict) -> tuple[list[str], list[str]]:
+def _branch_ids(net: Any, ppc: dict) -> tuple[np.ndarray, np.ndarray]:
     """Ids and names of the internal branches, from pandapower's lookup of branch rows per element."""
     nl = ppc["branch"].shape[0]
-    ids, names = [""] * nl, [""] * nl
+    ids = np.full(nl, "", dtype=object)
+    names = np.full(nl, "", dtype=object)
     for kind, (start, end) in net._pd2ppc_lookups["branch"].items():
-        if kind == "trafo3w":
-            idx = net.trafo3w.index.tolist()
-            n = len(idx)
-            elems = [(idx[(k - start) % n], "_" + ("hv", "mv", "lv")[(k - start) // n]) for k in range(start, end)]
-        else:
-            if kind == "switch":
-                sw = net.switch
-                idx = sw.index[(sw.et == "b") & sw.closed & (sw.z_ohm > 0)].tolist()
-            else:
-                idx = net[kind].index.tolist()
-            if len(idx) != end - start:
-                raise GridshieldError(f"pandapower's {kind} rows ({end - start}) do not match net.{kind} ({len(idx)})")
-            elems = [(e, "") for e in idx]
-        lookup = _names_of(net[kind])
-        for k, (e, side) in zip(range(start, end), elems, strict=True):
-            ids[k] = f"branch:{kind}{e}{side}"
-            names[k] = lookup.get(e, "")
+        if kind == "trafo3w":  # the three legs: every hv leg, then every mv leg, then every lv leg
+            df = net.trafo3w
+            ids[start:end] = [f"branch:trafo3w{e}_{side}" for side in ("hv", "mv", "lv") for e in df.index.tolist()]
+            names[start:end] = _names(df) * 3
+            continue
+        df = net[kind]
+        if kind == "switch":
+            df = df[(df.et == "b") & df.closed & (df.z_ohm > 0)]
+        if len(df) != end - start:
+            raise GridshieldError(f"pandapower's {kind} rows ({end - start}) do not match net.{kind} ({len(df)})")
+        ids[start:end] = [f"branch:{kind}{e}" for e in df.index.tolist()]
+        names[start:end] = _names(df)
     if not all(ids):
         raise GridshieldError("pandapower built branches of an element type gridshield does not know")
     return ids, names
 
 
-def _bus_ids(net: Any, ppc: dict, branch_ids: list[str]) -> tuple[list[str], list[int | None]]:
-    """Ids of the internal buses and, for each, the (first) pandapower bus it stands for."""
+def _bus_ids(net: Any, ppc: dict, branch_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of the internal buses and, for each, the (first) pandapower bus it stands for (-1: none)."""
     nb = ppc["bus"].shape[0]
     lookups = net._pd2ppc_lookups
-    first: list[int | None] = [None] * nb
-    for idx in net.bus.index.tolist():
-        row = int(lookups["bus"][idx])
-        if 0 <= row < nb and first[row] is None:
-            first[row] = int(idx)
-    ids = [f"bus:{b}" if b is not None else "" for b in first]
-    br = ppc["branch"]
-    # internal buses of elements: the star point of a three-winding transformer is the "to" end of
-    # its HV leg, the internal bus of an extended ward the "to" end of its branch
-    for k, bid in enumerate(branch_ids):
-        if bid.startswith("branch:trafo3w") and bid.endswith("_hv") or bid.startswith("branch:xward"):
-            row = int(np.real(br[k, 1]))
-            if not ids[row]:
-                ids[row] = "bus:" + bid[7:].removesuffix("_hv")
-    for r in [k for k in range(nb) if not ids[k]]:
+    index = net.bus.index.to_numpy(np.int64)
+    rows = np.asarray(lookups["bus"])[index]
+    ok = (rows >= 0) & (rows < nb)
+    first = np.full(nb, -1, dtype=np.int64)
+    r, at = np.unique(rows[ok], return_index=True)  # buses fused by a switch: the first one names the row
+    first[r] = index[ok][at]
+    ids = np.full(nb, "", dtype=object)
+    ids[first >= 0] = [f"bus:{b}" for b in first[first >= 0].tolist()]
+    br = np.real(ppc["branch"][:, :2]).astype(np.int64)
+    # buses of elements: the star point of a three-winding transformer is the "to" end of its hv
+    # leg, the internal bus of an extended ward the "to" end of its branch
+    for kind in ("trafo3w", "xward"):
+        span = lookups["branch"].get(kind)
+        if span is not None:
+            start, n = span[0], len(net[kind])
+            for k, e in zip(range(start, start + n), net[kind].index.tolist(), strict=True):
+                if not ids[br[k, 1]]:
+                    ids[br[k, 1]] = f"bus:{kind}{e}"
+    for r in np.flatnonzero(ids == "").tolist():
         # a bus pandapower adds at the open end of a branch (open switch, out-of-service bus)
-        at_from = np.flatnonzero(np.real(br[:, 0]).astype(int) == r)
-        at_to = np.flatnonzero(np.real(br[:, 1]).astype(int) == r)
+        at_from, at_to = np.flatnonzero(br[:, 0] == r), np.flatnonzero(br[:, 1] == r)
         if at_from.size:
             ids[r] = f"bus:{branch_ids[at_from[0]][7:]}_open_from"
         elif at_to.size:
@@ -206,7 +259,7 @@ def _loads(net: Any, bus_row: np.ndarray, ppc_bus: np.ndarray) -> Loads:
         p.extend(pv.tolist())
         q.extend(qv.tolist())
         on.extend(active.tolist())
-        names.extend(str(n) if isinstance(n, str) else "" for n in (df["name"] if "name" in df else [""] * len(df)))
+        names.extend(_names(df))
 
     for table, prefix, sign in (("load", "", 1.0), ("sgen", "sgen", -1.0), ("storage", "storage", 1.0)):
         if table in net and len(net[table]):
@@ -262,7 +315,7 @@ def from_pandapower(net: Any, *, name: str | None = None, approximate: bool = Fa
         elements gridshield cannot represent (listed by id).
     """
     _need_pandapower()
-    net = copy.deepcopy(net)
+    net = _detached(net)
     ppc, n_gen = _internal_case(net, approximate=approximate)
     br = ppc["branch"]
     if np.iscomplexobj(br):
@@ -278,39 +331,38 @@ def from_pandapower(net: Any, *, name: str | None = None, approximate: bool = Fa
     asym = (br[:, BR_R_ASYM] != 0) | (br[:, BR_X_ASYM] != 0)
     if asym.any():
         raise GridshieldError(
-            f"{[branch_ids[k] for k in np.flatnonzero(asym)[:10]]} have different impedances in the two directions "
+            f"{branch_ids[np.flatnonzero(asym)[:10]].tolist()} have different impedances in the two directions "
             "(rft != rtf or xft != xtf); gridshield's branches are reciprocal"
         )
     bus_ids, first = _bus_ids(net, ppc, branch_ids)
     # rows nothing refers to (the place holders of buses fused by bus-bus switches) are dropped
-    used = np.zeros(bus.shape[0], dtype=bool)
-    used[[k for k, b in enumerate(first) if b is not None]] = True
+    used = (first >= 0) | ~np.char.startswith(bus_ids.astype(str), "bus:aux")
     used[br[:, 0].astype(np.int64)] = used[br[:, 1].astype(np.int64)] = True
     used[gen[:, 0].astype(np.int64)] = True
-    used[[k for k, i in enumerate(bus_ids) if not i.startswith("bus:aux")]] = True
     new_row = np.cumsum(used) - 1
-    bus, bus_ids = bus[used], [i for i, u in zip(bus_ids, used, strict=True) if u]
-    first = [b for b, u in zip(first, used, strict=True) if u]
+    bus, bus_ids, first = bus[used], bus_ids[used], first[used]
     br = br.copy()
     br[:, 0], br[:, 1] = new_row[br[:, 0].astype(np.int64)], new_row[br[:, 1].astype(np.int64)]
     gen = gen.copy()
     gen[:, 0] = new_row[gen[:, 0].astype(np.int64)]
     nb = bus.shape[0]
-    xs, ys = _coords(net)
-    bus_names = _names_of(net.bus)
-    bnames = [bus_names.get(b, "") if b is not None else "" for b in first]
+    xs, ys = _coords(net, first)
+    bus_names = np.array(_names(net.bus), dtype=object)
+    pos = net.bus.index.get_indexer(first)
     btype = bus[:, 1].astype(np.int64)
-    in_service = btype != 4
     buses = Buses(
         id=bus_ids, number=np.arange(1, nb + 1), type=np.where(btype == 4, 1, btype), vm_pu=bus[:, 7],
-        va_deg=bus[:, 8], base_kv=bus[:, 9], vmax_pu=bus[:, 11], vmin_pu=bus[:, 12], in_service=in_service,
-        name=bnames, x=[xs.get(b, np.nan) if b is not None else np.nan for b in first],
-        y=[ys.get(b, np.nan) if b is not None else np.nan for b in first],
+        va_deg=bus[:, 8], base_kv=bus[:, 9], vmax_pu=bus[:, 11], vmin_pu=bus[:, 12], in_service=btype != 4,
+        name=np.where(pos >= 0, bus_names[np.maximum(pos, 0)] if bus_names.size else "", ""), x=xs, y=ys,
     )
     f, t = br[:, 0].astype(np.int64), br[:, 1].astype(np.int64)
     g_tot, g_asym, b_asym = br[:, BR_G], br[:, BR_G_ASYM], br[:, BR_B_ASYM]
     # pandapower writes ratio 1 for every branch; only transformers keep it (MATPOWER's 0 = line)
-    is_trafo = np.array([i.startswith(("branch:trafo", "branch:trafo3w")) for i in branch_ids], dtype=bool)
+    is_trafo = np.zeros(br.shape[0], dtype=bool)
+    for kind in ("trafo", "trafo3w"):
+        span = net._pd2ppc_lookups["branch"].get(kind)
+        if span is not None:
+            is_trafo[span[0]:span[1]] = True
     tap = np.where(~is_trafo & (br[:, 8] == 1.0) & (br[:, 9] == 0.0), 0.0, br[:, 8])
     branches = Branches(
         id=branch_ids, from_bus=f, to_bus=t, r_pu=br[:, 2], x_pu=br[:, 3], b_pu=br[:, 4],
@@ -322,10 +374,15 @@ def from_pandapower(net: Any, *, name: str | None = None, approximate: bool = Fa
     lookup = np.asarray(net._pd2ppc_lookups["bus"])
     loads = _loads(net, np.where(lookup >= 0, new_row[np.maximum(lookup, 0)], -1), ppc["bus"][used])
     sh = np.flatnonzero((bus[:, 4] != 0) | (bus[:, 5] != 0))
-    shunts = Shunts(id=[f"shunt:{bus_ids[r][4:]}" for r in sh], bus=sh, g_mw=bus[sh, 4], b_mvar=bus[sh, 5])
+    shunts = Shunts(id=[f"shunt:{i[4:]}" for i in bus_ids[sh].tolist()], bus=sh, g_mw=bus[sh, 4], b_mvar=bus[sh, 5])
+    extra = {}
+    if "dcline" in net and len(net.dcline):  # a DC line stops at both ends when either is struck
+        extra[LINKS_TABLE] = ExtraTable(columns=LINK_COLUMNS, rows=tuple(
+            (f"hvdc:dcline{e}", f"gen:dcline{e}_{end}") for e in net.dcline.index.tolist() for end in ("from", "to")
+        ), cell=True)
     grid = Grid(
         buses=buses, branches=branches, gens=gens, loads=loads, shunts=shunts, base_mva=base,
-        name=name or str(net.name or "pandapower"),
+        name=name or str(net.name or "pandapower"), extra_tables=extra,
     )
     return grid.replace(buses=grid.buses.replace(**_start_voltages(grid)))
 
@@ -354,7 +411,7 @@ def _ratings(net: Any, br: np.ndarray) -> np.ndarray:
     if "line" in lk:
         s, e = lk["line"]
         ln = net.line
-        vn = net.bus.loc[ln.from_bus.to_numpy(), "vn_kv"].to_numpy(float)
+        vn = net.bus["vn_kv"].to_numpy(float)[net.bus.index.get_indexer(ln.from_bus.to_numpy())]
         rate[s:e] = np.sqrt(3) * ln.max_i_ka.to_numpy(float) * vn * ln.df.to_numpy(float) * ln.parallel.to_numpy(float)
     if "trafo" in lk:
         s, e = lk["trafo"]
@@ -371,19 +428,17 @@ def _gens(net: Any, gen: np.ndarray, n_gen: int, base: float) -> Generators:
     ids = [""] * ng
     names = [""] * ng
     lk = net._pd2ppc_lookups
-    for kind, prefix in (("ext_grid", "ext_grid"), ("xward", "xward")):
+    for kind in ("ext_grid", "xward"):
         if lk.get(kind) is not None and len(lk[kind]):
-            lookup = _names_of(net[kind])
-            for e, row in zip(net[kind].index.tolist(), np.asarray(lk[kind]).tolist(), strict=False):
-                ids[int(row)] = f"gen:{prefix}{e}"
-                names[int(row)] = lookup.get(e, "")
+            for e, row, nm in zip(net[kind].index.tolist(), np.asarray(lk[kind]).tolist(), _names(net[kind]),
+                                  strict=False):
+                ids[int(row)], names[int(row)] = f"gen:{kind}{e}", nm
     if lk.get("gen") is not None and len(lk["gen"]):
         dcl = net.dcline.index.tolist() if "dcline" in net else []
-        gen_index, gen_names = net.gen.index.tolist(), _names_of(net.gen)
+        gen_index, gen_names = net.gen.index.tolist(), _names(net.gen)
         for j, row in enumerate(np.asarray(lk["gen"]).tolist()):
             if j < n_gen:
-                ids[int(row)] = f"gen:{gen_index[j]}"
-                names[int(row)] = gen_names.get(gen_index[j], "")
+                ids[int(row)], names[int(row)] = f"gen:{gen_index[j]}", gen_names[j]
             else:  # pandapower models each DC line as a "to" and a "from" generator, in that order
                 k = j - n_gen
                 ids[int(row)] = f"gen:dcline{dcl[k // 2]}_{'to' if k % 2 == 0 else 'from'}"

@@ -53,7 +53,9 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridshieldError, ParseError
-from gridshield.grid.model import Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites
+from gridshield.grid.model import (
+    LINK_COLUMNS, LINKS_TABLE, Branches, Buses, ExtraTable, Generators, Grid, Loads, Shunts, Sites,
+)
 
 #: System base of OpenLoadFlow (MVA).
 SB_MVA = 100.0
@@ -171,22 +173,89 @@ def _cgmes_headers(path: Path, max_uncompressed_bytes: int) -> list[tuple[str, s
     except (zipfile.BadZipFile, OSError) as exc:
         raise ParseError(str(path), None, f"not a readable zip file ({exc}); a CGMES set is a zip of XML profiles") from None
     with zf:
-        names = [n for n in zf.namelist() if n.lower().endswith(".xml")]
-        total = sum(i.file_size for i in zf.infolist())
-        if total > max_uncompressed_bytes:
-            raise ParseError(str(path), None, f"the zip expands to {total / 1e6:,.0f} MB, more than the limit of "
-                                              f"{max_uncompressed_bytes / 1e6:,.0f} MB for a grid model")
+        infos = zf.infolist()
+        names = [i.filename for i in infos if i.filename.lower().endswith(".xml")]
         if len(names) > MAX_CGMES_MEMBERS:
             raise ParseError(str(path), None, f"{len(names)} XML files; a CGMES set has at most {MAX_CGMES_MEMBERS} "
                                               "(a bound, so that a hostile archive cannot exhaust the machine)")
-        out = []
-        for n in names:
+        declared = sum(i.file_size for i in infos)
+        if declared > max_uncompressed_bytes:
+            raise ParseError(str(path), None, f"the zip expands to {declared / 1e6:,.0f} MB, more than the limit of "
+                                              f"{max_uncompressed_bytes / 1e6:,.0f} MB for a grid model")
+    heads = _expand_bounded(path, infos, max_uncompressed_bytes)
+    return [parse(n, heads[n].decode("utf-8", "replace")) for n in names]
+
+
+#: Bytes decompressed per step while a zip is checked (the memory a member may take at once).
+_ZIP_STEP = 1 << 20
+
+
+def _expand_bounded(path: Path, infos: list[Any], max_bytes: int) -> dict[str, bytes]:
+    """Decompress every member of a zip, counting the bytes it really expands to; the first bytes of each.
+
+    The sizes a zip's directory declares are not trusted (a forged header can declare a few bytes
+    for a member that expands to gigabytes, and pypowsybl would expand it all): each member's data
+    is inflated here in steps of at most :data:`_ZIP_STEP` bytes, the running total is stopped at
+    ``max_bytes``, and a member that expands to another size than declared, or whose checksum does
+    not match, is refused. Returns the first :data:`_HEADER_BYTES` of each member.
+    """
+    import struct
+    import zipfile
+    import zlib
+
+    total = 0
+    heads: dict[str, bytes] = {}
+
+    def refuse(msg: str) -> ParseError:
+        return ParseError(str(path), None, msg)
+
+    with open(path, "rb") as raw:
+        for info in infos:
+            name = info.filename
+            if info.flag_bits & 0x1:
+                raise refuse(f"member {name!r} is encrypted; a CGMES set is a plain zip of XML profiles")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise refuse(f"member {name!r} uses compression method {info.compress_type}; gridshield and "
+                             "pypowsybl read stored or deflated members")
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            if len(local) < 30 or local[:4] != b"PK\x03\x04":
+                raise refuse(f"member {name!r}: no local header where the zip's directory points; the zip is corrupt")
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            raw.seek(info.header_offset + 30 + name_len + extra_len)
+            inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+            left, size, crc, head = info.compress_size, 0, 0, bytearray()
             try:
-                with zf.open(n) as fh:
-                    out.append(parse(n, fh.read(_HEADER_BYTES).decode("utf-8", "replace")))
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise ParseError(str(path), None, f"member {n!r} cannot be read: {exc}") from None
-    return out
+                while left > 0:
+                    data = raw.read(min(_ZIP_STEP, left))
+                    if not data:
+                        raise refuse(f"member {name!r} is cut short; the zip is truncated")
+                    left -= len(data)
+                    while data:
+                        out = inflate.decompress(data, _ZIP_STEP) if inflate is not None else data
+                        data = inflate.unconsumed_tail if inflate is not None else b""
+                        size += len(out)
+                        total += len(out)
+                        if total > max_bytes:
+                            raise refuse(f"the zip expands to more than the limit of {max_bytes / 1e6:,.0f} MB for a "
+                                         f"grid model (stopped in member {name!r}, whose header declares "
+                                         f"{info.file_size:,} bytes)")
+                        crc = zlib.crc32(out, crc)
+                        if len(head) < _HEADER_BYTES:
+                            head.extend(out[:_HEADER_BYTES - len(head)])
+                        if inflate is not None and inflate.eof:
+                            break
+                    if inflate is not None and inflate.eof:
+                        break
+            except zlib.error as exc:
+                raise refuse(f"member {name!r} cannot be inflated ({exc}); the zip is corrupt") from None
+            if size != info.file_size:
+                raise refuse(f"member {name!r} expands to {size:,} bytes but the zip's header declares "
+                             f"{info.file_size:,}: a forged or corrupt zip, refused")
+            if crc != info.CRC:
+                raise refuse(f"member {name!r} fails its checksum; the zip is corrupt")
+            heads[name] = bytes(head)
+    return heads
 
 
 def check_cgmes_set(path: Path, max_uncompressed_bytes: int = 0) -> list[str]:
@@ -252,13 +321,42 @@ class _Build:
     notes: list[tuple[str, str, str]] = field(default_factory=list)  # (what, ids, how)
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # site -> (lon, lat)
     refused: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (link id, member id): injections tied together
+    top_number: int = 0  # the largest bus number so far
+    _lookup: Any = None  # (index of bus_row's keys, their rows), for rows()
 
     def add_bus(self, key: str, **cols: Any) -> int:
         row = len(self.bus["id"])
         self.bus_row[key] = row
         for k, lst in self.bus.items():
             lst.append(cols[k])
+        self.top_number = max(self.top_number, int(cols["number"]))
         return row
+
+    def extend_buses(self, keys: Any, **cols: Any) -> None:
+        """Append buses in bulk (``keys``: the bus-view ids, for :attr:`bus_row`)."""
+        start = len(self.bus["id"])
+        self.bus_row.update(zip(list(keys), range(start, start + len(keys)), strict=True))
+        for k, lst in self.bus.items():
+            v = cols[k]
+            lst.extend(v.tolist() if isinstance(v, np.ndarray) else v)
+        if len(keys):
+            self.top_number = max(self.top_number, int(np.max(cols["number"])))
+
+    def next_number(self) -> int:
+        """A bus number no bus has yet (for the buses gridshield adds)."""
+        return self.top_number + 1
+
+    def rows(self, bus_ids: Any) -> np.ndarray:
+        """Rows of bus-view ids (-1 where a bus is not in the bus view: a disconnected end)."""
+        import pandas as pd
+
+        if self._lookup is None or len(self._lookup[0]) != len(self.bus_row):  # rebuilt when buses were added
+            self._lookup = (pd.Index(list(self.bus_row)),
+                            np.fromiter(self.bus_row.values(), dtype=np.int64, count=len(self.bus_row)))
+        keys, rows = self._lookup
+        pos = keys.get_indexer(pd.Index(np.asarray(bus_ids, dtype=object).astype(str)))
+        return np.where(pos >= 0, rows[np.maximum(pos, 0)], -1) if rows.size else np.full(len(pos), -1, np.int64)
 
     def add(self, table: dict[str, list[Any]], **cols: Any) -> None:
         cols["id"] = cols["id"].strip()  # PSS/E ids carry the padding of their two-character fields
@@ -321,8 +419,8 @@ def from_pypowsybl(
     vls = network.get_voltage_levels(attributes=["name", "substation_id", "nominal_v", "high_voltage_limit",
                                                   "low_voltage_limit"])
     subs = network.get_substations(attributes=["name"])
-    nom = vls["nominal_v"].astype(float).to_dict()
-    _buses(network, b, vls, subs, psse=fmt.upper().startswith("PSS"))
+    nom = _Nominal(vls)
+    _buses(network, b, vls, "PSS/E" if fmt.upper().startswith("PSS") else fmt.upper())
     if not b.bus["id"]:
         raise GridshieldError(f"{source}: the network has no energisable bus (bus view is empty)")
     limits = _limits(network)
@@ -341,47 +439,62 @@ def from_pypowsybl(
 # --------------------------------------------------------------------------------------------
 # buses and sites
 # --------------------------------------------------------------------------------------------
-def _buses(network: Any, b: _Build, vls: Any, subs: Any, psse: bool) -> None:
+def _buses(network: Any, b: _Build, vls: Any, fmt: str) -> None:
+    """The bus view's buses, in bulk: ids, voltages, limits, sites and positions.
+
+    PSS/E and IEEE-CDF buses keep their numbers (``bus:<number>``) and names; UCTE buses their
+    node codes (``bus:<code>``, the first node of a bus where couplers join several); other
+    formats use the bus-view id.
+    """
+    import pandas as pd
+
     buses = network.get_buses(attributes=["name", "v_mag", "v_angle", "voltage_level_id"])
-    names: dict[str, str] = {}
-    numbers: dict[str, int] = {}
-    if psse:
-        # PSS/E: the bus-breaker view's buses are the RAW file's buses, "B<number>", with their names
+    n = len(buses)
+    view_ids = buses.index.astype(str).to_numpy(dtype=object)
+    names = pd.Series(buses["name"].to_numpy(dtype=object), index=view_ids)
+    number = np.arange(1, n + 1, dtype=np.int64)
+    bid = np.array([f"bus:{i}" for i in view_ids.tolist()], dtype=object)
+    if n and fmt in ("PSS/E", "IEEE-CDF", "UCTE"):
+        # the bus-breaker view's buses are the file's buses: "B<number>" (PSS/E, IEEE-CDF) or node codes
         bb = network.get_bus_breaker_view_buses(attributes=["name", "bus_id"]).reset_index()
         bb = bb.rename(columns={bb.columns[0]: "bb_id"})
         bb = bb[bb["bus_id"].astype(str) != ""]
-        names = bb[bb["name"].astype(str) != ""].groupby("bus_id")["name"].first().to_dict()
-        num = bb["bb_id"].astype(str).str.extract(r"^B(\d+)$")[0]
-        ok = num.notna()
-        numbers = pd_min(bb.loc[ok, "bus_id"], num[ok].astype(int))
+        named = bb[bb["name"].astype(str).str.strip() != ""].groupby("bus_id")["name"].first().str.strip()
+        names = named.reindex(view_ids).fillna(names)
+        if fmt == "UCTE":
+            code = bb.groupby("bus_id")["bb_id"].first().reindex(view_ids)
+            bid = np.where(code.notna(), "bus:" + code.astype(str).str.strip(), bid)
+        else:
+            num = bb["bb_id"].astype(str).str.extract(r"^B(\d+)$")[0]
+            ok = num.notna()
+            file_number = pd_min(bb.loc[ok, "bus_id"], num[ok].astype(np.int64))
+            got = pd.Series(view_ids).map(file_number).to_numpy(dtype=float)
+            has = np.isfinite(got) & ~pd.Series(got).duplicated().to_numpy()
+            # buses without a (unique) number in the file are numbered after the largest one
+            top = int(np.nanmax(got[has])) if has.any() else 0
+            number = np.where(has, np.where(has, got, 0).astype(np.int64), top + np.cumsum(~has))
+            bid = np.where(has, np.array([f"bus:{k}" for k in number.tolist()], dtype=object), bid)
     pos = b.positions = _positions(network)
-    vl = buses["voltage_level_id"].astype(str).to_numpy()
+    vl = buses["voltage_level_id"].astype(str).to_numpy(dtype=object)
     vn = vls["nominal_v"].reindex(vl).to_numpy(float)
-    sub = vls["substation_id"].reindex(vl).fillna("").astype(str).to_numpy()
+    sub = vls["substation_id"].reindex(vl).fillna("").astype(str).to_numpy(dtype=object)
+    site = np.where(sub != "", sub, vl)
     hi = vls["high_voltage_limit"].reindex(vl).to_numpy(float)
     lo = vls["low_voltage_limit"].reindex(vl).to_numpy(float)
-    vm = buses["v_mag"].to_numpy(float) / vn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vm = buses["v_mag"].to_numpy(float) / vn
+        vmax, vmin = hi / vn, lo / vn
     va = buses["v_angle"].to_numpy(float)
-    used_numbers: set[int] = set()
-    view_names = buses["name"].tolist()
-    for k, bus_id in enumerate(buses.index.astype(str).tolist()):
-        site = sub[k] or vl[k]
-        number, bid = k + 1, f"bus:{bus_id}"
-        n = numbers.get(bus_id)
-        if n is not None and n not in used_numbers:
-            number, bid = n, f"bus:{n}"
-        used_numbers.add(number)
-        lon, lat = pos.get(site, (np.nan, np.nan))
-        nm = names.get(bus_id, view_names[k])
-        b.add_bus(
-            bus_id, id=bid, number=number, vm_pu=vm[k] if np.isfinite(vm[k]) and vm[k] > 0 else 1.0,
-            va_deg=va[k] if np.isfinite(va[k]) else 0.0, base_kv=vn[k],
-            vmax_pu=hi[k] / vn[k] if np.isfinite(hi[k]) and vn[k] else 1.1,
-            vmin_pu=lo[k] / vn[k] if np.isfinite(lo[k]) and vn[k] else 0.9,
-            name=nm if isinstance(nm, str) else "", substation=site, voltage_level=vl[k], x=lon, y=lat,
-        )
-    if psse and len(set(b.bus["number"])) != len(b.bus["number"]):  # pragma: no cover - numbers clash only if renamed
-        b.bus["number"] = list(range(1, len(b.bus["number"]) + 1))
+    where = pd.Series(site).map(pos)
+    lon = np.array([p[0] if isinstance(p, tuple) else np.nan for p in where.tolist()], dtype=float)
+    lat = np.array([p[1] if isinstance(p, tuple) else np.nan for p in where.tolist()], dtype=float)
+    nm = names.to_numpy(dtype=object)
+    b.extend_buses(
+        view_ids, id=bid, number=number, vm_pu=np.where(np.isfinite(vm) & (vm > 0), vm, 1.0),
+        va_deg=np.where(np.isfinite(va), va, 0.0), base_kv=vn, vmax_pu=np.where(np.isfinite(vmax), vmax, 1.1),
+        vmin_pu=np.where(np.isfinite(vmin), vmin, 0.9), name=[v if isinstance(v, str) else "" for v in nm.tolist()],
+        substation=site, voltage_level=vl, x=lon, y=lat,
+    )
 
 
 def pd_min(keys: Any, values: Any) -> dict[str, int]:
@@ -410,43 +523,41 @@ def _aux_bus(b: _Build, key: str, bid: str, vn: float, site: str, vl: str) -> in
     if key in b.bus_row:
         return b.bus_row[key]
     lon, lat = b.positions.get(site, (np.nan, np.nan))
-    return b.add_bus(key, id=bid, number=len(b.bus["id"]) + 1, vm_pu=1.0, va_deg=0.0, base_kv=vn, vmax_pu=1.1,
+    return b.add_bus(key, id=bid, number=b.next_number(), vm_pu=1.0, va_deg=0.0, base_kv=vn, vmax_pu=1.1,
                      vmin_pu=0.9, name="", substation=site, voltage_level=vl, x=lon, y=lat)
 
 
 # --------------------------------------------------------------------------------------------
 # ratings
 # --------------------------------------------------------------------------------------------
-def _limits(network: Any) -> list[Any]:
-    """Selected current / apparent-power limits per (element, side): permanent, longest and shortest temporary.
+def _limits(network: Any) -> list[dict[str, Any]]:
+    """Selected current / apparent-power limits: permanent, longest and shortest temporary, per side.
 
-    Three frames indexed by ``(element_id, side)`` with the limit ``value`` (A or MVA) and ``current``
-    (True for a current limit).
+    Three dicts (permanent, longest, shortest), each mapping a side (``ONE``, ``TWO``, ...) to a
+    frame indexed by element id with the limit ``value`` (A or MVA) and ``current`` (True for a
+    current limit).
     """
-    import pandas as pd
-
     try:
         ol = network.get_operational_limits(attributes=["value", "selected"]).reset_index()
     except Exception:  # noqa: BLE001 - no limits in this network or this pypowsybl version
         ol = None
     if ol is None or not len(ol):
-        empty = pd.DataFrame({"value": [], "current": []}, index=pd.MultiIndex.from_arrays([[], []]))
-        return [empty, empty, empty]
+        return [{}, {}, {}]
     if "selected" in ol:
-        ol = ol[ol["selected"].astype(bool)]
-    ol = ol[ol["type"].isin(("CURRENT", "APPARENT_POWER"))].copy()
-    ol["current"] = ol["type"] == "CURRENT"
-    ol["element_id"] = ol["element_id"].astype(str)
-    ol["side"] = ol["side"].astype(str)
+        ol = ol[ol["selected"].eq(True)]
+    ol = ol[ol["type"].isin(("CURRENT", "APPARENT_POWER"))]
+    ol = ol.assign(current=ol["type"] == "CURRENT", element_id=ol["element_id"].astype(str).str.strip(),
+                   side=ol["side"].astype(str))
     keys = ["element_id", "side"]
-    perm = ol[ol["acceptable_duration"] < 0].sort_values("value").groupby(keys)[["value", "current"]].first()
-    tmp = ol[ol["acceptable_duration"] >= 0].sort_values("acceptable_duration")
-    longest = tmp.groupby(keys)[["value", "current"]].last()
-    shortest = tmp.groupby(keys)[["value", "current"]].first()
-    return [perm, longest, shortest]
+    perm = ol[ol["acceptable_duration"] < 0].sort_values("value", kind="stable").drop_duplicates(keys, keep="first")
+    tmp = ol[ol["acceptable_duration"] >= 0].sort_values("acceptable_duration", kind="stable")
+    out = []
+    for frame in (perm, tmp.drop_duplicates(keys, keep="last"), tmp.drop_duplicates(keys, keep="first")):
+        out.append({side: f.set_index("element_id")[["value", "current"]] for side, f in frame.groupby("side")})
+    return out
 
 
-def _ratings(limits: list[Any], ids: list[str], sides: list[tuple[str, np.ndarray]]) -> np.ndarray:
+def _ratings(limits: list[dict[str, Any]], ids: list[str], sides: list[tuple[str, np.ndarray]]) -> np.ndarray:
     """``(3, n)`` ratings in MVA (rate a, b, c; 0 = none): the smallest over the sides, current limits at nominal voltage.
 
     Permanent limit -> rate a, the longest temporary limit -> rate b, the shortest -> rate c.
@@ -455,14 +566,18 @@ def _ratings(limits: list[Any], ids: list[str], sides: list[tuple[str, np.ndarra
 
     n = len(ids)
     best = np.full((3, n), np.inf)
+    key = pd.Index(ids, dtype=object)  # its hash table is built once, for every frame below
     for side, vn in sides:
-        key = pd.MultiIndex.from_arrays([np.asarray(ids, dtype=object), np.full(n, side, dtype=object)])
-        for j, frame in enumerate(limits):
-            if not len(frame):
+        for j, per_side in enumerate(limits):
+            frame = per_side.get(side)
+            if frame is None or not len(frame):
                 continue
-            got = frame.reindex(key)
-            val = got["value"].to_numpy(float)
-            cur = got["current"].astype(object).where(got["current"].notna(), True).to_numpy(bool)
+            pos = key.get_indexer(frame.index)
+            hit = pos >= 0
+            val = np.full(n, np.nan)
+            cur = np.ones(n, dtype=bool)
+            val[pos[hit]] = frame["value"].to_numpy(float)[hit]
+            cur[pos[hit]] = frame["current"].to_numpy(bool)[hit]
             with np.errstate(over="ignore"):  # IIDM writes "no limit" as the largest double
                 mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
             best[j] = np.fmin(best[j], np.where(np.isnan(mva), np.inf, mva))
@@ -498,31 +613,45 @@ def _add_branch(b: _Build, eid: str, ends: tuple[int, int], *, zb: float, r: flo
           b_to_pu=0.0 if charging else bt)
 
 
-def _add_two_terminal(b: _Build, df: Any, what: str, nom: dict, limits: list[Any], *, r: np.ndarray, x: np.ndarray,
-                      g1: np.ndarray, b1: np.ndarray, g2: np.ndarray, b2: np.ndarray, tap: np.ndarray,
-                      shift: np.ndarray) -> None:
-    """Append two-terminal branches (lines, transformers) in bulk; impedances in ohm and S on the side-2 base."""
-    import pandas as pd
+def _end_levels(b: _Build, get: Any, df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bus rows and voltage levels of both ends of two-terminal branches (rows -1 at an open end).
 
+    The voltage level of a connected end is its bus's; only branches with an open end ask
+    pypowsybl for theirs (``get``: the network's getter, filtered by id).
+    """
+    f, t = b.rows(df["bus1_id"]), b.rows(df["bus2_id"])
+    levels = np.asarray(b.bus["voltage_level"], dtype=object)
+    vl1 = np.where(f >= 0, levels[np.maximum(f, 0)] if levels.size else "", "")
+    vl2 = np.where(t >= 0, levels[np.maximum(t, 0)] if levels.size else "", "")
+    open_end = np.flatnonzero((f < 0) | (t < 0))
+    if open_end.size:
+        got = get(attributes=["voltage_level1_id", "voltage_level2_id"], id=df.index[open_end].tolist())
+        vl1[open_end] = got["voltage_level1_id"].astype(str).to_numpy()
+        vl2[open_end] = got["voltage_level2_id"].astype(str).to_numpy()
+    return f, t, vl1, vl2
+
+
+def _add_two_terminal(b: _Build, df: Any, ends: tuple[np.ndarray, ...], what: str, nom: _Nominal, limits: list[dict[str, Any]], *,
+                      r: np.ndarray, x: np.ndarray, g1: np.ndarray, b1: np.ndarray, g2: np.ndarray, b2: np.ndarray,
+                      tap: np.ndarray, shift: np.ndarray) -> None:
+    """Append two-terminal branches (lines, transformers) in bulk; impedances in ohm and S on the side-2 base.
+
+    ``ends`` is :func:`_end_levels`' answer for ``df``.
+    """
     if not len(df):
         return
     ids = [str(i).strip() for i in df.index.tolist()]
-    vl1, vl2 = df["voltage_level1_id"].astype(str).to_numpy(), df["voltage_level2_id"].astype(str).to_numpy()
-    vn1 = np.array([nom[v] for v in vl1], dtype=float)
-    vn2 = np.array([nom[v] for v in vl2], dtype=float)
-    known = pd.Index(list(b.bus_row))
-    f = known.get_indexer(df["bus1_id"].astype(str))
-    t = known.get_indexer(df["bus2_id"].astype(str))
-    rows = np.array([b.bus_row[k] for k in known], dtype=np.int64) if len(known) else np.zeros(0, np.int64)
-    f = np.where(f >= 0, rows[np.maximum(f, 0)], -1) if rows.size else f
-    t = np.where(t >= 0, rows[np.maximum(t, 0)], -1) if rows.size else t
+    f, t, vl1, vl2 = (e.copy() for e in ends)
+    vn1, vn2 = nom.of(vl1), nom.of(vl2)
     rates = _ratings(limits, ids, [("ONE", vn1), ("TWO", vn2)])
     zb = vn2 * vn2 / SB_MVA
     names = df["name"].tolist() if "name" in df else [""] * len(df)
-    bus1, bus2 = df["bus1_id"].astype(str).tolist(), df["bus2_id"].astype(str).tolist()
-    for k in np.flatnonzero((f < 0) | (t < 0)).tolist():  # an open end: its own bus (or nowhere: left out)
-        ends = _ends(b, ids[k], bus1[k], bus2[k], vn1[k], vn2[k], vl1[k], vl2[k], what)
-        f[k], t[k] = ends if ends is not None else (-1, -1)
+    open_end = np.flatnonzero((f < 0) | (t < 0))
+    if open_end.size:
+        bus1, bus2 = df["bus1_id"].astype(str).to_numpy(), df["bus2_id"].astype(str).to_numpy()
+        for k in open_end.tolist():  # an open end: its own bus (or nowhere: left out)
+            got = _ends(b, ids[k], bus1[k], bus2[k], vn1[k], vn2[k], vl1[k], vl2[k], what)
+            f[k], t[k] = got if got is not None else (-1, -1)
     ok = (f >= 0) & (t >= 0)
     bf, bt = b1 * zb, b2 * zb
     sym = bf == bt
@@ -539,16 +668,31 @@ def _add_two_terminal(b: _Build, df: Any, what: str, nom: dict, limits: list[Any
         b.br[k].extend(v.tolist() if isinstance(v, np.ndarray) else v)
 
 
-def _lines(network: Any, b: _Build, nom: dict, limits: list[Any]) -> None:
-    df = network.get_lines(attributes=["name", "r", "x", "g1", "b1", "g2", "b2", "bus1_id", "bus2_id",
-                                       "voltage_level1_id", "voltage_level2_id"])
+class _Nominal(dict):
+    """Nominal voltage (kV) by voltage level id, with a vectorised lookup."""
+
+    def __init__(self, vls: Any) -> None:
+        import pandas as pd
+
+        values = vls["nominal_v"].to_numpy(float)
+        super().__init__(zip(vls.index.astype(str).tolist(), values.tolist(), strict=True))
+        self._keys, self._values = pd.Index(vls.index.astype(str)), values
+
+    def of(self, levels: Any) -> np.ndarray:
+        """Nominal voltages (kV) of voltage level ids (NaN for an unknown one)."""
+        pos = self._keys.get_indexer(np.asarray(levels, dtype=object))
+        return np.where(pos >= 0, self._values[np.maximum(pos, 0)] if self._values.size else np.nan, np.nan)
+
+
+def _lines(network: Any, b: _Build, nom: _Nominal, limits: list[dict[str, Any]]) -> None:
+    df = network.get_lines(attributes=["name", "r", "x", "g1", "b1", "g2", "b2", "bus1_id", "bus2_id"])
     if not len(df):
         return
-    vn1 = df["voltage_level1_id"].map(nom).to_numpy(float)
-    vn2 = df["voltage_level2_id"].map(nom).to_numpy(float)
+    ends = _end_levels(b, network.get_lines, df)
+    vn1, vn2 = nom.of(ends[2]), nom.of(ends[3])
     col = {c: df[c].to_numpy(float) for c in ("r", "x", "g1", "b1", "g2", "b2")}
     # OpenLoadFlow: impedances on the side-2 base, the ratio of the nominal voltages at side 1
-    _add_two_terminal(b, df, "lines", nom, limits, **col, tap=np.where(vn1 == vn2, 0.0, vn2 / vn1),
+    _add_two_terminal(b, df, ends, "lines", nom, limits, **col, tap=np.where(vn1 == vn2, 0.0, vn2 / vn1),
                       shift=np.zeros(len(df)))
 
 
@@ -557,18 +701,18 @@ def _name(r: Any) -> str:
     return n if isinstance(n, str) else ""
 
 
-def _transformers(network: Any, b: _Build, nom: dict, limits: list[Any], vls: Any) -> None:
+def _transformers(network: Any, b: _Build, nom: _Nominal, limits: list[dict[str, Any]], vls: Any) -> None:
     df = network.get_2_windings_transformers(attributes=[
         "name", "rho", "alpha", "r_at_current_tap", "x_at_current_tap", "g_at_current_tap", "b_at_current_tap",
-        "bus1_id", "bus2_id", "voltage_level1_id", "voltage_level2_id"])
+        "bus1_id", "bus2_id"])
     if len(df):
-        vn1 = df["voltage_level1_id"].map(nom).to_numpy(float)
-        vn2 = df["voltage_level2_id"].map(nom).to_numpy(float)
+        ends = _end_levels(b, network.get_2_windings_transformers, df)
+        vn1, vn2 = nom.of(ends[2]), nom.of(ends[3])
         zero = np.zeros(len(df))
         # rho = rated_u2 / rated_u1 * the taps' ratios; OpenLoadFlow's r1 = rho / (vn2 / vn1) = 1 / tap;
         # the magnetising admittance at side 1 behind the ratio (twtSplitShuntAdmittance off)
         _add_two_terminal(
-            b, df, "transformers", nom, limits, r=df["r_at_current_tap"].to_numpy(float),
+            b, df, ends, "transformers", nom, limits, r=df["r_at_current_tap"].to_numpy(float),
             x=df["x_at_current_tap"].to_numpy(float), g1=df["g_at_current_tap"].to_numpy(float),
             b1=df["b_at_current_tap"].to_numpy(float), g2=zero, b2=zero,
             tap=(vn2 / vn1) / df["rho"].to_numpy(float), shift=-df["alpha"].to_numpy(float),
@@ -601,20 +745,20 @@ def _transformers(network: Any, b: _Build, nom: dict, limits: list[Any], vls: An
 
 
 def _dangling(network: Any) -> Any:
-    for getter in ("get_dangling_lines", "get_boundary_lines"):
+    for getter in ("get_boundary_lines", "get_dangling_lines"):  # the new name first (pypowsybl >= 1.12)
         fn = getattr(network, getter, None)
         if fn is not None:
             return fn(all_attributes=True)
     return None
 
 
-def _boundaries(network: Any, b: _Build, nom: dict, limits: dict) -> None:
+def _boundaries(network: Any, b: _Build, nom: _Nominal, limits: list[dict[str, Any]]) -> None:
     """Dangling lines to boundary buses; the two halves of a tie line share one boundary bus."""
     dl = _dangling(network)
     if dl is None or not len(dl):
         return
     gen = None
-    for getter in ("get_dangling_lines_generation", "get_boundary_lines_generation"):
+    for getter in ("get_boundary_lines_generation", "get_dangling_lines_generation"):
         fn = getattr(network, getter, None)
         if fn is not None:
             gen = fn()
@@ -661,83 +805,125 @@ def _boundaries(network: Any, b: _Build, nom: dict, limits: dict) -> None:
 # --------------------------------------------------------------------------------------------
 # injections
 # --------------------------------------------------------------------------------------------
-def _voltage_control(b: _Build, kind: str, eid: str, r: Any, nom: dict, approximate: bool, q_range: float,
-                     started: bool) -> float | None:
-    """The voltage set point (p.u.) if the unit controls voltage as OpenLoadFlow decides, else ``None``."""
-    if not bool(r.get("voltage_regulator_on", False)):
-        return None
-    if q_range < MIN_REACTIVE_RANGE_MVAR or not started:
-        return None
-    reg = r.get("regulated_bus_id", "")
-    local = not isinstance(reg, str) or not reg or reg == r["bus_id"]
-    if local:
-        target = _f(r.get("target_v"), np.nan) / nom[r["voltage_level_id"]]
-    else:
-        rvl = b.bus["voltage_level"][b.bus_row[reg]] if reg in b.bus_row else r["voltage_level_id"]
-        target = _f(r.get("target_v"), np.nan) / nom[rvl]
-        eq = _f(r.get("equivalent_local_target_v"), np.nan)
-        if np.isfinite(eq):
-            target = eq / nom[r["voltage_level_id"]]
+def _voltage_targets(b: _Build, kind: str, df: Any, nom: _Nominal, approximate: bool, q_range: np.ndarray,
+                     started: np.ndarray) -> np.ndarray:
+    """Per unit of ``df``: its voltage set point (p.u.) where it controls voltage as OpenLoadFlow decides, else NaN.
+
+    A unit controls voltage when its regulator is on, its reactive range is at least 1 MVAr, it is
+    started and its target lies in 0.8-1.2 p.u.; a unit that controls a remote bus is refused (listed
+    by id) unless ``approximate``, then it controls its own bus at the equivalent local target.
+    """
+    n = len(df)
+    ids = [str(i).strip() for i in df.index.tolist()]
+    on = df["voltage_regulator_on"].eq(True).to_numpy() if "voltage_regulator_on" in df else np.zeros(n, bool)
+    on &= (np.asarray(q_range, float) >= MIN_REACTIVE_RANGE_MVAR) & np.asarray(started, bool)
+    own_vl = df["voltage_level_id"].astype(str).to_numpy()
+    target_kv = df["target_v"].to_numpy(float) if "target_v" in df else np.full(n, np.nan)
+    target = target_kv / nom.of(own_vl)
+    reg = df["regulated_bus_id"].fillna("").astype(str).to_numpy() if "regulated_bus_id" in df else np.full(n, "")
+    remote = np.flatnonzero(on & (reg != "") & (reg != df["bus_id"].astype(str).to_numpy()))
+    if remote.size:
+        eq = df["equivalent_local_target_v"].to_numpy(float) if "equivalent_local_target_v" in df else np.full(n, np.nan)
+        for k in remote.tolist():
+            rvl = b.bus["voltage_level"][b.bus_row[reg[k]]] if reg[k] in b.bus_row else own_vl[k]
+            target[k] = eq[k] / nom[own_vl[k]] if np.isfinite(eq[k]) else target_kv[k] / nom[rvl]
         if not approximate:
-            b.refused.append(f"{kind} {eid} controls the voltage of a remote bus ({reg}), which gridshield cannot model")
+            b.refused.extend(f"{kind} {ids[k]} controls the voltage of a remote bus ({reg[k]}), which gridshield "
+                             "cannot model" for k in remote.tolist())
         else:
-            b.note(f"remote voltage control by {kind}s read as local control", [eid], "equivalent local target")
-    if not (np.isfinite(target) and MIN_TARGET_V <= target <= MAX_TARGET_V):
-        return None
-    return float(target)
+            b.note(f"remote voltage control by {kind}s read as local control", [ids[k] for k in remote.tolist()],
+                   "equivalent local target")
+    with np.errstate(invalid="ignore"):
+        ok = on & np.isfinite(target) & (target >= MIN_TARGET_V) & (target <= MAX_TARGET_V)
+    return np.where(ok, target, np.nan)
 
 
-def _injections(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
-    curves = None
-    gen_cols = ["name", "energy_source", "target_p", "min_p", "max_p", "min_q", "max_q", "min_q_at_target_p",
-                "max_q_at_target_p", "rated_s", "reactive_limits_kind", "target_v", "equivalent_local_target_v",
-                "target_q", "voltage_regulator_on", "regulated_bus_id", "bus_id", "voltage_level_id"]
-    for r in _records(network.get_generators(attributes=gen_cols)):
-        eid = r["id"]
-        row = b.bus_row.get(r["bus_id"])
-        if row is None:
-            b.note("generators not connected (left out)", [str(eid)], "")
-            continue
-        qmin, qmax = _f(r.get("min_q_at_target_p"), np.nan), _f(r.get("max_q_at_target_p"), np.nan)
-        if not np.isfinite(qmin):
-            qmin = _f(r["min_q"], -np.inf)
-        if not np.isfinite(qmax):
-            qmax = _f(r["max_q"], np.inf)
-        if r.get("reactive_limits_kind") == "CURVE":
-            if curves is None:
-                curves = network.get_reactive_capability_curve_points()
-            pts = curves.loc[eid]
-            q_range = float((pts["max_q"] - pts["min_q"]).max())
-        else:
-            q_range = qmax - qmin
-        tp = _f(r["target_p"])
-        started = not (abs(tp) < _P_EPS and _f(r["min_p"]) > _P_EPS)
-        vg = _voltage_control(b, "generator", str(eid), r, nom, approximate, q_range, started)
-        fuel = str(r.get("energy_source", "") or "").lower()
-        own = _f(r.get("target_v"), np.nan) / nom[r["voltage_level_id"]]
-        b.add_gen(vg is not None, own, id=f"gen:{eid}", bus=row, p_mw=tp, q_mvar=_f(r.get("target_q")),
-                  q_max_mvar=qmax, q_min_mvar=qmin, vg_pu=vg if vg is not None else 1.0,
-                  mbase_mva=_f(r.get("rated_s"), SB_MVA) or SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf),
-                  p_min_mw=_f(r["min_p"], -np.inf), name=_name(r), fuel="" if fuel == "other" else fuel)
-    bat = network.get_batteries(all_attributes=True)
-    for r in _records(bat):
-        eid = r["id"]
-        row = b.bus_row.get(r["bus_id"])
-        if row is None:
-            b.note("batteries not connected (left out)", [str(eid)], "")
-            continue
-        q_range = _f(r.get("max_q_at_target_p"), 0) - _f(r.get("min_q_at_target_p"), 0)
-        vg = _voltage_control(b, "battery", str(eid), r, nom, approximate, q_range, True)
-        b.add_gen(vg is not None, np.nan, id=f"gen:{eid}", bus=row, p_mw=_f(r["target_p"]),
-                  q_mvar=_f(r.get("target_q")), q_max_mvar=_f(r.get("max_q_at_target_p"), np.inf),
-                  q_min_mvar=_f(r.get("min_q_at_target_p"), -np.inf), vg_pu=vg if vg is not None else 1.0,
-                  mbase_mva=SB_MVA, in_service=True, p_max_mw=_f(r["max_p"], np.inf), p_min_mw=_f(r["min_p"], -np.inf),
-                  name=_name(r), fuel="battery")
+def _col(df: Any, name: str, default: float) -> np.ndarray:
+    """A numeric column with non-finite values (and a missing column) replaced by ``default``.
+
+    IIDM writes "no limit" as the largest double: values beyond 1e300 count as non-finite.
+    """
+    if name not in df:
+        return np.full(len(df), default)
+    v = df[name].to_numpy(float)
+    return np.where(np.isfinite(v) & (np.abs(v) < 1e300), v, default)
+
+
+def _connected(b: _Build, df: Any, what: str) -> tuple[Any, np.ndarray]:
+    """The rows of ``df`` connected to a bus of the bus view, and their bus rows; the others are noted."""
+    rows = b.rows(df["bus_id"]) if len(df) else np.zeros(0, np.int64)
+    b.note(f"{what} not connected (left out)", [str(i) for i in df.index[rows < 0].tolist()], "")
+    return df[rows >= 0], rows[rows >= 0]
+
+
+def _add_units(b: _Build, df: Any, rows: np.ndarray, vg: np.ndarray, own: np.ndarray, *, p: np.ndarray,
+               q: np.ndarray, qmax: np.ndarray, qmin: np.ndarray, pmax: np.ndarray, pmin: np.ndarray,
+               fuel: Any, mbase: np.ndarray | None = None, ids: list[str] | None = None) -> None:
+    """Append generating units in bulk (``vg``: the voltage set point, NaN where the unit does not control voltage)."""
+    n = len(df)
+    if not n:
+        return
+    ids = ids if ids is not None else [str(i).strip() for i in df.index.tolist()]
+    names = df["name"].tolist() if "name" in df else [""] * n
+    cols = {
+        "id": [f"gen:{i}" for i in ids], "bus": rows, "p_mw": p, "q_mvar": q, "q_max_mvar": qmax, "q_min_mvar": qmin,
+        "vg_pu": np.where(np.isfinite(vg), vg, 1.0), "mbase_mva": np.full(n, SB_MVA) if mbase is None else mbase,
+        "in_service": np.ones(n, bool), "p_max_mw": pmax, "p_min_mw": pmin,
+        "name": [v if isinstance(v, str) else "" for v in names],
+        "fuel": [fuel] * n if isinstance(fuel, str) else fuel,
+    }
+    for k, v in cols.items():
+        b.gen[k].extend(v.tolist() if isinstance(v, np.ndarray) else v)
+    b.controls.extend(np.isfinite(vg).tolist())
+    b.own_target.extend(np.asarray(own, float).tolist())
+
+
+def _generators(network: Any, b: _Build, nom: _Nominal, approximate: bool) -> None:
+    cols = ["name", "energy_source", "target_p", "min_p", "max_p", "min_q", "max_q", "min_q_at_target_p",
+            "max_q_at_target_p", "rated_s", "reactive_limits_kind", "target_v", "equivalent_local_target_v",
+            "target_q", "voltage_regulator_on", "regulated_bus_id", "bus_id", "voltage_level_id"]
+    df, rows = _connected(b, network.get_generators(attributes=cols), "generators")
+    if not len(df):
+        return
+    # reactive limits at the target P (capability curves), else the min/max limits
+    qmin = np.where(np.isfinite(df["min_q_at_target_p"].to_numpy(float)), df["min_q_at_target_p"].to_numpy(float),
+                    _col(df, "min_q", -np.inf))
+    qmax = np.where(np.isfinite(df["max_q_at_target_p"].to_numpy(float)), df["max_q_at_target_p"].to_numpy(float),
+                    _col(df, "max_q", np.inf))
+    q_range = qmax - qmin
+    curve = (df["reactive_limits_kind"].astype(str) == "CURVE").to_numpy()
+    if curve.any():  # OpenLoadFlow's reactive range of a curve: its widest point
+        pts = network.get_reactive_capability_curve_points()
+        widest = (pts["max_q"] - pts["min_q"]).groupby(level=0).max()
+        q_range[curve] = widest.reindex(df.index[curve]).to_numpy(float)
+    tp, pmin = _col(df, "target_p", 0.0), _col(df, "min_p", 0.0)
+    started = ~((np.abs(tp) < _P_EPS) & (pmin > _P_EPS))
+    vg = _voltage_targets(b, "generator", df, nom, approximate, q_range, started)
+    fuel = df["energy_source"].fillna("").astype(str).str.lower().to_numpy()
+    rated = _col(df, "rated_s", SB_MVA)
+    _add_units(b, df, rows, vg, _col(df, "target_v", np.nan) / nom.of(df["voltage_level_id"].astype(str)),
+               p=tp, q=_col(df, "target_q", 0.0), qmax=qmax, qmin=qmin, pmax=_col(df, "max_p", np.inf),
+               pmin=_col(df, "min_p", -np.inf), fuel=np.where(fuel == "other", "", fuel).tolist(),
+               mbase=np.where(rated != 0, rated, SB_MVA))
+
+
+def _injections(network: Any, b: _Build, nom: _Nominal, approximate: bool) -> None:
+    _generators(network, b, nom, approximate)
+    bat, rows = _connected(b, network.get_batteries(all_attributes=True), "batteries")
+    if len(bat):
+        qmax, qmin = _col(bat, "max_q_at_target_p", np.inf), _col(bat, "min_q_at_target_p", -np.inf)
+        q_range = _col(bat, "max_q_at_target_p", 0.0) - _col(bat, "min_q_at_target_p", 0.0)
+        vg = _voltage_targets(b, "battery", bat, nom, approximate, q_range, np.ones(len(bat), bool))
+        _add_units(b, bat, rows, vg, np.full(len(bat), np.nan), p=_col(bat, "target_p", 0.0),
+                   q=_col(bat, "target_q", 0.0), qmax=qmax, qmin=qmin, pmax=_col(bat, "max_p", np.inf),
+                   pmin=_col(bat, "min_p", -np.inf), fuel="battery")
     _bulk_injections(b, network.get_loads(attributes=["name", "p0", "q0", "bus_id"]), "loads", "load",
                      p=("p0", 1.0), q=("q0", 1.0))
-    sh = network.get_shunt_compensators(attributes=["g", "b", "bus_id", "voltage_level_id"])
-    if len(sh):
-        vn2 = sh["voltage_level_id"].map(nom).to_numpy(float) ** 2
+    sh = network.get_shunt_compensators(attributes=["g", "b", "bus_id"])
+    if len(sh):  # at their bus's nominal voltage (those not connected are left out)
+        rows = b.rows(sh["bus_id"])
+        levels = np.asarray(b.bus["voltage_level"], dtype=object)
+        vn2 = nom.of(np.where(rows >= 0, levels[np.maximum(rows, 0)] if levels.size else "", "")) ** 2
         sh = sh.assign(g_mw=sh["g"].to_numpy(float) * vn2, b_mvar=sh["b"].to_numpy(float) * vn2)
     _bulk_injections(b, sh, "shunt compensators", "shunt", p=("g_mw", 1.0), q=("b_mvar", 1.0))
     _svcs(network, b, nom, approximate)
@@ -748,86 +934,82 @@ def _bulk_injections(b: _Build, df: Any, what: str, kind: str, p: tuple[str, flo
     """Append loads (``kind="load"``: p_mw, q_mvar) or shunts (``"shunt"``: g_mw, b_mvar) in bulk."""
     if df is None or not len(df):
         return
-    import pandas as pd
-
+    df, rows = _connected(b, df, what)
     ids = [str(i).strip() for i in df.index.tolist()]
-    known = pd.Index(list(b.bus_row))
-    pos = known.get_indexer(df["bus_id"].astype(str))
-    rows = np.array([b.bus_row[k] for k in known], dtype=np.int64)
-    b.note(f"{what} not connected (left out)", [ids[k] for k in np.flatnonzero(pos < 0)], "")
-    ok = pos >= 0
-    pv = df[p[0]].to_numpy(float) * p[1]
-    qv = df[q[0]].to_numpy(float) * q[1]
-    pv, qv = np.where(np.isfinite(pv), pv, 0.0)[ok], np.where(np.isfinite(qv), qv, 0.0)[ok]
     table = b.load if kind == "load" else b.shunt
     cols = ("p_mw", "q_mvar") if kind == "load" else ("g_mw", "b_mvar")
-    table["id"].extend(f"{kind}:{ids[k]}" for k in np.flatnonzero(ok))
-    table["bus"].extend(rows[pos[ok]].tolist())
-    table[cols[0]].extend(pv.tolist())
-    table[cols[1]].extend(qv.tolist())
+    table["id"].extend(f"{kind}:{i}" for i in ids)
+    table["bus"].extend(rows.tolist())
+    table[cols[0]].extend((_col(df, p[0], 0.0) * p[1]).tolist())
+    table[cols[1]].extend((_col(df, q[0], 0.0) * q[1]).tolist())
     if "name" in table:
         names = df["name"].tolist() if "name" in df else [""] * len(df)
-        table["name"].extend(n if isinstance(n, str) else "" for n, o in zip(names, ok, strict=True) if o)
+        table["name"].extend(n if isinstance(n, str) else "" for n in names)
 
 
-def _svcs(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
-    for r in _records(network.get_static_var_compensators(all_attributes=True)):
-        eid = r["id"]
-        row = b.bus_row.get(r["bus_id"])
-        mode = str(r.get("regulation_mode", "OFF"))
-        on = bool(r.get("regulating", True))
-        if row is None or not on or mode == "OFF":
-            continue
-        vn = nom[r["voltage_level_id"]]
-        qmin, qmax = _f(r["b_min"]) * vn * vn, _f(r["b_max"]) * vn * vn
-        vg = None
-        if mode == "VOLTAGE":
-            vg = _voltage_control(b, "static var compensator", str(eid), _svc_row(r), nom, approximate, qmax - qmin,
-                                  True)
-        q = 0.0 if mode == "VOLTAGE" else -_f(r.get("target_q"))  # IIDM's reactive set point is in load convention
-        b.add_gen(vg is not None, np.nan, id=f"gen:{eid}", bus=row, p_mw=0.0, q_mvar=q,
-                  q_max_mvar=qmax if vg is not None else q, q_min_mvar=qmin if vg is not None else q,
-                  vg_pu=vg if vg is not None else 1.0, mbase_mva=SB_MVA, in_service=True, p_max_mw=0.0, p_min_mw=0.0,
-                  name=_name(r), fuel="svc")
+def _svcs(network: Any, b: _Build, nom: _Nominal, approximate: bool) -> None:
+    """Static var compensators: voltage mode as a voltage-controlling unit (limits ``b * Vnom^2``), reactive mode fixed."""
+    svc, rows = _connected(b, network.get_static_var_compensators(all_attributes=True), "static var compensators")
+    mode = svc["regulation_mode"].astype(str).to_numpy() if len(svc) else np.zeros(0, str)
+    on = ~svc["regulating"].eq(False).to_numpy() if "regulating" in svc else np.ones(len(svc), bool)
+    keep = on & (mode != "OFF")
+    svc, rows, mode = svc[keep], rows[keep], mode[keep]
+    if not len(svc):
+        return
+    vn2 = nom.of(svc["voltage_level_id"].astype(str).to_numpy()) ** 2
+    bmin, bmax = _col(svc, "b_min", 0.0) * vn2, _col(svc, "b_max", 0.0) * vn2
+    volt = mode == "VOLTAGE"
+    vg = _voltage_targets(b, "static var compensator", svc.assign(voltage_regulator_on=volt), nom, approximate,
+                          np.where(volt, bmax - bmin, 0.0), np.ones(len(svc), bool))
+    ctl = np.isfinite(vg)
+    q = np.where(volt, 0.0, -_col(svc, "target_q", 0.0))  # IIDM's reactive set point is in load convention
+    zero = np.zeros(len(svc))
+    _add_units(b, svc, rows, vg, np.full(len(svc), np.nan), p=zero, q=q, qmax=np.where(ctl, bmax, q),
+               qmin=np.where(ctl, bmin, q), pmax=zero, pmin=zero, fuel="svc")
 
 
-def _svc_row(r: Any) -> dict[str, Any]:
-    d = dict(r)
-    d["voltage_regulator_on"] = True
-    return d
+def _hvdc(network: Any, b: _Build, nom: _Nominal, approximate: bool) -> None:
+    """HVDC lines: a fixed injection at each converter station, both tied to the link ``hvdc:<line id>``.
 
+    OpenLoadFlow without AC emulation: the rectifier draws the set point, the inverter injects it
+    less the converter losses and the DC line's ``R (P/V)^2``; VSC stations may control voltage,
+    LCC stations draw ``|P tan(acos(pf))|`` MVAr. A strike on either station (or its site) or on
+    the link stops both injections (see ``Grid.links``).
+    """
+    import pandas as pd
 
-def _hvdc(network: Any, b: _Build, nom: dict, approximate: bool) -> None:
-    """HVDC lines as injections at their converter stations (OpenLoadFlow without AC emulation)."""
     lines = network.get_hvdc_lines(all_attributes=True)
     if not len(lines):
         return
     vsc = network.get_vsc_converter_stations(all_attributes=True)
     lcc = network.get_lcc_converter_stations(all_attributes=True)
+    stations = pd.concat([vsc.assign(kind="VSC"), lcc.assign(kind="LCC")])
     for hid, h in lines.iterrows():
         s1, s2 = h["converter_station1_id"], h["converter_station2_id"]
         rect, inv = (s1, s2) if h["converters_mode"] == "SIDE_1_RECTIFIER_SIDE_2_INVERTER" else (s2, s1)
-        lf = {s: _f((vsc if s in vsc.index else lcc).at[s, "loss_factor"]) for s in (s1, s2)}
+        loss = {s: _f(stations.at[s, "loss_factor"]) / 100 for s in (s1, s2)}
         p = abs(_f(h["target_p"]))
-        p_dc = p * (1 - lf[rect] / 100)
-        p_inv = (p_dc - _f(h["r"]) * (p_dc / _f(h["nominal_v"], 1.0)) ** 2) * (1 - lf[inv] / 100)
-        b.note("HVDC lines read as injections at their converter stations", [str(hid)], "no AC emulation")
-        for sid, p_load in ((rect, p), (inv, -p_inv)):
-            table = vsc if sid in vsc.index else lcc
-            r = table.loc[sid]
-            row = b.bus_row.get(r["bus_id"])
-            if row is None:
+        p_dc = p * (1 - loss[rect])
+        p_inv = (p_dc - _f(h["r"]) * (p_dc / _f(h["nominal_v"], 1.0)) ** 2) * (1 - loss[inv])
+        members = []
+        for sid, p_mw in ((rect, -p), (inv, p_inv)):
+            st, rows = _connected(b, stations.loc[[sid]], "HVDC converter stations")
+            if not len(st):
                 continue
-            if table is lcc:
-                q = abs(p_load * math.tan(math.acos(_f(r["power_factor"], 1.0))))
-                b.add(b.load, id=f"load:{sid}", bus=row, p_mw=p_load, q_mvar=q, name=f"HVDC {hid}")
-                continue
-            qmin, qmax = _f(r.get("min_q_at_target_p"), -np.inf), _f(r.get("max_q_at_target_p"), np.inf)
-            vg = _voltage_control(b, "VSC converter station", str(sid), r, nom, approximate, qmax - qmin, True)
-            q = _f(r.get("target_q"))
-            b.add_gen(vg is not None, np.nan, id=f"gen:{sid}", bus=row, p_mw=-p_load, q_mvar=q, q_max_mvar=qmax,
-                      q_min_mvar=qmin, vg_pu=vg if vg is not None else 1.0, mbase_mva=SB_MVA, in_service=True,
-                      p_max_mw=-p_load, p_min_mw=-p_load, name=f"HVDC {hid}", fuel="hvdc")
+            members.append(f"gen:{str(sid).strip()}")
+            fixed = np.array([p_mw])
+            if st["kind"].iloc[0] == "LCC":  # a fixed reactive draw
+                q = np.array([-abs(p_mw * math.tan(math.acos(_f(st["power_factor"].iloc[0], 1.0))))])
+                vg = np.full(1, np.nan)
+                qmax = qmin = q
+            else:
+                qmin, qmax = _col(st, "min_q_at_target_p", -np.inf), _col(st, "max_q_at_target_p", np.inf)
+                vg = _voltage_targets(b, "VSC converter station", st, nom, approximate, qmax - qmin, np.ones(1, bool))
+                q = _col(st, "target_q", 0.0)
+            _add_units(b, st.assign(name=f"HVDC {hid}"), rows, vg, np.full(1, np.nan), p=fixed, q=q, qmax=qmax,
+                       qmin=qmin, pmax=fixed, pmin=fixed, fuel="hvdc")
+        b.links.extend((f"hvdc:{str(hid).strip()}", m) for m in members)
+        b.note("HVDC lines read as a fixed injection at each converter station", [str(hid)], "no AC emulation")
 
 
 # --------------------------------------------------------------------------------------------
@@ -899,6 +1081,8 @@ def _assemble(network: Any, b: _Build, vls: Any, subs: Any, name: str, source: s
     extra: dict[str, Any] = {}
     if b.notes:
         extra["gs_import_notes"] = ExtraTable(columns=("what", "ids", "how"), rows=tuple(b.notes), cell=True)
+    if b.links:
+        extra[LINKS_TABLE] = ExtraTable(columns=LINK_COLUMNS, rows=tuple(b.links), cell=True)
     return Grid(buses=buses, branches=branches, gens=gens, loads=loads, shunts=shunts, base_mva=SB_MVA, name=name,
                 extra_tables=extra, site_table=_sites(buses, gens, vls, subs))
 
@@ -915,22 +1099,25 @@ def _sites(buses: Buses, gens: Generators, vls: Any, subs: Any) -> Sites:
     kv = np.full(n, -np.inf)
     np.maximum.at(kv, codes, buses.base_kv[rows])
     has_gen = np.zeros(len(buses), dtype=bool)
-    has_gen[gens.bus] = True
+    has_gen[gens.bus[(gens.fuel != "svc") & (gens.fuel != "hvdc")]] = True  # compensators and converters: no plant
     plant = np.bincount(codes, weights=has_gen[rows].astype(float), minlength=n) > 0
-    levels: list[set[str]] = [set() for _ in range(n)]
-    for c, v in zip(codes.tolist(), buses.voltage_level[rows].tolist(), strict=True):
-        if v:
-            levels[c].add(v)
-    sub_names = subs["name"].to_dict() if "name" in subs else {}
-    vl_names = vls["name"].to_dict() if "name" in vls else {}
-    names = []
-    for s in sites.tolist():
-        nm = sub_names.get(s) or vl_names.get(s) or ""
-        names.append(nm if isinstance(nm, str) and nm else s)
+    pairs = pd.DataFrame({"site": codes, "vl": buses.voltage_level[rows]})
+    pairs = pairs[pairs["vl"] != ""].drop_duplicates().sort_values(["site", "vl"])
+    site, vl = pairs["site"].to_numpy(), pairs["vl"].to_numpy(dtype=object)
+    levels = np.full(n, "", dtype=object)
+    one = np.bincount(site, minlength=n)[site] == 1  # most sites have one voltage level
+    levels[site[one]] = vl[one]
+    for k in np.unique(site[~one]).tolist():
+        levels[k] = ";".join(vl[site == k].tolist())
+    keys = sites.tolist()
+    by_sub = subs["name"].reindex(keys).tolist() if "name" in subs else [None] * n
+    by_vl = vls["name"].reindex(keys).tolist() if "name" in vls else [None] * n
+    names = [a if isinstance(a, str) and a else v if isinstance(v, str) and v else k
+             for a, v, k in zip(by_sub, by_vl, keys, strict=True)]  # the substation's name, else the level's, else the id
     return Sites(
         id=[f"site:{s}" for s in sites.tolist()], name=names, category=np.where(plant, "plant", "substation").tolist(),
         nominal_kv=kv, lon_deg=buses.x[first], lat_deg=buses.y[first],
-        voltage_levels=[";".join(sorted(v)) for v in levels],
+        voltage_levels=levels.tolist(),
     )
 
 

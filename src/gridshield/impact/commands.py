@@ -15,7 +15,7 @@ def impact(
     case: str = typer.Argument(..., help="case name (see `gridshield cases`) or path to a .m file"),
     damage: str = typer.Option(
         None, "--damage", "-d",
-        help="damaged asset ids, comma-separated (e.g. site:S3,branch:12)"
+        help="damaged asset ids, comma-separated (e.g. site:S3,branch:12; hvdc:<id> for an HVDC link)"
     ),
     damage_file: Path = typer.Option(None, "--damage-file", help="YAML/JSON file: {damage: [ids]} or a list"),
     from_case: bool = typer.Option(False, "--from-case", help="use the case's PowerModelsRestoration *_damage tables"),

@@ -4,6 +4,9 @@ A :class:`Damage` is a frozen value holding the asset ids as given and boolean m
 grid's rows (buses, branches incl. transformers, generators, loads). A site id (``site:<name>``)
 stands for every element at that site: its buses, every branch touching one of them, and the
 generators and loads on them. A damaged bus takes its branches, generators and loads with it.
+A link (``hvdc:<name>``, see ``Grid.links``) stands for its injections, and when any of them is
+out (struck itself, through its bus or its site) all of them are: an HVDC line stops at both
+converter stations.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridshieldError, ParseError, UnknownAssetError
-from gridshield.grid.model import Grid
+from gridshield.grid.model import LINK_KINDS, Grid
 
 #: Kinds of assets a damage may name (``kind:name``).
-DAMAGE_KINDS = ("bus", "branch", "gen", "load", "site")
+DAMAGE_KINDS = ("bus", "branch", "gen", "load", "site", *LINK_KINDS)
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -57,7 +60,7 @@ class Damage:
 
     @classmethod
     def from_ids(cls, grid: Grid, ids: Iterable[str] | str) -> Damage:
-        """Damage from asset ids (``bus:7``, ``branch:12``, ``gen:2``, ``load:5``, ``site:S3``).
+        """Damage from asset ids (``bus:7``, ``branch:12``, ``gen:2``, ``load:5``, ``site:S3``, ``hvdc:L1``).
 
         A comma-separated string is accepted too. Unknown ids raise :class:`UnknownAssetError`
         listing the closest known ids.
@@ -84,6 +87,12 @@ class Damage:
                 if rows is None:
                     raise UnknownAssetError(aid, [f"site:{s}" for s in grid.sites], what="site")
                 bus_out[rows] = True
+            elif kind in LINK_KINDS:
+                if aid not in grid.links:
+                    raise UnknownAssetError(aid, list(grid.links), what="link")
+                k = list(grid.links).index(aid)
+                gen_out[grid.link_rows[k][0]] = True
+                load_out[grid.link_rows[k][1]] = True
             else:
                 table = grid.tables[kind]
                 if aid not in table.index:
@@ -96,6 +105,10 @@ class Damage:
         branch_out |= bus_out[br.from_bus] | bus_out[br.to_bus]
         gen_out |= bus_out[grid.gens.bus]
         load_out |= bus_out[grid.loads.bus]
+        for gens, loads in grid.link_rows:  # a link stops when any of its injections is out
+            if gen_out[gens].any() or load_out[loads].any():
+                gen_out[gens] = True
+                load_out[loads] = True
         return cls(tuple(seen), _ro(bus_out), _ro(branch_out), _ro(gen_out), _ro(load_out))
 
     @classmethod

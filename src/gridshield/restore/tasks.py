@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridshield.errors import GridshieldError
-from gridshield.grid.model import Grid
+from gridshield.grid.model import LINK_KINDS, Grid
 
 #: Voltage (kV) from which a line is ``line_hv`` and a transformer an ``autotransformer``.
 HV_KV = 220.0
@@ -141,7 +141,8 @@ def damaged_elements(grid: Grid, damage) -> list[tuple[str, int]]:
     ``damage`` is an impact-engine ``Damage`` (or a sequence of asset ids). Only what was hit is
     repaired: a damaged bus takes its branches, generators and loads out of service, but they come
     back with the bus. A site (substation or plant) expands to its buses (switchgear), the
-    transformers with both ends at the site and the generators at the site.
+    transformers with both ends at the site and the generators at the site; a link (``hvdc:<id>``)
+    to its converter stations.
     """
     ids = damage.ids if hasattr(damage, "ids") else tuple(damage)
     seen: set[tuple[str, int]] = set()
@@ -171,6 +172,10 @@ def damaged_elements(grid: Grid, damage) -> list[tuple[str, int]]:
                 add("gen", r)
         elif kind in ("bus", "branch", "gen", "load"):
             add(kind, grid.tables[kind].row(aid))
+        elif kind in LINK_KINDS and aid in grid.links:  # a link: each of its converter stations
+            for member in grid.links[aid]:
+                mk = member.split(":", 1)[0]
+                add(mk, grid.tables[mk].row(member))
         else:
             grid.locate(aid)
             raise GridshieldError(f"cannot repair {aid!r}; damage buses, branches, generators, loads or sites")
