@@ -271,3 +271,20 @@ def test_swap_reassesses_only_the_stages_between():
         cand[i], cand[j] = cand[j], cand[i]
         weighted_ens(inst, list_schedule(inst, cand).end_h)
         assert len(seen - before) == j - i
+
+
+def test_list_schedule_resumed_after_a_prefix_equals_a_full_run():
+    from gridshield.restore.plan import _ListState
+
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        n = int(rng.integers(2, 12))
+        inst = make_instance(rng, n, int(rng.integers(1, 4)), travel=bool(rng.random() < 0.5), spares=True)
+        base = rng.permutation(n).tolist()
+        lists = _ListState(inst)
+        lists.run(base, keep=True)
+        p = int(rng.integers(0, n))
+        cand = base[:p] + rng.permutation(base[p:]).tolist()
+        a, b = lists.run(cand, p), list_schedule(inst, cand)
+        for f in ("crew", "start_h", "end_h", "spare", "travel_h"):
+            assert np.array_equal(getattr(a, f), getattr(b, f))

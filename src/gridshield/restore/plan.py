@@ -131,37 +131,70 @@ def list_schedule(inst: Instance, order: Sequence[int]) -> Schedule:
 
     Spares are consumed in the order tasks start (first come, first served).
     """
-    n, c = inst.n, inst.crews
-    free = [0.0] * c
-    last = [-1] * c
-    stock = dict(inst.stock)
-    crew = np.zeros(n, np.int64)
-    start = np.zeros(n)
-    end = np.zeros(n)
-    spare = np.zeros(n, bool)
-    trav = np.zeros(n)
-    tr = inst.travel_h
-    for j in order:
-        best, bs, bt = 0, math.inf, 0.0
-        for k in range(c):
-            t = 0.0 if (tr is None or last[k] < 0) else float(tr[last[k], j])
-            s = free[k] + t
-            if s < bs - 1e-12:
-                best, bs, bt = k, s, t
-        cls = inst.spare_class[j]
-        if cls is None:
-            d = float(inst.duration_h[j])
-            spare[j] = inst.no_spare_h[j] > inst.duration_h[j]
-        elif stock.get(cls, 0) > 0:
-            stock[cls] -= 1
-            d = float(inst.duration_h[j])
-            spare[j] = True
+    return _ListState(inst).run(order, 0)
+
+
+class _ListState:
+    """List scheduling that can resume after a prefix of a list.
+
+    :meth:`run` schedules ``order[start:]`` from the crews' state after ``order[:start]`` as
+    recorded by the last full run (``keep=True``), so that a local-search candidate that shares
+    its first ``start`` tasks with the incumbent list is scheduled from there.
+    """
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        n = inst.n
+        self.crew = [0] * n
+        self.start = [0.0] * n
+        self.end = [0.0] * n
+        self.spare = [False] * n
+        self.trav = [0.0] * n
+        self._snaps: list[tuple[list[float], list[int], dict[str, int]]] = []
+        self._order: list[int] = []
+
+    def run(self, order: Sequence[int], start: int = 0, keep: bool = False) -> Schedule:
+        inst = self.inst
+        c = inst.crews
+        tr = inst.travel_h
+        dur, nsp, scls = inst.duration_h, inst.no_spare_h, inst.spare_class
+        if start:
+            f, la, st = self._snaps[start]
+            free, last, stock = list(f), list(la), dict(st)
+            crew, begin, end, spare, trav = (list(a) for a in (self.crew, self.start, self.end, self.spare, self.trav))
         else:
-            d = float(inst.no_spare_h[j])
-        crew[j], start[j], end[j], trav[j] = best, bs, bs + d, bt
-        free[best] = bs + d
-        last[best] = j
-    return Schedule(crew, start, end, spare, trav)
+            free, last, stock = [0.0] * c, [-1] * c, dict(inst.stock)
+            crew, begin, end, spare, trav = [0] * inst.n, [0.0] * inst.n, [0.0] * inst.n, [False] * inst.n, [0.0] * inst.n
+        snaps = self._snaps[:start] if keep else None
+        for pos in range(start, len(order)):
+            j = order[pos]
+            if snaps is not None:
+                snaps.append((list(free), list(last), dict(stock)))
+            best, bs, bt = 0, math.inf, 0.0
+            for k in range(c):
+                t = 0.0 if (tr is None or last[k] < 0) else float(tr[last[k], j])
+                s = free[k] + t
+                if s < bs - 1e-12:
+                    best, bs, bt = k, s, t
+            cls = scls[j]
+            if cls is None:
+                d = float(dur[j])
+                spare[j] = bool(nsp[j] > dur[j])
+            elif stock.get(cls, 0) > 0:
+                stock[cls] -= 1
+                d = float(dur[j])
+                spare[j] = True
+            else:
+                d = float(nsp[j])
+                spare[j] = False
+            crew[j], begin[j], end[j], trav[j] = best, bs, bs + d, bt
+            free[best] = bs + d
+            last[best] = j
+        if snaps is not None:
+            snaps.append((list(free), list(last), dict(stock)))
+            self._snaps = snaps
+            self.crew, self.start, self.end, self.spare, self.trav = crew, begin, end, spare, trav
+        return Schedule(np.array(crew, np.int64), np.array(begin), np.array(end), np.array(spare, bool), np.array(trav))
 
 
 def chain(inst: Instance, end_h: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -280,6 +313,7 @@ class SeparableValue:
             for j in g:
                 self._group_of[j] = k
         self.f0 = float(value(0))
+        self._gain: dict[int, float] = {0: 0.0}  # f(T) - f({}) per group subset T seen
         self._last = 0
         self._parts = [0.0] * len(self.groups)
         self._total = self.f0
@@ -296,14 +330,20 @@ class SeparableValue:
                 touched.add(self._group_of[low.bit_length() - 1])
                 diff ^= low
             for k in touched:
-                new = self._value(m & self._gmask[k]) - self.f0
+                new = self._group_gain(m & self._gmask[k])
                 self._total += new - self._parts[k]
                 self._parts[k] = new
         else:
-            self._parts = [self._value(m & gm) - self.f0 if m & gm else 0.0 for gm in self._gmask]
+            self._parts = [self._group_gain(m & gm) for gm in self._gmask]
             self._total = self.f0 + math.fsum(self._parts)
         self._last = m
         return self._total
+
+    def _group_gain(self, t: int) -> float:
+        g = self._gain.get(t)
+        if g is None:
+            g = self._gain[t] = self._value(t) - self.f0
+        return g
 
 
 def _search_instance(inst: Instance) -> tuple[Instance, dict]:
@@ -432,15 +472,17 @@ def local_search(
     n = len(order)
     best = list(order)
     best_obj = objective
-    best_flow = float(list_schedule(inst, best).end_h.sum())
+    lists = _ListState(inst)  # candidates are scheduled from the incumbent's shared prefix
+    best_flow = float(lists.run(best, keep=True).end_h.sum())
     moves = 0
 
     def tol() -> float:
         return 1e-9 * max(1.0, abs(best_obj))
 
-    def consider(cand: list[int]) -> bool:
+    def consider(cand: list[int], same: int) -> bool:
+        """``cand`` shares its first ``same`` tasks with the incumbent."""
         nonlocal best, best_obj, best_flow, moves
-        sch = list_schedule(inst, cand)
+        sch = lists.run(cand, same)
         # a candidate must beat (or tie) the incumbent; stop integrating once it cannot
         obj = weighted_ens(inst, sch.end_h, bound=best_obj + tol())
         if obj > best_obj + tol():
@@ -448,6 +490,7 @@ def local_search(
         flow = float(sch.end_h.sum())
         if obj < best_obj - tol() or (tie_break and obj <= best_obj and flow < best_flow - 1e-9):
             best, best_obj, best_flow = cand, obj, flow
+            lists.run(best, keep=True)
             moves += 1
             return True
         return False
@@ -461,7 +504,7 @@ def local_search(
                     continue
                 cand = best[:i] + best[i + 1 :]
                 cand.insert(k, best[i])
-                improved |= consider(cand)
+                improved |= consider(cand, min(i, k))
         # pairwise swaps
         for i in range(n):
             for k in range(i + 1, n):
@@ -469,7 +512,7 @@ def local_search(
                     break
                 cand = list(best)
                 cand[i], cand[k] = cand[k], cand[i]
-                improved |= consider(cand)
+                improved |= consider(cand, i)
         if time.perf_counter() > t_end:
             return best, best_obj, moves, True
         if not improved:
