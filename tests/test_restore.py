@@ -12,7 +12,9 @@ import gridshield as gs
 from gridshield.errors import GridshieldError, UnknownAssetError
 from gridshield.impact import Damage, ImpactModel
 from gridshield.restore import plan_restoration
-from gridshield.restore.plan import GridValue, Instance, monotone_closure, restoration_weights, solve_milp, subset_values
+from gridshield.restore.plan import (
+    GridValue, Instance, chain, monotone_closure, restoration_weights, solve_milp, subset_values, weighted_ens,
+)
 from gridshield.restore.tasks import DEFAULT_DURATIONS_H, build_tasks
 from tests.test_restore_core import brute_force
 
@@ -290,3 +292,36 @@ def test_time_budget_is_reported(case118, tmp_path, capsys):
           "--time-limit", "300", "--out", str(tmp_path / "p.json")])
     assert "search stopped on the time budget" in capsys.readouterr().out
     assert json.loads((tmp_path / "p.json").read_text())["stopped_on_budget"] is False
+
+
+def test_large_damage_curve_equals_plain_evaluation(case118):
+    """A large scattered damage is searched on the separable model (its clusters add up) and in
+    batches over 2 worker processes; the plan's curve and objective are nevertheless those of a
+    plain evaluation of the same schedule: every completion state assessed afresh, in order."""
+    from gridshield.restore.plan import SEPARABLE_MIN_TASKS, effective_masks
+
+    rng = np.random.default_rng(4)
+    ids = [str(x) for x in rng.choice(case118.buses.id, size=18, replace=False)]
+    plan = plan_restoration(case118, ids, crews=3, method="heuristic")
+    info = plan.options["heuristic"]
+    assert len(plan.task_id) >= SEPARABLE_MIN_TASKS and info["search_model"] == "separable"
+    assert info["separable_groups"] >= 2 and not plan.stopped_on_budget
+    # plain evaluation of the plan's schedule with a fresh engine
+    tasks = [t.id for t in build_tasks(case118, Damage.from_ids(case118, ids))]
+    end = np.array([plan.end_h[plan.task_id.index(t)] for t in tasks])
+    w = restoration_weights()
+    fresh = GridValue(ImpactModel(case118), case118, tasks, np.array([w[p] for p in case118.loads.priority.tolist()]))
+    inst = Instance(np.ones(len(tasks)), np.ones(len(tasks)), (None,) * len(tasks), {}, 3, None, fresh.weighted)
+    times, masks = chain(inst, end)
+    states = [fresh.state(0)] + [fresh.state(m) for m in effective_masks(inst, masks)]
+    assert np.array_equal(plan.time_h, np.r_[0.0, times])
+    np.testing.assert_allclose(plan.served_mw, [s.served_mw for s in states], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(plan.weighted_served, [s.weighted for s in states], rtol=1e-12, atol=1e-9)
+    assert plan.weighted_ens_mwh == pytest.approx(weighted_ens(inst, end), rel=1e-12)
+    # the same plan from 2 worker processes
+    two = plan_restoration(case118, ids, crews=3, method="heuristic", workers=2)
+    assert two.task_id == plan.task_id and two.options["workers"] == 2
+    assert two.weighted_ens_mwh == pytest.approx(plan.weighted_ens_mwh, rel=1e-12)
+    np.testing.assert_allclose(two.served_mw, plan.served_mw, rtol=1e-12, atol=1e-9)
+    with pytest.raises(GridshieldError, match="workers"):
+        plan_restoration(case118, ids, crews=3, workers=0)

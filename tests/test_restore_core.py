@@ -14,8 +14,12 @@ import numpy as np
 import pytest
 
 from gridshield.restore.plan import (
+    SEPARABLE_MIN_TASKS,
     Instance,
+    SeparableValue,
+    chain,
     list_schedule,
+    separable_groups,
     moebius,
     solve_heuristic,
     solve_milp,
@@ -162,3 +166,125 @@ def test_weighted_ens_hand_example():
     assert weighted_ens(inst, list_schedule(inst, [1, 0]).end_h) == pytest.approx(60.0)
     assert solve_milp(inst).objective == pytest.approx(60.0)
     assert solve_heuristic(inst).objective == pytest.approx(60.0)
+
+
+# --------------------------------------------------------------------------------------------
+# large damages: the separable model, incremental evaluation
+# --------------------------------------------------------------------------------------------
+def separable_instance(rng, sizes, crews, coupled=None):
+    """An instance whose served load is a sum of one integer-valued monotone function per
+    cluster (so sums are exact in floating point); ``coupled=(a, b)`` adds a load that needs a
+    task of cluster a *and* one of cluster b."""
+    clusters, start = [], 0
+    for k in sizes:
+        clusters.append(tuple(range(start, start + k)))
+        start += k
+    n = start
+    parts = [(c, [(int(rng.integers(1, 60)), [j for j in c if rng.random() < 0.6] or [c[0]]) for _ in range(3)])
+             for c in clusters]
+    extra = None if coupled is None else (clusters[coupled[0]][0], clusters[coupled[1]][0])
+
+    def value(mask: int) -> float:
+        tot = 7.0
+        for _, loads in parts:
+            tot += sum(w for w, need in loads if all(mask >> j & 1 for j in need))
+        if extra is not None and mask >> extra[0] & 1 and mask >> extra[1] & 1:
+            tot += 40.0
+        return float(tot)
+
+    dur = rng.integers(1, 10, n).astype(float)
+    return Instance(dur, dur.copy(), (None,) * n, {}, crews, None, value, clusters=tuple(clusters))
+
+
+def test_separable_model_equals_a_separable_function():
+    rng = np.random.default_rng(11)
+    inst = separable_instance(rng, [1, 2, 3, 1, 2, 4, 1, 3, 1, 2], 3)
+    groups = separable_groups(inst, inst.clusters)
+    assert sorted(groups) == sorted(inst.clusters)
+    model = SeparableValue(inst.value, groups, inst.n)
+    for m in rng.integers(0, 1 << inst.n, 300).tolist():
+        assert model(int(m)) == inst.value(int(m))
+    # incrementally along the curve of an order (growing sets), as the search evaluates it
+    order = rng.permutation(inst.n).tolist()
+    times, masks = chain(inst, list_schedule(inst, order).end_h)
+    assert [model(m) for m in masks] == [inst.value(m) for m in masks]
+
+
+def test_separable_groups_merge_coupled_clusters():
+    rng = np.random.default_rng(12)
+    inst = separable_instance(rng, [2, 2, 3, 1, 2, 3, 2, 2], 2, coupled=(1, 4))
+    groups = separable_groups(inst, inst.clusters)
+    merged = tuple(sorted(inst.clusters[1] + inst.clusters[4]))
+    assert merged in groups
+    assert len(groups) == len(inst.clusters) - 1
+    model = SeparableValue(inst.value, groups, inst.n)
+    for m in rng.integers(0, 1 << inst.n, 200).tolist():
+        assert model(int(m)) == inst.value(int(m))
+
+
+def test_heuristic_on_separable_model_equals_exact_search():
+    """On an exactly separable served load the search on the model visits the same lists as the
+    search on the exact value (same objective and order) with far fewer evaluations."""
+    for seed in range(3):
+        rng = np.random.default_rng(20 + seed)
+        inst = separable_instance(rng, [1, 2, 1, 3, 1, 2, 1, 1, 2, 1, 1, 2], 3)
+        assert inst.n >= SEPARABLE_MIN_TASKS
+        calls = {"n": 0}
+        cache: dict[int, float] = {}
+
+        def counted(m: int, f=inst.value) -> float:
+            if m not in cache:
+                calls["n"] += 1
+                cache[m] = f(m)
+            return cache[m]
+
+        sep = Instance(inst.duration_h, inst.no_spare_h, inst.spare_class, {}, 3, None, counted, clusters=inst.clusters)
+        a = solve_heuristic(sep, time_limit_s=60)
+        sep_calls = calls["n"]
+        b = solve_heuristic(Instance(inst.duration_h, inst.no_spare_h, inst.spare_class, {}, 3, None, inst.value),
+                            time_limit_s=60)
+        assert a.info["search_model"] == "separable" and b.info["search_model"] == "exact"
+        assert a.objective == b.objective and a.order == b.order
+        assert not a.info["stopped_on_budget"]
+        assert a.objective == weighted_ens(inst, list_schedule(inst, a.order).end_h)
+        assert sep_calls < 600
+
+
+def test_swap_reassesses_only_the_stages_between():
+    """Orders that share a prefix share its assessments: with one crew, swapping positions
+    i < j changes the repaired sets of the curve only at stages i..j-1."""
+    rng = np.random.default_rng(5)
+    n = 9
+    base = random_value(rng, n)
+    seen: set[int] = set()
+
+    def value(m: int) -> float:
+        seen.add(m)
+        return base(m)
+
+    inst = Instance(rng.integers(1, 10, n).astype(float), np.ones(n), (None,) * n, {}, 1, None, value)
+    order = list(range(n))
+    weighted_ens(inst, list_schedule(inst, order).end_h)
+    for i, j in ((1, 4), (0, 8), (3, 5)):
+        before = set(seen)
+        cand = list(order)
+        cand[i], cand[j] = cand[j], cand[i]
+        weighted_ens(inst, list_schedule(inst, cand).end_h)
+        assert len(seen - before) == j - i
+
+
+def test_list_schedule_resumed_after_a_prefix_equals_a_full_run():
+    from gridshield.restore.plan import _ListState
+
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        n = int(rng.integers(2, 12))
+        inst = make_instance(rng, n, int(rng.integers(1, 4)), travel=bool(rng.random() < 0.5), spares=True)
+        base = rng.permutation(n).tolist()
+        lists = _ListState(inst)
+        lists.run(base, keep=True)
+        p = int(rng.integers(0, n))
+        cand = base[:p] + rng.permutation(base[p:]).tolist()
+        a, b = lists.run(cand, p), list_schedule(inst, cand)
+        for f in ("crew", "start_h", "end_h", "spare", "travel_h"):
+            assert np.array_equal(getattr(a, f), getattr(b, f))

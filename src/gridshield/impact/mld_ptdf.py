@@ -95,6 +95,7 @@ class PtdfMldModel(MldModel):
         nrow = nbal + 2 * nu
         a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nrow, self.ncol))
         self._a0 = a
+        self._nbal = nbal
         rl = np.r_[rhs, np.full(nu, -INF), np.zeros(nu)]
         ru = np.r_[rhs, np.zeros(nu), np.full(nu, INF)]
         self._rl0, self._ru0 = rl, ru
@@ -170,23 +171,51 @@ class PtdfMldModel(MldModel):
         return [(cols[nz[i]], coef[i, nz[i]], float(lo[i] - const[i]), float(hi[i] - const[i])) for i in range(m)]
 
     # -- solves -------------------------------------------------------------------------------------
+    def _project(self, cl: np.ndarray, cu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``(pg, ps)`` of the continuous program with the commitment columns projected
+        out: ``u lo <= pg <= u hi, ul <= u <= uu`` (``lo > 0``) is exactly ``ul lo <= pg <= uu hi``."""
+        n = self.ng + self.nd
+        lo, hi = cl[:n].copy(), cu[:n].copy()
+        if self.nu:
+            uc = self.c_pg + self.uc
+            lo[uc] = np.maximum(lo[uc], cl[self.c_u :] * self._lo[self.uc])
+            hi[uc] = np.minimum(hi[uc], cu[self.c_u :] * self._hi[self.uc])
+        return lo, hi
+
+    def _lift(self, x: np.ndarray, cl: np.ndarray) -> np.ndarray:
+        """A point of the full column space (with commitments ``u``) from a projected answer:
+        the smallest feasible ``u = max(ul, pg / hi)``."""
+        if not self.nu:
+            return x
+        hi = self._hi[self.uc]
+        pg = x[self.c_pg + self.uc]
+        u = np.maximum(cl[self.c_u :], np.where(hi > 0, pg / np.where(hi > 0, hi, 1.0), 0.0))
+        return np.r_[x, np.minimum(u, 1.0)]
+
     def _model(self, cl, cu, integer: bool):
+        """A HiGHS model of the setting with the flow rows found so far. The continuous program
+        has no commitment columns or rows (bounds from :meth:`_project`; 2 rows per switchable
+        generator, 332 on case2869pegase, that the simplex would otherwise pivot through)."""
         import highspy
 
         h = new_highs()
-        if not integer:
+        lp = highspy.HighsLp()
+        if integer:
+            a, ncol, cost, rl, ru = self._a0.tocsc(), self.ncol, self.cost, self._rl0, self._ru0
+        else:
             # presolve of these few-row programs costs more than it saves (0.1 s on
             # case9241pegase for the first pass, which has one row per island and no flow row)
             h.setOptionValue("presolve", "off")
-        lp = highspy.HighsLp()
-        a = self._a0.tocsc()
-        lp.num_col_ = self.ncol
+            ncol = self.ng + self.nd
+            a = self._a0[: self._nbal, :ncol].tocsc()
+            cost, rl, ru = self.cost[:ncol], self._rl0[: self._nbal], self._ru0[: self._nbal]
+        lp.num_col_ = ncol
         lp.num_row_ = a.shape[0]
-        lp.col_cost_ = self.cost
+        lp.col_cost_ = cost
         lp.col_lower_ = cl
         lp.col_upper_ = cu
-        lp.row_lower_ = self._rl0
-        lp.row_upper_ = self._ru0
+        lp.row_lower_ = rl
+        lp.row_upper_ = ru
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
@@ -236,18 +265,32 @@ class PtdfMldModel(MldModel):
         the same basis. Staying near ``p0`` keeps the flows near the pre-strike ones, so fewer
         branches need rows (measured on case2869pegase: 34 -> 27 ms per LP sample).
         """
+        status, x, obj = self._solve_projected(*self._project(cl, cu))
+        return status, (None if x is None else self._lift(x, cl)), obj
+
+    def _solve_projected(self, cl: np.ndarray, cu: np.ndarray) -> tuple[str, np.ndarray | None, float]:
         ng = self.ng
+        n = cl.size
+        cols = np.arange(n, dtype=np.int32)
+        if self._h is not None:
+            # a second program of the same setting (the commitment's relaxation after the
+            # committed one): the same rows, other column bounds, warm from the last basis
+            self._h.changeColsBounds(n, cols, cl, cu)
+            status, x, obj = self._cg(self._h)
+            if status in ("optimal", "infeasible"):
+                return status, x, obj
         lo, hi = cl[:ng], cu[:ng]
         p = np.clip(self._p0, lo, hi)
         clt, cut = cl.copy(), cu.copy()
         clt[:ng] = np.maximum(lo, p - TRUST * (p - lo))
         cut[:ng] = np.minimum(hi, p + TRUST * (hi - p))
-        best = float(self.cost @ np.where(self.cost < 0, cu, 0.0))  # every live load fully served
+        cost = self.cost[:n]
+        best = float(cost @ np.where(cost < 0, cu, 0.0))  # every live load fully served
         self._h = self._model(clt, cut, integer=False)
         status, x, obj = self._cg(self._h)
         if status == "optimal" and obj <= best + 1e-9 * max(1.0, abs(best)):
             return status, x, obj
-        self._h.changeColsBounds(self.ncol, np.arange(self.ncol, dtype=np.int32), cl, cu)
+        self._h.changeColsBounds(n, cols, cl, cu)
         status, x, obj = self._cg(self._h)
         if status not in ("optimal", "infeasible"):  # numerical trouble on a warm start: retry cold
             self._h = self._model(cl, cu, integer=False)

@@ -60,6 +60,8 @@ def restore(
     duration: list[str] = typer.Option(None, "--duration", help="repair hours by class or id, e.g. line=8 or "
                                        "branch:12=30 (repeatable)"),
     time_limit: float = typer.Option(30.0, "--time-limit", help="seconds for the local search / MILP"),
+    workers: int = typer.Option(1, "--workers", "-w", help="local processes for the batches of independent "
+                                "assessments of large damages (16+ repair tasks)"),
     out: Path = typer.Option(None, "--out", "-o", help="write the plan (.json = everything, .csv/.parquet = schedule)"),
     curve: Path = typer.Option(None, "--curve", help="write the resilience curve (.csv or .parquet)"),
     rows: int = typer.Option(25, "--rows", help="schedule rows to print"),
@@ -89,6 +91,7 @@ def restore(
             durations=_pairs(duration, "duration", float) or None,
             time_limit_s=time_limit,
             model=model,
+            workers=workers,
         )
     console.print(kv_table(f"Restoration of {grid.name}: {', '.join(plan.damage)}", plan.summary()))
 

@@ -39,7 +39,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,6 +54,12 @@ AC_MAX_TASKS = 10
 MILP_MAX_TASKS = 12
 #: ``method="auto"`` uses the MILP up to this many tasks, the heuristic above.
 AUTO_MILP_TASKS = 6
+#: From this many repair tasks the heuristic searches on a separable model of the served load
+#: where the damage's clusters add up (:func:`separable_groups`); below, on the exact value.
+SEPARABLE_MIN_TASKS = 16
+#: Tolerances of the separability check (relative to the cluster's gain, and to ``|f(N)|``).
+SEPARABLE_RTOL = 1e-2
+SEPARABLE_ATOL = 1e-5
 
 _EPS = 1e-9
 
@@ -81,6 +87,13 @@ class Instance:
         ``n x n`` travel hours between tasks, or ``None``.
     value
         Weighted served load (MW) of a repaired set given as a bitmask (bit j = task j repaired).
+    clusters
+        Optional partition of the tasks into clusters that are close in the grid (see
+        :func:`task_clusters`): the heuristic checks whether the served load adds up over them
+        and, where it does, searches on that separable model (:class:`SeparableValue`).
+    prefetch
+        Optional: evaluate ``value`` of many bitmasks at once (a batch of independent
+        assessments, possibly in worker processes); later ``value`` calls find them cached.
     """
 
     duration_h: np.ndarray
@@ -90,6 +103,8 @@ class Instance:
     crews: int
     travel_h: np.ndarray | None
     value: Callable[[int], float]
+    clusters: tuple[tuple[int, ...], ...] | None = None
+    prefetch: Callable[[Sequence[int]], None] | None = None
 
     @property
     def n(self) -> int:
@@ -116,37 +131,70 @@ def list_schedule(inst: Instance, order: Sequence[int]) -> Schedule:
 
     Spares are consumed in the order tasks start (first come, first served).
     """
-    n, c = inst.n, inst.crews
-    free = [0.0] * c
-    last = [-1] * c
-    stock = dict(inst.stock)
-    crew = np.zeros(n, np.int64)
-    start = np.zeros(n)
-    end = np.zeros(n)
-    spare = np.zeros(n, bool)
-    trav = np.zeros(n)
-    tr = inst.travel_h
-    for j in order:
-        best, bs, bt = 0, math.inf, 0.0
-        for k in range(c):
-            t = 0.0 if (tr is None or last[k] < 0) else float(tr[last[k], j])
-            s = free[k] + t
-            if s < bs - 1e-12:
-                best, bs, bt = k, s, t
-        cls = inst.spare_class[j]
-        if cls is None:
-            d = float(inst.duration_h[j])
-            spare[j] = inst.no_spare_h[j] > inst.duration_h[j]
-        elif stock.get(cls, 0) > 0:
-            stock[cls] -= 1
-            d = float(inst.duration_h[j])
-            spare[j] = True
+    return _ListState(inst).run(order, 0)
+
+
+class _ListState:
+    """List scheduling that can resume after a prefix of a list.
+
+    :meth:`run` schedules ``order[start:]`` from the crews' state after ``order[:start]`` as
+    recorded by the last full run (``keep=True``), so that a local-search candidate that shares
+    its first ``start`` tasks with the incumbent list is scheduled from there.
+    """
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+        n = inst.n
+        self.crew = [0] * n
+        self.start = [0.0] * n
+        self.end = [0.0] * n
+        self.spare = [False] * n
+        self.trav = [0.0] * n
+        self._snaps: list[tuple[list[float], list[int], dict[str, int]]] = []
+        self._order: list[int] = []
+
+    def run(self, order: Sequence[int], start: int = 0, keep: bool = False) -> Schedule:
+        inst = self.inst
+        c = inst.crews
+        tr = inst.travel_h
+        dur, nsp, scls = inst.duration_h, inst.no_spare_h, inst.spare_class
+        if start:
+            f, la, st = self._snaps[start]
+            free, last, stock = list(f), list(la), dict(st)
+            crew, begin, end, spare, trav = (list(a) for a in (self.crew, self.start, self.end, self.spare, self.trav))
         else:
-            d = float(inst.no_spare_h[j])
-        crew[j], start[j], end[j], trav[j] = best, bs, bs + d, bt
-        free[best] = bs + d
-        last[best] = j
-    return Schedule(crew, start, end, spare, trav)
+            free, last, stock = [0.0] * c, [-1] * c, dict(inst.stock)
+            crew, begin, end, spare, trav = [0] * inst.n, [0.0] * inst.n, [0.0] * inst.n, [False] * inst.n, [0.0] * inst.n
+        snaps = self._snaps[:start] if keep else None
+        for pos in range(start, len(order)):
+            j = order[pos]
+            if snaps is not None:
+                snaps.append((list(free), list(last), dict(stock)))
+            best, bs, bt = 0, math.inf, 0.0
+            for k in range(c):
+                t = 0.0 if (tr is None or last[k] < 0) else float(tr[last[k], j])
+                s = free[k] + t
+                if s < bs - 1e-12:
+                    best, bs, bt = k, s, t
+            cls = scls[j]
+            if cls is None:
+                d = float(dur[j])
+                spare[j] = bool(nsp[j] > dur[j])
+            elif stock.get(cls, 0) > 0:
+                stock[cls] -= 1
+                d = float(dur[j])
+                spare[j] = True
+            else:
+                d = float(nsp[j])
+                spare[j] = False
+            crew[j], begin[j], end[j], trav[j] = best, bs, bs + d, bt
+            free[best] = bs + d
+            last[best] = j
+        if snaps is not None:
+            snaps.append((list(free), list(last), dict(stock)))
+            self._snaps = snaps
+            self.crew, self.start, self.end, self.spare, self.trav = crew, begin, end, spare, trav
+        return Schedule(np.array(crew, np.int64), np.array(begin), np.array(end), np.array(spare, bool), np.array(trav))
 
 
 def chain(inst: Instance, end_h: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -206,6 +254,113 @@ def weighted_ens(inst: Instance, end_h: np.ndarray, bound: float = math.inf) -> 
 
 
 # --------------------------------------------------------------------------------------------
+# separable model of the served load (large damages)
+# --------------------------------------------------------------------------------------------
+def _bits(tasks: Sequence[int]) -> int:
+    m = 0
+    for j in tasks:
+        m |= 1 << j
+    return m
+
+
+def separable_groups(inst: Instance, clusters: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """Groups of tasks whose contributions to the served load add up.
+
+    A cluster ``G`` passes when its gain is the same at the bottom and at the top of the lattice
+    of repaired sets: ``f(G) - f({}) = f(N) - f(N - G)`` (to :data:`SEPARABLE_RTOL` and
+    :data:`SEPARABLE_ATOL` x ``|f(N)|``): repairing it alone restores what it restores last. The
+    clusters that fail are merged into one coupled group, which must pass the same check against
+    the rest; else the whole instance is one group (no decomposition). The ``2 k + 2``
+    assessments are independent and go to ``inst.prefetch`` as one batch.
+    """
+    n, full = inst.n, inst.full
+    masks = [_bits(c) for c in clusters]
+    if inst.prefetch is not None:
+        inst.prefetch([0, full, *masks, *(full & ~m for m in masks)])
+    f0, fn = inst.value(0), inst.value(full)
+    atol = SEPARABLE_ATOL * max(1.0, abs(fn))
+
+    def adds_up(m: int) -> bool:
+        bottom, top = inst.value(m) - f0, fn - inst.value(full & ~m)
+        return abs(bottom - top) <= atol + SEPARABLE_RTOL * max(abs(bottom), abs(top))
+
+    keep = [tuple(sorted(c)) for c, m in zip(clusters, masks, strict=True) if adds_up(m)]
+    coupled = tuple(sorted(j for c, m in zip(clusters, masks, strict=True) if not adds_up(m) for j in c))
+    if coupled:
+        if keep and inst.prefetch is not None:
+            inst.prefetch([_bits(coupled), full & ~_bits(coupled)])
+        if keep and not adds_up(_bits(coupled)):
+            return [tuple(range(n))]
+        keep.append(coupled)
+    return keep
+
+
+class SeparableValue:
+    """``f(S) = f({}) + sum_G (f(S & G) - f({}))`` over groups that add up (:func:`separable_groups`).
+
+    Each term is an exact assessment of a repaired set inside one group (the other groups left
+    damaged), so a search on this model assesses only the subsets of each group it visits:
+    for singleton groups none beyond the check. Evaluated incrementally along a chain of growing
+    sets (a curve): only the groups of the newly repaired tasks are looked up.
+    """
+
+    def __init__(self, value: Callable[[int], float], groups: Sequence[Sequence[int]], n: int):
+        self._value = value
+        self.groups = [tuple(g) for g in groups]
+        self._gmask = [_bits(g) for g in self.groups]
+        self._group_of = [0] * n
+        for k, g in enumerate(self.groups):
+            for j in g:
+                self._group_of[j] = k
+        self.f0 = float(value(0))
+        self._gain: dict[int, float] = {0: 0.0}  # f(T) - f({}) per group subset T seen
+        self._last = 0
+        self._parts = [0.0] * len(self.groups)
+        self._total = self.f0
+
+    def __call__(self, m: int) -> float:
+        last = self._last
+        if m == 0:
+            self._parts = [0.0] * len(self.groups)
+            self._total = self.f0
+        elif m & last == last:  # a superset of the last set: update the groups of the new tasks
+            diff, touched = m ^ last, set()
+            while diff:
+                low = diff & -diff
+                touched.add(self._group_of[low.bit_length() - 1])
+                diff ^= low
+            for k in touched:
+                new = self._group_gain(m & self._gmask[k])
+                self._total += new - self._parts[k]
+                self._parts[k] = new
+        else:
+            self._parts = [self._group_gain(m & gm) for gm in self._gmask]
+            self._total = self.f0 + math.fsum(self._parts)
+        self._last = m
+        return self._total
+
+    def _group_gain(self, t: int) -> float:
+        g = self._gain.get(t)
+        if g is None:
+            g = self._gain[t] = self._value(t) - self.f0
+        return g
+
+
+def _search_instance(inst: Instance) -> tuple[Instance, dict]:
+    """The instance the heuristic searches on: ``inst`` itself, or (from
+    :data:`SEPARABLE_MIN_TASKS` tasks, with clusters that add up) the same instance with the
+    separable model as its value."""
+    if inst.clusters is None or inst.n < SEPARABLE_MIN_TASKS or len(inst.clusters) < 2:
+        return inst, {}
+    groups = separable_groups(inst, inst.clusters)
+    if len(groups) < 2:
+        return inst, {"separable_groups": 1}
+    model = SeparableValue(inst.value, groups, inst.n)
+    coupled = max((len(g) for g in groups), default=0)
+    return replace(inst, value=model, prefetch=None), {"separable_groups": len(groups), "largest_group": coupled}
+
+
+# --------------------------------------------------------------------------------------------
 # naive and heuristic
 # --------------------------------------------------------------------------------------------
 @dataclass
@@ -224,6 +379,8 @@ def solve_naive(inst: Instance) -> _Result:
     t0 = time.perf_counter()
     order = list(range(inst.n))
     s = list_schedule(inst, order)
+    if inst.prefetch is not None:
+        inst.prefetch([0, *chain(inst, s.end_h)[1]])  # its curve's states, one batch
     return _Result("naive", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order)
 
 
@@ -315,15 +472,17 @@ def local_search(
     n = len(order)
     best = list(order)
     best_obj = objective
-    best_flow = float(list_schedule(inst, best).end_h.sum())
+    lists = _ListState(inst)  # candidates are scheduled from the incumbent's shared prefix
+    best_flow = float(lists.run(best, keep=True).end_h.sum())
     moves = 0
 
     def tol() -> float:
         return 1e-9 * max(1.0, abs(best_obj))
 
-    def consider(cand: list[int]) -> bool:
+    def consider(cand: list[int], same: int) -> bool:
+        """``cand`` shares its first ``same`` tasks with the incumbent."""
         nonlocal best, best_obj, best_flow, moves
-        sch = list_schedule(inst, cand)
+        sch = lists.run(cand, same)
         # a candidate must beat (or tie) the incumbent; stop integrating once it cannot
         obj = weighted_ens(inst, sch.end_h, bound=best_obj + tol())
         if obj > best_obj + tol():
@@ -331,6 +490,7 @@ def local_search(
         flow = float(sch.end_h.sum())
         if obj < best_obj - tol() or (tie_break and obj <= best_obj and flow < best_flow - 1e-9):
             best, best_obj, best_flow = cand, obj, flow
+            lists.run(best, keep=True)
             moves += 1
             return True
         return False
@@ -344,7 +504,7 @@ def local_search(
                     continue
                 cand = best[:i] + best[i + 1 :]
                 cand.insert(k, best[i])
-                improved |= consider(cand)
+                improved |= consider(cand, min(i, k))
         # pairwise swaps
         for i in range(n):
             for k in range(i + 1, n):
@@ -352,7 +512,7 @@ def local_search(
                     break
                 cand = list(best)
                 cand[i], cand[k] = cand[k], cand[i]
-                improved |= consider(cand)
+                improved |= consider(cand, i)
         if time.perf_counter() > t_end:
             return best, best_obj, moves, True
         if not improved:
@@ -361,33 +521,49 @@ def local_search(
 
 
 def solve_heuristic(inst: Instance, time_limit_s: float = 20.0, naive: _Result | None = None) -> _Result:
-    """Greedy list + local search; also improves the naive list and keeps the better one."""
+    """Greedy list + local search; also improves the naive list and keeps the better one.
+
+    On large damages whose clusters add up the search runs on the separable model
+    (:func:`_search_instance`); the returned objective is always the exact one, and the naive
+    order is kept when it is better (so the heuristic is never worse than the naive order).
+    """
     t0 = time.perf_counter()
-    order, cut = greedy_order(inst, time_limit_s=0.5 * time_limit_s)
-    obj = weighted_ens(inst, list_schedule(inst, order).end_h)
+    naive = naive or solve_naive(inst)
+    search, model_info = _search_instance(inst)
+    naive_obj = naive.objective if search is inst else weighted_ens(search, naive.schedule.end_h)
+    left = max(0.5 * time_limit_s - (time.perf_counter() - t0), 0.0)
+    order, cut = greedy_order(search, time_limit_s=left)
+    obj = weighted_ens(search, list_schedule(search, order).end_h)
     greedy_obj = obj
-    order, obj, moves, cut1 = local_search(inst, order, obj, time_limit_s=time_limit_s * 0.7)
+    order, obj, moves, cut1 = local_search(search, order, obj, time_limit_s=time_limit_s * 0.7)
     cut |= cut1
     start = "greedy"
-    naive = naive or solve_naive(inst)
-    if naive.objective < obj - 1e-9 * max(1.0, abs(obj)) or moves == 0 and naive.objective <= obj:
+    if naive_obj < obj - 1e-9 * max(1.0, abs(obj)) or moves == 0 and naive_obj <= obj:
         left = max(0.5, time_limit_s - (time.perf_counter() - t0))
-        o2, obj2, _, cut2 = local_search(inst, list(naive.order), naive.objective, time_limit_s=left)
+        o2, obj2, _, cut2 = local_search(search, list(naive.order), naive_obj, time_limit_s=left)
         cut |= cut2
         if obj2 < obj - 1e-9 * max(1.0, abs(obj)):
             order, obj, start = o2, obj2, "naive"
     # polish: among lists with this ENS, prefer finishing work sooner (never raises the ENS)
     left = time_limit_s - (time.perf_counter() - t0)
     if left > 0:
-        order, obj, _, cut3 = local_search(inst, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
+        order, obj, _, cut3 = local_search(search, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
         cut |= cut3
     else:
         cut = True
-    s = list_schedule(inst, order)
+    sch = list_schedule(inst, order)
+    if inst.prefetch is not None and search is not inst:
+        inst.prefetch(chain(inst, sch.end_h)[1])  # the chosen curve's states, one batch
+    exact = weighted_ens(inst, sch.end_h)
+    if search is not inst:
+        model_info["model_objective"] = obj
+        if naive.objective < exact - 1e-9 * max(1.0, abs(exact)):
+            order, sch, exact, start = list(naive.order), naive.schedule, naive.objective, "naive (exact)"
     return _Result(
-        "heuristic", s, weighted_ens(inst, s.end_h), time.perf_counter() - t0, order=order,
+        "heuristic", sch, exact, time.perf_counter() - t0, order=order,
         info={"greedy_objective": greedy_obj, "local_search_moves": moves, "best_start": start,
-              "stopped_on_budget": bool(cut)},
+              "stopped_on_budget": bool(cut), "search_model": "separable" if search is not inst else "exact",
+              **model_info},
     )
 
 
@@ -756,6 +932,8 @@ class GridValue:
         self.cache: dict[int, GridState] = {}
         self.by_masks: dict[bytes, GridState] = {}
         self.calls = 0
+        #: a :class:`~gridshield.restore.pool.StatePool` for batches (``plan_restoration(workers=...)``)
+        self.pool = None
         # Per task, the elements its damage takes out (a bus takes its branches, generators and
         # loads): the remaining damage's masks are the OR of its tasks' masks (Damage.from_ids
         # expands each id on its own), so two repaired sets with the same masks (e.g. a generator
@@ -769,20 +947,35 @@ class GridValue:
         width = len(grid.buses) + len(grid.branches) + len(grid.gens) + len(grid.loads)
         self._task_masks = np.array(rows, dtype=bool).reshape(len(self.ids), width)
 
+    def __getstate__(self) -> dict:
+        """Picklable for worker processes started by spawn: without caches or the pool."""
+        state = self.__dict__.copy()
+        state.update(cache={}, by_masks={}, pool=None)
+        return state
+
+    def _key(self, mask: int) -> bytes:
+        """The element masks of the damage left with the tasks in ``mask`` repaired."""
+        rem = [j for j in range(len(self.ids)) if not mask >> j & 1]
+        return np.packbits(self._task_masks[rem].any(axis=0)).tobytes() if rem else b""
+
     def state(self, mask: int) -> GridState:
         """The grid's state with the tasks in bitmask ``mask`` repaired."""
         hit = self.cache.get(mask)
         if hit is not None:
             return hit
-        rem = [j for j in range(len(self.ids)) if not mask >> j & 1]
-        key = np.packbits(self._task_masks[rem].any(axis=0)).tobytes() if rem else b""
+        key = self._key(mask)
         hit = self.by_masks.get(key)
-        if hit is not None:
-            self.cache[mask] = hit
-            return hit
-        remaining = [self.ids[j] for j in rem]
+        if hit is None:
+            hit = self.compute(mask)
+            self.calls += 1
+            self.by_masks[key] = hit
+        self.cache[mask] = hit
+        return hit
+
+    def compute(self, mask: int) -> GridState:
+        """One impact assessment: the state with the tasks in ``mask`` repaired (not cached)."""
+        remaining = [self.ids[j] for j in range(len(self.ids)) if not mask >> j & 1]
         res = self.model.assess(remaining)
-        self.calls += 1
         served = np.asarray(res.load_served_mw, float)
         demand = np.asarray(res.load_demand_mw, float)
         pos = demand > 0
@@ -796,14 +989,59 @@ class GridValue:
             heat_mw = float(self.heat.demand_mw_th[~d_off].sum())
             people_off = float(self.heat.people[d_off].sum())
             weighted += self.heat.weight * heat_mw
-        st = GridState(weighted, float(served[pos].sum()), float(np.dot(self.customers, frac_off)), heat_mw,
-                       people_off, d_off)
-        self.cache[mask] = st
-        self.by_masks[key] = st
-        return st
+        return GridState(weighted, float(served[pos].sum()), float(np.dot(self.customers, frac_off)), heat_mw,
+                         people_off, d_off)
 
     def weighted(self, mask: int) -> float:
         return self.state(mask).weighted
+
+    def prefetch(self, masks: Sequence[int]) -> None:
+        """Assess the repaired sets ``masks`` not yet known, as one batch of independent
+        assessments: on the worker processes of :attr:`pool` when there is one (and the batch
+        is worth it), else one after the other."""
+        todo: dict[bytes, int] = {}
+        for m in masks:
+            if m in self.cache:
+                continue
+            key = self._key(m)
+            hit = self.by_masks.get(key)
+            if hit is not None:
+                self.cache[m] = hit
+            else:
+                todo.setdefault(key, m)
+        if self.pool is None or len(todo) < 2:
+            for m in todo.values():
+                self.state(m)
+            return
+        for m, st in self.pool.states(list(todo.values())):
+            self.calls += 1
+            self.cache[m] = st
+            self.by_masks[self._key(m)] = st
+
+    def clusters(self) -> tuple[tuple[int, ...], ...]:
+        """The tasks in clusters of the grid: two tasks are linked when an element of one sits at
+        a bus of the other or at a neighbouring bus (one intact branch away); the clusters are
+        the connected components (a struck substation's bus and branches form one)."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        grid = self.grid
+        nb, nl, ng = len(grid.buses), len(grid.branches), len(grid.gens)
+        br = grid.branches
+        tm = self._task_masks
+        at = tm[:, :nb].copy()  # the buses each task's elements sit at
+        for rows, buses in ((slice(nb, nb + nl), br.from_bus), (slice(nb, nb + nl), br.to_bus),
+                            (slice(nb + nl, nb + nl + ng), grid.gens.bus), (slice(nb + nl + ng, None), grid.loads.bus)):
+            t, e = np.nonzero(tm[:, rows])
+            at[t, buses[e]] = True
+        on = br.in_service
+        adj = csr_matrix((np.ones(2 * int(on.sum())), (np.r_[br.from_bus[on], br.to_bus[on]],
+                                                        np.r_[br.to_bus[on], br.from_bus[on]])), shape=(nb, nb))
+        a = csr_matrix(at.astype(float))
+        zone = a + a @ adj  # buses within one branch of each task's buses
+        link = (a @ zone.T) > 0
+        k, lab = connected_components(link, directed=False)
+        return tuple(tuple(np.flatnonzero(lab == c).tolist()) for c in range(k))
 
 
 def plan_restoration(
@@ -821,6 +1059,7 @@ def plan_restoration(
     heat_weight: float = 1.0,
     time_limit_s: float = 30.0,
     model=None,
+    workers: int = 1,
     **impact_options,
 ):
     """Plan the repair of a damage with ``crews`` crews to minimise priority-weighted energy not served.
@@ -866,6 +1105,10 @@ def plan_restoration(
         Or ``"dc"`` / ``"ac"``: the served-load model of every evaluation (``ImpactModel(model=...)``).
         ``"ac"`` (AC maximal load delivery, one Ipopt solve per evaluated repair state) is accepted
         up to :data:`AC_MAX_BUSES` buses and :data:`AC_MAX_TASKS` repair tasks.
+    workers
+        Local processes for the batches of independent assessments of large damages (from
+        :data:`SEPARABLE_MIN_TASKS` tasks: the separability check and the curves of the naive
+        and the chosen order); 1 (default) assesses everything in this process.
 
     Returns
     -------
@@ -885,6 +1128,10 @@ def plan_restoration(
     check_real("--time-limit", time_limit_s, low=0.0, low_open=True, high=MAX_TIME_LIMIT_S, why="seconds (a week)")
     if temperature_c is not None:
         check_real("--temperature", temperature_c, why="°C")
+    if workers != 1:
+        from gridshield.limits import check_workers
+
+        workers = check_workers("workers", workers)
     ref_c = grid.extra_tables.get("gs_reference_temperature_c")
     scaled = False
     if isinstance(model, str):  # "dc" / "ac": the served-load model, not a prebuilt ImpactModel
@@ -915,8 +1162,18 @@ def plan_restoration(
     cls = tuple(
         (t.asset_class if (t.needs_spare and stock is not None and t.asset_class in stock) else None) for t in tasks
     )
-    inst = Instance(dur, ns, cls, stock or {}, int(crews), travel, value.weighted)
-    best, runs = solve(inst, method, time_limit_s=time_limit_s)
+    inst = Instance(dur, ns, cls, stock or {}, int(crews), travel, value.weighted, clusters=value.clusters(),
+                    prefetch=value.prefetch)
+    if workers > 1 and len(tasks) >= SEPARABLE_MIN_TASKS and method != "naive":
+        from gridshield.restore.pool import StatePool
+
+        value.pool = StatePool(value, workers)
+    try:
+        best, runs = solve(inst, method, time_limit_s=time_limit_s)
+    finally:
+        if value.pool is not None:
+            value.pool.close()
+            value.pool = None
 
     intact = value.state(inst.full)
     demand = float(model.demand_mw)
@@ -993,6 +1250,7 @@ def plan_restoration(
             "requested_method": method,
             "loads_scaled_to_temperature": scaled,
             "time_limit_s": float(time_limit_s),
+            "workers": int(workers),
             "model": getattr(model, "model", "dc"),
             **({"milp": runs["milp"].info} if "milp" in runs else {}),
             **({"heuristic": runs["heuristic"].info} if "heuristic" in runs else {}),
