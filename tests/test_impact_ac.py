@@ -76,17 +76,19 @@ def test_branch_and_bound_equals_enumeration():
     ng, nb = len(g.gens), len(g.buses)
     s = Setting(np.ones(nb, bool), np.ones(len(g.branches), bool), np.ones(ng, bool), np.ones(len(g.loads), bool),
                 np.array([0]), g.gens.p_min_mw / 100, g.gens.p_max_mw / 100, True, np.zeros(nb, np.int64))
-    nlp = _Nlp(m._ac, s, np.arange(nb))
+    start = {"va": np.zeros(nb), "vm": np.ones(nb), "pg": np.zeros(ng), "qg": np.zeros(ng),
+             "zd": np.ones(len(g.loads)), "gen_on": np.ones(ng, bool)}
+    nlp = _Nlp(m._ac, s, np.arange(nb), start)
     solver = _Ipopt(nlp)
     idx = np.r_[nlp.o_zg : nlp.o_zg + ng, nlp.o_zv : nlp.o_zv + nb]
     best = -np.inf
-    x0 = np.r_[np.zeros(nb), np.ones(nb), np.zeros(2 * ng), np.ones(nlp.n - 2 * nb - 2 * ng)]
+    x0 = nlp.x0
     for bits in itertools.product((0.0, 1.0), repeat=idx.size):
         lb, ub = nlp.lbx.copy(), nlp.ubx.copy()
         lb[idx] = ub[idx] = bits
         st, x, obj, _ = solver.solve(x0, lb, ub)
         if st in _OK:
-            best = max(best, -obj * m._ac.big_m)
+            best = max(best, -nlp.linear_objective(x) * m._ac.big_m)
     assert bnb == pytest.approx(best, abs=1e-4)
     assert best == pytest.approx(310.500000019965, abs=1e-2)
 
