@@ -20,7 +20,13 @@ rate-A limits (rate 0 = 99999 MVA), every live generator on within [Pmin, Pmax]
 Served MW of both are printed: the problems are close but not identical (power factor, current vs
 MVA limits, angle limits), so the served loads differ slightly where limits bind.
 
-Run: ``.venv/bin/python -m benchmarks.bench_mld_ac [--cases case118 case2869pegase] [--repeats 3] [--seed 1]``
+``--damage ID,ID,...`` times that damage instead (e.g. the hard case2869pegase damage
+``branch:2156,branch:4424,branch:1391``). ``--random N`` times gridshield alone on N random 3-asset
+damages of branches and generators (islands allowed), each on a model built once, and prints the
+median and largest CPU time and Ipopt iteration count.
+
+Run: ``.venv/bin/python -m benchmarks.bench_mld_ac [--cases case118 case2869pegase] [--repeats 3] [--seed 1]
+[--damage IDS] [--random N] [--skip-peers]``
 """
 
 from __future__ import annotations
@@ -91,12 +97,12 @@ def pick_damage(grid, seed: int):
     raise RuntimeError("no single-island damage found")
 
 
-def bench_one(case: str, repeats: int, seed: int) -> dict:
+def bench_one(case: str, repeats: int, seed: int, damage: str | None = None, peers: bool = True) -> dict:
     import gridshield as gs
-    from gridshield.impact import ImpactModel
+    from gridshield.impact import Damage, ImpactModel
 
     grid = _rated(gs.load_case(case))
-    dmg = pick_damage(grid, seed)
+    dmg = Damage.from_ids(grid, damage.split(",")) if damage else pick_damage(grid, seed)
     ppc = _damaged_ppc(grid, dmg)
     c0 = time.process_time()
     t_gs, r = _median(lambda: ImpactModel(grid, model="ac", commitment="fixed").assess(dmg), repeats)
@@ -107,6 +113,9 @@ def bench_one(case: str, repeats: int, seed: int) -> dict:
     its = sum(v.iterations for v in m.last_ac.islands.values())
     row = {"case": case, "damage": ",".join(dmg.ids), "gs_s": t_gs, "gs_cpu_s": cpu_gs, "gs_reuse_s": t_reuse,
            "gs_served": r.served_mw, "dc_served": dc.served_mw, "ipopt_iterations": its, "model": r.model_label}
+    if not peers:
+        row.update(pp_s=float("nan"), pp_served=float("nan"), pp_converged=False)
+        return row
     try:
         c0 = time.process_time()
         t_pp, (served_pp, ok) = _median(lambda: _pandapower_ac_mld(ppc), repeats)
@@ -116,15 +125,51 @@ def bench_one(case: str, repeats: int, seed: int) -> dict:
     return row
 
 
+def bench_random(case: str, n: int, seed: int) -> dict:
+    """gridshield alone on ``n`` random 3-asset damages (branches, generators; islands allowed)."""
+    import gridshield as gs
+    from gridshield.impact import Damage, ImpactModel
+
+    grid = _rated(gs.load_case(case))
+    rng = np.random.default_rng(seed)
+    ids = grid.branches.id.tolist() + grid.gens.id.tolist()
+    m = ImpactModel(grid, model="ac", commitment="fixed")
+    m.assess(Damage.from_ids(grid, list(rng.choice(ids, 3, replace=False))))  # warm-up
+    cpu, its, worst = [], [], ("", 0.0, 0)
+    for _ in range(n):
+        d = Damage.from_ids(grid, list(rng.choice(ids, 3, replace=False)))
+        c0 = time.process_time()
+        m.assess(d)
+        c = time.process_time() - c0
+        it = sum(v.iterations for v in m.last_ac.islands.values())
+        cpu.append(c)
+        its.append(it)
+        if c > worst[1]:
+            worst = (",".join(d.ids), c, it)
+    return {"case": case, "n": n, "cpu_median_s": statistics.median(cpu), "cpu_max_s": max(cpu),
+            "iterations_median": statistics.median(its), "iterations_max": max(its), "worst": worst}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="+", default=["case118", "case2869pegase"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--damage", help="comma-separated asset ids to time instead of the seed's first damage")
+    ap.add_argument("--random", type=int, default=0, help="time gridshield alone on N random 3-asset damages")
+    ap.add_argument("--skip-peers", action="store_true", help="do not run pandapower")
     a = ap.parse_args(argv)
     print(f"load average before: {os.getloadavg()}  (BIG_RATE {BIG_RATE:g} MVA for unlimited branches)")
+    if a.random:
+        for case in a.cases:
+            r = bench_random(case, a.random, a.seed)
+            print(f"{case}: {r['n']} random 3-asset damages, CPU per damage median {r['cpu_median_s']:.3f} s, "
+                  f"max {r['cpu_max_s']:.3f} s; Ipopt iterations median {r['iterations_median']:g}, max "
+                  f"{r['iterations_max']} (slowest: {r['worst'][0]}, {r['worst'][1]:.3f} s, {r['worst'][2]} iterations)"
+                  f"   load average: {os.getloadavg()}")
+        return 0
     for case in a.cases:
-        row = bench_one(case, a.repeats, a.seed)
+        row = bench_one(case, a.repeats, a.seed, a.damage, not a.skip_peers)
         ratio = row["pp_s"] / row["gs_s"] if row["gs_s"] > 0 else float("nan")
         print(f"{case}: damage {row['damage']}")
         print(f"  gridshield AC MLD   {row['gs_s']:8.3f} s (CPU {row['gs_cpu_s']:.3f} s; model reused "

@@ -76,17 +76,19 @@ def test_branch_and_bound_equals_enumeration():
     ng, nb = len(g.gens), len(g.buses)
     s = Setting(np.ones(nb, bool), np.ones(len(g.branches), bool), np.ones(ng, bool), np.ones(len(g.loads), bool),
                 np.array([0]), g.gens.p_min_mw / 100, g.gens.p_max_mw / 100, True, np.zeros(nb, np.int64))
-    nlp = _Nlp(m._ac, s, np.arange(nb))
+    start = {"va": np.zeros(nb), "vm": np.ones(nb), "pg": np.zeros(ng), "qg": np.zeros(ng),
+             "zd": np.ones(len(g.loads)), "gen_on": np.ones(ng, bool)}
+    nlp = _Nlp(m._ac, s, np.arange(nb), start)
     solver = _Ipopt(nlp)
     idx = np.r_[nlp.o_zg : nlp.o_zg + ng, nlp.o_zv : nlp.o_zv + nb]
     best = -np.inf
-    x0 = np.r_[np.zeros(nb), np.ones(nb), np.zeros(2 * ng), np.ones(nlp.n - 2 * nb - 2 * ng)]
+    x0 = nlp.x0
     for bits in itertools.product((0.0, 1.0), repeat=idx.size):
         lb, ub = nlp.lbx.copy(), nlp.ubx.copy()
         lb[idx] = ub[idx] = bits
         st, x, obj, _ = solver.solve(x0, lb, ub)
         if st in _OK:
-            best = max(best, -obj * m._ac.big_m)
+            best = max(best, -nlp.linear_objective(x) * m._ac.big_m)
     assert bnb == pytest.approx(best, abs=1e-4)
     assert best == pytest.approx(310.500000019965, abs=1e-2)
 
@@ -397,3 +399,92 @@ def test_restoration_with_the_ac_model(monkeypatch):
     monkeypatch.setattr(rplan, "AC_MAX_BUSES", 2)
     with pytest.raises(gs.GridshieldError, match="limited to 2 buses"):
         rplan.plan_restoration(g, ["branch:2"], crews=1, model="ac")
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed devices: the warm start, lazy rating rows, the dispatch tie-break
+# ---------------------------------------------------------------------------------------------
+
+
+def test_warm_start_spreads_the_losses_over_every_unit():
+    """ac_start_point: after the power flow of a DC point, the slack's extra output (the losses)
+    moves onto every unit of the island in proportion to its headroom; the second power flow
+    balances with the slack near its DC output."""
+    from gridshield.flow.ac import solve_ac
+    from gridshield.impact.ac import ac_start_point, operating_grid
+
+    g = gs.load_case("case118")
+    m = ImpactModel(g, commitment="fixed")
+    r = m.assess(["branch:9", "gen:3"])
+    on = r.bus_energised
+    br, gen = g.branches, g.gens
+    bon = on[br.from_bus] & on[br.to_bus] & br.in_service & ~np.isin(br.id, r.damage)
+    gon = on[gen.bus] & gen.in_service & ~np.isin(gen.id, r.damage)
+    plain = solve_ac(operating_grid(g, r.load_served_mw, r.gen_p_mw, on, bon, gon), init="dc", enforce_q_limits=True,
+                     robust=True)
+    losses = float(plain.gen_p_mw.sum() - r.gen_p_mw.sum())
+    assert plain.converged and losses > 10.0  # one slack takes them all
+    from gridshield.topology import islands
+
+    lab = np.maximum(islands(g, bon, on).label, 0)
+    pf, served, pg = ac_start_point(g, r.load_served_mw, r.gen_p_mw, on, bon, gon, gen.p_min_mw, gen.p_max_mw, lab)
+    assert pf.converged
+    np.testing.assert_allclose(served, r.load_served_mw)  # enough headroom: nothing shed
+    # per island: the losses spread by headroom (gen_p_mw - DC at the slack of the first flow)
+    gl = lab[gen.bus]
+    up = np.where(gon, gen.p_max_mw - r.gen_p_mw, 0.0)
+    excess = np.bincount(gl, np.where(gon, plain.gen_p_mw - r.gen_p_mw, 0.0))
+    f = excess / np.bincount(gl, up)
+    slack = np.abs(plain.gen_p_mw - r.gen_p_mw) > 1e-6
+    assert slack.sum() == 1 and excess.max() == pytest.approx(losses)
+    rest = gon & ~slack & (plain.bus_type[gen.bus] != 3)
+    np.testing.assert_allclose(pg[rest], r.gen_p_mw[rest] + f[gl[rest]] * up[rest], atol=1e-9)
+    # the slack now only takes the change of the losses between the two power flows
+    k = np.flatnonzero(slack)[0]
+    assert abs(pg[k] - (r.gen_p_mw[k] + f[gl[k]] * up[k])) < 0.1 * losses
+    assert np.all(pg[gon] <= gen.p_max_mw[gon] + 1e-6)
+
+
+def _rated_case118():
+    """case118 with ratings 5 % above the intact AC flows (it has none)."""
+    from gridshield.flow.ac import solve_ac
+
+    g = gs.load_case("case118")
+    pf = solve_ac(g)
+    s = np.maximum(np.hypot(pf.p_from_mw, pf.q_from_mvar), np.hypot(pf.p_to_mw, pf.q_to_mvar))
+    return g.replace(branches=g.branches.replace(rate_a_mva=1.05 * s + 1.0))
+
+
+def test_lazy_rating_rows_give_the_all_rows_answer(monkeypatch):
+    """Rating rows added lazily (none at the start, then the overloaded ends, round after round)
+    give the answer of the NLP with every rating row, and hold every rating."""
+    import gridshield.impact.mld_ac as mac
+
+    g = _rated_case118()
+    dmg = ["branch:9", "branch:38", "gen:3"]
+    monkeypatch.setattr(mac, "WATCH_LOADING", 0.0)  # every rated end from the start
+    full = ImpactModel(g, model="ac", commitment="fixed", weights=EQUAL).assess(dmg)
+    monkeypatch.setattr(mac, "WATCH_LOADING", 10.0)  # none: rows only once overloaded
+    m = ImpactModel(g, model="ac", commitment="fixed", weights=EQUAL)
+    lazy = m.assess(dmg)
+    assert "rounds of rating rows" in lazy.method and "rounds" not in full.method
+    assert any(b.startswith("rate") for i in lazy.islands for b in i.binding)
+    assert lazy.served_mw == pytest.approx(full.served_mw, abs=1e-3)
+    s2 = np.maximum(m.last_ac.p_from**2 + m.last_ac.q_from**2, m.last_ac.p_to**2 + m.last_ac.q_to**2)
+    rate = g.branches.rate_a_mva / g.base_mva
+    assert np.all(s2 <= rate**2 + mac.CONSTR_VIOL_TOL * 1.01)  # the row is |S|^2 <= rate^2 (p.u.)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dispatch_tie_break_moves_the_served_load_little(monkeypatch, seed):
+    """The tie-break toward the warm start (DISPATCH_TIE) against none, on random damages of
+    case300: the served load agrees to 0.2 MW (of 23,848 MW)."""
+    import gridshield.impact.mld_ac as mac
+
+    g = gs.load_case("case300")
+    dmg = _random_damage(g, np.random.default_rng(100 + seed))
+    tied = ImpactModel(g, model="ac", commitment="fixed", weights=EQUAL).assess(dmg)
+    monkeypatch.setattr(mac, "DISPATCH_TIE", 0.0)
+    free = ImpactModel(g, model="ac", commitment="fixed", weights=EQUAL).assess(dmg)
+    assert tied.model_label == free.model_label == "ac"
+    assert tied.served_mw == pytest.approx(free.served_mw, abs=0.2), dmg

@@ -44,6 +44,10 @@ MAX_SCHEDULE_CELLS = 1_000_000
 MAX_TIME_LIMIT_S = 7 * 24 * 3600.0
 #: Samples per batch / store transaction.
 MAX_BATCH_SIZE = 100_000
+#: Buses of a grid whose strike the dashboard and the report assess with the AC load delivery
+#: (``model="ac"``, an Ipopt solve of up to a few seconds at this size; larger grids would hold
+#: a dashboard worker or a report for long). The CLI's ``impact --model ac`` has no such bound.
+MAX_AC_BUSES = 3000
 #: Buses a dashboard map is drawn for (the map JSON grows with the grid; larger grids get no map).
 MAX_MAP_BUSES = 20_000
 #: Bytes of a scenario YAML file (a scenario is a few kB).

@@ -17,6 +17,8 @@ from gridshield.impact.result import AcCheck
 
 _VM_TOL = 1e-4
 _RATE_TOL = 1e-6
+#: Headroom counted for a unit without a finite P limit (MW) when losses are spread.
+_ROOM_CAP_MW = 1e6
 
 
 def operating_grid(
@@ -96,4 +98,62 @@ def ac_check(
     )
 
 
-__all__ = ["ac_check", "operating_grid"]
+def ac_start_point(
+    grid: Grid,
+    load_served_mw: np.ndarray,
+    gen_p_mw: np.ndarray,
+    bus_on: np.ndarray,
+    branch_on: np.ndarray,
+    gen_on: np.ndarray,
+    gen_lo_mw: np.ndarray,
+    gen_hi_mw: np.ndarray,
+    island_of_bus: np.ndarray,
+):
+    """AC power flow of a DC operating point with the losses carried by every unit of an island.
+
+    A plain power flow of the DC point puts all the losses on one slack per island (on a large
+    grid, GWs on one unit, far beyond its ``Pmax`` and the ratings of its branches). Here the
+    slacks' extra output after a first power flow is moved onto all the island's live units in
+    proportion to their headroom within ``[gen_lo_mw, gen_hi_mw]``; where the island has too little
+    headroom its served loads are scaled down by the shortfall. A second power flow (warm-started
+    from the first) gives the point.
+
+    Returns
+    -------
+    (AcResult, served MW per load, generator MW per unit)
+        The last power flow that converged (its ``converged`` is False when the first did not)
+        and the loads and dispatch it was solved for (the slacks' output from the solution).
+    """
+    from gridshield.flow.ac import solve_ac
+
+    g = grid.gens
+    pf = solve_ac(operating_grid(grid, load_served_mw, gen_p_mw, bus_on, branch_on, gen_on), init="dc",
+                  enforce_q_limits=True, robust=True)
+    if not pf.converged:
+        return pf, load_served_mw, gen_p_mw
+    n = int(island_of_bus.max()) + 1 if island_of_bus.size else 0
+    lab_g = np.where(gen_on, island_of_bus[g.bus], 0)
+    excess = np.bincount(lab_g, np.where(gen_on, pf.gen_p_mw - gen_p_mw, 0.0), n)  # the losses, per island
+    up = np.where(gen_on, np.clip(gen_hi_mw - gen_p_mw, 0.0, _ROOM_CAP_MW), 0.0)  # unlimited units: a large room
+    down = np.where(gen_on, np.clip(gen_p_mw - gen_lo_mw, 0.0, _ROOM_CAP_MW), 0.0)
+    room_up, room_down = np.bincount(lab_g, up, n), np.bincount(lab_g, down, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_up = np.where(excess > 0, np.minimum(excess / room_up, 1.0), 0.0)
+        f_down = np.where(excess < 0, np.minimum(-excess / room_down, 1.0), 0.0)
+    pg = gen_p_mw + up * np.nan_to_num(f_up)[lab_g] - down * np.nan_to_num(f_down)[lab_g]
+    ld = grid.loads
+    lab_d = np.where(bus_on[ld.bus], island_of_bus[ld.bus], 0)
+    pos = np.maximum(load_served_mw, 0.0)
+    served_isl = np.bincount(lab_d, pos, n)
+    short = np.maximum(excess - room_up, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = np.where(served_isl > 0, np.clip(1.0 - short / served_isl, 0.0, 1.0), 1.0)
+    served = np.where(load_served_mw > 0, load_served_mw * keep[lab_d], load_served_mw)
+    pf2 = solve_ac(operating_grid(grid, served, pg, bus_on, branch_on, gen_on), init=pf, enforce_q_limits=True,
+                   robust=True)
+    if not pf2.converged:
+        return pf, load_served_mw, np.where(gen_on, pf.gen_p_mw, 0.0)
+    return pf2, served, np.where(gen_on, pf2.gen_p_mw, 0.0)
+
+
+__all__ = ["ac_check", "ac_start_point", "operating_grid"]

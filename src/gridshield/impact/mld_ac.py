@@ -43,6 +43,25 @@ Loads with negative demand (injections) are held at their value, as in the DC mo
 purely reactive loads (``Pd = 0``: the served-MW answer could not show their shedding); with
 ``shed=False`` every load is held at its demand.
 
+Two tie-breaks make the optimum unique and the interior point fast (``_Nlp._objective``): a tiny
+concave cost of shedding (spread evenly over equal loads), and a quadratic cost of moving generator
+P, Q and bus voltage magnitudes away from the warm start (:data:`DISPATCH_TIE`). The MLD has no
+generation cost, so without the second the dispatch is free on a large optimal face and the
+interior point travels to its analytic centre: on case2869pegase, GWs of redispatch over 100-240
+iterations. Its weight (moving a unit across its whole range costs as much as 1e-4 p.u. of
+weighted load) moved the served load by at most 0.1 MW on the damages measured (docs/impact.md).
+Ipopt sees the objective in p.u. of weighted load (``obj_scaling_factor = M``), so that its
+complementarity tolerance does not leave small loads partly unserved.
+
+Rating rows are added lazily (:meth:`AcMldModel._solve_lazy`): first the branch ends loaded at
+least :data:`WATCH_LOADING` at the warm start, then every end the answer overloads, re-solving
+from the last point and multipliers (Ipopt's warm start); most rated ends never bind, and each row
+costs an inequality and a slack in every factorisation. The answer holds every rating.
+
+The warm start is the DC answer with an AC power flow at that point whose losses are spread over
+every unit of the island by headroom (:func:`gridshield.impact.ac.ac_start_point`), not left on
+one slack unit (GWs on case2869pegase, with its branches far above their ratings).
+
 Derivatives are analytic and vectorised: per branch end, the flows ``p, q`` depend on four variables
 (both angles, both magnitudes); their gradients and 3x3 Hessians in (angle difference, own
 magnitude, other magnitude) are closed-form, and the Jacobian and the Lagrangian's Hessian are
@@ -76,6 +95,23 @@ ACCEPTABLE_VIOL = 1e-6
 #: Weight of the quadratic tie-break on shed fractions, relative to each load's value (the served load
 #: moves by less than this fraction; see ``_Nlp._objective``).
 SHED_REG = 1e-6
+#: Weight of the quadratic tie-break that keeps generator P, Q and bus voltage magnitudes near the
+#: warm start: moving one of them across its whole range costs as much as serving this much less
+#: weighted load (p.u.); see ``_Nlp._objective``. 0 = none.
+DISPATCH_TIE = 1e-4
+#: Rating rows (|S| <= rate at a branch end) are added lazily: at first only for the ends loaded at
+#: least this much at the start point ...
+WATCH_LOADING = 0.5
+#: ... then, after each solve, for the ends above their rating or loaded at least this much.
+WATCH_AGAIN = 0.95
+#: Round of NLP solves from which every rating has a row.
+WATCH_MAX_ROUNDS = 4
+#: Ipopt options of a re-solve from a previous answer and its multipliers (after rating rows were
+#: added): start where it stopped, with a small barrier parameter.
+WARM_START_OPTIONS: dict[str, object] = {
+    "warm_start_init_point": "yes", "mu_init": 1e-6, "warm_start_bound_push": 1e-9, "warm_start_bound_frac": 1e-9,
+    "warm_start_slack_bound_push": 1e-9, "warm_start_slack_bound_frac": 1e-9, "warm_start_mult_bound_push": 1e-9,
+}
 #: Further Ipopt options (name -> value), e.g. ``{"mumps_pivot_order": 5}``.
 IPOPT_OPTIONS: dict[str, object] = {}
 #: Most NLP solves of the commitment branch and bound (``commitment="milp"``).
@@ -172,10 +208,11 @@ def end_flows(g0, b0, g1, b1, phi, a, b):
 class _Nlp:
     """The AC MLD of one set of buses: index maps, bounds, and the NumPy oracle functions."""
 
-    def __init__(self, m: AcMldModel, s: Setting, buses: np.ndarray):
+    def __init__(self, m: AcMldModel, s: Setting, buses: np.ndarray, start: dict[str, np.ndarray],
+                 watched: np.ndarray | None = None):
         grid = m.grid
         br, g, ld, sh = grid.branches, grid.gens, grid.loads, grid.shunts
-        nb_all = len(grid.buses)
+        nb_all, nl_all = len(grid.buses), len(br)
         mask = np.zeros(nb_all, bool)
         mask[buses] = True
         self.bidx = np.flatnonzero(mask)
@@ -187,6 +224,7 @@ class _Nlp:
         self.hidx = np.flatnonzero(sh.in_service & mask[sh.bus] & ((sh.g_mw != 0) | (sh.b_mvar != 0)))
         nbs, nls, ngs, nds, nhs = self.bidx.size, self.lidx.size, self.gidx.size, self.didx.size, self.hidx.size
         self.sizes = (nbs, nls, ngs, nds, nhs)
+        self.nl_all = nl_all
         f = bpos[br.from_bus[self.lidx]]
         t = bpos[br.to_bus[self.lidx]]
         self.f, self.t = f, t
@@ -201,8 +239,14 @@ class _Nlp:
         self.b1 = np.r_[a.yft[l_].imag, a.ytf[l_].imag]
         rate = m.rate_pu[l_]
         lim = rate > 0
-        self.lim_e = np.flatnonzero(np.r_[lim, lim])  # limited ends
-        self.rate2 = np.r_[rate[lim], rate[lim]] ** 2
+        #: every rated end of the island (from ends, then to ends) and its rating (p.u.)
+        self.rated_e = np.flatnonzero(np.r_[lim, lim])
+        self.rate_e = np.r_[rate, rate][self.rated_e]
+        # the rated ends with a constraint row: all, or those ``watched`` (bool per grid branch end,
+        # from ends of every grid branch, then to ends)
+        keep = np.ones(self.rated_e.size, bool) if watched is None else watched[np.r_[l_, l_ + nl_all]][self.rated_e]
+        self.lim_e = self.rated_e[keep]
+        self.rate2 = self.rate_e[keep] ** 2
         self.gb = bpos[g.bus[self.gidx]]
         self.db = bpos[ld.bus[self.didx]]
         self.hb = bpos[sh.bus[self.hidx]]
@@ -253,6 +297,7 @@ class _Nlp:
         self.m = self.c_ql + kg
         self.commitment = m.commitment
         self._bounds(m, s, bpos)
+        self.x0 = self._start_point(start)
         self._objective(m)
         self._jac_pattern()
         self._hess_pattern()
@@ -308,21 +353,49 @@ class _Nlp:
             c[self.o_zg : self.o_zg + ngs] = -1.0
             c[self.o_zv : self.o_zv + nbs] = -10.0
         self.cost = c
-        # strictly concave tie-break: shedding a fraction s of a load costs SHED_REG s^2 of its own
-        # value on top of the linear term, which makes the optimum unique (shedding spread evenly
-        # over equally weighted loads) and keeps the interior point's Hessian regular
-        self.reg = SHED_REG * np.abs(c[self.o_zd : self.o_zd + nds])
+        self.big_m = m.big_m
+        # strictly concave tie-breaks (``q_w (x - q_ref)^2`` over the variables ``q_idx``):
+        # * shedding a fraction s of a load costs SHED_REG s^2 of its own value on top of the linear
+        #   term: the optimum is unique (shedding spread evenly over equally weighted loads);
+        # * generator P, Q and bus voltage magnitudes cost DISPATCH_TIE per squared range of their
+        #   distance from the warm start: the MLD has no generation cost, so without it the
+        #   dispatch is free on a large optimal face, whose analytic centre the interior point
+        #   would travel to (GWs of redispatch on large grids, with flat, regularised steps)
+        zd = self.o_zd + np.arange(nds)
+        tied = np.r_[self.o_pg : self.o_pg + 2 * ngs, self.o_vm : self.o_vm + nbs]
+        span = self.ubx[tied] - self.lbx[tied]
+        span = np.maximum(np.where(np.isfinite(span), span, 1.0), 1e-3)
+        idx, w = [zd, tied], [SHED_REG * np.abs(c[zd]), DISPATCH_TIE / m.big_m / span**2]
+        self.q_idx, self.q_w = np.concatenate(idx), np.concatenate(w)
+        self.q_ref = np.r_[np.ones(nds), self.x0[self.q_idx[nds:]]]
+
+    def linear_objective(self, x: np.ndarray) -> float:
+        """The objective without the tie-breaks: minus PowerModelsRestoration's divided by M."""
+        return float(np.sum(self.cost * x))
 
     def objective(self, x: np.ndarray) -> float:
-        nds = self.sizes[3]
-        s = 1.0 - x[self.o_zd : self.o_zd + nds]
-        return float(np.sum(self.cost * x) + np.sum(self.reg * s * s))  # no BLAS call: it may spin threads
+        d = x[self.q_idx] - self.q_ref
+        return float(np.sum(self.cost * x) + np.sum(self.q_w * d * d))  # no BLAS call: it may spin threads
 
     def objective_grad(self, x: np.ndarray) -> np.ndarray:
-        nds = self.sizes[3]
         gr = self.cost.copy()
-        gr[self.o_zd : self.o_zd + nds] -= 2.0 * self.reg * (1.0 - x[self.o_zd : self.o_zd + nds])
+        gr[self.q_idx] += 2.0 * self.q_w * (x[self.q_idx] - self.q_ref)
         return gr
+
+    def _start_point(self, start: dict[str, np.ndarray]) -> np.ndarray:
+        """The warm start in this NLP's variables (``start`` in grid row order, see
+        :meth:`AcMldModel.solve`), within the bounds."""
+        nbs, nls, ngs, nds, nhs = self.sizes
+        x = np.zeros(self.n)
+        x[:nbs] = start["va"][self.bidx]
+        x[self.o_vm : self.o_vm + nbs] = np.clip(start["vm"][self.bidx], self.vmin, self.vmax)
+        x[self.o_pg : self.o_pg + ngs] = start["pg"][self.gidx]
+        x[self.o_qg : self.o_qg + ngs] = start["qg"][self.gidx]
+        x[self.o_zd : self.o_zd + nds] = start["zd"][self.didx]
+        x[self.o_zs : self.o_zs + nhs] = 1.0
+        x[self.o_zg : self.o_zg + ngs] = np.where(start["gen_on"][self.gidx], 1.0, 0.0)
+        x[self.o_zv : self.o_zv + nbs] = 1.0
+        return np.clip(x, self.lbx, self.ubx)
 
     # -- sparsity patterns ---------------------------------------------------------------------
     def _jac_pattern(self) -> None:
@@ -379,9 +452,8 @@ class _Nlp:
         r = [np.minimum(loc[i], loc[j]) for i, j in pairs]
         c = [np.maximum(loc[i], loc[j]) for i, j in pairs]
         hb = self.hb
-        zd = self.o_zd + np.arange(nds)
-        r += [self.o_vm + hb, self.o_vm + hb, zd]
-        c += [self.o_vm + hb, self.o_zs + np.arange(nhs), zd]
+        r += [self.o_vm + hb, self.o_vm + hb, self.q_idx]
+        c += [self.o_vm + hb, self.o_zs + np.arange(nhs), self.q_idx]
         self.hess_sp, self._hess_map = _pattern(np.concatenate(r), np.concatenate(c), self.n, self.n)
 
     # -- oracle ---------------------------------------------------------------------------------
@@ -397,6 +469,26 @@ class _Nlp:
         a, b = vm[self.es], vm[self.eo]
         p, q, u, w = end_flows(self.g0, self.b0, self.g1, self.b1, va[self.es] - va[self.eo], a, b)
         return p, q, u, w, a, b
+
+    def rows_from(self, other: _Nlp, lam_g: np.ndarray) -> np.ndarray:
+        """Constraint multipliers ``lam_g`` of ``other`` (the same buses, fewer rating rows) in
+        this NLP's rows; 0 for the rating rows ``other`` lacks."""
+        out = np.zeros(self.m)
+        out[: self.c_t] = lam_g[: other.c_t]
+        out[self.c_t + np.searchsorted(self.lim_e, other.lim_e)] = lam_g[other.c_t : other.c_a]
+        out[self.c_a :] = lam_g[other.c_a :]
+        return out
+
+    def loading(self, x: np.ndarray) -> np.ndarray:
+        """Apparent power over rating at every rated end (``rated_e`` order)."""
+        p, q, *_ = self.flows(x)
+        e = self.rated_e
+        return np.sqrt(p[e] ** 2 + q[e] ** 2) / self.rate_e
+
+    def ends_of_grid(self, e: np.ndarray) -> np.ndarray:
+        """Grid branch-end numbers (from ends ``0..nl-1``, to ends ``nl..2nl-1``) of island ends ``e``."""
+        nls = self.sizes[1]
+        return np.where(e < nls, self.lidx[e % max(nls, 1)], self.lidx[e % max(nls, 1)] + self.nl_all)
 
     def g(self, x: np.ndarray) -> np.ndarray:
         nbs, nls, ngs, nds, nhs = self.sizes
@@ -483,7 +575,7 @@ class _Nlp:
         vh = vm[self.hb]
         sh = self.gs * lam[self.c_p + self.hb] - self.bs * lam[self.c_q + self.hb]
         vals = np.concatenate([h_ff, h_ff, -h_ff, h_fa, -h_fa, h_fb, -h_fb, h_aa, h_bb, h_ab, 2 * zs * sh, 2 * vh * sh,
-                               2.0 * obj_factor * self.reg])
+                               2.0 * obj_factor * self.q_w])
         return np.bincount(self._hess_map, vals, self.hess_sp[2])
 
 
@@ -541,19 +633,38 @@ class _Ipopt:
             "ipopt.max_iter": int(IPOPT_MAX_ITER), "ipopt.linear_solver": "mumps",
             "ipopt.mu_strategy": "adaptive",
             "ipopt.mu_init": MU_INIT,
+            # the objective in p.u. of weighted load (the NLP's is divided by M): Ipopt's tolerances
+            # on complementarity then bound the load left unserved at a bound in p.u., not p.u. / M
+            "ipopt.obj_scaling_factor": float(nlp.big_m),
             "ipopt.acceptable_constr_viol_tol": ACCEPTABLE_VIOL,
             **IPOPT_OPTIONS,
         }
-        with quiet_c_stdout():
-            self.solver = ca.nlpsol("ac_mld", "ipopt", {"x": x, "p": p, "f": f_cb(x, p), "g": g_cb(x, p)}, opts)
+        self._problem = {"x": x, "p": p, "f": f_cb(x, p), "g": g_cb(x, p)}
+        self._opts = opts
+        self._solvers: dict[bool, object] = {}
+        #: multipliers of the last solve: (bounds, constraints)
+        self.lam: tuple[np.ndarray, np.ndarray] | None = None
 
-    def solve(self, x0: np.ndarray, lbx: np.ndarray, ubx: np.ndarray) -> tuple[str, np.ndarray, float, int]:
+    def _solver(self, warm: bool):
+        if warm not in self._solvers:
+            opts = {**self._opts, **({f"ipopt.{k}": v for k, v in WARM_START_OPTIONS.items()} if warm else {})}
+            with quiet_c_stdout():
+                self._solvers[warm] = _casadi().nlpsol("ac_mld", "ipopt", self._problem, opts)
+        return self._solvers[warm]
+
+    def solve(self, x0: np.ndarray, lbx: np.ndarray, ubx: np.ndarray,
+              lam: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[str, np.ndarray, float, int]:
+        """Solve from ``x0`` (and, with ``lam``, the multipliers of a previous solve: Ipopt's warm
+        start with :data:`WARM_START_OPTIONS`)."""
         nlp = self.nlp
         x0 = np.clip(x0, lbx, ubx)
+        solver = self._solver(lam is not None)
+        kw = {} if lam is None else {"lam_x0": lam[0], "lam_g0": lam[1]}
         with quiet_c_stdout():
-            r = self.solver(x0=x0, lbx=lbx, ubx=ubx, lbg=nlp.lbg, ubg=nlp.ubg)
-        st = self.solver.stats()
+            r = solver(x0=x0, lbx=lbx, ubx=ubx, lbg=nlp.lbg, ubg=nlp.ubg, **kw)
+        st = solver.stats()
         x = np.clip(np.asarray(r["x"], dtype=float).ravel(), lbx, ubx)  # Ipopt relaxes bounds by 1e-8
+        self.lam = (np.asarray(r["lam_x"], dtype=float).ravel(), np.asarray(r["lam_g"], dtype=float).ravel())
         return str(st.get("return_status", "unknown")), x, float(r["f"]), int(st.get("iter_count", 0))
 
 
@@ -678,10 +789,7 @@ class AcMldModel:
         return AcMldSolution(**{**out.__dict__, "islands": res})
 
     def _solve_into(self, s, buses, start, out, res, island_of_bus, isl_ids, trial) -> bool:
-        nlp = _Nlp(self, s, buses)
-        solver = _Ipopt(nlp)
-        x0 = self._x0(nlp, start)
-        status, x, obj, it, method = self._optimise(nlp, solver, x0)
+        status, nlp, x, obj, it, method = self._solve_lazy(s, buses, start)
         ok = status in _OK
         if trial and not ok:
             return False
@@ -689,7 +797,7 @@ class AcMldModel:
             _scatter(nlp, x, out)
             bind = _binding(self, nlp, x, island_of_bus)
             for k in isl_ids:
-                res[k] = AcIsland(k, "optimal", "", method, it, -obj * self.big_m, bind.get(k, ()))
+                res[k] = AcIsland(k, "optimal", "", method, it, -nlp.linear_objective(x) * self.big_m, bind.get(k, ()))
         else:
             k = isl_ids[0]
             if status in _INFEASIBLE:
@@ -698,22 +806,48 @@ class AcMldModel:
                 res[k] = AcIsland(k, "failed", f"Ipopt did not converge ({status})", method, it, float("nan"))
         return ok
 
-    def _x0(self, nlp: _Nlp, start: dict[str, np.ndarray]) -> np.ndarray:
-        nbs, nls, ngs, nds, nhs = nlp.sizes
-        x = np.zeros(nlp.n)
-        x[:nbs] = start["va"][nlp.bidx]
-        x[nlp.o_vm : nlp.o_vm + nbs] = np.clip(start["vm"][nlp.bidx], nlp.vmin, nlp.vmax)
-        x[nlp.o_pg : nlp.o_pg + ngs] = start["pg"][nlp.gidx]
-        x[nlp.o_qg : nlp.o_qg + ngs] = start["qg"][nlp.gidx]
-        x[nlp.o_zd : nlp.o_zd + nds] = start["zd"][nlp.didx]
-        x[nlp.o_zs : nlp.o_zs + nhs] = 1.0
-        x[nlp.o_zg : nlp.o_zg + ngs] = np.where(start["gen_on"][nlp.gidx], 1.0, 0.0)
-        x[nlp.o_zv : nlp.o_zv + nbs] = 1.0
-        return x
+    def _solve_lazy(self, s: Setting, buses: np.ndarray, start: dict[str, np.ndarray]):
+        """The AC MLD of ``buses`` with rating rows added lazily: first only the branch ends loaded
+        at least :data:`WATCH_LOADING` at the start point; after each solve, every end above its
+        rating (or within :data:`WATCH_AGAIN` of it) joins, and the NLP is solved again from the
+        last point and its multipliers, until no rating is exceeded (every rating from round
+        :data:`WATCH_MAX_ROUNDS` on). The answer satisfies every rating, and a KKT
+        point of the rows kept with the others inactive is one of the whole problem."""
+        nl = len(self.grid.branches)
+        watched = np.zeros(2 * nl, bool)
+        nlp = _Nlp(self, s, buses, start, watched)
+        x = nlp.x0
+        watched[nlp.ends_of_grid(nlp.rated_e[nlp.loading(x) >= WATCH_LOADING])] = True
+        iters, rounds, lam = 0, 0, None
+        while True:
+            nlp_next = _Nlp(self, s, buses, start, watched)
+            if lam is not None:
+                lam = (lam[0], nlp_next.rows_from(nlp, lam[1]))
+            nlp = nlp_next
+            solver = _Ipopt(nlp)
+            status, x, obj, it, method = self._optimise(nlp, solver, x, lam)
+            iters += it
+            rounds += 1
+            if status not in _OK:
+                break
+            load = nlp.loading(x)
+            over = (load**2 - 1.0) * nlp.rate_e**2 > CONSTR_VIOL_TOL
+            if not over.any():
+                break
+            if rounds + 1 >= WATCH_MAX_ROUNDS:
+                watched[:] = True
+            else:
+                watched[nlp.ends_of_grid(nlp.rated_e[over | (load >= WATCH_AGAIN)])] = True
+            # the multipliers belong to x unless a branch and bound moved on from the relaxation
+            lam = solver.lam if "branch and bound" not in method else None
+        if rounds > 1:
+            method += f", {rounds} rounds of rating rows"
+        return status, nlp, x, obj, iters, method
 
-    def _optimise(self, nlp: _Nlp, solver: _Ipopt, x0: np.ndarray):
-        """Relaxation, then (``milp``) branch and bound on fractional indicators."""
-        status, x, obj, it = solver.solve(x0, nlp.lbx, nlp.ubx)
+    def _optimise(self, nlp: _Nlp, solver: _Ipopt, x0: np.ndarray, lam=None):
+        """Relaxation (warm-started with the multipliers ``lam`` if given), then (``milp``) branch
+        and bound on fractional indicators."""
+        status, x, obj, it = solver.solve(x0, nlp.lbx, nlp.ubx, lam)
         if status not in _OK or self.commitment != "milp":
             return status, x, obj, it, "ipopt"
         idx = np.r_[nlp.o_zg : nlp.o_zg + nlp.sizes[2], nlp.o_zv : nlp.o_zv + nlp.sizes[0]]
@@ -829,11 +963,8 @@ def _binding(m: AcMldModel, nlp: _Nlp, x: np.ndarray, island_of_bus: np.ndarray)
     add("pmax", gid, gbus, gon & (pg >= nlp.pmax - BIND_TOL) & (nlp.pmax > nlp.pmin))
     add("qmax", gid, gbus, gon & (qg >= nlp.qmax - BIND_TOL) & (nlp.qmax > nlp.qmin))
     add("qmin", gid, gbus, gon & (qg <= nlp.qmin + BIND_TOL) & (nlp.qmax > nlp.qmin))
-    p, q, *_ = nlp.flows(x)
-    le = nlp.lim_e
-    s2 = p[le] ** 2 + q[le] ** 2
     at = np.zeros(2 * nls, bool)
-    at[le] = np.sqrt(s2) >= np.sqrt(nlp.rate2) * (1 - BIND_TOL)
+    at[nlp.rated_e] = nlp.loading(x) >= 1 - BIND_TOL
     hit = at[:nls] | at[nls:]
     lid, lbus = grid.branches.id[nlp.lidx], grid.branches.from_bus[nlp.lidx]
     add("rate", lid, lbus, hit)

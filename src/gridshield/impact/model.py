@@ -316,8 +316,7 @@ class ImpactModel:
     def _assess_ac(self, s: Setting, isl: Islands, sol: MldSolution, infeasible: dict[int, str]):
         """AC MLD of the energised islands, warm-started from the DC answer and the AC power flow
         at that point (where it converges; else the case's voltage magnitudes)."""
-        from gridshield.flow.ac import solve_ac
-        from gridshield.impact.ac import operating_grid
+        from gridshield.impact.ac import ac_start_point
 
         grid = self.grid
         base = grid.base_mva
@@ -332,8 +331,8 @@ class ImpactModel:
         }
         if gen_on.any():
             served = np.where(s.load_on, sol.ps * base, 0.0)
-            pf = solve_ac(operating_grid(grid, served, sol.pg * base, s.bus_on, s.branch_on, gen_on),
-                          init="dc", enforce_q_limits=True, robust=True)
+            pf, served, pg_mw = ac_start_point(grid, served, sol.pg * base, s.bus_on, s.branch_on, gen_on,
+                                               s.gen_lo * base, s.gen_hi * base, np.maximum(isl.label, 0))
             if pf.converged:
                 va = np.deg2rad(pf.va_deg)
                 shift = np.zeros(isl.count)
@@ -341,6 +340,9 @@ class ImpactModel:
                 start["va"] = np.where(s.bus_on, va - shift[np.maximum(isl.label, 0)], 0.0)
                 start["vm"] = np.where(pf.bus_energised, pf.vm_pu, start["vm"])
                 start["qg"] = pf.gen_q_mvar / base
+                start["pg"] = pg_mw / base
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    start["zd"] = np.where(pd > 0, np.clip(served / base / np.where(pd > 0, pd, 1.0), 0.0, 1.0), zd)
         todo = [k for k in range(isl.count) if isl.has_generation[k] and k not in infeasible]
         return self._ac.solve(s, isl.label, todo, start)
 

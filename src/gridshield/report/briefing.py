@@ -5,6 +5,8 @@ Headline cards say what they describe (this strike, or the mean over N sampled w
 the repair order, the assets whose protection cuts the expected loss most (the criticality
 ranking of :mod:`gridshield.security.rank`) and the outage schedule in one line per group; the
 72-hour board, the district map, readable tables and every input needed to reproduce it follow.
+Every card and section says which load-delivery model produced its numbers (the strike's: DC, or
+AC with ``load_model="ac"``; the repair plan's; the Monte Carlo run's, always DC).
 
 :func:`strike_story` computes what a briefing shows for one damage set (impact, heat,
 restoration plan and its timeline, a rotating-outage schedule for the remaining deficit);
@@ -23,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridshield.errors import GridshieldError
 from gridshield.grid.model import Grid
 from gridshield.report.html import Card, Report, Section
 from gridshield.report.tables import readable
@@ -37,6 +40,7 @@ class StrikeStory:
 
     ``label`` says which strike it is ("sampled wave 1 of seed 19"); ``strike_time`` is local.
     ``plan``, ``timeline``, ``heat`` and ``schedule`` may be None when that part is unavailable.
+    ``restoration_note`` says why the repair plan uses another load-delivery model than the impact.
     """
 
     label: str
@@ -49,6 +53,25 @@ class StrikeStory:
     timeline: Any = None
     schedule: Any = None
     schedule_note: str = ""
+    restoration_note: str = ""
+
+    @property
+    def impact_model(self) -> str:
+        """Load-delivery model of the impact (``"dc"``, ``"ac"`` or ``"ac (DC for islands ...)"``)."""
+        return str(getattr(self.impact, "model_label", "dc"))
+
+    @property
+    def restoration_model(self) -> str:
+        """Load-delivery model of the repair plan's served-load evaluations (``""`` without a plan)."""
+        return str(self.plan.options.get("model", "dc")) if self.plan is not None else ""
+
+
+def model_words(label: str) -> str:
+    """A load-delivery model label in words: ``"AC load delivery"``, ``"DC load delivery"``, or
+    ``"AC load delivery (DC for islands 3: AC failed)"``."""
+    if label.startswith("ac"):
+        return "AC load delivery" + label[2:]
+    return "DC load delivery"
 
 
 def sha256_text(text: str) -> str:
@@ -120,17 +143,27 @@ def strike_story(
     split: int = 2,
     restore_time_limit_s: float = 10.0,
     model: Any = None,
+    load_model: str = "dc",
 ) -> StrikeStory:
     """Impact, heat, restoration plan and timeline, and a rotating-outage schedule (from the next
-    local midnight after the strike, sub-queues of ``split``) for ``damage`` on ``grid``."""
-    from gridshield.impact import ImpactModel
+    local midnight after the strike, sub-queues of ``split``) for ``damage`` on ``grid``.
 
-    model = model if model is not None else ImpactModel(grid)
+    ``model`` is a prebuilt ``ImpactModel`` of ``grid``, else one is built with the load-delivery
+    model ``load_model`` (``"dc"`` or ``"ac"``). The repair plan uses the same model, except that
+    restoration with the AC load delivery is limited to small instances
+    (:func:`gridshield.restore.plan.ac_size_refusal`): above them the plan uses the DC load
+    delivery and ``restoration_note`` says why."""
+    from gridshield.impact import ImpactModel
+    from gridshield.impact.model import MODELS
+
+    if load_model not in MODELS:
+        raise GridshieldError(f"load_model must be one of {MODELS}, got {load_model!r}")
+    model = model if model is not None else ImpactModel(grid, model=load_model)
     ids = list(damage)
     impact = model.assess(ids)
     t0 = pd.Timestamp(strike_time)
     heat = plan = timeline = schedule = None
-    note = ""
+    note = rnote = ""
     if any(k.startswith("gs_heat_") for k in grid.extra_tables):
         from gridshield.heat import assess_heat
 
@@ -139,9 +172,18 @@ def strike_story(
         from gridshield.restore import plan_restoration
         from gridshield.restore.timeline import restoration_timeline
 
+        rmodel = model
+        if getattr(model, "model", "dc") == "ac":
+            from gridshield.impact import Damage
+            from gridshield.restore.plan import ac_size_refusal
+            from gridshield.restore.tasks import build_tasks
+
+            why = ac_size_refusal(grid, len(build_tasks(grid, Damage.from_ids(grid, ids))))
+            if why:
+                rmodel, rnote = ImpactModel(grid), f"the repair plan uses the DC load delivery: {why}"
         plan = plan_restoration(grid, ids, crews=crews, temperature_c=temperature_c,
-                                time_limit_s=restore_time_limit_s, model=model)
-        timeline = restoration_timeline(grid, plan, temperature_c=temperature_c, model=model)
+                                time_limit_s=restore_time_limit_s, model=rmodel)
+        timeline = restoration_timeline(grid, plan, temperature_c=temperature_c, model=rmodel)
     from gridshield.outages import deficit_from_impact, groups_from_grid, rotating_schedule
     from gridshield.outages.model import next_local_midnight
 
@@ -158,7 +200,8 @@ def strike_story(
     else:
         note = "no rotating outages needed: the supplied part of the grid can serve its demand"
     return StrikeStory(label=label, damage=tuple(ids), impact=impact, strike_time=t0, temperature_c=temperature_c,
-                       heat=heat, plan=plan, timeline=timeline, schedule=schedule, schedule_note=note)
+                       heat=heat, plan=plan, timeline=timeline, schedule=schedule, schedule_note=note,
+                       restoration_note=rnote)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,17 +209,25 @@ def strike_cards(grid: Grid, s: StrikeStory) -> list[Card]:
     """Cards for one strike, each saying that it describes this strike."""
     imp = s.impact
     pct = 100 * imp.lost_mw / imp.demand_mw if imp.demand_mw > 0 else 0.0
+    how = model_words(s.impact_model)
     cards = [
-        Card(f"{imp.lost_mw:,.0f} MW", "load lost", f"{s.label}; of {imp.demand_mw:,.0f} MW demand ({pct:.1f} %)"),
-        Card(f"{imp.customers_affected:,}", "customers without full supply", f"{s.label}; of {imp.customers_total:,}"),
-        Card(f"{len(imp.critical_lost)}", "critical loads lost", f"{s.label}; named below"),
+        Card(f"{imp.lost_mw:,.0f} MW", "load lost", f"{s.label}; of {imp.demand_mw:,.0f} MW demand ({pct:.1f} %); {how}"),
+        Card(f"{imp.customers_affected:,}", "customers without full supply", f"{s.label}; of {imp.customers_total:,}; {how}"),
+        Card(f"{len(imp.critical_lost)}", "critical loads lost", f"{s.label}; named below; {how}"),
     ]
     if s.heat is not None:
         first = s.heat.first_hours_to_12c_h
         when = f"first homes below 12 °C after {first:.0f} h" if math.isfinite(first) else "homes stay above 12 °C"
         cards.append(Card(f"{s.heat.people_without_heat:,}", "people without heat",
-                          f"{s.label}; at {s.temperature_c:g} °C outdoors; {when}"))
+                          f"{s.label}; at {s.temperature_c:g} °C outdoors; {when}; {how}"))
     return cards
+
+
+def _plan_words(s: StrikeStory) -> str:
+    """What the repair plan's times rest on, e.g. "repair plan: DC load delivery (...why)"."""
+    if s.plan is None:
+        return ""
+    return f"repair plan: {model_words(s.restoration_model)}" + (f" ({s.restoration_note})" if s.restoration_note else "")
 
 
 def critical_section(grid: Grid, s: StrikeStory) -> Section:
@@ -190,7 +241,8 @@ def critical_section(grid: Grid, s: StrikeStory) -> Section:
         rows.append({"load": str(ld.name[r]) or lid, "district / bus": str(grid.buses.name[ld.bus[r]]),
                      "MW": float(ld.p_mw[r]), "back after": back, "back at": when})
     if not rows:
-        return Section("Critical loads lost", "No critical load lost supply in this strike.", anchor="critical")
+        return Section("Critical loads lost", f"No critical load lost supply in this strike ({model_words(s.impact_model)}).",
+                       anchor="critical")
     frame = pd.DataFrame(rows).sort_values("back after", kind="stable")
     horizon = float(s.plan.makespan_h) if s.plan is not None else None
     table = readable(frame, [("load", "critical load", "text"), ("district / bus", "district / bus", "text"),
@@ -198,7 +250,8 @@ def critical_section(grid: Grid, s: StrikeStory) -> Section:
                              ("back at", "back at (local time)", "text")], horizon_h=horizon)
     return Section(f"Critical loads lost ({len(rows)}), {s.label}",
                    "Hospitals, water and heat pumping lost supply; each is back when the repair plan below "
-                   "restores its bus (hours after the strike).", tables=[table], anchor="critical")
+                   f"restores its bus (hours after the strike). Lost: {model_words(s.impact_model)}; back: "
+                   f"{_plan_words(s) or 'no repair plan'}.", tables=[table], anchor="critical")
 
 
 def next_steps_section(grid: Grid, s: StrikeStory, ranking: Any = None, top: int = 5) -> Section:
@@ -210,7 +263,8 @@ def next_steps_section(grid: Grid, s: StrikeStory, ranking: Any = None, top: int
         first = sorted(range(len(p.task_id)), key=lambda k: (p.end_h[k], p.start_h[k]))
         bullets.append("Repair first: " + "; ".join(
             f"{element_name(grid, p.task_id[k])} (crew {int(p.crew[k]) + 1}, done after {p.end_h[k]:.0f} h)"
-            for k in first[:3]) + f". All {len(p.task_id)} repairs are done after {p.makespan_h:.0f} h.")
+            for k in first[:3]) + f". All {len(p.task_id)} repairs are done after {p.makespan_h:.0f} h "
+            f"({_plan_words(s)}).")
         frame = pd.DataFrame({"crew": p.crew + 1, "task": [element_name(grid, t) for t in p.task_id],
                               "id": list(p.task_id), "class": list(p.asset_class), "start": p.start_h, "end": p.end_h})
         tables.append(readable(frame, [("crew", "crew", "int"), ("task", "repair", "text"), ("id", "asset id", "text"),
@@ -219,8 +273,9 @@ def next_steps_section(grid: Grid, s: StrikeStory, ranking: Any = None, top: int
         titles.append(f"Repair order ({p.crews} crews, {p.method} plan)")
     if ranking is not None and getattr(ranking, "expected_loss_mw", None) is not None:
         n = min(top, len(ranking.ids))
-        bullets.append("Protect first (largest cut of the expected loss per wave): " + ", ".join(
-            f"{element_name(grid, ranking.ids[i])} ({ranking.expected_loss_mw[i]:,.1f} MW)" for i in range(n)) + ".")
+        bullets.append("Protect first (largest cut of the expected loss per wave; Monte Carlo, DC load delivery): "
+                       + ", ".join(f"{element_name(grid, ranking.ids[i])} ({ranking.expected_loss_mw[i]:,.1f} MW)"
+                                   for i in range(n)) + ".")
         frame = pd.DataFrame({"asset": [element_name(grid, a) for a in ranking.ids[:n]],
                               "cut": ranking.expected_loss_mw[:n], "p": ranking.p_destroyed[:n],
                               "lwd": ranking.loss_when_destroyed_mw[:n]})
@@ -234,7 +289,8 @@ def next_steps_section(grid: Grid, s: StrikeStory, ranking: Any = None, top: int
         frame = pd.DataFrame(lines, columns=["group", "customers", "off", "possible"])
         bullets.append(f"Rotating outages from {s.schedule.times[0]:%a %d %b %Y %H:%M}: "
                        f"{sum(1 for x in lines if x[2] != '-')} of {len(lines)} groups go off at least once "
-                       f"(blocks of {s.schedule.block_steps * s.schedule.step_h:g} h); one line per group below.")
+                       f"(blocks of {s.schedule.block_steps * s.schedule.step_h:g} h; the deficit from the "
+                       f"{model_words(s.impact_model)}); one line per group below.")
         tables.append(readable(frame, [("group", "group", "text"), ("customers", "customers", "int"),
                                        ("off", "off (local time)", "text"), ("possible", "possible outage", "text")]))
         titles.append("Outage schedule, one line per group")
@@ -266,7 +322,8 @@ def map_section(grid: Grid, s: StrikeStory, geojson: Any = None) -> Section:
         titles.append("Districts (dark first)")
     text = (f"Destroyed: {', '.join(d.removeprefix('site:') for d in s.damage) or 'nothing'}. Districts are "
             "coloured by supply (dark, partly served with %, supplied), hatched where heat is off; struck sites "
-            "are red crosses. Hover a district for its MW, customers and critical loads.")
+            f"are red crosses. Hover a district for its MW, customers and critical loads. Supply from the "
+            f"{model_words(s.impact_model)}.")
     return Section(f"The strike on the map ({s.label})", text, figures=[fig], tables=tables, table_titles=titles,
                    anchor="map")
 
@@ -280,7 +337,9 @@ def board_section(s: StrikeStory) -> Section:
                        no_schedule_note=s.schedule_note)
     return Section(f"The next {BOARD_HOURS:g} hours",
                    "Strike, repair crews, load and heat supplied, people in homes below 12 °C (with the repairs, "
-                   "and dashed without) and the rotating-outage blocks on one clock.", figures=[fig], anchor="board")
+                   "and dashed without) and the rotating-outage blocks on one clock. At the strike: "
+                   f"{model_words(s.impact_model)}; " + (_plan_words(s) or "no repair plan") + ".",
+                   figures=[fig], anchor="board")
 
 
 def restoration_section(s: StrikeStory) -> Section | None:
@@ -297,7 +356,9 @@ def restoration_section(s: StrikeStory) -> Section | None:
     return Section(
         f"Restoration with {p.crews} crews",
         f"Energy not served {p.ens_mwh:,.0f} MWh; the plan's order cuts the weighted ENS by "
-        f"{p.improvement_over_naive_pct:.1f} % against repairing in the order of the damage list.",
+        f"{p.improvement_over_naive_pct:.1f} % against repairing in the order of the damage list. Served load "
+        f"at each repair state: {model_words(s.restoration_model)}"
+        + (f" ({s.restoration_note})." if s.restoration_note else "."),
         figures=[resilience_figure(p.time_h, p.served_pct, p.heat_supplied_pct,
                                    title="Resilience curve: supply over the repair plan")],
         tables=[table], table_titles=["Repair order: method comparison"], anchor="restoration")
@@ -318,7 +379,8 @@ def outages_section(s: StrikeStory) -> Section | None:
         "Rotating outages for the remaining deficit",
         f"{sch.n_groups - int(sch.exempt.sum())} switchable groups (critical infrastructure exempt), blocks of "
         f"{sch.block_steps * sch.step_h:g} h; every hour sheds at least the deficit "
-        f"({'covered' if sch.covered else 'NOT fully covered'}). Light grey slots go off only if the deficit grows.",
+        f"({'covered' if sch.covered else 'NOT fully covered'}), the deficit from the {model_words(s.impact_model)}. "
+        "Light grey slots go off only if the deficit grows.",
         figures=[sch.figure(title="Rotating outages")], tables=[table], table_titles=["Hours off per group"],
         anchor="outages")
 
@@ -351,8 +413,9 @@ def morning_briefing(
     sections += [s for s in (restoration_section(story), outages_section(story)) if s is not None]
     return Report(title=title, cards=cards, summary=summary, sections=sections, inputs=dict(inputs or {}),
                   warning=warning,
-                  subtitle=f"Cards marked “{story.label}” describe that one strike; cards marked “mean of … "
-                           "waves” average the Monte Carlo run, with their 95 % confidence intervals.")
+                  subtitle=f"Cards marked “{story.label}” describe that one strike ({model_words(story.impact_model)}); "
+                           "cards marked “mean of … waves” average the Monte Carlo run (DC load delivery), with "
+                           "their 95 % confidence intervals.")
 
 
 def run_inputs(*, scenario_source: str, scenario_text: str, seed: int, samples: int, grid: Grid,
@@ -377,6 +440,7 @@ def run_inputs(*, scenario_source: str, scenario_text: str, seed: int, samples: 
 
 __all__ = [
     "BOARD_HOURS",
+    "model_words",
     "StrikeStory",
     "board_section",
     "critical_section",

@@ -10,7 +10,8 @@ from rich.text import Text
 
 from gridshield.cli import app, console, err_console
 from gridshield.errors import GridshieldError
-from gridshield.limits import MAX_CREWS
+from gridshield.limits import MAX_AC_BUSES, MAX_CREWS
+from gridshield.restore.plan import AC_MAX_BUSES, AC_MAX_TASKS
 
 
 @app.command()
@@ -25,9 +26,14 @@ def report(
     crews: int = typer.Option(6, "--crews", help="repair crews of the restoration plan"),
     strike_time: str = typer.Option(None, "--strike-time", help="local time of the strike on the 72-hour board "
                                     "(e.g. 2026-01-12T02:00; default: now, to the hour)"),
+    model: str = typer.Option("dc", "--model", help="load-delivery model of the strike shown and its repair plan: dc "
+                              f"(LP) or ac (voltages, reactive power; grids up to {MAX_AC_BUSES:,} buses, repair plans "
+                              f"up to {AC_MAX_BUSES} buses and {AC_MAX_TASKS} tasks, else DC and said so); the Monte "
+                              "Carlo numbers stay DC"),
 ) -> None:
     """Write the morning briefing: one self-contained HTML file (cards, the critical loads lost,
-    what to do next, the 72-hour board, the district map, risk, restoration, outages, inputs)."""
+    what to do next, the 72-hour board, the district map, risk, restoration, outages, inputs).
+    Every card and section says which load-delivery model produced it."""
     from gridshield.report.build import run_report, scenario_report
 
     if out.suffix.lower() not in (".html", ".htm"):
@@ -36,7 +42,9 @@ def report(
         raise GridshieldError(f"--crews {crews}: give 1 to {MAX_CREWS} repair crews")
     if temperature is not None and not -60.0 <= temperature <= 40.0:
         raise GridshieldError(f"--temperature {temperature}: give an outdoor temperature in °C (-60..40)")
-    kw = {"temperature_c": temperature, "crews": crews, "strike_time": strike_time}
+    if model not in ("dc", "ac"):
+        raise GridshieldError(f"--model {model}: give dc or ac")
+    kw = {"temperature_c": temperature, "crews": crews, "strike_time": strike_time, "load_model": model}
     if Path(source).suffix.lower() in (".yaml", ".yml") or Path(source).is_file():
         if not Path(source).is_file():
             raise GridshieldError(f"scenario file {source!r} does not exist")

@@ -1,5 +1,7 @@
 """A Monte Carlo run in a report: cards with their 95 % CIs, summary sentences and the sections
-(loss distribution, worst sampled strike, probability that each area goes dark, loss per class)."""
+(loss distribution, worst sampled strike, probability that each area goes dark, loss per class).
+Monte Carlo runs decide the load served with the DC load delivery (the AC one is for single
+strikes); every card and section says so."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import pandas as pd
 from gridshield.report.html import Card, Section
 from gridshield.report.tables import readable
 
+#: The load-delivery model of every Monte Carlo number, in words.
+MC_MODEL = "DC load delivery"
 #: Two-sided 95 % normal quantile.
 Z95 = 1.959963984540054
 
@@ -37,13 +41,13 @@ def risk_cards(d: dict[str, Any]) -> list[Card]:
     cust = d["customers_affected"]
     return [
         Card(f"{lost['mean']:,.0f} MW", "expected load lost per wave",
-             f"mean of {n:,} sampled waves; 95 % CI {lo:,.0f}-{hi:,.0f} MW"),
+             f"mean of {n:,} sampled waves; 95 % CI {lo:,.0f}-{hi:,.0f} MW; {MC_MODEL}"),
         Card(f"{lost['p90']:,.0f} MW", "load lost in 1 wave of 10 (P90)",
-             f"{n:,} sampled waves; CVaR95 {lost['cvar95']:,.0f} MW"),
+             f"{n:,} sampled waves; CVaR95 {lost['cvar95']:,.0f} MW; {MC_MODEL}"),
         Card(f"{100 * d['p_any_loss']:.0f} %", "of waves cut some load",
-             f"{k:,} of {n:,} sampled waves; 95 % CI {100 * plo:.0f}-{100 * phi:.0f} %"),
+             f"{k:,} of {n:,} sampled waves; 95 % CI {100 * plo:.0f}-{100 * phi:.0f} %; {MC_MODEL}"),
         Card(f"{cust['mean']:,.0f}", "customers affected per wave",
-             f"mean of {n:,} sampled waves; 95 % CI {cust['ci95'][0]:,.0f}-{cust['ci95'][1]:,.0f}"),
+             f"mean of {n:,} sampled waves; 95 % CI {cust['ci95'][0]:,.0f}-{cust['ci95'][1]:,.0f}; {MC_MODEL}"),
     ]
 
 
@@ -69,7 +73,8 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
     pct = (lambda v: f" ({100 * v / demand:.1f} % of demand)") if demand else (lambda v: "")
     dark = sorted(d["group_dark_probability"].items(), key=lambda kv: -kv[1])
     summary = [
-        f"Over {n:,} sampled waves a wave like this cuts {lost['mean']:,.0f} MW on average{pct(lost['mean'])}; "
+        f"Over {n:,} sampled waves ({MC_MODEL}) a wave like this cuts {lost['mean']:,.0f} MW on average"
+        f"{pct(lost['mean'])}; "
         f"1 wave in 10 cuts {lost['p90']:,.0f} MW or more, and the worst 5 % average {lost['cvar95']:,.0f} MW.",
         f"About {d['hits_mean']:.1f} weapons get through per wave (of {d['launched_mean']:.1f} launched) and destroy "
         f"{d['destroyed_mean']:.1f} assets on average.",
@@ -86,7 +91,7 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
         Section(
             f"Distribution of load lost over {n:,} sampled waves",
             "Each sample is one simulated wave: interceptions, hits, destroyed assets, then the grid's best "
-            "response (maximal load delivery). P90, P99 and CVaR95 are marked.",
+            f"response (maximal load delivery, {MC_MODEL}). P90, P99 and CVaR95 are marked.",
             figures=[loss_distribution_figure(frame["lost_mw"].to_numpy(), p90=lost["p90"], p99=lost["p99"],
                                               cvar95=lost["cvar95"],
                                               title=f"Load lost per sampled wave ({n:,} waves)",
@@ -104,7 +109,7 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
         sections.append(Section(
             f"The worst sampled strike (sample {int(frame.index[worst])})",
             f"Destroyed: {', '.join(i.removeprefix('site:') for i in ids) or 'nothing'}. "
-            f"Load lost: {res.lost_mw:,.0f} MW of {res.demand_mw:,.0f} MW.",
+            f"Load lost: {res.lost_mw:,.0f} MW of {res.demand_mw:,.0f} MW ({MC_MODEL}).",
             figures=[impact_map_figure(grid, impact=res, damaged_ids=ids,
                                        title=f"The worst of {n:,} sampled waves (sample {int(frame.index[worst])})")],
         ))
@@ -113,7 +118,7 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
         names = _area_names(grid, [g for g, _ in shown])
         sections.append(Section(
             "Probability that each area goes completely dark",
-            f"Share of the {n:,} sampled waves in which the area lost all its load"
+            f"Share of the {n:,} sampled waves in which the area lost all its load ({MC_MODEL})"
             + (f" (the {len(shown)} most exposed of {len(dark)})." if len(dark) > len(shown) else "."),
             figures=[ranking_figure(names, [100 * p for _, p in shown], value_label="% of sampled waves",
                                     title="P(area completely dark)", top=len(shown))],
@@ -125,7 +130,8 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
         ))
     prio = pd.DataFrame([{"class": c, "mean": v["mean"], "lo": v["ci95"][0], "hi": v["ci95"][1]}
                          for c, v in d["lost_mw_by_priority"].items()])
-    sections.append(Section("Expected load lost by priority class", f"Mean over {n:,} sampled waves, with 95 % CI.",
+    sections.append(Section("Expected load lost by priority class",
+                            f"Mean over {n:,} sampled waves, with 95 % CI ({MC_MODEL}).",
                             tables=[readable(prio, [("class", "priority class", "text"),
                                                     ("mean", "expected MW lost per wave", "mw"),
                                                     ("lo", "95 % CI low (MW)", "mw"),
@@ -133,4 +139,4 @@ def risk_sections(risk: Any, grid: Any | None = None) -> tuple[list[Card], list[
     return risk_cards(d), summary, sections
 
 
-__all__ = ["Z95", "risk_cards", "risk_sections", "wilson_ci"]
+__all__ = ["MC_MODEL", "Z95", "risk_cards", "risk_sections", "wilson_ci"]

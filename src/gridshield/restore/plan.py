@@ -1147,7 +1147,7 @@ def plan_restoration(
         scaled = True
     dmg = damage if isinstance(damage, Damage) else Damage.from_ids(grid, damage)
     tasks = build_tasks(grid, dmg, durations, no_spare_durations)
-    if impact_options.get("model") == "ac":
+    if impact_options.get("model", getattr(model, "model", "dc")) == "ac":
         _check_ac_size(grid, len(tasks))
     stock = parse_spares(spares)
     travel = travel_matrix_h(tasks, travel_speed_kmh)
@@ -1267,14 +1267,21 @@ def _stopped_on_budget(r: _Result) -> bool:
     return bool(r.info.get("stopped_on_budget", False))
 
 
-def _check_ac_size(grid, n_tasks: int) -> None:
+def ac_size_refusal(grid, n_tasks: int) -> str:
+    """Why restoration with the AC load delivery is refused for ``grid`` and ``n_tasks`` repair
+    tasks (one line), or ``""`` when the instance is small enough."""
     nb = len(grid.buses)
     if nb > AC_MAX_BUSES or n_tasks > AC_MAX_TASKS:
-        raise GridshieldError(
-            f"model='ac': restoration with the AC load delivery is limited to {AC_MAX_BUSES} buses and "
-            f"{AC_MAX_TASKS} repair tasks (one Ipopt solve per evaluated repair state); this instance has {nb} "
-            f"buses and {n_tasks} tasks: use model='dc' (--model dc)"
-        )
+        return (f"restoration with the AC load delivery is limited to {AC_MAX_BUSES} buses and {AC_MAX_TASKS} "
+                f"repair tasks (one Ipopt solve per evaluated repair state); this instance has {nb} buses and "
+                f"{n_tasks} tasks")
+    return ""
+
+
+def _check_ac_size(grid, n_tasks: int) -> None:
+    why = ac_size_refusal(grid, n_tasks)
+    if why:
+        raise GridshieldError(f"model='ac': {why}: use model='dc' (--model dc)")
 
 
 def _people_hours_below_12c(grid, heat: _Heat, time_h: np.ndarray, states: list[GridState], temperature_c: float) -> float:
@@ -1306,6 +1313,7 @@ def _people_hours_below_12c(grid, heat: _Heat, time_h: np.ndarray, states: list[
 
 
 __all__ = [
+    "ac_size_refusal",
     "GridState",
     "GridValue",
     "plan_restoration",

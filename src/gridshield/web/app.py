@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from gridshield.errors import GridshieldError, UnknownAssetError
 from gridshield.grid.geometry import MAX_GEOJSON_BYTES
 from gridshield.grid.model import Grid
-from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_CREWS, MAX_MAP_BUSES
+from gridshield.limits import DEFAULT_UPLOAD_TOTAL_BYTES, MAX_AC_BUSES, MAX_CREWS, MAX_MAP_BUSES
 from gridshield.web import pages
 from gridshield.web.jobs import Job, JobPool, QueueFull
 from gridshield.web.security import (
@@ -42,9 +42,8 @@ from gridshield.web.security import (
 )
 
 DEFAULT_MAX_UPLOAD_MB = 50.0
-#: Largest case the dashboard assesses with the AC load delivery (an Ipopt solve of a few seconds
-#: at this size; larger uploads would hold a worker for long).
-WEB_AC_MAX_BUSES = 3000
+#: Largest case the dashboard assesses with the AC load delivery (see gridshield.limits.MAX_AC_BUSES).
+WEB_AC_MAX_BUSES = MAX_AC_BUSES
 #: Most schedule steps the dashboard builds (a week of quarter hours).
 MAX_SCHEDULE_STEPS = 24 * 7 * 4
 _log = logging.getLogger("gridshield.web")
