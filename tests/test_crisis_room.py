@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ def city():
 def _area(ring: np.ndarray) -> float:
     x, y = ring[:, 0], ring[:, 1]
     return float(abs((x * np.roll(y, -1) - np.roll(x, -1) * y).sum()) / 2.0)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -296,3 +300,23 @@ def test_site_table_coordinates_place_the_buses(case9):
     s0, s1, s2 = (np.flatnonzero(np.array(sub) == s)[0] for s in ("S0", "S1", "S2"))
     assert x[s1] - x[s0] == pytest.approx(0.1 * 111.32 * math.cos(math.radians(50.0333)), rel=1e-3)
     assert y[s2] - y[s0] == pytest.approx(0.1 * 110.574, rel=1e-6)
+
+
+def test_report_model_ac_names_its_model(tmp_path, capsys):
+    """``report --model ac``: the strike and its repair plan come from the AC load delivery and the
+    briefing says so next to the Monte Carlo numbers (DC); a grid above MAX_AC_BUSES is refused
+    before the run."""
+    from gridshield.cli import main
+    from gridshield.report.build import check_load_model
+
+    out = tmp_path / "r.html"
+    main(["report", str(EXAMPLES / "case118-missiles.yaml"), "--samples", "40", "--model", "ac",
+          "--out", str(out)])
+    html = out.read_text()
+    assert "repair plan: AC load delivery" in html and "(DC load delivery)" in html
+    big = gs.load_case("case9241pegase")
+    with pytest.raises(GridshieldError, match="3,000|3000"):
+        check_load_model(big, "ac")
+    with pytest.raises(SystemExit) as ei:
+        main(["report", str(EXAMPLES / "case118-missiles.yaml"), "--model", "xx"])
+    assert ei.value.code == 2 and "--model xx" in capsys.readouterr().err
