@@ -404,6 +404,27 @@ def test_cli_impact_on_a_cgmes_zip_by_site(capsys):
     assert "lost" in out.lower()
 
 
+
+def test_cgmes_export_round_trip_and_substation_targets(tmp_path, capsys):
+    """The four-substation network written as CGMES by pypowsybl reads back (its "no limit"
+    temporary limits are the largest float32, not a rating), and a threat scenario aimed at the
+    class ``substation`` draws from the model's own substations: S4 holds only an SVC (a generator
+    row here), yet it is a substation, not a plant; a risk run on the zip works from the CLI."""
+    from gridshield.cli import main
+    from gridshield.threat.sampling import asset_classes
+
+    path = tmp_path / "four.zip"
+    pn.create_four_substations_node_breaker_network().save(str(path), format="CGMES")
+    grid = gs.load_case(path)
+    assert np.all(grid.branches.rate_c_mva < 1e6)
+    classes = asset_classes(grid)
+    assert classes["substation"] == ["site:S4"] and sorted(classes["plant"]) == ["site:S1", "site:S2", "site:S3"]
+    sc = tmp_path / "sc.yaml"
+    sc.write_text(f"name: four\ngrid: {{case: {path}}}\nwaves:\n  - weapon: drone\n    launched: 3\n"
+                  "    targets: [{class: substation, weight: 1}]\n")
+    main(["risk", str(sc), "-n", "20", "--seed", "1", "--store", str(tmp_path / "r.duckdb")])
+    assert "stored as run" in capsys.readouterr().out
+
 # -- bad input -------------------------------------------------------------------------------------
 def _copy_without(src, dst, drop):
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:

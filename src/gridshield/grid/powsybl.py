@@ -578,8 +578,8 @@ def _ratings(limits: list[dict[str, Any]], ids: list[str], sides: list[tuple[str
             cur = np.ones(n, dtype=bool)
             val[pos[hit]] = frame["value"].to_numpy(float)[hit]
             cur[pos[hit]] = frame["current"].to_numpy(bool)[hit]
-            with np.errstate(over="ignore"):  # IIDM writes "no limit" as the largest double
-                mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
+            val[np.abs(val) >= NO_LIMIT] = np.nan  # "no limit" (IIDM: largest double; CGMES: float32)
+            mva = np.where(cur, math.sqrt(3) * val * np.asarray(vn, float) / 1000.0, val)
             best[j] = np.fmin(best[j], np.where(np.isnan(mva), np.inf, mva))
     return np.where(np.isfinite(best), best, 0.0)
 
@@ -838,15 +838,18 @@ def _voltage_targets(b: _Build, kind: str, df: Any, nom: _Nominal, approximate: 
     return np.where(ok, target, np.nan)
 
 
-def _col(df: Any, name: str, default: float) -> np.ndarray:
-    """A numeric column with non-finite values (and a missing column) replaced by ``default``.
+#: Magnitudes from this size up mean "no limit": IIDM writes it as the largest double, CGMES
+#: exports as the largest single-precision float (3.4e38); no grid quantity comes near.
+NO_LIMIT = 1e30
 
-    IIDM writes "no limit" as the largest double: values beyond 1e300 count as non-finite.
-    """
+
+def _col(df: Any, name: str, default: float) -> np.ndarray:
+    """A numeric column with non-finite values, "no limit" markers (:data:`NO_LIMIT`) and a
+    missing column replaced by ``default``."""
     if name not in df:
         return np.full(len(df), default)
     v = df[name].to_numpy(float)
-    return np.where(np.isfinite(v) & (np.abs(v) < 1e300), v, default)
+    return np.where(np.isfinite(v) & (np.abs(v) < NO_LIMIT), v, default)
 
 
 def _connected(b: _Build, df: Any, what: str) -> tuple[Any, np.ndarray]:
@@ -890,7 +893,8 @@ def _generators(network: Any, b: _Build, nom: _Nominal, approximate: bool) -> No
                     _col(df, "min_q", -np.inf))
     qmax = np.where(np.isfinite(df["max_q_at_target_p"].to_numpy(float)), df["max_q_at_target_p"].to_numpy(float),
                     _col(df, "max_q", np.inf))
-    q_range = qmax - qmin
+    with np.errstate(over="ignore", invalid="ignore"):  # unlimited units: their range is inf
+        q_range = qmax - qmin
     curve = (df["reactive_limits_kind"].astype(str) == "CURVE").to_numpy()
     if curve.any():  # OpenLoadFlow's reactive range of a curve: its widest point
         pts = network.get_reactive_capability_curve_points()

@@ -104,9 +104,16 @@ def build_grid(scenario: Scenario) -> Grid:
 def asset_classes(grid: Grid) -> dict[str, list[str]]:
     """The strikeable assets of ``grid`` by class (``site``, ``substation``, ``plant``, ...)."""
     gen_buses = set(grid.gens.bus[grid.gens.in_service].tolist())
+    stated = dict(zip(grid.site_table.id.tolist(), grid.site_table.category.tolist(), strict=True))
     plants, subs = [], []
     for name, rows in grid.sites.items():
-        (plants if gen_buses.intersection(rows.tolist()) else subs).append(f"site:{name}")
+        # the model's own category where it states one (a CGMES substation holding an SVC or an
+        # HVDC converter is no plant); else a site with a generator is a plant
+        cat = stated.get(f"site:{name}") or ("plant" if gen_buses.intersection(rows.tolist()) else "substation")
+        if cat == "plant":
+            plants.append(f"site:{name}")
+        elif cat == "substation":
+            subs.append(f"site:{name}")
     br = grid.branches
     live = br.in_service
     return {
