@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gridshield.errors import GridshieldError
-from gridshield.flow.matrices import DC_CONVENTIONS
+from gridshield.flow.matrices import DC_CONVENTIONS, bus_shunt_pu
 from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
@@ -178,6 +178,17 @@ class ImpactModel:
             tuple(grid.buses.id[ld.bus].tolist()),
         )
         self._load_ids = tuple(ld.id.tolist())
+        # per-damage invariants of the result: the demand vector, and each breakdown's loads as a
+        # contiguous segment of one stable ordering (so a segment's sum adds the same numbers in
+        # the same order as the boolean mask it replaces: identical to the last bit)
+        self._demand = _ro(np.where(self._ld_on, ld.p_mw, 0.0))
+        pos = self._pos & self._ld_on
+        self._customers_total = int(ld.customers[pos].sum())
+        self._groups = _Segments(ld.group, sorted(set(ld.group.tolist())), pos, self._demand, ld.customers)
+        self._priorities = _Segments(ld.priority, PRIORITY_CLASSES, pos, self._demand, ld.customers)
+        self._critical = pos & (ld.priority == "critical")
+        self._shunt_pu = bus_shunt_pu(grid).real if len(grid.shunts) else None
+        self._pd_pu = ld.p_mw / grid.base_mva
         self.n_solved_lp = 0
         self.n_fast = 0
         #: the raw AC MLD answer of the last assessment (``model="ac"``), for inspection
@@ -362,12 +373,8 @@ class ImpactModel:
         if np.any(gon & ((p0 < lo - 1e-12) | (p0 > hi + 1e-12))):
             return None
         lab_g = np.where(gon, isl.label[g.bus], 0)
-        pd = np.where(s.load_on, ld.p_mw / grid.base_mva, 0.0)
-        gs = np.zeros(len(grid.buses))
-        if len(grid.shunts):
-            from gridshield.flow.matrices import bus_shunt_pu
-
-            gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0)
+        pd = np.where(s.load_on, self._pd_pu, 0.0)
+        gs = np.zeros(len(grid.buses)) if self._shunt_pu is None else np.where(s.bus_on, self._shunt_pu, 0.0)
         lab_b = np.where(s.bus_on, isl.label, 0)
         demand = bsum(isl.label[ld.bus][s.load_on], pd[s.load_on], nisl)
         demand += bsum(lab_b[s.bus_on], gs[s.bus_on], nisl)
@@ -394,10 +401,8 @@ class ImpactModel:
         ld = grid.loads
         base = grid.base_mva
         nb = len(grid.buses)
-        ps = np.where(s.load_on, ld.p_mw / base, 0.0)
-        from gridshield.flow.matrices import bus_shunt_pu
-
-        gs = np.where(s.bus_on, bus_shunt_pu(grid).real, 0.0) if len(grid.shunts) else np.zeros(nb)
+        ps = np.where(s.load_on, self._pd_pu, 0.0)
+        gs = np.zeros(nb) if self._shunt_pu is None else np.where(s.bus_on, self._shunt_pu, 0.0)
         pinj = bsum(grid.gens.bus, pg, nb) - bsum(ld.bus, ps, nb) - gs
         theta, flow = dc_flows(grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses, pinj, topo)
         rate = self.rate_mw / base
@@ -503,7 +508,7 @@ class ImpactModel:
         served = np.where(np.abs(served - ld.p_mw) < _TOL_MW, ld.p_mw, served)
         served = np.where(np.abs(served) < _TOL_MW, 0.0, served)
         served.setflags(write=False)
-        demand = np.where(self._ld_on, ld.p_mw, 0.0)
+        demand = self._demand
         pos = self._pos & self._ld_on
         served_total = float(served[pos].sum())
         pg = np.where(s.gen_on, pg_pu * base, 0.0)
@@ -538,16 +543,10 @@ class ImpactModel:
         # per load classification
         short = pos & (served < demand - _TOL_MW)
         cust = ld.customers
-        groups: dict[str, dict[str, float]] = {}
-        for name in sorted(set(ld.group.tolist())):
-            m = (ld.group == name) & pos
-            groups[name or "(none)"] = _breakdown(m, demand, served, cust, short)
-        by_pri: dict[str, dict[str, float]] = {}
-        for name in PRIORITY_CLASSES:
-            m = (ld.priority == name) & pos
-            if m.any():
-                by_pri[name] = _breakdown(m, demand, served, cust, short)
-        critical_lost = tuple(ld.id[short & (ld.priority == "critical")].tolist())
+        lost = demand - served
+        groups = self._groups.breakdown(lost, short, named=True)
+        by_pri = self._priorities.breakdown(lost, short, named=False)
+        critical_lost = tuple(ld.id[short & self._critical].tolist())
         bus_energised = s.bus_on.copy()
         bus_energised.setflags(write=False)
         dark = tuple(grid.buses.id[grid.buses.in_service & ~bus_energised].tolist())
@@ -576,7 +575,7 @@ class ImpactModel:
             demand_mw=self.demand_mw,
             served_mw=served_total,
             load_ids=self._load_ids,
-            load_demand_mw=_ro(demand),
+            load_demand_mw=demand,
             load_served_mw=served,
             gen_p_mw=pg,
             branch_flow_mw=flow,
@@ -584,7 +583,7 @@ class ImpactModel:
             islands=tuple(islands_out),
             by_group=groups,
             by_priority=by_pri,
-            customers_total=int(cust[pos].sum()),
+            customers_total=self._customers_total,
             customers_affected=int(cust[short].sum()),
             critical_lost=critical_lost,
             dark_buses=dark,
@@ -608,13 +607,43 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _breakdown(m, demand, served, cust, short) -> dict[str, float]:
-    return {
-        "demand_mw": float(demand[m].sum()),
-        "lost_mw": float((demand[m] - served[m]).sum()),
-        "customers": int(cust[m].sum()),
-        "customers_off": int(cust[m & short].sum()),
-    }
+class _Segments:
+    """The loads of each class (load group or priority) with positive demand, as contiguous
+    segments of one stable ordering of the loads, and the classes' damage-independent totals.
+
+    ``breakdown`` sums a segment of the reordered per-load vectors: the same numbers added in
+    the same order as indexing with the class's boolean mask, so the sums are identical.
+    """
+
+    def __init__(self, labels: np.ndarray, names, pos: np.ndarray, demand: np.ndarray, cust: np.ndarray):
+        rows, bounds = [], [0]
+        for name in names:
+            r = np.flatnonzero((labels == name) & pos)
+            rows.append(r)
+            bounds.append(bounds[-1] + r.size)
+        self.order = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        self.bounds = tuple(zip(bounds[:-1], bounds[1:]))
+        self.names = tuple(names)
+        self.present = tuple(b > a for a, b in self.bounds)
+        d, c = demand[self.order], cust[self.order]
+        self.demand = tuple(float(d[a:b].sum()) for a, b in self.bounds)
+        self.cust = c
+        self.customers = tuple(int(c[a:b].sum()) for a, b in self.bounds)
+
+    def breakdown(self, lost: np.ndarray, short: np.ndarray, named: bool) -> dict[str, dict[str, float]]:
+        """``{name: {"demand_mw", "lost_mw", "customers", "customers_off"}}``; ``named``: every
+        class, the empty name as ``"(none)"``; else only classes with loads."""
+        lo = lost[self.order]
+        off = np.where(short[self.order], self.cust, 0)
+        out = {}
+        for name, (a, b), there, dem, cu in zip(self.names, self.bounds, self.present, self.demand, self.customers):
+            if named:
+                name = name or "(none)"
+            elif not there:
+                continue
+            out[name] = {"demand_mw": dem, "lost_mw": float(lo[a:b].sum()), "customers": cu,
+                         "customers_off": int(off[a:b].sum())}
+        return out
 
 
 def _without(grid: Grid, s: Setting, drop_bus: np.ndarray) -> Setting:

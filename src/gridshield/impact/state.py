@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg.lapack import dgecon as _gecon, dgetrf as _getrf, dgetrs as _getrs
 
 from gridshield.flow.dc import SparseLU
 from gridshield.flow.matrices import DcMatrices, dc_susceptance, make_bdc
@@ -163,6 +164,13 @@ class BaseDc:
         self.pf_shift = -b * shift
         self.m = make_bdc(grid, convention, self.branch_on)  # type: ignore[arg-type]
         self._lu: SparseLU | None = None
+        # damage-independent pieces of low_rank
+        self._b_on = self.branch_on & (b != 0)
+        self._refs0 = np.flatnonzero(self.bus_on & self.is_ref)
+        self._on0 = np.flatnonzero(self.bus_on)
+        self._on0_free = np.flatnonzero(self.bus_on & ~self.is_ref)
+        self._pos_from = self.pos[br.from_bus]
+        self._pos_to = self.pos[br.to_bus]
 
     @property
     def lu(self) -> SparseLU:
@@ -192,26 +200,32 @@ class BaseDc:
         grid = self.grid
         br = grid.branches
         nb = len(grid.buses)
-        removed = np.flatnonzero(self.branch_on & ~live.branch & (self.b != 0))
+        removed = np.flatnonzero(self._b_on & ~live.branch)
         # grounds: one per part of the intact energised grid that holds no intact reference
-        base = self.bus_on
         lab = isl.label
-        on_lab = base & (lab >= 0)
         n = max(isl.count, 1)
         has_ref = np.zeros(n, bool)
-        has_ref[lab[on_lab & self.is_ref]] = True
+        lab_ref = lab[self._refs0]
+        has_ref[lab_ref[lab_ref >= 0]] = True
         island_ref = np.full(n, -1, np.int64)
         island_ref[lab[refs]] = refs
+        lab_on = lab[self._on0]  # labels of the intact energised buses, ascending bus order
+        alive = lab_on >= 0
+        cand, lab_cand = self._on0[alive], lab_on[alive]
+        # first (lowest) bus of each label: cand is ascending, so each label's first occurrence
+        new = np.ones(lab_cand.size, bool)
+        order = np.argsort(lab_cand, kind="stable")
+        ls = lab_cand[order]
+        new[1:] = ls[1:] != ls[:-1]
+        comp = ls[new]
+        comp = comp[~has_ref[comp]]
         first = np.full(n, nb, np.int64)
-        cand = np.flatnonzero(on_lab)
-        np.minimum.at(first, lab[cand], cand)
-        need = np.zeros(n, bool)
-        need[lab[cand]] = True
-        need &= ~has_ref
-        comp = np.flatnonzero(need)
-        grounds = np.where(island_ref[comp] >= 0, island_ref[comp], first[comp])
-        destroyed = np.flatnonzero(base & (lab < 0) & ~self.is_ref)  # a destroyed bus is cut off
-        grounds = np.r_[grounds, destroyed].astype(np.int64)
+        first[ls[new]] = cand[order[new]]
+        ir = island_ref[comp]
+        grounds = np.where(ir >= 0, ir, first[comp])
+        destroyed = self._on0_free[lab[self._on0_free] < 0]  # a destroyed bus is cut off
+        if destroyed.size:
+            grounds = np.concatenate([grounds, destroyed])
         k = removed.size + grounds.size
         if k > MAX_RANK:
             return None
@@ -222,8 +236,12 @@ class BaseDc:
         if k == 0:
             return LowRankTopo(self, branch_on, bus_on, pf_shift, pbus_shift, ref_of, None, None, None, None)
         n0 = self.idx.size
-        pf = np.r_[self.pos[br.from_bus[removed]], self.pos[grounds]]
-        pt = np.r_[self.pos[br.to_bus[removed]], np.full(grounds.size, n0, np.int64)]
+        pf = np.empty(k, np.int64)
+        pt = np.full(k, n0, np.int64)
+        nr = removed.size
+        pf[:nr] = self._pos_from[removed]
+        pf[nr:] = self.pos[grounds]
+        pt[:nr] = self._pos_to[removed]
         u = np.zeros((n0 + 1, k), order="F")  # row n0 collects references (dropped)
         cols = np.arange(k)
         u[pf, cols] += 1.0
@@ -231,10 +249,33 @@ class BaseDc:
         w = self.lu.solve(u[:n0])
         wz = np.vstack([w, np.zeros((1, k))])
         s = wz[pf] - wz[pt]  # U^T W (symmetric)
-        s[np.diag_indices(k)] += np.r_[-1.0 / self.b[removed], np.ones(grounds.size)]
-        if np.linalg.cond(s) > MAX_COND:
+        diag = np.ones(k)
+        diag[:nr] = -1.0 / self.b[removed]
+        s[np.diag_indices(k)] += diag
+        s_lu = _well_conditioned_lu(s)
+        if s_lu is None:
             return None
-        return LowRankTopo(self, branch_on, bus_on, pf_shift, pbus_shift, ref_of, pf, pt, w, sla.lu_factor(s))
+        return LowRankTopo(self, branch_on, bus_on, pf_shift, pbus_shift, ref_of, pf, pt, w, s_lu)
+
+
+def _well_conditioned_lu(s: np.ndarray) -> tuple | None:
+    """``scipy.linalg.lu_factor(s)``, or None when ``s`` is singular or its condition number
+    exceeds :data:`MAX_COND`.
+
+    The condition number is LAPACK's 1-norm estimate from the factors (``dgecon``: O(k^2) on top
+    of the O(k^3) LU, against a k x k SVD for ``numpy.linalg.cond``'s 2-norm one). For a k x k
+    matrix the two differ by at most a factor k; the cases that matter (a removed branch of
+    tiny susceptance, an update that leaves part of the grid without reference) are off by many
+    orders of magnitude either way (tests/test_impact_scale.py).
+    """
+    anorm = float(np.abs(s).sum(axis=0).max())
+    lu, piv, info = _getrf(s)
+    if info != 0 or not np.isfinite(anorm):
+        return None
+    rcond, info = _gecon(lu, anorm, norm="1")
+    if info != 0 or not rcond * MAX_COND > 1.0:
+        return None
+    return lu, piv
 
 
 @dataclass(frozen=True)
@@ -263,7 +304,7 @@ class LowRankTopo:
         z = b.lu.solve(np.asarray(rhs, float)[b.idx])
         if self.w is not None:
             zz = np.concatenate([z, np.zeros((1,) + z.shape[1:])])
-            z = z - self.w @ sla.lu_solve(self.s_lu, zz[self.pf] - zz[self.pt])
+            z = z - self.w @ _getrs(*self.s_lu, zz[self.pf] - zz[self.pt])[0]
         x = np.zeros((len(b.pos) + 1,) + z.shape[1:])
         x[b.idx] = z
         out = x[:-1] - x[self.ref_of]  # ref_of = -1 (not energised) picks the appended zero row
