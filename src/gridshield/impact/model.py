@@ -14,7 +14,8 @@ model of the maximal-load-delivery LP, priority weights) and then assesses many 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,7 @@ class ImpactModel:
         self._critical = pos & (ld.priority == "critical")
         self._shunt_pu = bus_shunt_pu(grid).real if len(grid.shunts) else None
         self._pd_pu = ld.p_mw / grid.base_mva
+        self._one_thread = False
         self.n_solved_lp = 0
         self.n_fast = 0
         #: the raw AC MLD answer of the last assessment (``model="ac"``), for inspection
@@ -253,8 +255,25 @@ class ImpactModel:
     # ------------------------------------------------------------------------------------------
     def assess(self, damage: Damage | Sequence[str] | str | None = None) -> ImpactResult:
         """Impact of one damage (a :class:`Damage`, a list of asset ids or a comma-separated string)."""
+        if self._one_thread:
+            return self._assess(damage)
         with one_blas_thread():
             return self._assess(damage)
+
+    @contextmanager
+    def one_thread(self) -> Iterator[None]:
+        """BLAS on one thread for every :meth:`assess` inside the block (as each call sets on its
+        own): entering :func:`~gridshield.optim.one_blas_thread` costs tens of microseconds, so
+        the Monte Carlo enters it once per batch of samples instead of once per damage."""
+        if self._one_thread:
+            yield
+            return
+        with one_blas_thread():
+            self._one_thread = True
+            try:
+                yield
+            finally:
+                self._one_thread = False
 
     def _assess(self, damage: Damage | Sequence[str] | str | None) -> ImpactResult:
         grid = self.grid

@@ -69,7 +69,8 @@ class Batch:
 def run_batch(sampler: Any, seed: int, start: int, stop: int) -> Batch:
     """Samples ``start..stop-1`` with a worker's :class:`~gridshield.threat.sampling.Sampler`."""
     sampler.begin_batch()
-    rows = [sampler.sample(seed, i) for i in range(start, stop)]
+    with sampler.one_thread():
+        rows = [sampler.sample(seed, i) for i in range(start, stop)]
     groups = sampler.groups
     n, ng = len(rows), len(groups)
     return Batch(

@@ -16,6 +16,7 @@ The destroyed assets of all waves form the sample's damage, which the impact eng
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,10 @@ class CompiledWave:
     targets: tuple[str, ...]
     target_p: np.ndarray
     destroy_p: np.ndarray
+    #: ``target_p`` cumulated as ``Generator.choice(p=target_p)`` does it (``cumsum``, divided by
+    #: the last): searching it with ``random(h)`` draws exactly what ``choice`` draws, without
+    #: its per-call checks of ``p``
+    target_cdf: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class CompiledThreat:
             k = int(rng.binomial(n, r)) if n > 0 else 0
             h = n - k
             if h > 0 and len(w.targets):
-                tgt = rng.choice(len(w.targets), size=h, p=w.target_p)
+                tgt = w.target_cdf.searchsorted(rng.random(h), side="right")  # = rng.choice(..., p=target_p)
                 u = rng.random(h)
                 for t in tgt[u < w.destroy_p[tgt]].tolist():
                     destroyed.add(w.targets[t])
@@ -263,7 +268,9 @@ def compile_threat(scenario: Scenario, grid: Grid) -> CompiledThreat:
             lk = ("poisson", (float(launched.poisson),))
         else:
             lk = ("uniform_int", tuple(float(x) for x in launched.uniform_int))  # type: ignore[union-attr]
-        for arr in (p_hit, pd):
+        cdf = p_hit.cumsum()
+        cdf /= cdf[-1]
+        for arr in (p_hit, pd, cdf):
             arr.setflags(write=False)
         waves.append(
             CompiledWave(
@@ -274,6 +281,7 @@ def compile_threat(scenario: Scenario, grid: Grid) -> CompiledThreat:
                 targets=ids,
                 target_p=p_hit,
                 destroy_p=pd,
+                target_cdf=cdf,
             )
         )
     return CompiledThreat(tuple(waves))
@@ -412,6 +420,12 @@ class Sampler:
             base = self._cache[()]
             self._cache.clear()
             self._cache[()] = base
+
+    def one_thread(self) -> AbstractContextManager:
+        """The evaluator's ``one_thread()`` context (BLAS on one thread for a whole batch, entered
+        once), or a context doing nothing for evaluators without one."""
+        hold = getattr(self.model, "one_thread", None)
+        return hold() if callable(hold) else nullcontext()
 
     def evaluate(self, damage: tuple[str, ...]) -> SampleMetrics:
         hit = self._cache.get(damage)
