@@ -15,7 +15,7 @@ model of the maximal-load-delivery LP, priority weights) and then assesses many 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from gridshield.flow.matrices import DC_CONVENTIONS, bus_shunt_pu
 from gridshield.grid.model import PRIORITY_CLASSES, Grid
 from gridshield.impact.damage import Damage, as_damage
 from gridshield.impact.mld import COMMITMENTS, MldModel, MldSolution, Setting, branch_rate_mw
-from gridshield.impact.result import ImpactResult, IslandImpact, Trip
+from gridshield.impact.result import ImpactLoss, ImpactResult, IslandImpact, Trip
 from gridshield.optim import one_blas_thread
 from gridshield.impact.state import (
     BaseDc, Live, bsum, dc_flows, factor, island_refs, islands_of, live_after, slack_gens,
@@ -188,6 +188,8 @@ class ImpactModel:
         self._groups = _Segments(ld.group, sorted(set(ld.group.tolist())), pos, self._demand, ld.customers)
         self._priorities = _Segments(ld.priority, PRIORITY_CLASSES, pos, self._demand, ld.customers)
         self._critical = pos & (ld.priority == "critical")
+        self._pos_on = pos
+        self._p_lo, self._p_hi = np.minimum(ld.p_mw, 0.0), np.maximum(ld.p_mw, 0.0)
         self._shunt_pu = bus_shunt_pu(grid).real if len(grid.shunts) else None
         self._pd_pu = ld.p_mw / grid.base_mva
         self._one_thread = False
@@ -255,10 +257,18 @@ class ImpactModel:
     # ------------------------------------------------------------------------------------------
     def assess(self, damage: Damage | Sequence[str] | str | None = None) -> ImpactResult:
         """Impact of one damage (a :class:`Damage`, a list of asset ids or a comma-separated string)."""
-        if self._one_thread:
+        with self._blas():
             return self._assess(damage)
-        with one_blas_thread():
-            return self._assess(damage)
+
+    def assess_loss(self, damage: Damage | Sequence[str] | str | None = None, groups: bool = True) -> ImpactLoss:
+        """What :meth:`assess` says the damage costs (the same numbers, bit for bit), without the
+        operating point, islands and id lists the Monte Carlo never reads; ``groups=False`` also
+        skips the per-group breakdown (``by_group`` is then empty)."""
+        with self._blas():
+            return self._assess(damage, loss_only=groups)
+
+    def _blas(self) -> AbstractContextManager:
+        return nullcontext() if self._one_thread else one_blas_thread()
 
     @contextmanager
     def one_thread(self) -> Iterator[None]:
@@ -275,7 +285,9 @@ class ImpactModel:
             finally:
                 self._one_thread = False
 
-    def _assess(self, damage: Damage | Sequence[str] | str | None) -> ImpactResult:
+    def _assess(self, damage: Damage | Sequence[str] | str | None, loss_only: bool | None = None):
+        """The :class:`ImpactResult` of ``damage``; with ``loss_only`` True / False its
+        :class:`ImpactLoss` with / without the per-group breakdown."""
         grid = self.grid
         dmg = as_damage(grid, damage)
         trips: tuple[Trip, ...] = ()
@@ -341,7 +353,10 @@ class ImpactModel:
             self.n_fast += 1
         acs = self._assess_ac(setting, isl, sol, infeasible) if self._ac is not None else None
         self.last_ac = acs
-        return self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method, acs)
+        if loss_only is not None and acs is None:
+            return self._loss(setting, sol.ps, method, groups=loss_only)[0]
+        res = self._result(dmg, live, isl, setting, sol, infeasible, trips, stages, method, acs)
+        return res if loss_only is None else ImpactLoss.of(res)
 
     def _assess_ac(self, s: Setting, isl: Islands, sol: MldSolution, infeasible: dict[int, str]):
         """AC MLD of the energised islands, warm-started from the DC answer and the AC power flow
@@ -488,6 +503,30 @@ class ImpactModel:
         return "no feasible operating point within generator limits and branch ratings"
 
     # ------------------------------------------------------------------------------------------
+    def _loss(self, s: Setting, ps_pu: np.ndarray, method: str, groups: bool) -> tuple[ImpactLoss, np.ndarray]:
+        """Served MW per load (solver noise cleaned), the totals and breakdowns; and per load
+        whether it is not fully served."""
+        served = np.where(s.load_on, ps_pu * self.grid.base_mva, 0.0)
+        # clean solver noise
+        p = self.grid.loads.p_mw
+        served = np.clip(served, self._p_lo, self._p_hi)
+        served = np.where(np.abs(served - p) < _TOL_MW, p, served)
+        served = np.where(np.abs(served) < _TOL_MW, 0.0, served)
+        served.setflags(write=False)
+        demand, pos = self._demand, self._pos_on
+        short = pos & (served < demand - _TOL_MW)
+        lost = demand - served
+        loss = ImpactLoss(
+            demand_mw=self.demand_mw,
+            served_mw=float(served[pos].sum()),
+            customers_affected=int(self.grid.loads.customers[short].sum()),
+            load_served_mw=served,
+            by_priority=self._priorities.breakdown(lost, short, named=False),
+            by_group=self._groups.breakdown(lost, short, named=True) if groups else {},
+            method=method,
+        )
+        return loss, short
+
     def _result(
         self,
         dmg: Damage,
@@ -521,15 +560,10 @@ class ImpactModel:
             gen_off = np.where(ok_g, acs.zg < 0.5, gen_off) | (s.gen_on & bad_g)
             volt_off = ok_b & (acs.zv < 0.5)
             s = _without(grid, s, volt_off | np.isin(lab, list(dead)))
-        served = np.where(s.load_on, ps * base, 0.0)
-        # clean solver noise
-        served = np.clip(served, np.minimum(ld.p_mw, 0.0), np.maximum(ld.p_mw, 0.0))
-        served = np.where(np.abs(served - ld.p_mw) < _TOL_MW, ld.p_mw, served)
-        served = np.where(np.abs(served) < _TOL_MW, 0.0, served)
-        served.setflags(write=False)
+        loss, short = self._loss(s, ps, method, groups=True)
+        served, served_total = loss.load_served_mw, loss.served_mw
         demand = self._demand
-        pos = self._pos & self._ld_on
-        served_total = float(served[pos].sum())
+        pos = self._pos_on
         pg = np.where(s.gen_on, pg_pu * base, 0.0)
         flow = np.where(s.branch_on, flow_pu * base, 0.0)
         # islands
@@ -559,12 +593,6 @@ class ImpactModel:
                 IslandImpact(int(k), int(nbus[k]), st, float(d_isl[k]), float(s_isl[k]), float(g_isl[k]), why,
                              mod, tuple(bind))
             )
-        # per load classification
-        short = pos & (served < demand - _TOL_MW)
-        cust = ld.customers
-        lost = demand - served
-        groups = self._groups.breakdown(lost, short, named=True)
-        by_pri = self._priorities.breakdown(lost, short, named=False)
         critical_lost = tuple(ld.id[short & self._critical].tolist())
         bus_energised = s.bus_on.copy()
         bus_energised.setflags(write=False)
@@ -600,10 +628,10 @@ class ImpactModel:
             branch_flow_mw=flow,
             bus_energised=bus_energised,
             islands=tuple(islands_out),
-            by_group=groups,
-            by_priority=by_pri,
+            by_group=loss.by_group,
+            by_priority=loss.by_priority,
             customers_total=self._customers_total,
-            customers_affected=int(cust[short].sum()),
+            customers_affected=loss.customers_affected,
             critical_lost=critical_lost,
             dark_buses=dark,
             stranded_gens=tuple(g.id[stranded].tolist()),

@@ -281,4 +281,32 @@ class ImpactResult:
         )
 
 
-__all__ = ["AcCheck", "ImpactResult", "IslandImpact", "Trip"]
+@dataclass(frozen=True)
+class ImpactLoss:
+    """What a damage costs, without the operating point: the part of an :class:`ImpactResult`
+    the Monte Carlo reads (:meth:`gridshield.impact.ImpactModel.assess_loss`), the same numbers.
+
+    ``by_group`` is empty when the breakdown was not asked for.
+    """
+
+    demand_mw: float
+    served_mw: float
+    customers_affected: int
+    load_served_mw: np.ndarray
+    by_priority: dict[str, dict[str, float]]
+    by_group: dict[str, dict[str, float]]
+    method: str = "lp"
+
+    @property
+    def lost_mw(self) -> float:
+        """Demand not served (MW)."""
+        return self.demand_mw - self.served_mw
+
+    @classmethod
+    def of(cls, res: ImpactResult) -> ImpactLoss:
+        """The loss part of a full result."""
+        return cls(res.demand_mw, res.served_mw, res.customers_affected, res.load_served_mw, res.by_priority,
+                   res.by_group, res.method)
+
+
+__all__ = ["AcCheck", "ImpactLoss", "ImpactResult", "IslandImpact", "Trip"]

@@ -427,12 +427,21 @@ class Sampler:
         hold = getattr(self.model, "one_thread", None)
         return hold() if callable(hold) else nullcontext()
 
+    def _assess(self, ids: list[str]) -> Any:
+        """The evaluator's loss-only assessment where it has one (the impact engine's
+        ``assess_loss``: the same numbers, without the operating point and island details the
+        metrics never read; per-group sums only when areas are load groups), else ``assess``."""
+        lean = getattr(self.model, "assess_loss", None)
+        if callable(lean):
+            return lean(ids, groups=self.areas is None)
+        return self.model.assess(ids)
+
     def evaluate(self, damage: tuple[str, ...]) -> SampleMetrics:
         hit = self._cache.get(damage)
         if hit is not None:
             self._cache.move_to_end(damage)
             return hit
-        m = _metrics(self.model.assess(list(damage)), self.groups, self.areas)
+        m = _metrics(self._assess(list(damage)), self.groups, self.areas)
         self._cache[damage] = m
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
