@@ -401,29 +401,29 @@ class ImpactModel:
         gon = s.gen_on
         if nisl == 0 or not gon.any():
             return np.zeros(len(g))
-        lo = np.where(gon, s.gen_lo, 0.0)
-        hi = np.where(gon, s.gen_hi, 0.0)
-        p0 = np.where(gon, self.p0_pu, 0.0)
-        if np.any(gon & ((p0 < lo - 1e-12) | (p0 > hi + 1e-12))):
+        on = np.flatnonzero(gon)  # the live generators, as rows (the same sums as boolean masks)
+        lo, hi, p0 = s.gen_lo[on], s.gen_hi[on], self.p0_pu[on]
+        if np.any((p0 < lo - 1e-12) | (p0 > hi + 1e-12)):
             return None
-        lab_g = np.where(gon, isl.label[g.bus], 0)
-        pd = np.where(s.load_on, self._pd_pu, 0.0)
-        gs = np.zeros(len(grid.buses)) if self._shunt_pu is None else np.where(s.bus_on, self._shunt_pu, 0.0)
-        lab_b = np.where(s.bus_on, isl.label, 0)
-        demand = bsum(isl.label[ld.bus][s.load_on], pd[s.load_on], nisl)
-        demand += bsum(lab_b[s.bus_on], gs[s.bus_on], nisl)
-        gen0 = bsum(lab_g[gon], p0[gon], nisl)
+        lab_g = isl.label[g.bus[on]]
+        lon = np.flatnonzero(s.load_on)
+        demand = bsum(isl.label[ld.bus[lon]], self._pd_pu[lon], nisl)
+        if self._shunt_pu is not None:
+            bon = np.flatnonzero(s.bus_on)
+            demand += bsum(isl.label[bon], self._shunt_pu[bon], nisl)
+        gen0 = bsum(lab_g, p0, nisl)
         delta = demand - gen0  # > 0: pick up
-        up = bsum(lab_g[gon], (hi - p0)[gon], nisl)
-        down = bsum(lab_g[gon], (p0 - lo)[gon], nisl)
+        up = bsum(lab_g, hi - p0, nisl)
+        down = bsum(lab_g, p0 - lo, nisl)
         eng = isl.has_generation
         if np.any(eng & (delta > up + 1e-9)) or np.any(eng & (-delta > down + 1e-9)):
             return None
         with np.errstate(divide="ignore", invalid="ignore"):
             fu = np.where(delta > 0, delta / np.where(up > 0, up, 1.0), 0.0)
             fd = np.where(delta < 0, -delta / np.where(down > 0, down, 1.0), 0.0)
-        pg = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
-        return np.where(gon, pg, 0.0)
+        pg = np.zeros(len(g))
+        pg[on] = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
+        return pg
 
     def _fast(self, s: Setting, isl: Islands, topo) -> MldSolution | None:
         """All live load served with a proportional redispatch and no limit violated? Then that

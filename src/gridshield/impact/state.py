@@ -84,7 +84,8 @@ def slack_gens(grid: Grid, isl: Islands, gen_on: np.ndarray) -> np.ndarray:
     is_ref = grid.buses.type[gb] == 3
     order = np.lexsort((-g.p_max_mw[rows], ~is_ref, lab))
     lab_sorted = lab[order]
-    first = np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]
+    first = np.ones(lab_sorted.size, bool)
+    first[1:] = lab_sorted[1:] != lab_sorted[:-1]
     return rows[order[first]]
 
 
