@@ -210,3 +210,46 @@ def test_launched_distributions():
         assert n.var() == pytest.approx(var, rel=0.1, abs=1e-12)
         if "uniform_int" in str(launched):
             assert n.min() == 3 and n.max() == 9
+
+
+def _draw_with_choice(threat, seed: int, index: int):
+    """The draw as written before issue 15 (``Generator.choice`` with ``p``): the reference."""
+    from gridshield.threat.sampling import Draw
+
+    rng = np.random.default_rng([int(seed), int(index)])
+    launched, rates, inter, hits = [], [], [], []
+    destroyed: set[str] = set()
+    for w in threat.waves:
+        kind, par = w.launched
+        if kind == "fixed":
+            n = int(par[0])
+        elif kind == "poisson":
+            n = int(rng.poisson(par[0]))
+        else:
+            n = int(rng.integers(int(par[0]), int(par[1]), endpoint=True))
+        rk, rp = w.rate
+        r = float(rng.beta(rp[0], rp[1])) if rk == "beta" else float(rp[0])
+        k = int(rng.binomial(n, r)) if n > 0 else 0
+        h = n - k
+        if h > 0 and len(w.targets):
+            tgt = rng.choice(len(w.targets), size=h, p=w.target_p)
+            u = rng.random(h)
+            for t in tgt[u < w.destroy_p[tgt]].tolist():
+                destroyed.add(w.targets[t])
+        launched.append(n)
+        rates.append(r)
+        inter.append(k)
+        hits.append(h)
+    return Draw(int(index), tuple(launched), tuple(rates), tuple(inter), tuple(hits), tuple(sorted(destroyed)))
+
+
+@pytest.mark.parametrize("example", ["dec-19-drones.yaml", "case118-missiles.yaml"])
+def test_draws_equal_generator_choice(example):
+    """Targets drawn by searching the wave's cached CDF are exactly Generator.choice's."""
+    from pathlib import Path
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "examples" / example)
+    threat = compile_threat(sc, build_grid(sc))
+    for seed in (1, 7):
+        for i in range(1500):
+            assert threat.draw(seed, i) == _draw_with_choice(threat, seed, i)
