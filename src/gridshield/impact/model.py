@@ -319,13 +319,10 @@ class ImpactModel:
             mld = None
         setting = Setting(bus_on, branch_on, gen_on, load_on, refs, lo, hi, self.shed, isl.label)
         method = "fast"
-        topo = None
-        if self.fast or self.formulation == "ptdf":
-            if self.low_rank:
-                topo = self._base_dc.topology(live, isl, branch_on, bus_on, refs)
-            else:
-                topo = factor(grid, self.dc_convention, branch_on, bus_on, refs)
-        sol = self._fast(setting, isl, topo) if self.fast else None
+        # the damaged topology's DC flows: the PTDF program needs them; the fast path only once
+        # its dispatch balances (samples that fail there go to the LP without them)
+        topo = self._topology(live, isl, setting) if self.formulation == "ptdf" else None
+        sol = self._fast(setting, isl, live, topo) if self.fast else None
         infeasible: dict[int, str] = {}
         if sol is None:
             if mld is None:
@@ -425,13 +422,21 @@ class ImpactModel:
         pg[on] = p0 + (hi - p0) * fu[lab_g] - (p0 - lo) * fd[lab_g]
         return pg
 
-    def _fast(self, s: Setting, isl: Islands, topo) -> MldSolution | None:
+    def _topology(self, live: Live, isl: Islands, s: Setting):
+        if self.low_rank:
+            return self._base_dc.topology(live, isl, s.branch_on, s.bus_on, s.ref_buses)
+        return factor(self.grid, self.dc_convention, s.branch_on, s.bus_on, s.ref_buses)
+
+    def _fast(self, s: Setting, isl: Islands, live: Live, topo) -> MldSolution | None:
         """All live load served with a proportional redispatch and no limit violated? Then that
-        point is an optimum of the MLD (nothing more can be served) and no LP is needed (else None)."""
+        point is an optimum of the MLD (nothing more can be served) and no LP is needed (else None).
+        ``topo``: the damaged topology's DC flows, built here when None."""
         grid = self.grid
         pg = self._balanced_dispatch(s, isl)
         if pg is None:
             return None
+        if topo is None:
+            topo = self._topology(live, isl, s)
         ld = grid.loads
         base = grid.base_mva
         nb = len(grid.buses)

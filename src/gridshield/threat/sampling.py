@@ -336,12 +336,16 @@ class _Areas:
         self.demand = np.where(ld.in_service, np.maximum(ld.p_mw, 0.0), 0.0)
         keep = self.area >= 0
         self.area_demand = np.bincount(self.area[keep], self.demand[keep], minlength=len(self.names))
+        self._rows = np.flatnonzero(keep)
+        self._area_rows = self.area[self._rows]
+        self._dark_at = self.area_demand * (1.0 - 1e-6) - 1e-9  # _dark's threshold per area
 
     def metrics(self, res: Any) -> tuple[tuple[float, ...], tuple[bool, ...]]:
-        served = np.minimum(np.maximum(np.asarray(res.load_served_mw, dtype=float), 0.0), self.demand)
-        keep = self.area >= 0
-        lost = np.bincount(self.area[keep], (self.demand - served)[keep], minlength=len(self.names))
-        return tuple(float(x) for x in lost), tuple(_dark(float(a), float(d)) for a, d in zip(lost, self.area_demand))
+        r = self._rows
+        served = np.minimum(np.maximum(np.asarray(res.load_served_mw, dtype=float)[r], 0.0), self.demand[r])
+        lost = np.bincount(self._area_rows, self.demand[r] - served, minlength=len(self.names))
+        dark = (self.area_demand > 0.0) & (lost >= self._dark_at)  # _dark per area, vectorised
+        return tuple(lost.tolist()), tuple(dark.tolist())
 
 
 def _metrics(res: Any, groups: tuple[str, ...], areas: _Areas | None = None) -> SampleMetrics:
