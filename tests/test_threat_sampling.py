@@ -253,3 +253,22 @@ def test_draws_equal_generator_choice(example):
     for seed in (1, 7):
         for i in range(1500):
             assert threat.draw(seed, i) == _draw_with_choice(threat, seed, i)
+
+
+def test_repeatable_results_kept_across_batches_change_nothing():
+    """Fast-path results (no LP warm start involved) are kept across batches; the batches are
+    bit for bit those of a sampler that re-assesses them in every batch (full assess, no
+    ``repeatable`` flag), and fewer assessments are made."""
+    from pathlib import Path
+
+    from gridshield.threat.batch import run_batch
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "examples" / "dec-19-drones.yaml")
+    kept, ref = Sampler(sc), Sampler(sc)
+    ref._assess = lambda ids: ref.model.assess(ids)  # type: ignore[method-assign]
+    for start in range(0, 640, 64):
+        a, b = run_batch(kept, 1, start, start + 64), run_batch(ref, 1, start, start + 64)
+        for f in ("lost_mw", "served_mw", "customers_affected", "priority_lost_mw", "group_lost_mw", "group_dark"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert kept._kept and kept.model.n_fast < ref.model.n_fast
+    assert kept.model.n_solved_lp == ref.model.n_solved_lp

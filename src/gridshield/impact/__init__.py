@@ -6,12 +6,13 @@
 from gridshield.impact.damage import Damage
 from gridshield.impact.mld import DEFAULT_WEIGHTS
 from gridshield.impact.model import ImpactModel, assess_damage
-from gridshield.impact.result import AcCheck, ImpactResult, IslandImpact, Trip
+from gridshield.impact.result import AcCheck, ImpactLoss, ImpactResult, IslandImpact, Trip
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "AcCheck",
     "Damage",
+    "ImpactLoss",
     "ImpactModel",
     "ImpactResult",
     "IslandImpact",

@@ -529,6 +529,7 @@ class ImpactModel:
             by_priority=self._priorities.breakdown(lost, short, named=False),
             by_group=self._groups.breakdown(lost, short, named=True) if groups else {},
             method=method,
+            repeatable=method == "fast" and not self.cascade,
         )
         return loss, short
 

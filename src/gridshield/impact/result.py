@@ -286,7 +286,9 @@ class ImpactLoss:
     """What a damage costs, without the operating point: the part of an :class:`ImpactResult`
     the Monte Carlo reads (:meth:`gridshield.impact.ImpactModel.assess_loss`), the same numbers.
 
-    ``by_group`` is empty when the breakdown was not asked for.
+    ``by_group`` is empty when the breakdown was not asked for. ``repeatable``: the numbers do
+    not depend on earlier assessments (the no-LP fast path, no cascade: no solver warm start is
+    involved), so a cache may keep them beyond the model's :meth:`reset_warm_start`.
     """
 
     demand_mw: float
@@ -296,6 +298,7 @@ class ImpactLoss:
     by_priority: dict[str, dict[str, float]]
     by_group: dict[str, dict[str, float]]
     method: str = "lp"
+    repeatable: bool = False
 
     @property
     def lost_mw(self) -> float:

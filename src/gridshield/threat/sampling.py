@@ -408,6 +408,8 @@ class Sampler:
         else:
             self.groups = tuple(sorted(g for g in (getattr(base, "by_group", {}) or {}) if g))
         self._cache: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
+        #: results that do not depend on what was assessed before (kept across batches)
+        self._kept: OrderedDict[tuple[str, ...], SampleMetrics] = OrderedDict()
         self._cache_size = cache_size
         self._cache[()] = _metrics(base, self.groups, self.areas)
         #: a :class:`gridshield.threat.tail.TailPlan` draws the samples instead of the threat
@@ -417,7 +419,10 @@ class Sampler:
     def begin_batch(self) -> None:
         """Called before each batch. When the evaluator can reset its solver's warm start
         (``reset_warm_start()``), reset it and forget cached results, so that a batch's numbers
-        depend on its samples only, bit for bit, whatever ran before it on this worker."""
+        depend on its samples only, bit for bit, whatever ran before it on this worker.
+
+        Results the evaluator marks ``repeatable`` (the same whatever ran before: the impact
+        engine's no-LP fast path) are kept across batches."""
         reset = getattr(self.model, "reset_warm_start", None)
         if callable(reset):
             reset()
@@ -441,14 +446,17 @@ class Sampler:
         return self.model.assess(ids)
 
     def evaluate(self, damage: tuple[str, ...]) -> SampleMetrics:
-        hit = self._cache.get(damage)
-        if hit is not None:
-            self._cache.move_to_end(damage)
-            return hit
-        m = _metrics(self._assess(list(damage)), self.groups, self.areas)
-        self._cache[damage] = m
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        for cache in (self._kept, self._cache):
+            hit = cache.get(damage)
+            if hit is not None:
+                cache.move_to_end(damage)
+                return hit
+        res = self._assess(list(damage))
+        m = _metrics(res, self.groups, self.areas)
+        cache = self._kept if getattr(res, "repeatable", False) is True else self._cache
+        cache[damage] = m
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
         return m
 
     def sample(self, seed: int, index: int) -> tuple[Draw, SampleMetrics]:
