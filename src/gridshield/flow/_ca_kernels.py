@@ -75,6 +75,50 @@ def _injection(i, col, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _touched_rows(q, c, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
+                  tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out):  # pragma: no cover
+    """Both mismatch rows of contingency ``c``'s touched buses at column ``q``, with their post-contingency
+    forms and injections (into ``out[perm_r[r], q]``)."""
+    nb = indptr.shape[0] - 1
+    for p in range(tb_ptr[c], tb_ptr[c + 1]):
+        i = tb_bus[p]
+        s = _injection(i, q, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx, c)
+        out[perm_r[i], q] = s.real - tb_sb_r[p] if tb_bal_p[p] else 0.0
+        out[perm_r[nb + i], q] = s.imag - tb_sb_i[p] if tb_bal_q[p] else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def entrant_mismatch(slots, col2c, base_f, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
+                     tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out, norms):  # pragma: no cover
+    """:func:`batch_mismatch` of the columns ``slots`` only, whose voltages are the base case's.
+
+    There the mismatch is the base case's, ``base_f`` (rows in the order of ``out``), except at
+    the contingency's touched buses, so only those rows are evaluated: the same values as
+    :func:`batch_mismatch` at a fraction of its cost. ``norms[slots]`` as there.
+    """
+    ns = slots.shape[0]
+    for r in range(base_f.shape[0]):
+        row = out[r]
+        x = base_f[r]
+        for e in range(ns):
+            row[slots[e]] = x
+    for e in range(ns):
+        q = slots[e]
+        _touched_rows(q, col2c[q], indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
+                      tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out)
+    best = np.zeros(ns)
+    nanacc = np.zeros(ns)
+    for r in range(base_f.shape[0]):
+        row = out[r]
+        for e in range(ns):
+            x = row[slots[e]]
+            best[e] = max(best[e], abs(x))
+            nanacc[e] += x * 0.0
+    for e in range(ns):
+        norms[slots[e]] = best[e] if nanacc[e] == 0.0 and np.isfinite(best[e]) else np.inf
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r, sb_i,
                    f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
                    tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out, norms):  # pragma: no cover
@@ -130,13 +174,8 @@ def batch_mismatch(indptr, indices, ydata, yr, yi, vr, vi, col2c, base_bal, sb_r
                 norms[q] = max(norms[q], abs(a), abs(b))
                 nanacc[q] += (a + b) * 0.0
     for q in range(m):
-        c = col2c[q]
-        # touched buses: both rows again with the post-contingency forms and injections
-        for p in range(tb_ptr[c], tb_ptr[c + 1]):
-            i = tb_bus[p]
-            s = _injection(i, q, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx, c)
-            out[perm_r[i], q] = s.real - tb_sb_r[p] if tb_bal_p[p] else 0.0
-            out[perm_r[nb + i], q] = s.imag - tb_sb_i[p] if tb_bal_q[p] else 0.0
+        _touched_rows(q, col2c[q], indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
+                      tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out)
     for i in range(nb):
         if marked[i]:
             op, oq = out[perm_r[i]], out[perm_r[nb + i]]

@@ -577,8 +577,12 @@ class AcOutageSolver:
                   tick: Callable[[int], None] | None) -> list[_Item]:
         """Iterate the outages of pass ``p``, ``batch`` side by side; returns those to solve again.
 
-        A pipeline of ``batch`` slots: when outages finish, their slots take the next ones, so the
-        batch stays full. Idle slots hold the empty outage ``p.dummy`` (the base case).
+        A pipeline of ``batch`` slots. When outages finish, their slots take the next ones before
+        the step, so that every step of the batch advances an outage: an outage that starts at the
+        base case enters with its mismatch from the base case's (only its touched buses' rows are
+        evaluated, :func:`~gridshield.flow._ca_kernels.entrant_mismatch`); one with a start state of
+        its own (new voltage set points, a Q-limit restart) enters before the next evaluation of
+        the batch's mismatch. Idle slots hold the empty outage ``p.dummy`` (the base case).
         """
         nb = self.nb
         n = p.n
@@ -601,50 +605,68 @@ class AcOutageSolver:
         pstore = np.zeros((batch, kcap), dtype=np.int64)
         y = (self.y_indptr, self.y_indices, self.ydata)
         br = (self.k_f, self.k_t, self.ac.yff, self.ac.yft, self.ac.ytf, self.ac.ytt)
+        tb = (p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i, self.perm_r)
+        base_f = np.zeros((2 * nb, 1), dtype=WORK_DTYPE)  # the base case's mismatch, rows as in f_blk
+        CK.batch_mismatch(*y, self.yr, self.yi, *self.base_cols, np.array([p.dummy]), self.k_bal, self.k_sb_r,
+                          self.k_sb_i, *br, *tb, base_f, np.empty(1))
+        base_f = base_f[:, 0].copy()
         state = (vr, vi)
         restart: list[_Item] = []
         nxt = 0
         live = 0
-        while True:
-            if nxt < n and batch - live >= max(1, REFILL * batch):
-                free = np.flatnonzero(col2c == p.dummy)
-                new = np.arange(nxt, min(n, nxt + free.size), dtype=np.int64)
-                slots = free[:new.size]
-                nxt += new.size
-                live += new.size
-                col2c[slots] = new
-                p.start_state(self, new, slots, state)
-            if not live:
-                break
-            CK.batch_mismatch(*y, self.yr, self.yi, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i, *br,
-                              p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i,
-                              self.perm_r, f_blk, norms)
-            CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+
+        def enter(k: int) -> np.ndarray:
+            """The next ``k`` outages into free slots (at most as many as are free); their slots."""
+            nonlocal nxt, live
+            slots = np.flatnonzero(col2c == p.dummy)[:k]
+            new = np.arange(nxt, nxt + slots.size, dtype=np.int64)
+            nxt += slots.size
+            live += slots.size
+            col2c[slots] = new
+            ok[slots] = True
+            p.start_state(self, new, slots, state)
+            return slots
+
+        def settle(conv: np.ndarray, bad: np.ndarray) -> None:
+            """Converged slots to the checks, bad ones to Newton-Raphson; both slots freed."""
+            nonlocal live
             if conv.any():
-                restart += self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, mon)
-            fin = conv | bad
-            if fin.sum() < live:
-                CK.lu_forward(self.l_ptr, self.l_idx, self.l_val, f_blk, batch)
-                CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
-                              self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
-                              rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
-                              self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch,
-                              ok)
-                CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
-                sing = ~ok & ~fin & (col2c != p.dummy)
-                bad |= sing
-                fin |= sing
+                restart.extend(self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, mon))
             if bad.any():
-                newton += [p.items[k] for k in col2c[bad].tolist()]
-            if fin.any():
-                q = np.flatnonzero(fin)
+                newton.extend(p.items[k] for k in col2c[bad].tolist())
+            q = np.flatnonzero(conv | bad)
+            if q.size:
                 res.iterations[p.gid[col2c[q]]] += it[col2c[q]]
                 if tick is not None:
                     tick(q.size)
                 col2c[q] = p.dummy
                 live -= q.size
-                if nxt >= n and not live:
-                    break
+
+        while True:
+            if nxt < n and batch - live >= max(1, REFILL * batch):
+                enter(n - nxt)
+            if not live:
+                break
+            CK.batch_mismatch(*y, self.yr, self.yi, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i, *br, *tb,
+                              f_blk, norms)
+            CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+            settle(conv, bad)
+            while nxt < n and live < batch and p.plain_to[nxt] > nxt:  # outages starting at the base case
+                slots = enter(min(batch - live, p.plain_to[nxt] - nxt))
+                CK.entrant_mismatch(slots, col2c, base_f, *y, vr, vi, *br, *tb, f_blk, norms)
+                sub = np.full(batch, p.dummy, dtype=np.int64)
+                sub[slots] = col2c[slots]
+                CK.classify(norms, sub, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+                settle(conv, bad)
+            if not live:
+                continue
+            CK.lu_forward(self.l_ptr, self.l_idx, self.l_val, f_blk, batch)
+            CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
+                          self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
+                          rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
+                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, ok)
+            CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
+            settle(np.zeros(batch, dtype=bool), ~ok & (col2c != p.dummy))  # singular compensation
             CK.update_state(f_blk, self.perm_c, vr, vi)
             it[col2c] += 1
         return restart
@@ -787,6 +809,9 @@ class _Pass:
         _, self.go_on = _ragged([x.gov[1] for x in ext], np.bool_)
         _, self.go_held = _ragged([x.gov[2] for x in ext], np.bool_)
         _, self.go_q = _ragged([x.gov[3] for x in ext], np.float64)
+        # plain_to[c]: the first outage at or after c with a start state of its own (n if none)
+        own = np.flatnonzero([isinstance(x.start, tuple) or x.start.size > 0 for x in items] + [True])
+        self.plain_to = own[np.searchsorted(own, np.arange(self.n + 1))]
 
     def start_state(self, eng: AcOutageSolver, ids: np.ndarray, slots: np.ndarray, state) -> None:
         """Write the start states of the outages ``ids`` into the slots ``slots`` of ``state`` (Re V, Im V)."""
