@@ -514,10 +514,11 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, rem_idx, dark_ptr, dark_bus,
+def monitor(cs, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, rem_idx, dark_ptr, dark_bus,
             bus_live, rating, limit, vmin, vmax, out_ld, out_ld_k, out_nth, out_vlo, out_vlo_i, out_vhi, out_vhi_i,
             out_nlo, out_nhi):  # pragma: no cover
-    """Thermal and voltage checks of the columns ``cols`` of ``vr + j vi`` (results indexed like ``cols``).
+    """Thermal and voltage checks of the first ``len(cs)`` columns of ``vr + j vi``, column ``q`` the solution
+    of contingency ``cs[q]`` (results indexed like ``cs``).
 
     Over the ``watched`` branches (in service, rated or limited) that are still in service after
     the contingency with both ends energised: the highest ``max(|S_from|, |S_to|) / rating`` (MVA;
@@ -527,12 +528,12 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, re
     """
     nb = vr.shape[0]
     nl = f.shape[0]
-    md = cols.shape[0]
+    md = cs.shape[0]
     # branches out / buses dark in some column: checked per column; everything else in the fast loop
     br_mark = np.zeros(nl, dtype=np.bool_)
     bus_mark = np.zeros(nb, dtype=np.bool_)
     for q in range(md):
-        c = col2c[cols[q]]
+        c = cs[q]
         for p in range(dark_ptr[c], dark_ptr[c + 1]):
             bus_mark[dark_bus[p]] = True
         for p in range(rem_ptr[c], rem_ptr[c + 1]):
@@ -548,7 +549,7 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, re
         special = br_mark[k] or bus_mark[a] or bus_mark[b]
         if special:
             for q in range(md):
-                c = col2c[cols[q]]
+                c = cs[q]
                 for p in range(rem_ptr[c], rem_ptr[c + 1]):
                     if rem_idx[p] == k:
                         live[q] = 0.0
@@ -559,8 +560,7 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, re
         y1r, y1i, y2r, y2i = yff[k].real, yff[k].imag, yft[k].real, yft[k].imag
         y3r, y3i, y4r, y4i = ytf[k].real, ytf[k].imag, ytt[k].real, ytt[k].imag
         for q in range(md):
-            j = cols[q]
-            xar, xai, xbr, xbi = ar[j], ai[j], br[j], bi[j]
+            xar, xai, xbr, xbi = ar[q], ai[q], br[q], bi[q]
             ifr = y1r * xar - y1i * xai + y2r * xbr - y2i * xbi
             ifi = y1r * xai + y1i * xar + y2r * xbi + y2i * xbr
             itr = y3r * xar - y3i * xai + y4r * xbr - y4i * xbi
@@ -594,14 +594,13 @@ def monitor(cols, col2c, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, re
         xr, xi = vr[i], vi[i]
         for q in range(md):
             if bus_mark[i]:
-                c = col2c[cols[q]]
+                c = cs[q]
                 gone = False
                 for p in range(dark_ptr[c], dark_ptr[c + 1]):
                     gone |= dark_bus[p] == i
                 if gone:
                     continue
-            j = cols[q]
-            v = np.sqrt(xr[j] * xr[j] + xi[j] * xi[j])
+            v = np.sqrt(xr[q] * xr[q] + xi[q] * xi[q])
             if v < out_vlo[q]:
                 out_vlo[q] = v
                 out_vlo_i[q] = i

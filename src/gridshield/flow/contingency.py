@@ -612,6 +612,7 @@ class AcOutageSolver:
         base_f = base_f[:, 0].copy()
         state = (vr, vi)
         restart: list[_Item] = []
+        checks = _Checks(self, p, mon, res, batch)
         nxt = 0
         live = 0
 
@@ -631,7 +632,7 @@ class AcOutageSolver:
             """Converged slots to the checks, bad ones to Newton-Raphson; both slots freed."""
             nonlocal live
             if conv.any():
-                restart.extend(self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, mon))
+                restart.extend(self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, checks))
             if bad.any():
                 newton.extend(p.items[k] for k in col2c[bad].tolist())
             q = np.flatnonzero(conv | bad)
@@ -669,9 +670,10 @@ class AcOutageSolver:
             settle(np.zeros(batch, dtype=bool), ~ok & (col2c != p.dummy))  # singular compensation
             CK.update_state(f_blk, self.perm_c, vr, vi)
             it[col2c] += 1
+        checks.flush()
         return restart
 
-    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vr, vi, res: _Results, mon) -> list[_Item]:
+    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vr, vi, res: _Results, checks: _Checks) -> list[_Item]:
         """Converged slots ``qs``: Q-limit check (outages to solve again), else to the monitoring checks."""
         restart: list[_Item] = []
         if self.q_limits:
@@ -680,7 +682,7 @@ class AcOutageSolver:
             if again:
                 qs = np.array([q for q in qs.tolist() if p.gid[col2c[q]] not in again], dtype=np.int64)
         if qs.size:
-            _monitor(self, p, qs, col2c, vr, vi, mon, res)
+            checks.add(qs, col2c, vr, vi)
         return restart
 
     def _q_limits(self, p: _Pass, qs, col2c, vr, vi, res: _Results) -> tuple[list[_Item], set[int]]:
@@ -737,8 +739,7 @@ class AcOutageSolver:
         res.q_switched[gid] = int(np.count_nonzero(r.gen_q_limited & ~self.held))
         if r.converged:
             v = r.v[self.order]
-            zero = np.zeros(1, dtype=np.int64)
-            _monitor(self, _Pass([item], self), zero, zero, np.ascontiguousarray(v.real[:, None]),
+            _monitor(self, _Pass([item], self), np.zeros(1, dtype=np.int64), np.ascontiguousarray(v.real[:, None]),
                      np.ascontiguousarray(v.imag[:, None]), mon, res)
 
 
@@ -828,19 +829,46 @@ class _Pass:
                 vi[b, q] *= scale
 
 
-def _monitor(eng: AcOutageSolver, p: _Pass, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray,
-             mon, res: _Results) -> None:
-    """The thermal and voltage checks of the solved slots ``qs``, into ``res``."""
+class _Checks:
+    """Solutions waiting for the thermal and voltage checks, which run on blocks of ``width`` of them
+    (contiguous columns: the check's loops over the solutions vectorise)."""
+
+    def __init__(self, eng: AcOutageSolver, p: _Pass, mon, res: _Results, width: int) -> None:
+        self.eng, self.p, self.mon, self.res = eng, p, mon, res
+        self.vr = np.empty((eng.nb, width))
+        self.vi = np.empty((eng.nb, width))
+        self.cs = np.empty(width, dtype=np.int64)
+        self.k = 0
+
+    def add(self, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray) -> None:
+        """Queue the solutions in slots ``qs`` of ``vr + j vi`` (slot ``q`` holds outage ``col2c[q]`` of the pass)."""
+        if self.k + qs.size > self.cs.size:
+            self.flush()
+        dst = np.arange(self.k, self.k + qs.size, dtype=np.int64)
+        CK.copy_columns((vr, vi), qs, (self.vr, self.vi), dst)
+        self.cs[dst] = col2c[qs]
+        self.k += qs.size
+
+    def flush(self) -> None:
+        """Check the queued solutions (into the results)."""
+        if self.k:
+            _monitor(self.eng, self.p, self.cs[:self.k], self.vr, self.vi, self.mon, self.res)
+        self.k = 0
+
+
+def _monitor(eng: AcOutageSolver, p: _Pass, cs: np.ndarray, vr: np.ndarray, vi: np.ndarray, mon, res: _Results) -> None:
+    """The thermal and voltage checks of the solutions of outages ``cs`` of ``p`` (the first columns of
+    ``vr + j vi``), into ``res``."""
     ac = eng.ac
-    m = qs.size
+    m = cs.size
     ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
     ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
     nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
     watched, *limits = mon
-    CK.monitor(qs, col2c, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, watched, p.rem_ptr,
+    CK.monitor(cs, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, watched, p.rem_ptr,
                p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *limits, ld, ldk, nth, vlo, vloi, vhi, vhii, nlo,
                nhi)
-    gid = p.gid[col2c[qs]]
+    gid = p.gid[cs]
     res.converged[gid] = True
     for k in gid.tolist():
         res.reason[k] = "converged"
