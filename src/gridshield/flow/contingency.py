@@ -221,8 +221,12 @@ class AcOutageSolver:
         self.simple = self.on & ~self.bridge & (f != t)
         self.s_tb = np.ascontiguousarray(np.c_[f, t].astype(np.int64))
         rows = np.c_[f, nb + f, t, nb + t].astype(np.int64)
-        self.s_rows = rows
-        self.s_rmask = self.bal[rows]
+        mask = self.bal[rows]
+        keep = np.argsort(~mask, axis=1, kind="stable")  # the balance rows first, in order
+        self.s_rows = np.take_along_axis(rows, keep, axis=1)
+        self.s_nrows = mask.sum(axis=1)
+        self.s_type = self.btype[self.s_tb]
+        self.s_sbus = self.sbus[self.s_tb]
         self.s_key = np.minimum(f, t)  # replaced by the kernel order in _internal
         # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
         live = np.flatnonzero(self.on & (f != t))
@@ -450,17 +454,21 @@ class AcOutageSolver:
     def _item(self, gid: int, o: Outage, res: _Results) -> _Item | None:
         """The compensation data of one outage (None when nothing needs solving)."""
         br, g = self.grid.branches, self.grid.gens
-        if len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br) and self.simple[o.branches[0]]:
+        one = len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br)
+        if one and self.simple[o.branches[0]]:
             k = int(o.branches[0])  # the common case: one branch whose loss splits nothing
-            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.btype[self.s_tb[k]],
-                         self.sbus[self.s_tb[k]], self.s_rows[k][self.s_rmask[k]], _TRUE4[:int(self.s_rmask[k].sum())],
-                         _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
-        bl = np.unique(np.asarray(o.branches, dtype=np.int64))
-        gl = np.unique(np.asarray(o.gens, dtype=np.int64))
-        if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
-            raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
-        bl = bl[self.on[bl]]  # elements already out change nothing
-        gl = gl[self.gon[gl]]
+            nr = int(self.s_nrows[k])
+            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.s_type[k], self.s_sbus[k],
+                         self.s_rows[k, :nr], _TRUE4[:nr], _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
+        if one and self.on[o.branches[0]]:
+            bl, gl = np.array([o.branches[0]], dtype=np.int64), _EMPTY
+        else:
+            bl = np.unique(np.asarray(o.branches, dtype=np.int64))
+            gl = np.unique(np.asarray(o.gens, dtype=np.int64))
+            if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
+                raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
+            bl = bl[self.on[bl]]  # elements already out change nothing
+            gl = gl[self.gon[gl]]
         f, t = br.from_bus, br.to_bus
         if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]] and self.bridge[bl[0]]:
             post, cand = self._bridge_post(int(bl[0]))
@@ -500,7 +508,7 @@ class AcOutageSolver:
         """
         br, g = self.grid.branches, self.grid.gens
         a, b = br.from_bus[k], br.to_bus[k]
-        c = a if self.t_pedge[a] == k else b
+        c, up = (a, b) if self.t_pedge[a] == k else (b, a)
         cut = np.sort(self.t_order[self.t_pre[c]:self.t_pre[c] + self.t_size[c]])
         label = self.label.copy()
         label[cut] = label.max() + 1
@@ -522,7 +530,7 @@ class AcOutageSolver:
                     btype[pv[0]] = REF
                 else:
                     btype[:] = -1
-        cand = np.union1d(cut, [a, b]).astype(np.int64)
+        cand = np.insert(cut, np.searchsorted(cut, up), up).astype(np.int64)  # the cut-off side and its parent
         return _Post(label, energised, btype, self.gon, self.held, self.qg), cand
 
     def _changes(self, gid: int, bl: np.ndarray, gl: np.ndarray, post: _Post, dark: np.ndarray,
@@ -544,7 +552,10 @@ class AcOutageSolver:
         sg = (np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=g.p_mw[gk[on]], minlength=cand.size)
               + 1j * np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=post.qg[gk[on]], minlength=cand.size))
         sb = np.where(bt == 4, 0.0, sg / self.ac.base - self.ac.sd[cand])
-        inc = np.isin(cand, np.concatenate((br.from_bus[bl], br.to_bus[bl])))
+        ends = np.zeros(nb, dtype=bool)
+        ends[br.from_bus[bl]] = True
+        ends[br.to_bus[bl]] = True
+        inc = ends[cand]
         base_p, base_q = self.bal[:nb][cand], self.bal[nb:][cand]
         changed = (inc | (bt != self.btype[cand]) | (bal_p & (sb.real != self.sbus.real[cand]))
                    | (bal_q & (sb.imag != self.sbus.imag[cand])))
