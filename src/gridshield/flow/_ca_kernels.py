@@ -88,15 +88,25 @@ def _touched_rows(q, c, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def entrant_mismatch(slots, col2c, base_f, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
-                     tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out, norms):  # pragma: no cover
-    """:func:`batch_mismatch` of the columns ``slots`` only, whose voltages are the base case's.
+def entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
+                     rem_ptr, rem_idx, tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out,
+                     norms):  # pragma: no cover
+    """Contingencies entering the columns ``slots`` at the base case: their voltages and :func:`batch_mismatch`.
 
-    There the mismatch is the base case's, ``base_f`` (rows in the order of ``out``), except at
-    the contingency's touched buses, so only those rows are evaluated: the same values as
+    The voltages of the columns become the base case's ``base_vr + j base_vi``; there the
+    mismatch is the base case's, ``base_f`` (rows in the order of ``out``), except at the
+    contingency's touched buses, so only those rows are evaluated: the same values as
     :func:`batch_mismatch` at a fraction of its cost. ``norms[slots]`` as there.
     """
     ns = slots.shape[0]
+    for r in range(base_vr.shape[0]):
+        a = vr[r]
+        b = vi[r]
+        x = base_vr[r]
+        y = base_vi[r]
+        for e in range(ns):
+            a[slots[e]] = x
+            b[slots[e]] = y
     for r in range(base_f.shape[0]):
         row = out[r]
         x = base_f[r]
@@ -476,13 +486,14 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
     """``x -= dx`` for every column, ``dx[i] = y[perm_c[i]]``, on the voltages ``vr + j vi``.
 
     Angles and magnitudes are not stored: each voltage is scaled to its new magnitude and rotated
-    by ``exp(-j dtheta)`` (Taylor series, exact to rounding up to ``_SMALL_STEP``; sin/cos beyond).
-    A step of more than a radian marks the column as diverging (NaN).
+    by ``exp(-j dtheta)`` (Taylor series, exact to rounding up to ``_SMALL_STEP``; sin/cos beyond,
+    redone on the rows that have such a step while they are in cache). A step of more than a
+    radian marks the column as diverging (NaN).
     """
     nb, m = vr.shape
-    big = False
     for i in range(nb):
         ya, ym, vri, vii = y[perm_c[i]], y[perm_c[nb + i]], vr[i], vi[i]
+        big = False
         for q in range(m):
             d = ya[q]
             a = vri[q]
@@ -494,23 +505,23 @@ def update_state(y, perm_c, vr, vi):  # pragma: no cover
             vri[q] = g * (a * cs + b * sn)
             vii[q] = g * (b * cs - a * sn)
             big |= abs(d) > _SMALL_STEP
-    if big:  # rare: redo the large steps with sin/cos
-        for i in range(nb):
-            for q in range(m):
-                d = y[perm_c[i], q]
-                if abs(d) <= _SMALL_STEP:
-                    continue
-                if abs(d) > 1.0:  # a step of more than a radian: this iteration is not converging
-                    vr[i, q] = np.nan
-                    continue
-                cs, sn = _rotation(d)
-                # undo the series rotation (a division by cs - j sn), apply the exact one
-                n2 = cs * cs + sn * sn
-                a = (vr[i, q] * cs - vi[i, q] * sn) / n2
-                b = (vi[i, q] * cs + vr[i, q] * sn) / n2
-                c2, s2_ = np.cos(d), np.sin(d)
-                vr[i, q] = a * c2 + b * s2_
-                vi[i, q] = b * c2 - a * s2_
+        if not big:
+            continue
+        for q in range(m):  # rare: redo the large steps with sin/cos
+            d = ya[q]
+            if abs(d) <= _SMALL_STEP:
+                continue
+            if abs(d) > 1.0:  # a step of more than a radian: this iteration is not converging
+                vri[q] = np.nan
+                continue
+            cs, sn = _rotation(d)
+            # undo the series rotation (a division by cs - j sn), apply the exact one
+            n2 = cs * cs + sn * sn
+            a = (vri[q] * cs - vii[q] * sn) / n2
+            b = (vii[q] * cs + vri[q] * sn) / n2
+            c2, s2_ = np.cos(d), np.sin(d)
+            vri[q] = a * c2 + b * s2_
+            vii[q] = b * c2 - a * s2_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

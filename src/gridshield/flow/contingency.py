@@ -621,14 +621,17 @@ class AcOutageSolver:
         CK.batch_mismatch(*y, self.yr, self.yi, *self.base_cols, np.array([p.dummy]), self.k_bal, self.k_sb_r,
                           self.k_sb_i, *br, *tb, base_f, np.empty(1))
         base_f = base_f[:, 0].copy()
+        base_vr, base_vi = (b[:, 0].copy() for b in self.base_cols)
         state = (vr, vi)
         restart: list[_Item] = []
         checks = _Checks(self, p, mon, res, batch)
         nxt = 0
         live = 0
 
-        def enter(k: int) -> np.ndarray:
-            """The next ``k`` outages into free slots (at most as many as are free); their slots."""
+        def enter(k: int, at_base: bool = False) -> np.ndarray:
+            """The next ``k`` outages into free slots (at most as many as are free); their slots.
+
+            Their start states are written unless ``at_base`` (:func:`entrant_mismatch` writes them)."""
             nonlocal nxt, live
             slots = np.flatnonzero(col2c == p.dummy)[:k]
             new = np.arange(nxt, nxt + slots.size, dtype=np.int64)
@@ -636,7 +639,8 @@ class AcOutageSolver:
             live += slots.size
             col2c[slots] = new
             ok[slots] = True
-            p.start_state(self, new, slots, state)
+            if not at_base:
+                p.start_state(self, new, slots, state)
             return slots
 
         def settle(conv: np.ndarray, bad: np.ndarray) -> None:
@@ -664,8 +668,8 @@ class AcOutageSolver:
             CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
             settle(conv, bad)
             while nxt < n and live < batch and p.plain_to[nxt] > nxt:  # outages starting at the base case
-                slots = enter(min(batch - live, p.plain_to[nxt] - nxt))
-                CK.entrant_mismatch(slots, col2c, base_f, *y, vr, vi, *br, *tb, f_blk, norms)
+                slots = enter(min(batch - live, p.plain_to[nxt] - nxt), at_base=True)
+                CK.entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, *y, vr, vi, *br, *tb, f_blk, norms)
                 sub = np.full(batch, p.dummy, dtype=np.int64)
                 sub[slots] = col2c[slots]
                 CK.classify(norms, sub, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
