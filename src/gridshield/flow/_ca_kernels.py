@@ -88,16 +88,19 @@ def _touched_rows(q, c, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
-                     rem_ptr, rem_idx, tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out,
+def entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, base_desc, indptr, indices, ydata, vr, vi, f, t, yff, yft,
+                     ytf, ytt, rem_ptr, rem_idx, tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out,
                      norms):  # pragma: no cover
     """Contingencies entering the columns ``slots`` at the base case: their voltages and :func:`batch_mismatch`.
 
     The voltages of the columns become the base case's ``base_vr + j base_vi``; there the
-    mismatch is the base case's, ``base_f`` (rows in the order of ``out``), except at the
+    mismatch is the base case's, ``base_f`` (rows in the order of ``out``, finite), except at the
     contingency's touched buses, so only those rows are evaluated: the same values as
-    :func:`batch_mismatch` at a fraction of its cost. ``norms[slots]`` as there.
+    :func:`batch_mismatch` at a fraction of its cost. ``norms[slots]`` as there: the largest
+    touched row or the largest other row, the first of ``base_desc`` (the rows by decreasing
+    ``|base_f|``) that is not touched.
     """
+    nb = indptr.shape[0] - 1
     ns = slots.shape[0]
     for r in range(base_vr.shape[0]):
         a = vr[r]
@@ -116,16 +119,26 @@ def entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, indptr, indices, yd
         q = slots[e]
         _touched_rows(q, col2c[q], indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt, rem_ptr, rem_idx,
                       tb_ptr, tb_bus, tb_bal_p, tb_bal_q, tb_sb_r, tb_sb_i, perm_r, out)
-    best = np.zeros(ns)
-    nanacc = np.zeros(ns)
-    for r in range(base_f.shape[0]):
-        row = out[r]
-        for e in range(ns):
-            x = row[slots[e]]
-            best[e] = max(best[e], abs(x))
-            nanacc[e] += x * 0.0
+    touched = np.zeros(base_f.shape[0], dtype=np.bool_)
     for e in range(ns):
-        norms[slots[e]] = best[e] if nanacc[e] == 0.0 and np.isfinite(best[e]) else np.inf
+        q = slots[e]
+        c = col2c[q]
+        best = 0.0
+        finite = True
+        for p in range(tb_ptr[c], tb_ptr[c + 1]):
+            for r in (perm_r[tb_bus[p]], perm_r[nb + tb_bus[p]]):
+                x = out[r, q]
+                finite &= np.isfinite(x)
+                best = max(best, abs(x))
+                touched[r] = True
+        for r in base_desc:
+            if not touched[r]:
+                best = max(best, abs(base_f[r]))
+                break
+        for p in range(tb_ptr[c], tb_ptr[c + 1]):
+            touched[perm_r[tb_bus[p]]] = False
+            touched[perm_r[nb + tb_bus[p]]] = False
+        norms[q] = best if finite else np.inf
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -622,6 +622,7 @@ class AcOutageSolver:
                           self.k_sb_i, *br, *tb, base_f, np.empty(1))
         base_f = base_f[:, 0].copy()
         base_vr, base_vi = (b[:, 0].copy() for b in self.base_cols)
+        base_desc = np.argsort(-np.abs(base_f), kind="stable").astype(np.int64)
         state = (vr, vi)
         restart: list[_Item] = []
         checks = _Checks(self, p, mon, res, batch)
@@ -669,7 +670,7 @@ class AcOutageSolver:
             settle(conv, bad)
             while nxt < n and live < batch and p.plain_to[nxt] > nxt:  # outages starting at the base case
                 slots = enter(min(batch - live, p.plain_to[nxt] - nxt), at_base=True)
-                CK.entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, *y, vr, vi, *br, *tb, f_blk, norms)
+                CK.entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, base_desc, *y, vr, vi, *br, *tb, f_blk, norms)
                 sub = np.full(batch, p.dummy, dtype=np.int64)
                 sub[slots] = col2c[slots]
                 CK.classify(norms, sub, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
