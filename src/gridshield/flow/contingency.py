@@ -33,9 +33,12 @@ rows) is handed to a fresh Newton-Raphson solve from the base case
 
 Outages run :data:`BATCH` side by side: the state is an ``(nb, batch)`` array, and the mismatch,
 the triangular solves and the updates are loops over the batch inside each network loop (numba,
-:mod:`gridshield.flow._ca_kernels`), so the network data is streamed once per batch; a finished
-outage's slot takes the next one (a pipeline). The kernels use a reverse Cuthill-McKee bus order,
-and outages are taken in that order.
+:mod:`gridshield.flow._ca_kernels`), so the network data is streamed once per batch. The slots
+of outages that finish take the next ones before the step (a pipeline in which every step
+advances an outage): an outage that starts at the base case enters with the base case's mismatch,
+re-evaluated only at its touched buses. The thermal and voltage checks run on blocks of
+``batch`` solutions. The kernels use a reverse Cuthill-McKee bus order, and outages are taken in
+that order.
 
 Generator Q limits (``q_limits=True``) follow :meth:`AcSolver.solve` with ``enforce_q_limits``:
 the pre-contingency Q-limit state is kept (generators at a limit in the base case stay there), and
