@@ -89,6 +89,21 @@ def test_board_renders_on_one_time_axis(site):
     page.locator("#board").screenshot(path=str(ARTIFACTS / "3-board-72h.png"))
 
 
+def test_next_loss_table_after_the_strike(site):
+    """The next-loss panel lists the worst further losses of what is left standing (not secure,
+    or cutting off load), with their outcome, as the API computed them."""
+    base, page = site
+    page.click("#nextbtn")
+    page.wait_for_function("document.getElementById('nextloss').dataset.state === 'done'", timeout=120_000)
+    text = page.text_content("#nextloss")
+    assert "after site:S110-Fairmont" in text and "contingencies solved" in text
+    rows = page.locator("#worst tr[data-status]")
+    assert rows.count() > 0
+    assert all(rows.nth(i).get_attribute("data-status") != "secure" or float(rows.nth(i).get_attribute("data-cut")) > 0
+               for i in range(rows.count()))
+    page.locator("#nextloss").screenshot(path=str(ARTIFACTS / "3b-next-loss.png"))
+
+
 def test_error_replaces_stale_results_and_keyboard_submit(site):
     base, page = site
     assert page.locator("#summary .card").count() >= 3  # results from the previous test are on screen

@@ -96,6 +96,38 @@ def test_engine_iterates_to_the_brute_force_solution(pg118):
         assert chk.vm_min_pu[j] == pytest.approx(r.vm_pu[r.bus_energised].min(), abs=1e-9)
 
 
+def test_entering_outages_get_the_full_mismatch(pg118):
+    """An outage entering a slot at the base case gets, from the base case's mismatch and its touched rows,
+    exactly the voltages, mismatch and norm that a full evaluation gives (branches, generators, sites)."""
+    from gridshield.flow import _ca_kernels as CK
+    from gridshield.flow.contingency import _Pass, _Results
+
+    eng = AcOutageSolver(pg118)
+    cases = contingency_assets(pg118, ("branches", "gens", "sites"))
+    res = _Results(len(cases))
+    items = [eng._item(c, Outage(a.branches, a.gens), res) for c, (a, _) in enumerate(cases)]
+    p = _Pass([x for x in items if x is not None], eng)
+    nb, m = eng.nb, p.n
+    cols = np.arange(m, dtype=np.int64)
+    y = (eng.y_indptr, eng.y_indices, eng.ydata)
+    br = (eng.k_f, eng.k_t, eng.ac.yff, eng.ac.yft, eng.ac.ytf, eng.ac.ytt)
+    tb = (p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i, eng.perm_r)
+    vr, vi = (np.repeat(b, m, axis=1) for b in eng.base_cols)
+    full, full_norm = np.zeros((2 * nb, m)), np.empty(m)
+    CK.batch_mismatch(*y, eng.yr, eng.yi, vr, vi, cols, eng.k_bal, eng.k_sb_r, eng.k_sb_i, *br, *tb, full, full_norm)
+    base_f = np.zeros((2 * nb, 1))
+    CK.batch_mismatch(*y, eng.yr, eng.yi, *eng.base_cols, np.array([p.dummy]), eng.k_bal, eng.k_sb_r, eng.k_sb_i,
+                      *br, *tb, base_f, np.empty(1))
+    base_f = base_f[:, 0].copy()
+    desc = np.argsort(-np.abs(base_f), kind="stable").astype(np.int64)
+    wr, wi, out, norm = np.zeros((nb, m)), np.zeros((nb, m)), np.full((2 * nb, m), np.nan), np.empty(m)
+    CK.entrant_mismatch(cols, cols, eng.base_cols[0][:, 0].copy(), eng.base_cols[1][:, 0].copy(), base_f, desc, *y,
+                        wr, wi, *br, *tb, out, norm)
+    assert np.array_equal(wr, vr) and np.array_equal(wi, vi)
+    assert np.array_equal(out, full) and np.array_equal(norm, full_norm)
+    assert (full_norm > 1e-3).sum() > 100  # the outages do change the mismatch
+
+
 def test_workers_give_the_same_table(city):
     one = ac_security(city, ("branches", "sites", "site-pairs"), batch=8)
     two = ac_security(city, ("branches", "sites", "site-pairs"), batch=8, workers=2)

@@ -33,9 +33,12 @@ rows) is handed to a fresh Newton-Raphson solve from the base case
 
 Outages run :data:`BATCH` side by side: the state is an ``(nb, batch)`` array, and the mismatch,
 the triangular solves and the updates are loops over the batch inside each network loop (numba,
-:mod:`gridshield.flow._ca_kernels`), so the network data is streamed once per batch; a finished
-outage's slot takes the next one (a pipeline). The kernels use a reverse Cuthill-McKee bus order,
-and outages are taken in that order.
+:mod:`gridshield.flow._ca_kernels`), so the network data is streamed once per batch. The slots
+of outages that finish take the next ones before the step (a pipeline in which every step
+advances an outage): an outage that starts at the base case enters with the base case's mismatch,
+re-evaluated only at its touched buses. The thermal and voltage checks run on blocks of
+``batch`` solutions. The kernels use a reverse Cuthill-McKee bus order, and outages are taken in
+that order.
 
 Generator Q limits (``q_limits=True``) follow :meth:`AcSolver.solve` with ``enforce_q_limits``:
 the pre-contingency Q-limit state is kept (generators at a limit in the base case stay there), and
@@ -221,8 +224,12 @@ class AcOutageSolver:
         self.simple = self.on & ~self.bridge & (f != t)
         self.s_tb = np.ascontiguousarray(np.c_[f, t].astype(np.int64))
         rows = np.c_[f, nb + f, t, nb + t].astype(np.int64)
-        self.s_rows = rows
-        self.s_rmask = self.bal[rows]
+        mask = self.bal[rows]
+        keep = np.argsort(~mask, axis=1, kind="stable")  # the balance rows first, in order
+        self.s_rows = np.take_along_axis(rows, keep, axis=1)
+        self.s_nrows = mask.sum(axis=1)
+        self.s_type = self.btype[self.s_tb]
+        self.s_sbus = self.sbus[self.s_tb]
         self.s_key = np.minimum(f, t)  # replaced by the kernel order in _internal
         # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
         live = np.flatnonzero(self.on & (f != t))
@@ -450,17 +457,21 @@ class AcOutageSolver:
     def _item(self, gid: int, o: Outage, res: _Results) -> _Item | None:
         """The compensation data of one outage (None when nothing needs solving)."""
         br, g = self.grid.branches, self.grid.gens
-        if len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br) and self.simple[o.branches[0]]:
+        one = len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br)
+        if one and self.simple[o.branches[0]]:
             k = int(o.branches[0])  # the common case: one branch whose loss splits nothing
-            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.btype[self.s_tb[k]],
-                         self.sbus[self.s_tb[k]], self.s_rows[k][self.s_rmask[k]], _TRUE4[:int(self.s_rmask[k].sum())],
-                         _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
-        bl = np.unique(np.asarray(o.branches, dtype=np.int64))
-        gl = np.unique(np.asarray(o.gens, dtype=np.int64))
-        if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
-            raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
-        bl = bl[self.on[bl]]  # elements already out change nothing
-        gl = gl[self.gon[gl]]
+            nr = int(self.s_nrows[k])
+            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.s_type[k], self.s_sbus[k],
+                         self.s_rows[k, :nr], _TRUE4[:nr], _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
+        if one and self.on[o.branches[0]]:
+            bl, gl = np.array([o.branches[0]], dtype=np.int64), _EMPTY
+        else:
+            bl = np.unique(np.asarray(o.branches, dtype=np.int64))
+            gl = np.unique(np.asarray(o.gens, dtype=np.int64))
+            if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
+                raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
+            bl = bl[self.on[bl]]  # elements already out change nothing
+            gl = gl[self.gon[gl]]
         f, t = br.from_bus, br.to_bus
         if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]] and self.bridge[bl[0]]:
             post, cand = self._bridge_post(int(bl[0]))
@@ -500,7 +511,7 @@ class AcOutageSolver:
         """
         br, g = self.grid.branches, self.grid.gens
         a, b = br.from_bus[k], br.to_bus[k]
-        c = a if self.t_pedge[a] == k else b
+        c, up = (a, b) if self.t_pedge[a] == k else (b, a)
         cut = np.sort(self.t_order[self.t_pre[c]:self.t_pre[c] + self.t_size[c]])
         label = self.label.copy()
         label[cut] = label.max() + 1
@@ -522,7 +533,7 @@ class AcOutageSolver:
                     btype[pv[0]] = REF
                 else:
                     btype[:] = -1
-        cand = np.union1d(cut, [a, b]).astype(np.int64)
+        cand = np.insert(cut, np.searchsorted(cut, up), up).astype(np.int64)  # the cut-off side and its parent
         return _Post(label, energised, btype, self.gon, self.held, self.qg), cand
 
     def _changes(self, gid: int, bl: np.ndarray, gl: np.ndarray, post: _Post, dark: np.ndarray,
@@ -544,7 +555,10 @@ class AcOutageSolver:
         sg = (np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=g.p_mw[gk[on]], minlength=cand.size)
               + 1j * np.bincount(np.searchsorted(cand, g.bus[gk[on]]), weights=post.qg[gk[on]], minlength=cand.size))
         sb = np.where(bt == 4, 0.0, sg / self.ac.base - self.ac.sd[cand])
-        inc = np.isin(cand, np.concatenate((br.from_bus[bl], br.to_bus[bl])))
+        ends = np.zeros(nb, dtype=bool)
+        ends[br.from_bus[bl]] = True
+        ends[br.to_bus[bl]] = True
+        inc = ends[cand]
         base_p, base_q = self.bal[:nb][cand], self.bal[nb:][cand]
         changed = (inc | (bt != self.btype[cand]) | (bal_p & (sb.real != self.sbus.real[cand]))
                    | (bal_q & (sb.imag != self.sbus.imag[cand])))
@@ -577,8 +591,12 @@ class AcOutageSolver:
                   tick: Callable[[int], None] | None) -> list[_Item]:
         """Iterate the outages of pass ``p``, ``batch`` side by side; returns those to solve again.
 
-        A pipeline of ``batch`` slots: when outages finish, their slots take the next ones, so the
-        batch stays full. Idle slots hold the empty outage ``p.dummy`` (the base case).
+        A pipeline of ``batch`` slots. When outages finish, their slots take the next ones before
+        the step, so that every step of the batch advances an outage: an outage that starts at the
+        base case enters with its mismatch from the base case's (only its touched buses' rows are
+        evaluated, :func:`~gridshield.flow._ca_kernels.entrant_mismatch`); one with a start state of
+        its own (new voltage set points, a Q-limit restart) enters before the next evaluation of
+        the batch's mismatch. Idle slots hold the empty outage ``p.dummy`` (the base case).
         """
         nb = self.nb
         n = p.n
@@ -601,55 +619,80 @@ class AcOutageSolver:
         pstore = np.zeros((batch, kcap), dtype=np.int64)
         y = (self.y_indptr, self.y_indices, self.ydata)
         br = (self.k_f, self.k_t, self.ac.yff, self.ac.yft, self.ac.ytf, self.ac.ytt)
+        tb = (p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i, self.perm_r)
+        base_f = np.zeros((2 * nb, 1), dtype=WORK_DTYPE)  # the base case's mismatch, rows as in f_blk
+        CK.batch_mismatch(*y, self.yr, self.yi, *self.base_cols, np.array([p.dummy]), self.k_bal, self.k_sb_r,
+                          self.k_sb_i, *br, *tb, base_f, np.empty(1))
+        base_f = base_f[:, 0].copy()
+        base_vr, base_vi = (b[:, 0].copy() for b in self.base_cols)
+        base_desc = np.argsort(-np.abs(base_f), kind="stable").astype(np.int64)
         state = (vr, vi)
         restart: list[_Item] = []
+        checks = _Checks(self, p, mon, res, batch)
         nxt = 0
         live = 0
-        while True:
-            if nxt < n and batch - live >= max(1, REFILL * batch):
-                free = np.flatnonzero(col2c == p.dummy)
-                new = np.arange(nxt, min(n, nxt + free.size), dtype=np.int64)
-                slots = free[:new.size]
-                nxt += new.size
-                live += new.size
-                col2c[slots] = new
+
+        def enter(k: int, at_base: bool = False) -> np.ndarray:
+            """The next ``k`` outages into free slots (at most as many as are free); their slots.
+
+            Their start states are written unless ``at_base`` (:func:`entrant_mismatch` writes them)."""
+            nonlocal nxt, live
+            slots = np.flatnonzero(col2c == p.dummy)[:k]
+            new = np.arange(nxt, nxt + slots.size, dtype=np.int64)
+            nxt += slots.size
+            live += slots.size
+            col2c[slots] = new
+            ok[slots] = True
+            if not at_base:
                 p.start_state(self, new, slots, state)
-            if not live:
-                break
-            CK.batch_mismatch(*y, self.yr, self.yi, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i, *br,
-                              p.rem_ptr, p.rem_idx, p.tb_ptr, p.tb_bus, p.tb_bal_p, p.tb_bal_q, p.tb_sb_r, p.tb_sb_i,
-                              self.perm_r, f_blk, norms)
-            CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+            return slots
+
+        def settle(conv: np.ndarray, bad: np.ndarray) -> None:
+            """Converged slots to the checks, bad ones to Newton-Raphson; both slots freed."""
+            nonlocal live
             if conv.any():
-                restart += self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, mon)
-            fin = conv | bad
-            if fin.sum() < live:
-                CK.lu_forward(self.l_ptr, self.l_idx, self.l_val, f_blk, batch)
-                CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
-                              self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
-                              rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
-                              self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch,
-                              ok)
-                CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
-                sing = ~ok & ~fin & (col2c != p.dummy)
-                bad |= sing
-                fin |= sing
+                restart.extend(self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, checks))
             if bad.any():
-                newton += [p.items[k] for k in col2c[bad].tolist()]
-            if fin.any():
-                q = np.flatnonzero(fin)
+                newton.extend(p.items[k] for k in col2c[bad].tolist())
+            q = np.flatnonzero(conv | bad)
+            if q.size:
                 res.iterations[p.gid[col2c[q]]] += it[col2c[q]]
                 if tick is not None:
                     tick(q.size)
                 col2c[q] = p.dummy
                 live -= q.size
-                if nxt >= n and not live:
-                    break
+
+        while True:
+            if nxt < n and batch - live >= max(1, REFILL * batch):
+                enter(n - nxt)
+            if not live:
+                break
+            CK.batch_mismatch(*y, self.yr, self.yi, vr, vi, col2c, self.k_bal, self.k_sb_r, self.k_sb_i, *br, *tb,
+                              f_blk, norms)
+            CK.classify(norms, col2c, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+            settle(conv, bad)
+            while nxt < n and live < batch and p.plain_to[nxt] > nxt:  # outages starting at the base case
+                slots = enter(min(batch - live, p.plain_to[nxt] - nxt), at_base=True)
+                CK.entrant_mismatch(slots, col2c, base_vr, base_vi, base_f, base_desc, *y, vr, vi, *br, *tb, f_blk, norms)
+                sub = np.full(batch, p.dummy, dtype=np.int64)
+                sub[slots] = col2c[slots]
+                CK.classify(norms, sub, p.dummy, it, prev, best, self.tol, MAX_COMPENSATED_ITER, conv, bad)
+                settle(conv, bad)
+            if not live:
+                continue
+            CK.lu_forward(self.l_ptr, self.l_idx, self.l_val, f_blk, batch)
+            CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
+                          self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
+                          rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
+                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, ok)
+            CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
+            settle(np.zeros(batch, dtype=bool), ~ok & (col2c != p.dummy))  # singular compensation
             CK.update_state(f_blk, self.perm_c, vr, vi)
             it[col2c] += 1
+        checks.flush()
         return restart
 
-    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vr, vi, res: _Results, mon) -> list[_Item]:
+    def _finish(self, p: _Pass, qs: np.ndarray, col2c, vr, vi, res: _Results, checks: _Checks) -> list[_Item]:
         """Converged slots ``qs``: Q-limit check (outages to solve again), else to the monitoring checks."""
         restart: list[_Item] = []
         if self.q_limits:
@@ -658,7 +701,7 @@ class AcOutageSolver:
             if again:
                 qs = np.array([q for q in qs.tolist() if p.gid[col2c[q]] not in again], dtype=np.int64)
         if qs.size:
-            _monitor(self, p, qs, col2c, vr, vi, mon, res)
+            checks.add(qs, col2c, vr, vi)
         return restart
 
     def _q_limits(self, p: _Pass, qs, col2c, vr, vi, res: _Results) -> tuple[list[_Item], set[int]]:
@@ -715,8 +758,7 @@ class AcOutageSolver:
         res.q_switched[gid] = int(np.count_nonzero(r.gen_q_limited & ~self.held))
         if r.converged:
             v = r.v[self.order]
-            zero = np.zeros(1, dtype=np.int64)
-            _monitor(self, _Pass([item], self), zero, zero, np.ascontiguousarray(v.real[:, None]),
+            _monitor(self, _Pass([item], self), np.zeros(1, dtype=np.int64), np.ascontiguousarray(v.real[:, None]),
                      np.ascontiguousarray(v.imag[:, None]), mon, res)
 
 
@@ -787,6 +829,9 @@ class _Pass:
         _, self.go_on = _ragged([x.gov[1] for x in ext], np.bool_)
         _, self.go_held = _ragged([x.gov[2] for x in ext], np.bool_)
         _, self.go_q = _ragged([x.gov[3] for x in ext], np.float64)
+        # plain_to[c]: the first outage at or after c with a start state of its own (n if none)
+        own = np.flatnonzero([isinstance(x.start, tuple) or x.start.size > 0 for x in items] + [True])
+        self.plain_to = own[np.searchsorted(own, np.arange(self.n + 1))]
 
     def start_state(self, eng: AcOutageSolver, ids: np.ndarray, slots: np.ndarray, state) -> None:
         """Write the start states of the outages ``ids`` into the slots ``slots`` of ``state`` (Re V, Im V)."""
@@ -803,19 +848,46 @@ class _Pass:
                 vi[b, q] *= scale
 
 
-def _monitor(eng: AcOutageSolver, p: _Pass, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray,
-             mon, res: _Results) -> None:
-    """The thermal and voltage checks of the solved slots ``qs``, into ``res``."""
+class _Checks:
+    """Solutions waiting for the thermal and voltage checks, which run on blocks of ``width`` of them
+    (contiguous columns: the check's loops over the solutions vectorise)."""
+
+    def __init__(self, eng: AcOutageSolver, p: _Pass, mon, res: _Results, width: int) -> None:
+        self.eng, self.p, self.mon, self.res = eng, p, mon, res
+        self.vr = np.empty((eng.nb, width))
+        self.vi = np.empty((eng.nb, width))
+        self.cs = np.empty(width, dtype=np.int64)
+        self.k = 0
+
+    def add(self, qs: np.ndarray, col2c: np.ndarray, vr: np.ndarray, vi: np.ndarray) -> None:
+        """Queue the solutions in slots ``qs`` of ``vr + j vi`` (slot ``q`` holds outage ``col2c[q]`` of the pass)."""
+        if self.k + qs.size > self.cs.size:
+            self.flush()
+        dst = np.arange(self.k, self.k + qs.size, dtype=np.int64)
+        CK.copy_columns((vr, vi), qs, (self.vr, self.vi), dst)
+        self.cs[dst] = col2c[qs]
+        self.k += qs.size
+
+    def flush(self) -> None:
+        """Check the queued solutions (into the results)."""
+        if self.k:
+            _monitor(self.eng, self.p, self.cs[:self.k], self.vr, self.vi, self.mon, self.res)
+        self.k = 0
+
+
+def _monitor(eng: AcOutageSolver, p: _Pass, cs: np.ndarray, vr: np.ndarray, vi: np.ndarray, mon, res: _Results) -> None:
+    """The thermal and voltage checks of the solutions of outages ``cs`` of ``p`` (the first columns of
+    ``vr + j vi``), into ``res``."""
     ac = eng.ac
-    m = qs.size
+    m = cs.size
     ld, vlo, vhi = np.empty(m), np.empty(m), np.empty(m)
     ldk, vloi, vhii = (np.empty(m, dtype=np.int64) for _ in range(3))
     nth, nlo, nhi = (np.empty(m, dtype=np.int64) for _ in range(3))
     watched, *limits = mon
-    CK.monitor(qs, col2c, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, watched, p.rem_ptr,
+    CK.monitor(cs, vr, vi, ac.base, eng.k_f, eng.k_t, ac.yff, ac.yft, ac.ytf, ac.ytt, watched, p.rem_ptr,
                p.rem_idx, p.dark_ptr, p.dark_bus, eng.k_energised, *limits, ld, ldk, nth, vlo, vloi, vhi, vhii, nlo,
                nhi)
-    gid = p.gid[col2c[qs]]
+    gid = p.gid[cs]
     res.converged[gid] = True
     for k in gid.tolist():
         res.reason[k] = "converged"

@@ -37,6 +37,9 @@ def _elements(s: str) -> tuple[str, ...]:
 @app.command()
 def n1(
     case: str = typer.Argument(..., help="case name or path to a .m file"),
+    damage: str = typer.Option(None, "--damage", "-d",
+                               help="study the grid left standing after these assets are destroyed (comma-separated "
+                                    "ids, e.g. site:S3,branch:12), at the impact engine's post-strike operating point"),
     ac_verify: bool = typer.Option(False, "--ac-verify", help="solve every contingency with AC power flow (thermal + voltage)"),
     elements: str = typer.Option("branches,gens,sites", "--elements",
                                  help="comma-separated: branches, gens, sites, site-pairs (site-pairs: with --ac-verify)"),
@@ -49,7 +52,8 @@ def n1(
     top: int = typer.Option(15, "--top", help="rows of the worst-contingency table"),
     out: Path = typer.Option(None, "--out", "-o", help="write the result: .json (to_dict) or .csv/.parquet (per contingency)"),
 ) -> None:
-    """N-1 contingency analysis: DC screening (LODF chunks, islanding via load shedding) or full AC (--ac-verify)."""
+    """N-1 contingency analysis: DC screening (LODF chunks, islanding via load shedding) or full AC (--ac-verify);
+    with --damage, of the grid left standing after a strike."""
     from rich.table import Table
 
     from gridshield.errors import GridshieldError
@@ -57,6 +61,15 @@ def n1(
 
     grid = load(case)
     els = _elements(elements)
+    if damage is not None:
+        from gridshield.security.after_strike import post_strike_grid
+
+        ids = [x.strip() for x in damage.split(",") if x.strip()]
+        if not ids:
+            raise GridshieldError("--damage: give the destroyed assets, e.g. --damage site:S3,branch:12")
+        post = post_strike_grid(grid, ids, rate=rating)
+        grid = post.grid
+        console.print(post.describe())
     if ac_verify:
         from gridshield.security.ac import ac_security
 
@@ -68,22 +81,19 @@ def n1(
                  "newton_fallbacks", "q_switched", "base_max_loading_pct", "base_thermal_violations",
                  "base_voltage_violations", "rating", "threshold_pct", "q_limits", "time_total_s")
         console.print(kv_table(f"AC security analysis on {grid.name}", {k: sm[k] for k in shown}))
-        df = res.to_frame()
-        df = df[df.status != "secure"].copy()
-        df["key"] = (df.status.isin(["not converged", "no generation"]) * 1e6 + df.islanded_mw
-                     + df.max_loading_pct.fillna(0) / 1e3)
-        df = df.sort_values("key", ascending=False).head(top)
-        t = Table(title="Worst contingencies (not secure)", title_justify="left")
-        for c in ("contingency", "status", "max %", "branch", "Vmin", "bus", "Vmax", "bus", "islanded MW"):
-            t.add_column(c, justify="left" if c in ("contingency", "status", "branch", "bus") else "right",
+        from gridshield.security.after_strike import worst_contingencies
+
+        df = worst_contingencies(res, top)
+        t = Table(title="Worst contingencies (not secure, or cutting off load)", title_justify="left")
+        for c in ("contingency", "outcome", "max %", "branch", "Vmin", "bus", "Vmax", "bus", "islanded MW"):
+            t.add_column(c, justify="left" if c in ("contingency", "outcome", "branch", "bus") else "right",
                          overflow="fold")
 
         def num(x, f):
             return "" if x != x else f.format(x)
 
         for cid, r in df.iterrows():
-            status = r.status if r.converged else f"{r.status} ({r.reason})"
-            t.add_row(cid, status, num(r.max_loading_pct, "{:.1f}"), r.max_loading_branch, num(r.vm_min_pu, "{:.3f}"),
+            t.add_row(cid, r.outcome, num(r.max_loading_pct, "{:.1f}"), r.max_loading_branch, num(r.vm_min_pu, "{:.3f}"),
                       r.vm_min_bus, num(r.vm_max_pu, "{:.3f}"), r.vm_max_bus, f"{r.islanded_mw:,.1f}")
         console.print(t)
         write_output(res, out)

@@ -70,9 +70,11 @@ def asset_of(grid: Grid, asset_id: str) -> Asset:
 
 
 def site_assets(grid: Grid) -> list[Asset]:
-    """Whole sites (``site:<name>``) when the grid names substations, else one per bus (``bus:<n>``)."""
+    """Whole sites (``site:<name>``) when the grid names substations, else one per bus (``bus:<n>``);
+    only sites with a bus in service (a struck site is no further contingency)."""
     if grid.sites:
-        return [asset_of(grid, f"site:{s}") for s in grid.sites]
+        on = grid.buses.in_service
+        return [asset_of(grid, f"site:{s}") for s, rows in grid.sites.items() if on[rows].any()]
     on = np.flatnonzero(grid.buses.in_service)
     return [asset_of(grid, grid.buses.id[i]) for i in on]
 

@@ -85,6 +85,17 @@ class DeficitRequest(BaseModel):
     supply_mw: float | None = Field(None, ge=0.0, le=1e6, description="MW the city can get (default: what the grid serves)")
 
 
+class NextLossRequest(BaseModel):
+    """AC N-1 of the grid left standing after a strike: which next loss overloads or collapses something."""
+
+    case: str = Field(..., description="built-in case name or an uploaded case id", examples=["synthetic-city"])
+    damage: list[str] = Field(..., min_length=1, max_length=100, description="asset ids destroyed")
+    elements: list[Literal["branches", "gens", "sites"]] = Field(
+        ["branches", "gens", "sites"], min_length=1, max_length=3, description="contingency kinds")
+    rating: Literal["a", "b"] = Field("a", description="branch rating: a (normal) or b (emergency)")
+    top: int = Field(15, ge=1, le=100, description="rows of the worst-contingency table")
+
+
 class RunRequest(BaseModel):
     """A Monte Carlo risk run to start in the background."""
 
@@ -510,6 +521,36 @@ def create_app(
         body = '{"figure": %s, "critical_back": %s, "strike_time": %s}' % (fig.to_json(), json.dumps(back),
                                                                           json.dumps(f"{t0:%Y-%m-%dT%H:%M}"))
         return Response(content=body.encode(), media_type="application/json")
+
+    @app.post("/api/next-loss", tags=["api"])
+    def next_loss(req: NextLossRequest) -> dict[str, Any]:
+        """Which next loss would overload or collapse what is left standing: AC security analysis
+        (every contingency AC-solved; thermal and voltage limits, Q limits, islanding) of the grid
+        after the strike, at the impact engine's post-strike operating point. Grids up to
+        ``MAX_AC_BUSES`` buses. Returns the summary and the worst contingencies."""
+        from gridshield.security.ac import ac_security
+        from gridshield.security.after_strike import post_strike_grid, worst_contingencies
+
+        grid = grid_of(req.case)
+        if len(grid.buses) > WEB_AC_MAX_BUSES:
+            raise GridshieldError(f"the dashboard's next-loss study runs on grids up to {WEB_AC_MAX_BUSES:,} buses "
+                                  f"({grid.name} has {len(grid.buses):,}); use gridshield n1 CASE --damage ... --ac-verify")
+        post = post_strike_grid(grid, list(dict.fromkeys(req.damage)), rate=req.rating)
+        res = ac_security(post.grid, tuple(dict.fromkeys(req.elements)), rating=req.rating)
+        df = worst_contingencies(res, req.top)
+
+        def num(x: Any) -> float | None:
+            return None if x != x else float(x)
+
+        rows = [{"contingency": cid, "status": r.status, "outcome": r.outcome,
+                 "max_loading_pct": num(r.max_loading_pct), "max_loading_branch": r.max_loading_branch,
+                 "vm_min_pu": num(r.vm_min_pu), "vm_min_bus": r.vm_min_bus, "vm_max_pu": num(r.vm_max_pu),
+                 "vm_max_bus": r.vm_max_bus, "islanded_mw": float(r.islanded_mw)} for cid, r in df.iterrows()]
+        sm = res.summary()
+        keep = ("contingencies", "secure", "thermal", "voltage", "not_converged", "islanding", "islanded_mw_max",
+                "base_max_loading_pct", "base_thermal_violations", "base_voltage_violations", "time_total_s")
+        return {"describe": post.describe(), "served_mw": post.impact.served_mw, "demand_mw": post.impact.demand_mw,
+                "summary": {k: sm[k] for k in keep}, "worst": rows}
 
     def run_job(scenario: Any, job: Job) -> dict[str, Any]:
         from gridshield.threat import run_risk

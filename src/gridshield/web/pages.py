@@ -126,6 +126,13 @@ def case_page(case: str, info: dict[str, Any]) -> str:
    <label for='strike'>strike at (local)</label><input id='strike' type='datetime-local'>
    <p><button type='button' id='boardbtn'>Show the 72-hour board</button></p>
   </fieldset>
+  <fieldset><legend>The next loss</legend>
+   <p class='muted'>Which further loss would overload or collapse what is left standing (AC, every contingency solved).</p>
+   <label><input type='checkbox' class='nlk' value='branches' checked> branches</label>
+   <label><input type='checkbox' class='nlk' value='gens' checked> generators</label>
+   <label><input type='checkbox' class='nlk' value='sites' checked> sites</label>
+   <p><button type='button' id='nextbtn'>Which next loss hurts?</button></p>
+  </fieldset>
   <details><summary>Districts GeoJSON (optional)</summary>
    <p class='muted'>Polygons with <code>properties.buses</code> or <code>properties.group</code>, points with
    <code>properties.site</code>; longitude/latitude, or km with <code>"gridshield": {{"units": "km"}}</code>.
@@ -138,11 +145,12 @@ def case_page(case: str, info: dict[str, Any]) -> str:
 </div>
 <div id='critical'></div>
 <div id='board'></div>
+<div id='nextloss'></div>
 <div id='tables'></div>
 """
     js = f"""
 const CASE = {json.dumps(case)};
-const RESULTS = ['summary', 'map', 'critical', 'board', 'tables'];
+const RESULTS = ['summary', 'map', 'critical', 'board', 'nextloss', 'tables'];
 function damageIds(){{ return [...document.querySelectorAll('.site:checked')].map(x => x.value)
     .concat(document.getElementById('ids').value.split(',').map(x => x.trim()).filter(x => x)); }}
 function fail(e){{ clearAll(RESULTS); document.getElementById('err').textContent = e.message; document.getElementById('busy').textContent = ''; }}
@@ -209,6 +217,28 @@ document.getElementById('boardbtn').onclick = async () => {{
       document.getElementById('critical').innerHTML = '<h3>Critical loads lost and when each is back</h3><table id="critlist"><tr><th>critical load</th><th class="n">back after</th></tr>' +
         r.critical_back.map(k => '<tr><td>' + esc(k.name) + '</td><td class="n">' + hours(k.back_after_h) + '</td></tr>').join('') + '</table>';
     }}
+    document.getElementById('busy').textContent = '';
+  }} catch(e) {{ fail(e); }}
+  btn.disabled = false;
+}};
+document.getElementById('nextbtn').onclick = async () => {{
+  const btn = document.getElementById('nextbtn'); btn.disabled = true; document.getElementById('err').textContent = '';
+  document.getElementById('busy').textContent = 'solving every next loss with AC power flow ...';
+  try {{
+    const r = await postJSON('/api/next-loss', {{case: CASE, damage: damageIds(),
+      elements: [...document.querySelectorAll('.nlk:checked')].map(x => x.value)}});
+    const s = r.summary, pct = v => v === null ? '' : fmt(v, 1), pu = v => v === null ? '' : fmt(v, 3);
+    let h = '<h3>The next loss, after this strike</h3><p class="muted">' + esc(r.describe) + '. ' + fmt(s.contingencies, 0) +
+      ' contingencies solved in ' + fmt(s.time_total_s, 2) + ' s: ' + fmt(s.secure, 0) + ' secure, ' + fmt(s.thermal, 0) +
+      ' overload a branch, ' + fmt(s.voltage, 0) + ' break a voltage limit, ' + fmt(s.not_converged, 0) + ' collapse (no AC solution), ' +
+      fmt(s.islanding, 0) + ' cut off load (up to ' + fmt(s.islanded_mw_max, 0) + ' MW).</p>';
+    if(r.worst.length){{
+      h += '<table id="worst"><tr><th>next loss</th><th>outcome</th><th class="n">max loading (%)</th><th>on branch</th><th class="n">V min (p.u.)</th><th>at bus</th><th class="n">V max (p.u.)</th><th>at bus</th><th class="n">load cut off (MW)</th></tr>' +
+        r.worst.map(w => '<tr data-status="' + esc(w.status) + '" data-cut="' + w.islanded_mw + '"><td>' + esc(w.contingency) + '</td><td>' + esc(w.outcome) + '</td><td class="n">' + pct(w.max_loading_pct) +
+          '</td><td>' + esc(w.max_loading_branch) + '</td><td class="n">' + pu(w.vm_min_pu) + '</td><td>' + esc(w.vm_min_bus) + '</td><td class="n">' + pu(w.vm_max_pu) +
+          '</td><td>' + esc(w.vm_max_bus) + '</td><td class="n">' + fmt(w.islanded_mw, 1) + '</td></tr>').join('') + '</table>';
+    }} else h += '<p>Every next loss studied is secure and cuts off no load.</p>';
+    document.getElementById('nextloss').innerHTML = h; document.getElementById('nextloss').dataset.state = 'done';
     document.getElementById('busy').textContent = '';
   }} catch(e) {{ fail(e); }}
   btn.disabled = false;
