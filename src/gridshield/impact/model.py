@@ -261,9 +261,9 @@ class ImpactModel:
             return self._assess(damage)
 
     def assess_loss(self, damage: Damage | Sequence[str] | str | None = None, groups: bool = True) -> ImpactLoss:
-        """What :meth:`assess` says the damage costs (the same numbers, bit for bit), without the
-        operating point, islands and id lists the Monte Carlo never reads; ``groups=False`` also
-        skips the per-group breakdown (``by_group`` is then empty)."""
+        """What :meth:`assess` says the damage costs (the same numbers, bit for bit, from the same
+        LP warm start), without the operating point, islands and id lists the Monte Carlo never
+        reads; ``groups=False`` also skips the per-group breakdown (``by_group`` is then empty)."""
         with self._blas():
             return self._assess(damage, loss_only=groups)
 
