@@ -64,6 +64,19 @@ def test_struck_sites_are_no_contingency(city, post):
     assert not live & {"site:S110-Fairmont", "site:GTP-Delta"}
 
 
+def test_dc_point_without_ac_solution_takes_the_ac_load_delivery():
+    """case118 with branch:10, gen:5 and bus:30 destroyed: the AC power flow of the DC load
+    delivery's point does not converge; the AC load delivery's point is an AC solution, and the
+    study starts from it (its AC power flow converges, loads served as the AC MLD says)."""
+    g = gs.load_case("case118")
+    dmg = ["branch:10", "gen:5", "bus:30"]
+    post = post_strike_grid(g, dmg)
+    assert post.impact.model == "ac" and post.ac_converged and "AC load delivery" in post.describe()
+    ac = assess_damage(g, dmg, model="ac")
+    assert post.grid.loads.p_mw.sum() == pytest.approx(ac.served_mw, abs=1e-6)
+    assert solve_ac(post.grid, enforce_q_limits=True).converged
+
+
 def test_cli_n1_after_a_strike(capsys):
     from gridshield.cli import main
 
