@@ -32,7 +32,6 @@ Run: ``.venv/bin/python -m benchmarks.bench_mld_ac [--cases case118 case2869pega
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import time
@@ -40,7 +39,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks.bench_impact import BIG_RATE, WEIGHT, _damaged_ppc, _rated
+from benchmarks.bench_impact import BIG_RATE, WEIGHT, _damaged_ppc, _median, _rated
 
 
 def _pandapower_ac_mld(ppc) -> tuple[float, bool]:
@@ -68,17 +67,6 @@ def _pandapower_ac_mld(ppc) -> tuple[float, bool]:
     except Exception:  # pandapower raises OPFNotConverged
         return float("nan"), False
     return float(net.res_load.p_mw[pos].sum()), True
-
-
-def _median(fn, repeats: int):
-    out = fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        gc.collect()
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
 
 
 def pick_damage(grid, seed: int):
