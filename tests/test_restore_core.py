@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from gridshield.restore.plan import (
+    SEPARABLE_MERGES,
     SEPARABLE_MIN_TASKS,
     Instance,
     SeparableValue,
@@ -288,3 +290,114 @@ def test_list_schedule_resumed_after_a_prefix_equals_a_full_run():
         a, b = lists.run(cand, p), list_schedule(inst, cand)
         for f in ("crew", "start_h", "end_h", "spare", "travel_h"):
             assert np.array_equal(getattr(a, f), getattr(b, f))
+
+
+# --------------------------------------------------------------------------------------------
+# upper bounds of the served load: the same decisions with fewer evaluations
+# --------------------------------------------------------------------------------------------
+def with_upper(inst: Instance, rng, loose: float = 30.0):
+    """``inst`` with counted evaluations, and the same instance with an upper bound of its value
+    too: the value plus a random slack (0 on about a third of the sets, as where the grid bound is
+    exact), fixed per set."""
+    calls = {"plain": 0, "bounded": 0}
+    slack: dict[int, float] = {}
+
+    def counted(key: str):
+        seen: set[int] = set()
+
+        def value(m: int) -> float:
+            if m not in seen:
+                seen.add(m)
+                calls[key] += 1
+            return inst.value(m)
+
+        return value
+
+    def upper(m: int) -> float:
+        if m not in slack:
+            slack[m] = 0.0 if rng.random() < 0.35 else float(rng.uniform(0, loose))
+        return inst.value(m) + slack[m]
+
+    return replace(inst, value=counted("plain")), replace(inst, value=counted("bounded"), upper=upper), calls
+
+
+def test_upper_bound_prunes_without_changing_the_heuristic():
+    """Greedy candidates and local-search moves that cannot win at their upper bound are skipped:
+    the heuristic returns the same list, schedule and objective (to the last bit) as without the
+    bound, with fewer evaluations; on the exact value and on the separable model (>= 16 tasks)."""
+    saved = 0
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        if seed % 3 == 2:
+            sizes = [1, 2, 1, 3, 1, 2, 1, 1, 2, 1, 1, 2]
+            inst = separable_instance(rng, sizes, int(rng.integers(1, 4)), coupled=(0, 3))
+        else:
+            inst = make_instance(rng, int(rng.integers(5, 11)), int(rng.integers(1, 4)), travel=bool(seed % 2),
+                                 spares=bool(seed % 4 == 1))
+        plain, bounded, calls = with_upper(inst, rng)
+        a = solve_heuristic(plain, time_limit_s=60)
+        b = solve_heuristic(bounded, time_limit_s=60)
+        assert not a.info["stopped_on_budget"] and not b.info["stopped_on_budget"]
+        assert a.order == b.order and a.objective == b.objective
+        for f in ("crew", "start_h", "end_h", "spare"):
+            assert np.array_equal(getattr(a.schedule, f), getattr(b.schedule, f))
+        assert {k: v for k, v in a.info.items() if k != "runtime_s"} == b.info
+        assert calls["bounded"] <= calls["plain"]
+        saved += calls["plain"] - calls["bounded"]
+    assert saved > 0
+
+
+def test_weighted_ens_bound_with_upper_equals_plain():
+    """``weighted_ens`` with a bound answers the same (the objective, or inf) with and without an
+    upper bound of the value, for random lists and bounds around their objective."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        inst = make_instance(rng, int(rng.integers(3, 10)), int(rng.integers(1, 4)))
+        plain, bounded, _ = with_upper(inst, rng)
+        end = list_schedule(inst, rng.permutation(inst.n).tolist()).end_h
+        exact = weighted_ens(inst, end)
+        for bound in (exact * 0.5, exact, exact * (1 + 1e-12), exact * 1.2, math.inf):
+            assert weighted_ens(bounded, end, bound=bound) == weighted_ens(plain, end, bound=bound)
+
+
+def test_separable_groups_merge_a_cluster_with_its_partner():
+    """A cluster whose gain depends on another cluster that itself passes the check (its own gain
+    is large, the interaction inside the tolerance): the failing cluster is merged with the
+    cluster of the largest bottom-top gap, and the merged group adds up; the served load is
+    exactly separable over the groups found. Interactions spread over more clusters than
+    SEPARABLE_MERGES allows leave one group."""
+    import gridshield.restore.plan as rp
+
+    n = 18
+    big, small = 3, 11  # task 11 restores nothing alone; with task 3 repaired it adds 2 MW
+
+    def value(m: int) -> float:
+        tot = 5.0 + sum(10.0 * (j + 1) for j in range(n) if m >> j & 1 and j not in (big, small))
+        tot += 900.0 * (m >> big & 1)
+        return tot + 2.0 * (m >> big & 1) * (m >> small & 1)
+
+    clusters = tuple((j,) for j in range(n))
+    inst = Instance(np.ones(n), np.ones(n), (None,) * n, {}, 2, None, value, clusters=clusters)
+    groups = separable_groups(inst, clusters)
+    assert (big, small) in groups and len(groups) == n - 1
+    model = SeparableValue(value, groups, n)
+    rng = np.random.default_rng(3)
+    for m in rng.integers(0, 1 << n, 300).tolist():
+        assert model(int(m)) == value(int(m))
+    # without merges (the check before): the coupled cluster alone fails, one group
+    keep = rp.SEPARABLE_MERGES
+    rp.SEPARABLE_MERGES = 0
+    try:
+        assert separable_groups(inst, clusters) == [tuple(range(n))]
+    finally:
+        rp.SEPARABLE_MERGES = keep
+    # a task that interacts with 8 clusters of 1000 MW (9 MW each: inside their 1 % tolerance);
+    # after SEPARABLE_MERGES = 3 merges the group's gap (45 MW) still exceeds its tolerance
+    assert SEPARABLE_MERGES == 3
+    partners = range(4, 12)
+
+    def spread(m: int) -> float:
+        tot = 5.0 + sum(10.0 * (j + 1) for j in range(n) if m >> j & 1 and j not in partners)
+        return tot + sum((1000.0 + 9.0 * (m >> 17 & 1)) * (m >> p & 1) for p in partners)
+
+    assert separable_groups(replace(inst, value=spread), clusters) == [tuple(range(n))]

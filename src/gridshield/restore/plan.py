@@ -35,6 +35,7 @@ Methods
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -60,6 +61,9 @@ SEPARABLE_MIN_TASKS = 16
 #: Tolerances of the separability check (relative to the cluster's gain, and to ``|f(N)|``).
 SEPARABLE_RTOL = 1e-2
 SEPARABLE_ATOL = 1e-5
+#: Clusters merged into a coupled group that does not add up, one at a time (the one with the
+#: largest bottom-top gap first), before the instance is searched as one group.
+SEPARABLE_MERGES = 3
 
 _EPS = 1e-9
 
@@ -94,6 +98,11 @@ class Instance:
     prefetch
         Optional: evaluate ``value`` of many bitmasks at once (a batch of independent
         assessments, possibly in worker processes); later ``value`` calls find them cached.
+    upper
+        Optional: an upper bound of ``value`` that needs no assessment (equal to ``value`` for
+        the sets assessed already). The heuristic skips greedy candidates and local-search
+        moves that cannot be taken even at their bound, so it takes the same decisions as
+        without it with fewer assessments (:func:`weighted_ens`, :func:`greedy_order`).
     """
 
     duration_h: np.ndarray
@@ -105,6 +114,7 @@ class Instance:
     value: Callable[[int], float]
     clusters: tuple[tuple[int, ...], ...] | None = None
     prefetch: Callable[[Sequence[int]], None] | None = None
+    upper: Callable[[int], float] | None = None
 
     @property
     def n(self) -> int:
@@ -238,18 +248,33 @@ def weighted_ens(inst: Instance, end_h: np.ndarray, bound: float = math.inf) -> 
     ``integral (f(N) - f(S(t))) dt`` with ``f`` along the chain of completions taken as its running
     maximum (see :func:`effective_masks`); equal to the plain integral when ``f`` is monotone.
     With a finite ``bound`` the integration stops (returning ``inf``) as soon as the partial sum
-    reaches it, so that a local search does not assess the later states of a losing candidate.
+    reaches it, so that a local search does not assess the later states of a losing candidate;
+    with ``inst.upper`` too, the same partial sums are first bounded from below with the upper
+    bound of ``f`` and a candidate whose bound already reaches ``bound`` is refused without any
+    assessment (the same answer: a lower bound of a partial sum that reaches ``bound`` means the
+    partial sum does).
     """
     times, masks = chain(inst, end_h)
     target = inst.value(inst.full)
+    tl = times.tolist()
+    if bound < math.inf and inst.upper is not None and _integral(tl, masks, target, inst.upper, bound) == math.inf:
+        return math.inf
+    return _integral(tl, masks, target, inst.value, bound)
+
+
+def _integral(times: list[float], masks: Sequence[int], target: float, f: Callable[[int], float],
+              bound: float) -> float:
+    """``integral (target - running max of f along the chain) dt``; ``inf`` as soon as a partial
+    sum reaches ``bound``. With an upper bound of ``f`` in place of ``f`` (its running maximum is
+    at least ``f``'s) every partial sum is a lower bound of the exact one."""
     total = 0.0
-    prev_t, prev_v = 0.0, inst.value(0)
-    for t, m in zip(times.tolist(), masks, strict=True):
+    prev_t, prev_v = 0.0, f(0)
+    for t, m in zip(times, masks, strict=True):
         if t > prev_t:
             total += (target - prev_v) * (t - prev_t)
             if total >= bound:
                 return math.inf
-        prev_t, prev_v = t, max(prev_v, inst.value(m))
+        prev_t, prev_v = t, max(prev_v, f(m))
     return total
 
 
@@ -270,8 +295,11 @@ def separable_groups(inst: Instance, clusters: Sequence[Sequence[int]]) -> list[
     of repaired sets: ``f(G) - f({}) = f(N) - f(N - G)`` (to :data:`SEPARABLE_RTOL` and
     :data:`SEPARABLE_ATOL` x ``|f(N)|``): repairing it alone restores what it restores last. The
     clusters that fail are merged into one coupled group, which must pass the same check against
-    the rest; else the whole instance is one group (no decomposition). The ``2 k + 2``
-    assessments are independent and go to ``inst.prefetch`` as one batch.
+    the rest. While it does not, the passing cluster with the largest bottom-top gap joins it
+    (an interaction between two clusters shows in the gaps of both, though inside the
+    tolerance of a cluster whose own gain is large), up to :data:`SEPARABLE_MERGES` times, two
+    assessments each; else the whole instance is one group (no decomposition). The ``2 k + 2``
+    assessments of the clusters are independent and go to ``inst.prefetch`` as one batch.
     """
     n, full = inst.n, inst.full
     masks = [_bits(c) for c in clusters]
@@ -280,17 +308,27 @@ def separable_groups(inst: Instance, clusters: Sequence[Sequence[int]]) -> list[
     f0, fn = inst.value(0), inst.value(full)
     atol = SEPARABLE_ATOL * max(1.0, abs(fn))
 
-    def adds_up(m: int) -> bool:
+    def gap(m: int) -> float:
+        """How far the gain of the tasks ``m`` is from adding up (<= 0: it adds up)."""
         bottom, top = inst.value(m) - f0, fn - inst.value(full & ~m)
-        return abs(bottom - top) <= atol + SEPARABLE_RTOL * max(abs(bottom), abs(top))
+        return abs(bottom - top) - atol - SEPARABLE_RTOL * max(abs(bottom), abs(top))
 
-    keep = [tuple(sorted(c)) for c, m in zip(clusters, masks, strict=True) if adds_up(m)]
-    coupled = tuple(sorted(j for c, m in zip(clusters, masks, strict=True) if not adds_up(m) for j in c))
-    if coupled:
-        if keep and inst.prefetch is not None:
-            inst.prefetch([_bits(coupled), full & ~_bits(coupled)])
-        if keep and not adds_up(_bits(coupled)):
+    keep = [tuple(sorted(c)) for c, m in zip(clusters, masks, strict=True) if gap(m) <= 0]
+    coupled = tuple(sorted(j for c, m in zip(clusters, masks, strict=True) if gap(m) > 0 for j in c))
+    for step in range(SEPARABLE_MERGES + 1):
+        if not coupled or not keep:
+            break
+        m = _bits(coupled)
+        if inst.prefetch is not None:
+            inst.prefetch([m, full & ~m])
+        if gap(m) <= 0:
+            break
+        if step == SEPARABLE_MERGES:
             return [tuple(range(n))]
+        partner = max(keep, key=lambda c: abs(inst.value(_bits(c)) - f0 - fn + inst.value(full & ~_bits(c))))
+        keep.remove(partner)
+        coupled = tuple(sorted(coupled + partner))
+    if coupled:
         keep.append(coupled)
     return keep
 
@@ -345,6 +383,16 @@ class SeparableValue:
             g = self._gain[t] = self._value(t) - self.f0
         return g
 
+    def upper(self, m: int, bound: Callable[[int], float]) -> float:
+        """An upper bound of the model's value at ``m`` from ``bound``, an upper bound of the exact
+        value: each group's gain as known, else at its bound (no assessment)."""
+        total = self.f0
+        for gm in self._gmask:
+            t = m & gm
+            g = self._gain.get(t)
+            total += g if g is not None else bound(t) - self.f0
+        return total
+
 
 def _search_instance(inst: Instance) -> tuple[Instance, dict]:
     """The instance the heuristic searches on: ``inst`` itself, or (from
@@ -357,7 +405,9 @@ def _search_instance(inst: Instance) -> tuple[Instance, dict]:
         return inst, {"separable_groups": 1}
     model = SeparableValue(inst.value, groups, inst.n)
     coupled = max((len(g) for g in groups), default=0)
-    return replace(inst, value=model, prefetch=None), {"separable_groups": len(groups), "largest_group": coupled}
+    upper = None if inst.upper is None else functools.partial(model.upper, bound=inst.upper)
+    return (replace(inst, value=model, prefetch=None, upper=upper),
+            {"separable_groups": len(groups), "largest_group": coupled})
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,8 +441,9 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
     tasks are tried (load restored only jointly, e.g. a line and the bus it feeds); failing
     that, the task with the largest criticality ``f(N) - f(N \\ {j})`` per hour goes next.
     Past ``time_limit_s`` (huge damages on large grids) the remaining tasks follow by
-    criticality per hour without further assessments. Returns the list and whether the time
-    limit cut it short.
+    criticality per hour without further assessments. A candidate whose rate at
+    ``inst.upper`` does not beat the best so far is not assessed (it would not be taken).
+    Returns the list and whether the time limit cut it short.
     """
     t_end = time.perf_counter() + time_limit_s
     n = inst.n
@@ -412,6 +463,10 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
         if cls is not None and stock.get(cls, 0) > 0:
             stock[cls] -= 1
 
+    def beaten(m: int, base: float, hours: float, best_rate: float) -> bool:
+        """Whether repairing up to ``m`` cannot be taken even at the upper bound of its value."""
+        return inst.upper is not None and (inst.upper(m) - base) / hours <= best_rate + _EPS
+
     done = 0
     remaining = list(range(n))
     order: list[int] = []
@@ -427,7 +482,10 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
             break
         best, best_rate = -1, 0.0
         for j in remaining:
-            rate = (inst.value(done | (1 << j)) - base) / max(dur(j), 1e-9)
+            m, hours = done | (1 << j), max(dur(j), 1e-9)
+            if beaten(m, base, hours, best_rate):
+                continue
+            rate = (inst.value(m) - base) / hours
             if rate > best_rate + _EPS:
                 best, best_rate = j, rate
         picks: list[int] = []
@@ -437,7 +495,10 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
             pool = sorted(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))[:pair_pool]
             best_pair, best_rate = None, 0.0
             for a, b in itertools.combinations(pool, 2):
-                rate = (inst.value(done | (1 << a) | (1 << b)) - base) / max(dur(a) + dur(b), 1e-9)
+                m, hours = done | (1 << a) | (1 << b), max(dur(a) + dur(b), 1e-9)
+                if beaten(m, base, hours, best_rate):
+                    continue
+                rate = (inst.value(m) - base) / hours
                 if rate > best_rate + _EPS:
                     best_pair, best_rate = (a, b), rate
             if best_pair is not None:
@@ -931,6 +992,9 @@ class GridValue:
         self.heat = heat
         self.cache: dict[int, GridState] = {}
         self.by_masks: dict[bytes, GridState] = {}
+        self._upper: dict[bytes, float] = {}  # upper bounds of unassessed sets (see upper)
+        ld = grid.loads
+        self._demand_mw = np.where(ld.in_service & grid.buses.in_service[ld.bus], ld.p_mw, 0.0)  # as the engine's
         self.calls = 0
         #: a :class:`~gridshield.restore.pool.StatePool` for batches (``plan_restoration(workers=...)``)
         self.pool = None
@@ -950,7 +1014,7 @@ class GridValue:
     def __getstate__(self) -> dict:
         """Picklable for worker processes started by spawn: without caches or the pool."""
         state = self.__dict__.copy()
-        state.update(cache={}, by_masks={}, pool=None)
+        state.update(cache={}, by_masks={}, _upper={}, pool=None)
         return state
 
     def _key(self, mask: int) -> bytes:
@@ -981,19 +1045,60 @@ class GridValue:
         pos = demand > 0
         frac_off = np.zeros_like(served)
         frac_off[pos] = np.clip(1.0 - served[pos] / demand[pos], 0.0, 1.0)
-        weighted = float(np.dot(self.w[pos], served[pos]))
         heat_mw = people_off = 0.0
         d_off = None
         if self.heat is not None:
             d_off = self.heat.off(self.grid, remaining, res)
             heat_mw = float(self.heat.demand_mw_th[~d_off].sum())
             people_off = float(self.heat.people[d_off].sum())
-            weighted += self.heat.weight * heat_mw
-        return GridState(weighted, float(served[pos].sum()), float(np.dot(self.customers, frac_off)), heat_mw,
-                         people_off, d_off)
+        return GridState(self._weighted(served, pos, heat_mw), float(served[pos].sum()),
+                         float(np.dot(self.customers, frac_off)), heat_mw, people_off, d_off)
+
+    def _weighted(self, served_mw: np.ndarray, pos: np.ndarray, heat_mw_th: float) -> float:
+        """The planner's value of a state: weighted served MW of the loads ``pos`` (positive
+        demand) plus the weighted heat supplied."""
+        weighted = float(np.dot(self.w[pos], served_mw[pos]))
+        if self.heat is not None:
+            weighted += self.heat.weight * heat_mw_th
+        return weighted
 
     def weighted(self, mask: int) -> float:
         return self.state(mask).weighted
+
+    def upper(self, mask: int) -> float:
+        """An upper bound of :meth:`weighted` without an impact assessment: the value itself when
+        the set was assessed already, else every live load of an energised island (one with a
+        live generator) served in full, and every heat district supplied. No model serves more
+        (the maximal load delivery serves at most a load's demand, and only on energised buses;
+        a cascade only trips more); the same sums as :meth:`compute`, so the bound equals the
+        value to the last bit where the engine serves all of it."""
+        hit = self.cache.get(mask)
+        if hit is not None:
+            return hit.weighted
+        key = self._key(mask)
+        hit = self.by_masks.get(key)
+        if hit is not None:
+            return hit.weighted
+        ub = self._upper.get(key)
+        if ub is None:
+            ub = self._upper[key] = self._energised_weighted(mask)
+        return ub
+
+    def _energised_weighted(self, mask: int) -> float:
+        from gridshield.impact import Damage
+        from gridshield.impact.state import islands_of, live_after
+
+        grid = self.grid
+        rem = [j for j in range(len(self.ids)) if not mask >> j & 1]
+        out = self._task_masks[rem].any(axis=0) if rem else np.zeros(self._task_masks.shape[1], bool)
+        nb, nl, ng = len(grid.buses), len(grid.branches), len(grid.gens)
+        dmg = Damage((), out[:nb], out[nb : nb + nl], out[nb + nl : nb + nl + ng], out[nb + nl + ng :])
+        live = live_after(grid, dmg)
+        bus_on = live.bus & islands_of(grid, live).energised
+        ld = grid.loads
+        served = np.where(live.load & bus_on[ld.bus], self._demand_mw, 0.0)
+        heat_mw = 0.0 if self.heat is None else float(self.heat.demand_mw_th.sum())
+        return self._weighted(served, self._demand_mw > 0, heat_mw)
 
     def prefetch(self, masks: Sequence[int]) -> None:
         """Assess the repaired sets ``masks`` not yet known, as one batch of independent
@@ -1163,7 +1268,7 @@ def plan_restoration(
         (t.asset_class if (t.needs_spare and stock is not None and t.asset_class in stock) else None) for t in tasks
     )
     inst = Instance(dur, ns, cls, stock or {}, int(crews), travel, value.weighted, clusters=value.clusters(),
-                    prefetch=value.prefetch)
+                    prefetch=value.prefetch, upper=value.upper)
     if workers > 1 and len(tasks) >= SEPARABLE_MIN_TASKS and method != "naive":
         from gridshield.restore.pool import StatePool
 
