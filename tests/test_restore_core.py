@@ -297,17 +297,16 @@ def test_list_schedule_resumed_after_a_prefix_equals_a_full_run():
 # --------------------------------------------------------------------------------------------
 def with_upper(inst: Instance, rng, loose: float = 30.0):
     """``inst`` with counted evaluations, and the same instance with an upper bound of its value
-    too: the value plus a random slack (0 on about a third of the sets, as where the grid bound is
-    exact), fixed per set."""
+    too (the value plus a random slack, 0 on about a third of the sets as where the grid bound
+    is exact, fixed per set) and the values of the sets evaluated already."""
     calls = {"plain": 0, "bounded": 0}
+    seen: dict[str, set[int]] = {"plain": set(), "bounded": set()}
     slack: dict[int, float] = {}
 
     def counted(key: str):
-        seen: set[int] = set()
-
         def value(m: int) -> float:
-            if m not in seen:
-                seen.add(m)
+            if m not in seen[key]:
+                seen[key].add(m)
                 calls[key] += 1
             return inst.value(m)
 
@@ -318,7 +317,11 @@ def with_upper(inst: Instance, rng, loose: float = 30.0):
             slack[m] = 0.0 if rng.random() < 0.35 else float(rng.uniform(0, loose))
         return inst.value(m) + slack[m]
 
-    return replace(inst, value=counted("plain")), replace(inst, value=counted("bounded"), upper=upper), calls
+    def known(m: int) -> float | None:
+        return inst.value(m) if m in seen["bounded"] else None
+
+    return (replace(inst, value=counted("plain")), replace(inst, value=counted("bounded"), upper=upper, known=known),
+            calls)
 
 
 def test_upper_bound_prunes_without_changing_the_heuristic():
@@ -401,3 +404,36 @@ def test_separable_groups_merge_a_cluster_with_its_partner():
         return tot + sum((1000.0 + 9.0 * (m >> 17 & 1)) * (m >> p & 1) for p in partners)
 
     assert separable_groups(replace(inst, value=spread), clusters) == [tuple(range(n))]
+
+
+def test_separable_value_is_path_independent_and_known_never_assesses():
+    """The separable model's value of a set is the same to the last bit whatever was evaluated
+    before (its sum is exactly rounded); ``known`` answers without assessing (None where a
+    group's gain is missing, else the value), ``upper`` is never below the value."""
+    rng = np.random.default_rng(31)
+    n = 20
+    gain = rng.uniform(0.1, 97.3, n)  # non-integer gains: rounding would show if the order mattered
+    assessed: list[int] = []
+
+    def value(m: int) -> float:
+        assessed.append(m)
+        return 1234.567 + math.fsum(float(gain[j]) for j in range(n) if m >> j & 1)
+
+    groups = [tuple(range(i, min(i + 3, n))) for i in range(0, n, 3)]
+    model = SeparableValue(value, groups, n, bound=lambda m: value(m) + 5.0)
+    fresh = SeparableValue(value, groups, n)
+    masks = rng.integers(0, 1 << n, 120).tolist()
+    for i in range(0, len(masks), 6):  # chains of growing sets (incremental updates)
+        grown = 0
+        for m in masks[i : i + 6]:
+            grown |= m
+            assert model(grown) == SeparableValue(value, groups, n)(grown)
+    for m in rng.permutation(masks).tolist():  # any order (full updates)
+        assert model(m) == fresh(m)
+    for m in rng.integers(0, 1 << n, 200).tolist():
+        before = len(assessed)
+        k = model.known(m)
+        assert len(assessed) == before
+        assert k is None or k == model(m)
+        u = model.upper(m)
+        assert u >= model(m)

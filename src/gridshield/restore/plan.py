@@ -35,11 +35,10 @@ Methods
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -99,10 +98,12 @@ class Instance:
         Optional: evaluate ``value`` of many bitmasks at once (a batch of independent
         assessments, possibly in worker processes); later ``value`` calls find them cached.
     upper
-        Optional: an upper bound of ``value`` that needs no assessment (equal to ``value`` for
-        the sets assessed already). The heuristic skips greedy candidates and local-search
-        moves that cannot be taken even at their bound, so it takes the same decisions as
-        without it with fewer assessments (:func:`weighted_ens`, :func:`greedy_order`).
+        Optional: an upper bound of ``value`` that needs no assessment. The heuristic skips
+        greedy candidates and local-search moves that cannot be taken even at their bound, so
+        it takes the same decisions as without it with fewer assessments
+        (:func:`weighted_ens`, :func:`greedy_order`).
+    known
+        Optional (with ``upper``): ``value`` of a set when it needs no assessment, else None.
     """
 
     duration_h: np.ndarray
@@ -115,6 +116,7 @@ class Instance:
     clusters: tuple[tuple[int, ...], ...] | None = None
     prefetch: Callable[[Sequence[int]], None] | None = None
     upper: Callable[[int], float] | None = None
+    known: Callable[[int], float | None] | None = None
 
     @property
     def n(self) -> int:
@@ -248,33 +250,49 @@ def weighted_ens(inst: Instance, end_h: np.ndarray, bound: float = math.inf) -> 
     ``integral (f(N) - f(S(t))) dt`` with ``f`` along the chain of completions taken as its running
     maximum (see :func:`effective_masks`); equal to the plain integral when ``f`` is monotone.
     With a finite ``bound`` the integration stops (returning ``inf``) as soon as the partial sum
-    reaches it, so that a local search does not assess the later states of a losing candidate;
-    with ``inst.upper`` too, the same partial sums are first bounded from below with the upper
-    bound of ``f`` and a candidate whose bound already reaches ``bound`` is refused without any
-    assessment (the same answer: a lower bound of a partial sum that reaches ``bound`` means the
-    partial sum does).
+    reaches it, so that a local search does not assess the later states of a losing candidate.
+    With ``inst.upper`` and ``inst.known`` too, before each state that needs an assessment the
+    rest of the integral is bounded from below with the upper bound of ``f``, and a candidate
+    whose bound reaches ``bound`` is refused without the assessment (the same answer: a lower
+    bound of a partial sum that reaches ``bound`` means the partial sum does).
     """
     times, masks = chain(inst, end_h)
     target = inst.value(inst.full)
     tl = times.tolist()
-    if bound < math.inf and inst.upper is not None and _integral(tl, masks, target, inst.upper, bound) == math.inf:
-        return math.inf
-    return _integral(tl, masks, target, inst.value, bound)
+    if bound == math.inf or inst.upper is None or inst.known is None:
+        return _integral(tl, masks, target, inst.value, bound)
+    upper = inst.upper
+
+    def assess(k: int, m: int, total: float, t: float, prev_v: float) -> float | None:
+        """``f`` at the ``k``-th set, unless the rest of the integral at the upper bound reaches ``bound``."""
+        if _integral(tl[k:], masks[k:], target, upper, bound, (total, t, prev_v)) == math.inf:
+            return None
+        return inst.value(m)
+
+    return _integral(tl, masks, target, inst.known, bound, (0.0, 0.0, inst.value(0)), missing=assess)
 
 
-def _integral(times: list[float], masks: Sequence[int], target: float, f: Callable[[int], float],
-              bound: float) -> float:
-    """``integral (target - running max of f along the chain) dt``; ``inf`` as soon as a partial
-    sum reaches ``bound``. With an upper bound of ``f`` in place of ``f`` (its running maximum is
-    at least ``f``'s) every partial sum is a lower bound of the exact one."""
-    total = 0.0
-    prev_t, prev_v = 0.0, f(0)
-    for t, m in zip(times, masks, strict=True):
+def _integral(times: list[float], masks: Sequence[int], target: float, f: Callable[[int], float | None],
+              bound: float, start: tuple[float, float, float] | None = None,
+              missing: Callable[[int, int, float, float, float], float | None] | None = None) -> float:
+    """``integral (target - running max of f along the chain) dt`` from ``start`` (the partial sum,
+    time and running maximum so far; else from ``0, 0, f(0)``); ``inf`` as soon as a partial sum
+    reaches ``bound``. With an upper bound of ``f`` in place of ``f`` (its running maximum is at
+    least ``f``'s) every partial sum is a lower bound of the exact one. Where ``f`` answers None,
+    ``missing(k, set, partial sum, time, running maximum)`` answers for the ``k``-th set (None:
+    ``inf``)."""
+    total, prev_t, prev_v = start if start is not None else (0.0, 0.0, f(0))
+    for k, (t, m) in enumerate(zip(times, masks, strict=True)):
         if t > prev_t:
             total += (target - prev_v) * (t - prev_t)
             if total >= bound:
                 return math.inf
-        prev_t, prev_v = t, max(prev_v, f(m))
+        v = f(m)
+        if v is None:
+            v = missing(k, m, total, t, prev_v)
+            if v is None:
+                return math.inf
+        prev_t, prev_v = t, max(prev_v, v)
     return total
 
 
@@ -339,11 +357,15 @@ class SeparableValue:
     Each term is an exact assessment of a repaired set inside one group (the other groups left
     damaged), so a search on this model assesses only the subsets of each group it visits:
     for singleton groups none beyond the check. Evaluated incrementally along a chain of growing
-    sets (a curve): only the groups of the newly repaired tasks are looked up.
+    sets (a curve): only the groups of the newly repaired tasks are looked up; the sum of the
+    groups' gains is exactly rounded (``math.fsum``), so the value of a set does not depend on
+    the sets evaluated before it.
     """
 
-    def __init__(self, value: Callable[[int], float], groups: Sequence[Sequence[int]], n: int):
+    def __init__(self, value: Callable[[int], float], groups: Sequence[Sequence[int]], n: int,
+                 bound: Callable[[int], float] | None = None):
         self._value = value
+        self._bound = bound  # an upper bound of ``value`` (for :meth:`upper`)
         self.groups = [tuple(g) for g in groups]
         self._gmask = [_bits(g) for g in self.groups]
         self._group_of = [0] * n
@@ -352,46 +374,53 @@ class SeparableValue:
                 self._group_of[j] = k
         self.f0 = float(value(0))
         self._gain: dict[int, float] = {0: 0.0}  # f(T) - f({}) per group subset T seen
-        self._last = 0
-        self._parts = [0.0] * len(self.groups)
-        self._total = self.f0
+        # per use (value, upper bound): the last set and each group's gain (or bound) there
+        self._last = {"value": 0, "upper": 0}
+        self._parts = {"value": [0.0] * len(self.groups), "upper": [0.0] * len(self.groups)}
 
     def __call__(self, m: int) -> float:
-        last = self._last
-        if m == 0:
-            self._parts = [0.0] * len(self.groups)
-            self._total = self.f0
-        elif m & last == last:  # a superset of the last set: update the groups of the new tasks
-            diff, touched = m ^ last, set()
+        return self._sum(m, "value", self._group_gain)
+
+    def known(self, m: int) -> float | None:
+        """The value at ``m`` when every group's gain there is known, else None (no assessment)."""
+        return self._sum(m, "value", self._gain.get)
+
+    def upper(self, m: int) -> float:
+        """An upper bound of the model's value at ``m`` from the upper bound of the exact value
+        given at construction: each group's gain as known, else at its bound (no assessment).
+        The bound of a group may be kept from an earlier set while its tasks there stay the same."""
+        return self._sum(m, "upper", self._upper_gain)
+
+    def _upper_gain(self, t: int) -> float:
+        g = self._gain.get(t)
+        return g if g is not None else self._bound(t) - self.f0
+
+    def _sum(self, m: int, use: str, gain: Callable[[int], float | None]) -> float | None:
+        """``f({}) + sum`` of the groups' ``gain`` at ``m`` (None when a gain is None), updating only
+        the groups whose tasks changed since the last set of ``use`` (all unless ``m`` grows it)."""
+        parts, last = self._parts[use], self._last[use]
+        if m & last != last:
+            changed: Iterable[int] = range(len(self.groups))
+        else:
+            diff, changed = m ^ last, set()
             while diff:
                 low = diff & -diff
-                touched.add(self._group_of[low.bit_length() - 1])
+                changed.add(self._group_of[low.bit_length() - 1])
                 diff ^= low
-            for k in touched:
-                new = self._group_gain(m & self._gmask[k])
-                self._total += new - self._parts[k]
-                self._parts[k] = new
-        else:
-            self._parts = [self._group_gain(m & gm) for gm in self._gmask]
-            self._total = self.f0 + math.fsum(self._parts)
-        self._last = m
-        return self._total
+        for k in changed:
+            g = gain(m & self._gmask[k])
+            if g is None:
+                self._last[use] = -1  # the parts match no set now: the next call updates them all
+                return None
+            parts[k] = g
+        self._last[use] = m
+        return self.f0 + math.fsum(parts)
 
     def _group_gain(self, t: int) -> float:
         g = self._gain.get(t)
         if g is None:
             g = self._gain[t] = self._value(t) - self.f0
         return g
-
-    def upper(self, m: int, bound: Callable[[int], float]) -> float:
-        """An upper bound of the model's value at ``m`` from ``bound``, an upper bound of the exact
-        value: each group's gain as known, else at its bound (no assessment)."""
-        total = self.f0
-        for gm in self._gmask:
-            t = m & gm
-            g = self._gain.get(t)
-            total += g if g is not None else bound(t) - self.f0
-        return total
 
 
 def _search_instance(inst: Instance) -> tuple[Instance, dict]:
@@ -403,10 +432,10 @@ def _search_instance(inst: Instance) -> tuple[Instance, dict]:
     groups = separable_groups(inst, inst.clusters)
     if len(groups) < 2:
         return inst, {"separable_groups": 1}
-    model = SeparableValue(inst.value, groups, inst.n)
+    model = SeparableValue(inst.value, groups, inst.n, bound=inst.upper)
     coupled = max((len(g) for g in groups), default=0)
-    upper = None if inst.upper is None else functools.partial(model.upper, bound=inst.upper)
-    return (replace(inst, value=model, prefetch=None, upper=upper),
+    upper = None if inst.upper is None else model.upper
+    return (replace(inst, value=model, prefetch=None, upper=upper, known=model.known),
             {"separable_groups": len(groups), "largest_group": coupled})
 
 
@@ -439,9 +468,10 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
 
     When no single task restores load, pairs among the ``pair_pool`` most critical remaining
     tasks are tried (load restored only jointly, e.g. a line and the bus it feeds); failing
-    that, the task with the largest criticality ``f(N) - f(N \\ {j})`` per hour goes next.
-    Past ``time_limit_s`` (huge damages on large grids) the remaining tasks follow by
-    criticality per hour without further assessments. A candidate whose rate at
+    that, the task with the largest criticality ``f(N) - f(N \\ {j})`` per hour goes next (a
+    task's criticality is assessed when first needed). Past ``time_limit_s`` (huge damages on
+    large grids) the remaining tasks follow by criticality per hour without further
+    assessments of their rates. A candidate whose rate at
     ``inst.upper`` does not beat the best so far is not assessed (it would not be taken).
     Returns the list and whether the time limit cut it short.
     """
@@ -449,7 +479,7 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
     n = inst.n
     full = inst.full
     target = inst.value(full)
-    crit = np.array([target - inst.value(full & ~(1 << j)) for j in range(n)])
+    crit: dict[int, float] = {}  # assessed when first needed (often never: no pair look-ahead)
     stock = dict(inst.stock)
 
     def dur(j: int) -> float:
@@ -463,6 +493,13 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
         if cls is not None and stock.get(cls, 0) > 0:
             stock[cls] -= 1
 
+    def by_criticality(j: int) -> tuple[float, float, int]:
+        """Sort key: the largest criticality per hour first, then the shortest, then by index."""
+        c = crit.get(j)
+        if c is None:
+            c = crit[j] = target - inst.value(full & ~(1 << j))
+        return (-c / max(dur(j), 1e-9), dur(j), j)
+
     def beaten(m: int, base: float, hours: float, best_rate: float) -> bool:
         """Whether repairing up to ``m`` cannot be taken even at the upper bound of its value."""
         return inst.upper is not None and (inst.upper(m) - base) / hours <= best_rate + _EPS
@@ -472,7 +509,7 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
     order: list[int] = []
     while remaining:
         if time.perf_counter() > t_end:
-            order += sorted(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))
+            order += sorted(remaining, key=by_criticality)
             return order, True
         base = inst.value(done)
         if base >= target - _EPS * max(1.0, abs(target)):
@@ -492,7 +529,7 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
         if best >= 0:
             picks = [best]
         elif len(remaining) >= 2:
-            pool = sorted(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))[:pair_pool]
+            pool = sorted(remaining, key=by_criticality)[:pair_pool]
             best_pair, best_rate = None, 0.0
             for a, b in itertools.combinations(pool, 2):
                 m, hours = done | (1 << a) | (1 << b), max(dur(a) + dur(b), 1e-9)
@@ -504,7 +541,7 @@ def greedy_order(inst: Instance, pair_pool: int = 12, time_limit_s: float = math
             if best_pair is not None:
                 picks = sorted(best_pair, key=lambda j: (dur(j), j))
         if not picks:
-            picks = [min(remaining, key=lambda j: (-crit[j] / max(dur(j), 1e-9), dur(j), j))]
+            picks = [min(remaining, key=by_criticality)]
         for j in picks:
             order.append(j)
             remaining.remove(j)
@@ -1065,6 +1102,17 @@ class GridValue:
     def weighted(self, mask: int) -> float:
         return self.state(mask).weighted
 
+    def known(self, mask: int) -> float | None:
+        """:meth:`weighted` when the set (or one with the same remaining damage) was assessed
+        already, else None."""
+        hit = self.cache.get(mask)
+        if hit is None:
+            hit = self.by_masks.get(self._key(mask))
+            if hit is None:
+                return None
+            self.cache[mask] = hit
+        return hit.weighted
+
     def upper(self, mask: int) -> float:
         """An upper bound of :meth:`weighted` without an impact assessment: the value itself when
         the set was assessed already, else every live load of an energised island (one with a
@@ -1072,13 +1120,10 @@ class GridValue:
         (the maximal load delivery serves at most a load's demand, and only on energised buses;
         a cascade only trips more); the same sums as :meth:`compute`, so the bound equals the
         value to the last bit where the engine serves all of it."""
-        hit = self.cache.get(mask)
-        if hit is not None:
-            return hit.weighted
+        v = self.known(mask)
+        if v is not None:
+            return v
         key = self._key(mask)
-        hit = self.by_masks.get(key)
-        if hit is not None:
-            return hit.weighted
         ub = self._upper.get(key)
         if ub is None:
             ub = self._upper[key] = self._energised_weighted(mask)
@@ -1268,7 +1313,7 @@ def plan_restoration(
         (t.asset_class if (t.needs_spare and stock is not None and t.asset_class in stock) else None) for t in tasks
     )
     inst = Instance(dur, ns, cls, stock or {}, int(crews), travel, value.weighted, clusters=value.clusters(),
-                    prefetch=value.prefetch, upper=value.upper)
+                    prefetch=value.prefetch, upper=value.upper, known=value.known)
     if workers > 1 and len(tasks) >= SEPARABLE_MIN_TASKS and method != "naive":
         from gridshield.restore.pool import StatePool
 
