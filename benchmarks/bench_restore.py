@@ -254,14 +254,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"restoration at scale on {args.scale}: 6 crews, heuristic, --time-limit {args.time_limit:g} s, "
               f"{args.workers} worker(s), load average {os.getloadavg()[0]:.1f} (CPU s: this process and its workers)")
         head = (f"{'damage':>9s} {'elements':>8s} {'tasks':>6s} {'wall s':>7s} {'CPU s':>7s} {'assessments':>12s} "
-                f"{'groups':>7s} {'largest':>8s} {'budget stop':>12s} {'vs naive %':>11s}")
+                f"{'groups':>7s} {'largest':>8s} {'budget stop':>12s} {'vs naive %':>11s} {'weighted ENS':>14s}")
         if args.compare:
             head += f" {'exact search: CPU s':>20s} {'assessments':>12s} {'budget stop':>12s} {'wENS vs exact %':>16s}"
         print(head)
         for r in rows:
             line = (f"{r['kind']:>9s} {r['elements']:8d} {r['tasks']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
                     f"{r['evaluations']:12d} {r['groups']:7d} {r['largest_group']:8d} {str(r['stopped_on_budget']):>12s} "
-                    f"{r['improvement_pct']:11.1f}")
+                    f"{r['improvement_pct']:11.1f} {r['weighted_ens']:14.3f}")
             if args.compare:
                 gap = 100.0 * (r["weighted_ens"] - r["exact_weighted_ens"]) / max(r["exact_weighted_ens"], 1e-9)
                 line += (f" {r['exact_cpu_s']:20.1f} {r['exact_evaluations']:12d} "
