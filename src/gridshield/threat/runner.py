@@ -39,7 +39,8 @@ DEFAULT_MAX_SAMPLES = 100_000
 DEFAULT_MIN_SAMPLES = 100
 CI_METHOD = "normal approximation (CLT): mean ± 1.96·s/√n, s = sample std (ddof=1)"
 TAIL_CI_METHOD = ("tail sampling (stratified importance sampling, gridshield.threat.tail): estimates mean(w·x), "
-                  "CI ± 1.96·sd(w·x)/√n with w the likelihood ratios")
+                  "CI ± 1.96·√(Σ_g n_g s_g²)/n with w the likelihood ratios and s_g the sd of w·x within "
+                  "the samples of equal w (post-stratified)")
 
 
 # -- statistics -------------------------------------------------------------------------------------
