@@ -264,14 +264,16 @@ class DaskExecutor:
 
 
 #: Settings for the LocalCluster that ``--dask local:N`` starts. Measured on case2869pegase, a
-#: Dask worker thread spent ~30 % more CPU per batch than a pool process with Dask's defaults;
-#: its statistical profiler (every 10 ms) and the aggressive ``MALLOC_TRIM_THRESHOLD_`` (64 KiB)
-#: account for part of it, and neither matters for these small, allocation-heavy tasks. The
-#: event-loop watchdog, system monitor and memory monitor wake every 20-500 ms by default: on a
-#: 2-core machine those wake-ups take CPU from the solves (Dask / pool 0.83 -> 0.85 measured).
+#: Dask worker thread spent ~30 % more CPU per sample than a pool process with Dask's defaults.
+#: Most of it is Dask's ``MALLOC_TRIM_THRESHOLD_`` (any value): setting it switches off glibc's
+#: dynamic mmap threshold, so every array above 128 KiB is mmap-ed, page-faulted and unmapped
+#: again (5.6-5.9 vs 4.1-4.4 ms CPU per sample; without it 4.3-4.4). The environment therefore
+#: keeps only the one-thread BLAS settings. Its statistical profiler (every 10 ms) is off, and the
+#: event-loop watchdog, system monitor and memory monitor wake less often than the 20-500 ms
+#: defaults: on a 2-core machine those wake-ups take CPU from the solves.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 2**28,
+    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
