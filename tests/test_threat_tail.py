@@ -219,3 +219,32 @@ def test_plan_refuses_oversized_scenarios():
     grid = build_grid(sc)
     with pytest.raises(GridshieldError, match="--sampling tail.*at most 400"):
         TailPlan(compile_threat(sc, grid), {t: 1.0 for t in ("site:A", "site:B", "site:C")})
+
+
+def test_interrupted_tail_run_resumes_bit_identical(tmp_path):
+    """A tail run with --until-ci stopped after a few batches and resumed (on 2 workers) stops at
+    the same sample and gives the same samples, weights and statistics as an uninterrupted run."""
+    from gridshield.errors import GridshieldError
+    from gridshield.store import ResultsStore
+
+    sc = load_scenario(SC9)
+    kw = dict(until_ci="3%", max_samples=20_000, batch_size=50, seed=8, sampling="tail")
+    full = run_risk(sc, workers=1, **kw)
+    calls = []
+
+    def stop_after_four_batches(_progress):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    store = tmp_path / "runs.duckdb"
+    with pytest.raises(GridshieldError, match="interrupted after 200 samples"):
+        run_risk(sc, workers=1, store=store, progress=stop_after_four_batches, **kw)
+    st = ResultsStore(store)
+    run_id = st.runs()[0].run_id
+    st.close()
+    again = run_risk(resume=run_id, store=store, workers=2)
+    assert again.samples == full.samples > 200
+    np.testing.assert_array_equal(again.lost_mw, full.lost_mw)
+    np.testing.assert_array_equal(again.weights, full.weights)
+    assert again.to_dict()["lost_mw"] == full.to_dict()["lost_mw"]
