@@ -105,8 +105,7 @@ def test_entering_outages_get_the_full_mismatch(pg118):
     eng = AcOutageSolver(pg118)
     cases = contingency_assets(pg118, ("branches", "gens", "sites"))
     res = _Results(len(cases))
-    items = [eng._item(c, Outage(a.branches, a.gens), res) for c, (a, _) in enumerate(cases)]
-    p = _Pass([x for x in items if x is not None], eng)
+    p = _Pass(eng._outages([Outage(a.branches, a.gens) for a, _ in cases], res), eng)
     nb, m = eng.nb, p.n
     cols = np.arange(m, dtype=np.int64)
     y = (eng.y_indptr, eng.y_indices, eng.ydata)
@@ -126,6 +125,49 @@ def test_entering_outages_get_the_full_mismatch(pg118):
     assert np.array_equal(wr, vr) and np.array_equal(wi, vi)
     assert np.array_equal(out, full) and np.array_equal(norm, full_norm)
     assert (full_norm > 1e-3).sum() > 100  # the outages do change the mismatch
+
+
+@pytest.mark.parametrize("case", ["pglib/pglib_opf_case118_ieee.m", "pglib/pglib_opf_case1354_pegase.m"])
+@pytest.mark.parametrize("q_limits", [True, False])
+def test_single_branch_outage_data_in_bulk_equals_one_by_one(case, q_limits):
+    """The outage data of every single-branch outage built in bulk (per-branch tables; bridges by the cut-off
+    subtree, :func:`bridge_outages`) equals the general one-outage path (islands relabelled, bus types by the
+    power flow's rules, every bus compared with the base case), islanded load and reasons included."""
+    from gridshield.flow.contingency import _Results
+
+    grid = gs.load_case(str(shared_case(case)))
+    eng = AcOutageSolver(grid, q_limits=q_limits)
+    ks = np.flatnonzero(eng.on & (eng.bridge | (np.arange(eng.on.size) < 400)))  # every bridge, some others
+    outs = [Outage((int(k),)) for k in ks]
+    bulk_res, one_res = _Results(ks.size), _Results(ks.size)
+    bulk = eng._outages(outs, bulk_res)
+    at = {int(c): j for j, c in enumerate(bulk.gid.tolist())}
+    kinds = {"split nothing": 0, "dark part": 0, "part with a new slack": 0, "not solvable": 0}
+    for c, o in enumerate(outs):
+        ref = eng._item(c, o, one_res)
+        if ref is None:
+            assert c not in at
+            kinds["not solvable"] += 1
+            continue
+        got = bulk.item(at[c])
+        assert np.array_equal(got.rem, ref.rem) and np.array_equal(got.dark, ref.dark)
+        for key, names in (("tb", ("tb", "tb_type", "tb_sbus")), ("rows", ("rows", "rows_bal"))):
+            a, b = np.argsort(getattr(got, key)), np.argsort(getattr(ref, key))  # their order does not matter
+            for name in names:
+                assert np.array_equal(getattr(got, name)[a], getattr(ref, name)[b]), (c, name)
+        assert got.key == ref.key and got.start is None and ref.start is None
+        assert all(x.size == 0 for x in got.gov + ref.gov)
+        post = eng._post_of(got)
+        assert np.array_equal(post.btype, ref.post.btype) and np.array_equal(post.energised, ref.post.energised)
+        same_island = post.label[:, None] == post.label[None, :]
+        assert np.array_equal(same_island, ref.post.label[:, None] == ref.post.label[None, :])
+        kinds["dark part" if got.dark.size else "part with a new slack" if eng.bridge[o.branches[0]]
+              else "split nothing"] += 1
+    assert np.array_equal(bulk_res.islanded_mw, one_res.islanded_mw)
+    assert np.array_equal(bulk_res.dark_buses, one_res.dark_buses) and bulk_res.reason == one_res.reason
+    assert kinds["split nothing"] > 100 and kinds["dark part"] > 0
+    if "1354" in case:
+        assert kinds["part with a new slack"] > 0
 
 
 def test_workers_give_the_same_table(city):

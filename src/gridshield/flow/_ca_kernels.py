@@ -820,3 +820,138 @@ def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # 
         if nrm < best[c]:
             best[c] = nrm
         prev[c] = nrm
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bridge_outages(ks, f, t, t_order, t_pre, t_size, t_pedge, gen_ptr, gen_of_bus, gen_bus, gon, held, p_max,
+                   btype0, energised0, bal0, sb_r, sb_i, pd_bus, inv, ref, pv, pq, dark_type, status, islanded,
+                   key, tb_ptr, tb_bus, tb_type, tb_sb_r, tb_sb_i, rr_ptr, rr_row, rr_bal, dk_ptr, dk_bus):  # pragma: no cover
+    """Outage data of single bridge outages ``ks`` (in-service branches whose loss splits an island).
+
+    The part cut off is the subtree of the bridge's child in the spanning forest ``t_*``
+    (:func:`dfs_tree`, rooted at the slack buses). Without a generator in service it goes dark
+    (bus type ``dark_type``); else, if it holds no slack bus, the bus of its largest generator by
+    ``p_max`` (the first of equals) becomes its slack, or, where a generator there is held at a Q
+    limit, the first PV bus of the part (ascending); none: the outage is infeasible.
+
+    Per outage ``e``: ``status[e]`` (0 solvable, 1 no generation left, 2 Q limits infeasible), the
+    load ``islanded[e]`` (MW) and list of its buses energised before and dark after, and for
+    status 0 the compensation data over the cut-off part and the bridge's other end (buses ascending): the
+    touched buses (a removed branch's end, or a new type) with their new types and injections
+    (``sb_r + j sb_i``: the scheduled injections, 0 where dark), the changed Jacobian rows (P rows,
+    then Q rows; ``bal0`` the base forms) with their new forms, and ``key`` the smallest kernel position (``inv``) of a touched bus. Ragged outputs are written at
+    ``*_ptr[e]:*_ptr[e + 1]`` (the data arrays sized for the worst case by the caller).
+    """
+    nb = btype0.shape[0]
+    n_energised = 0
+    for i in range(nb):
+        n_energised += energised0[i]
+    bt = btype0.copy()
+    live = energised0.copy()
+    cand = np.empty(nb, dtype=np.int64)
+    ptb = 0
+    prr = 0
+    pdk = 0
+    tb_ptr[0] = 0
+    rr_ptr[0] = 0
+    dk_ptr[0] = 0
+    for e in range(ks.shape[0]):
+        k = ks[e]
+        a, b = f[k], t[k]
+        c, up = (a, b) if t_pedge[a] == k else (b, a)
+        s0 = t_pre[c]
+        nc = t_size[c]
+        for j in range(nc):
+            cand[j] = t_order[s0 + j]
+        cand[:nc].sort()
+        # generators in service in the cut-off part: the first of the largest p_max, in generator order
+        best = -1
+        gen_live = 0
+        has_ref = False
+        e_cut = 0
+        for j in range(nc):
+            i = cand[j]
+            has_ref |= btype0[i] == ref
+            e_cut += energised0[i]
+            for p in range(gen_ptr[i], gen_ptr[i + 1]):
+                g = gen_of_bus[p]
+                if gon[g]:
+                    gen_live += 1
+                    if best < 0 or p_max[g] > p_max[best] or (p_max[g] == p_max[best] and g < best):
+                        best = g
+        st = 0
+        if gen_live == 0:
+            for j in range(nc):
+                bt[cand[j]] = dark_type
+                live[cand[j]] = False
+            if n_energised - e_cut == 0:
+                st = 1
+        elif not has_ref:
+            slack = gen_bus[best]
+            bt[slack] = ref
+            for p in range(gen_ptr[slack], gen_ptr[slack + 1]):
+                g = gen_of_bus[p]
+                if held[g] and gon[g]:  # held at a Q limit: the first PV bus takes over
+                    bt[slack] = pq
+                    st = 2
+                    for j in range(nc):
+                        if bt[cand[j]] == pv:
+                            bt[cand[j]] = ref
+                            st = 0
+                            break
+                    break
+        # the cut-off part and its parent, ascending
+        pos = nc
+        while pos > 0 and cand[pos - 1] > up:
+            cand[pos] = cand[pos - 1]
+            pos -= 1
+        cand[pos] = up
+        m = nc + 1
+        mw = 0.0
+        for j in range(m):
+            i = cand[j]
+            if energised0[i] and not live[i]:
+                mw += pd_bus[i]
+        islanded[e] = mw
+        status[e] = st
+        kmin = nb
+        if st == 0:
+            for j in range(m):
+                i = cand[j]
+                btj = bt[i]
+                bp = btj == pq or btj == pv
+                bq = btj == pq
+                sr = 0.0 if btj == dark_type else sb_r[i]
+                si = 0.0 if btj == dark_type else sb_i[i]
+                inc = i == a or i == b
+                if inc or btj != btype0[i] or (bp and sr != sb_r[i]) or (bq and si != sb_i[i]):
+                    tb_bus[ptb] = i
+                    tb_type[ptb] = btj
+                    tb_sb_r[ptb] = sr
+                    tb_sb_i[ptb] = si
+                    ptb += 1
+                    kmin = min(kmin, inv[i])
+                if (bp and inc) or bp != bal0[i]:
+                    rr_row[prr] = i
+                    rr_bal[prr] = bp
+                    prr += 1
+            for j in range(m):
+                i = cand[j]
+                btj = bt[i]
+                bq = btj == pq
+                if (bq and (i == a or i == b)) or bq != bal0[nb + i]:
+                    rr_row[prr] = nb + i
+                    rr_bal[prr] = bq
+                    prr += 1
+        for j in range(m):
+            i = cand[j]
+            if energised0[i] and not live[i]:
+                dk_bus[pdk] = i
+                pdk += 1
+        key[e] = kmin if kmin < nb else 0
+        tb_ptr[e + 1] = ptb
+        rr_ptr[e + 1] = prr
+        dk_ptr[e + 1] = pdk
+        for j in range(m):  # back to the base state
+            bt[cand[j]] = btype0[cand[j]]
+            live[cand[j]] = energised0[cand[j]]
