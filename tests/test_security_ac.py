@@ -170,6 +170,58 @@ def test_single_branch_outage_data_in_bulk_equals_one_by_one(case, q_limits):
         assert kinds["part with a new slack"] > 0
 
 
+def test_compensation_vectors_equal_dense_solves(pg118):
+    """The cached sparse compensation vectors (elimination-tree paths) equal dense triangular solves: ``W_r =
+    L^-1 Pr e_r`` on its path, and ``U^-T`` of any vector on row r's Ybus neighbourhood zero off the V pattern."""
+    from scipy.linalg import solve_triangular
+
+    from gridshield.flow import _ca_kernels as CK
+
+    eng = AcOutageSolver(pg118)
+    nb, n2 = eng.nb, 2 * eng.nb
+    rc = eng.rows
+    rc.ensure(np.arange(n2))
+    low = np.eye(n2)
+    low[eng.l_idx, np.repeat(np.arange(n2), np.diff(eng.l_ptr))] = eng.l_val64
+    up = np.diag(1.0 / eng.u_dinv64)
+    up[np.repeat(np.arange(n2), np.diff(eng.ur_ptr)), eng.ur_idx] = eng.ur_val
+    rng = np.random.default_rng(3)
+    for r in range(n2):
+        w_idx = rc.w_idx[rc.w_ptr[r]:rc.w_ptr[r] + rc.w_len[r]]
+        v_idx = rc.v_idx[rc.v_ptr[r]:rc.v_ptr[r] + rc.v_len[r]]
+        assert np.all(np.diff(w_idx) > 0) and np.all(np.diff(v_idx) > 0)  # ascending: a topological order
+        w = solve_triangular(low, np.eye(n2)[eng.perm_r[r]], lower=True, unit_diagonal=True)
+        got = np.zeros(n2)
+        got[w_idx] = rc.w_val[rc.w_ptr[r]:rc.w_ptr[r] + rc.w_len[r]]
+        assert np.allclose(got, w, rtol=0, atol=1e-12 * np.abs(w).max())
+        nbr = eng.y_indices[eng.y_indptr[r % nb]:eng.y_indptr[r % nb + 1]]
+        b = np.zeros(n2)
+        b[eng.perm_c[np.r_[nbr, nb + nbr]]] = rng.standard_normal(2 * nbr.size)
+        v = solve_triangular(up.T, b, lower=True)
+        off = np.ones(n2, dtype=bool)
+        off[v_idx] = False
+        assert not np.any(v[off])
+    # the paths of a random (not closed) pattern contain every node its graph reaches
+    n = 300
+    pat = np.tril(rng.random((n, n)) < 0.01, -1)
+    ptr = np.r_[0, np.cumsum(pat.sum(axis=0))].astype(np.int64)
+    idx = np.flatnonzero(pat.T.ravel()) % n
+    parent = CK.etree(ptr, idx.astype(np.int64), n)
+    reach = np.eye(n) + pat  # reach[i, j]: a path j -> i (transitive closure by squaring)
+    for _ in range(9):
+        reach = (reach @ reach > 0).astype(float)
+    longer = 0
+    for j in range(n):
+        path, k = set(), j
+        while k != -1:
+            path.add(k)
+            k = parent[k]
+        got = set(np.flatnonzero(reach[:, j]).tolist())
+        assert got <= path
+        longer += len(path) > len(got)
+    assert longer > 0  # the pattern is not closed: some paths hold more than the reach
+
+
 def test_workers_give_the_same_table(city):
     one = ac_security(city, ("branches", "sites", "site-pairs"), batch=8)
     two = ac_security(city, ("branches", "sites", "site-pairs"), batch=8, workers=2)

@@ -295,49 +295,73 @@ def _small_lu_solve(a, piv, b, n):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _reach(ptr, idx, starts, mark, stack, seen, out):  # pragma: no cover
-    """Nodes reachable from ``starts`` in the graph ``j -> idx[ptr[j]:ptr[j + 1]]``, ascending, into ``out``.
+def etree(ptr, idx, n):  # pragma: no cover
+    """Elimination tree of the strictly lower triangular pattern ``idx[ptr[j]:ptr[j + 1]]`` (rows of column
+    ``j``) made symmetric (Liu's algorithm with path compression); -1 at the roots.
 
-    Returns their number, or -1 when ``out`` is too short. ``mark`` (all False) is restored;
-    ``stack`` and ``seen`` are scratch of the graph's size.
+    The nodes reachable from ``j`` in the graph ``j -> idx[ptr[j]:ptr[j + 1]]`` all lie on the path from
+    ``j`` to its root (the graph is a subgraph of the pattern's Cholesky fill, whose reach is that path).
     """
-    top = 0
+    cnt = np.zeros(n + 1, dtype=np.int64)
+    for t in range(ptr[n]):
+        cnt[idx[t] + 1] += 1
+    for i in range(n):
+        cnt[i + 1] += cnt[i]
+    cols = np.empty(ptr[n], dtype=np.int64)
+    fill = cnt[:n].copy()
+    for j in range(n):
+        for t in range(ptr[j], ptr[j + 1]):
+            cols[fill[idx[t]]] = j
+            fill[idx[t]] += 1
+    parent = np.full(n, -1, dtype=np.int64)
+    anc = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        for t in range(cnt[i], cnt[i + 1]):
+            k = cols[t]
+            while k != -1 and k < i:
+                nxt = anc[k]
+                anc[k] = i
+                if nxt == -1:
+                    parent[k] = i
+                k = nxt
+    return parent
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _paths(parent, starts, mark, out):  # pragma: no cover
+    """The union of the paths from ``starts`` to their roots in the tree ``parent``, ascending, into ``out``.
+
+    Returns their number, or -1 when ``out`` is too short. ``mark`` (all False) is restored.
+    """
     cnt = 0
     for s in starts:
-        if not mark[s]:
-            mark[s] = True
-            stack[top] = s
-            top += 1
-    while top:
-        top -= 1
-        j = stack[top]
-        seen[cnt] = j
-        cnt += 1
-        for p in range(ptr[j], ptr[j + 1]):
-            i = idx[p]
-            if not mark[i]:
-                mark[i] = True
-                stack[top] = i
-                top += 1
+        j = s
+        while j != -1 and not mark[j]:
+            if cnt == out.shape[0]:
+                for e in range(cnt):
+                    mark[out[e]] = False
+                return -1
+            mark[j] = True
+            out[cnt] = j
+            cnt += 1
+            j = parent[j]
     for e in range(cnt):
-        mark[seen[e]] = False
-    if cnt > out.shape[0]:
-        return -1
-    for e in range(cnt):
-        out[e] = seen[e]
-    out[:cnt].sort()
+        mark[out[e]] = False
+    if starts.shape[0] > 1:
+        out[:cnt].sort()
     return cnt
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_ptr, w_len, v_ptr, v_len,
-               w_idx, w_val, v_idx, fill, mark, stack, seen, scratch):  # pragma: no cover
+def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, l_parent, u_parent, perm_c, w_ptr, w_len, v_ptr, v_len,
+               w_idx, w_val, v_idx, fill, mark, scratch):  # pragma: no cover
     """Sparse compensation vectors of the changed rows ``rows`` not cached yet (``w_ptr[r] < 0``).
 
     For row ``r``: ``W_r = L^-1 Pr e_r``, nonzero only on the path of ``perm_r[r]`` to the root of
-    the elimination tree (fast forward, Tinney's sparse vector method), and the pattern of
-    ``V = U^-T (Delta_r Pc)^T``: the reach in ``U^T`` of the permuted columns of row ``r``'s Ybus
-    neighbourhood (its values depend on ``Delta``, see :func:`compensate`). Appended to the pools
+    the elimination tree ``l_parent`` of ``L`` (fast forward, Tinney's sparse vector method), and the
+    pattern of ``V = U^-T (Delta_r Pc)^T``: the paths in the elimination tree ``u_parent`` of ``U^T``
+    (:func:`etree`) from the permuted columns of row ``r``'s Ybus neighbourhood (its values depend
+    on ``Delta``, see :func:`compensate`). Appended to the pools
     ``w_idx``/``w_val``/``v_idx`` at ``fill = [w_used, v_used]``. Returns False when a pool is
     full (grow it and call again; rows done so far stay cached).
     """
@@ -353,7 +377,7 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_pt
             continue
         one[0] = perm_r[r]
         a = fill[0]
-        k = _reach(lp, li, one, mark, stack, seen, w_idx[a:])
+        k = _paths(l_parent, one, mark, w_idx[a:])
         if k < 0:
             return False
         scratch[one[0]] = 1.0
@@ -373,7 +397,7 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_pt
             st[n + 1] = perm_c[nb + indices[t]]
             n += 2
         b = fill[1]
-        kv = _reach(urp, uri, st[:n], mark, stack, seen, v_idx[b:])
+        kv = _paths(u_parent, st[:n], mark, v_idx[b:])
         if kv < 0:
             return False
         w_ptr[r], w_len[r], v_ptr[r], v_len[r] = a, k, b, kv

@@ -17,8 +17,8 @@ matrix is
 applied through the Sherman-Morrison-Woodbury identity in factored form (the *compensation
 method*: Tinney 1972; Alsac, Stott & Tinney 1983): with ``z = L^-1 Pr F``, ``W = L^-1 Pr E_R`` and
 ``V = U^-T (Delta Pc)^T``, ``M^-1 F = Pc U^-1 (z - W w)`` where ``(I + V^T W) w = V^T z``. ``W`` and
-``V`` are sparse (the elimination-tree paths of the changed rows, Tinney's fast forward; the reach
-of their Ybus neighbourhoods in ``U^T``, Gilbert-Peierls): a step is one forward and one backward
+``V`` are sparse (the elimination-tree paths of the changed rows, Tinney's fast forward; the union
+of the paths of their Ybus neighbourhoods in the elimination tree of ``U^T``): a step is one forward and one backward
 substitution plus a few hundred operations. ``W`` is cached per row; ``Delta`` is evaluated at the
 base case and at the first iterate (:data:`REFRESH`), so the first step is the exact Newton step
 and later steps are Newton in rows R, chord elsewhere (linear convergence, about 4 steps to 1e-8
@@ -346,6 +346,8 @@ class AcOutageSolver:
         self.ur_val = ucsr.data.astype(np.float64)
         self.perm_r = np.asarray(lu.perm_r, dtype=np.int64)
         self.perm_c = np.asarray(lu.perm_c, dtype=np.int64)
+        self.l_parent = CK.etree(self.l_ptr, self.l_idx, n2)  # the sparse paths of the compensation vectors
+        self.u_parent = CK.etree(self.ur_ptr, self.ur_idx, n2)
         self.factor_nnz = int(self.l_idx.size + self.u_idx.size + n2)
 
     def lu_solve(self, b: np.ndarray) -> np.ndarray:
@@ -816,16 +818,14 @@ class _RowCache:
         self.v_idx = np.empty(cap, dtype=np.int64)
         self.fill = np.zeros(2, dtype=np.int64)
         self.mark = np.zeros(n2, dtype=np.bool_)
-        self.stack = np.empty(n2, dtype=np.int64)
-        self.seen = np.empty(n2, dtype=np.int64)
         self.scratch = np.zeros(n2)
 
     def ensure(self, rows: np.ndarray) -> None:
         e = self.eng
-        while not CK.cache_rows(rows, e.y_indptr, e.y_indices, e.l_ptr, e.l_idx, e.l_val64, e.perm_r, e.ur_ptr,
-                                e.ur_idx, e.perm_c, self.w_ptr, self.w_len, self.v_ptr, self.v_len, self.w_idx,
-                                self.w_val, self.v_idx, self.fill, self.mark, self.stack, self.seen, self.scratch):
-            size = 2 * self.w_idx.size + self.stack.size
+        while not CK.cache_rows(rows, e.y_indptr, e.y_indices, e.l_ptr, e.l_idx, e.l_val64, e.perm_r, e.l_parent,
+                                e.u_parent, e.perm_c, self.w_ptr, self.w_len, self.v_ptr, self.v_len, self.w_idx,
+                                self.w_val, self.v_idx, self.fill, self.mark, self.scratch):
+            size = 2 * self.w_idx.size + self.mark.size
             self.w_idx, self.w_val = _grown(self.w_idx, self.fill[0], size), _grown(self.w_val, self.fill[0], size)
             self.v_idx = _grown(self.v_idx, self.fill[1], size)
 
