@@ -616,11 +616,11 @@ def monitor(cs, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, re
             sf = (xar * xar + xai * xai) * (ifr * ifr + ifi * ifi)
             st = (xbr * xbr + xbi * xbi) * (itr * itr + iti * iti)
             s2 = (sf if sf > st else st) * live[q]
-            if s2 * inv2 > best[q]:
-                best[q] = s2 * inv2
-                arg[q] = k
-            if s2 > lim2:
-                cnt[q] += 1
+            x = s2 * inv2
+            up = x > best[q]  # selects, not branches: the loop over the solutions vectorises
+            best[q] = x if up else best[q]
+            arg[q] = k if up else arg[q]
+            cnt[q] += s2 > lim2
         if special:
             for q in range(md):
                 live[q] = 1.0
@@ -634,31 +634,32 @@ def monitor(cs, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, re
         out_vhi_i[q] = -1
         out_nlo[q] = 0
         out_nhi[q] = 0
+    keep = np.ones(md, dtype=np.bool_)  # False: the bus is dark in that solution
     for i in range(nb):
         if not bus_live[i]:
             continue
         lo = vmin[i] * (1.0 - 1e-9)
         hi = vmax[i] * (1.0 + 1e-9)
         xr, xi = vr[i], vi[i]
-        for q in range(md):
-            if bus_mark[i]:
+        if bus_mark[i]:
+            for q in range(md):
                 c = cs[q]
-                gone = False
                 for p in range(dark_ptr[c], dark_ptr[c + 1]):
-                    gone |= dark_bus[p] == i
-                if gone:
-                    continue
+                    if dark_bus[p] == i:
+                        keep[q] = False
+        for q in range(md):
             v = np.sqrt(xr[q] * xr[q] + xi[q] * xi[q])
-            if v < out_vlo[q]:
-                out_vlo[q] = v
-                out_vlo_i[q] = i
-            if v > out_vhi[q]:
-                out_vhi[q] = v
-                out_vhi_i[q] = i
-            if v < lo:
-                out_nlo[q] += 1
-            if v > hi:
-                out_nhi[q] += 1
+            dn = (v < out_vlo[q]) & keep[q]
+            up = (v > out_vhi[q]) & keep[q]
+            out_vlo[q] = v if dn else out_vlo[q]
+            out_vlo_i[q] = i if dn else out_vlo_i[q]
+            out_vhi[q] = v if up else out_vhi[q]
+            out_vhi_i[q] = i if up else out_vhi_i[q]
+            out_nlo[q] += (v < lo) & keep[q]
+            out_nhi[q] += (v > hi) & keep[q]
+        if bus_mark[i]:
+            for q in range(md):
+                keep[q] = True
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
