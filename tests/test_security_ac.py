@@ -222,6 +222,29 @@ def test_compensation_vectors_equal_dense_solves(pg118):
     assert longer > 0  # the pattern is not closed: some paths hold more than the reach
 
 
+@pytest.mark.parametrize("case", ["pglib/pglib_opf_case118_ieee.m", "pglib/pglib_opf_case1354_pegase.m"])
+def test_bridges_from_the_search_tree_equal_tarjan_and_brute_force(case):
+    """The engine's bridges (low-link over its depth-first forest) equal :func:`gridshield.topology.bridges`,
+    and on case118 a brute force: the branches whose removal adds a connected component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gridshield.topology import bridges
+
+    grid = gs.load_case(str(shared_case(case)))
+    eng = AcOutageSolver(grid, q_limits=False)
+    assert np.array_equal(eng.bridge, bridges(grid, eng.on)) and eng.bridge.sum() > 5
+    if "118" in case:
+        f, t, nb = grid.branches.from_bus, grid.branches.to_bus, eng.nb
+
+        def parts(on):
+            return connected_components(coo_matrix((np.ones(on.sum()), (f[on], t[on])), shape=(nb, nb)))[0]
+
+        base = parts(eng.on)
+        brute = np.array([eng.on[k] and parts(eng.on & (np.arange(f.size) != k)) > base for k in range(f.size)])
+        assert np.array_equal(eng.bridge, brute)
+
+
 def test_workers_give_the_same_table(city):
     one = ac_security(city, ("branches", "sites", "site-pairs"), batch=8)
     two = ac_security(city, ("branches", "sites", "site-pairs"), batch=8, workers=2)

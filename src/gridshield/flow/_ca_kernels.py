@@ -820,6 +820,27 @@ def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def tree_bridges(ptr, nbr, edge, order, pre, pedge, f, t, nl):  # pragma: no cover
+    """Branches whose loss alone splits their island (graph bridges; parallel branches never are), from the
+    depth-first forest of :func:`dfs_tree` over the same adjacency: the branch to a bus's parent is a
+    bridge when no other branch from the bus's subtree reaches above the bus (Tarjan's low-link)."""
+    nb = pre.shape[0]
+    low = pre.copy()
+    out = np.zeros(nl, dtype=np.bool_)
+    for x in range(nb - 1, -1, -1):  # children before parents
+        v = order[x]
+        for p in range(ptr[v], ptr[v + 1]):
+            if edge[p] != pedge[v]:
+                low[v] = min(low[v], pre[nbr[p]])
+        e = pedge[v]
+        if e >= 0:
+            out[e] = low[v] >= pre[v]
+            u = f[e] if t[e] == v else t[e]
+            low[u] = min(low[u], low[v])
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # pragma: no cover
     """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, not contracting
     (rate >= 0.9), or too slow: at the rate observed since the last iteration, more than

@@ -58,7 +58,6 @@ from gridshield.flow import _ca_kernels as CK
 from gridshield.flow import _nr_kernels as K
 from gridshield.flow.ac import PQ, PV, Q_LIMIT_TOL_MVAR, REF, AcResult, AcSolver, frozen_gen_q, switch_to_pq
 from gridshield.grid.model import Grid
-from gridshield.topology import bridges
 
 #: Changed Jacobian rows above which an outage goes to a fresh Newton-Raphson solve instead.
 MAX_RANK = 96
@@ -211,7 +210,6 @@ class AcOutageSolver:
         self.sbus_live = self._sbus(gon, qg)  # the scheduled injections, also at dark buses
         self.sbus = np.where(btype == 4, 0.0, self.sbus_live)
         self.bal = np.r_[(btype == PQ) | (btype == PV), btype == PQ]
-        self.bridge = bridges(grid, self.on)
         self._trees()
         ld = grid.loads
         self.pd_bus_mw = np.bincount(ld.bus[ld.in_service], weights=ld.p_mw[ld.in_service], minlength=nb)
@@ -219,10 +217,21 @@ class AcOutageSolver:
         self._internal(base.v)
 
     def _trees(self) -> None:
-        """Per branch: the data of its outage when it splits nothing, and the cut-off side of each bridge."""
+        """The bridges, the cut-off side of each, and per branch the data of its outage when it splits nothing."""
         br = self.grid.branches
         nb = self.nb
         f, t = br.from_bus, br.to_bus
+        # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
+        live = np.flatnonzero(self.on & (f != t))
+        ends = np.r_[f[live], t[live]]
+        other = np.r_[t[live], f[live]]
+        eid = np.r_[live, live]
+        o = np.argsort(ends, kind="stable")
+        ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=nb))].astype(np.int64)
+        nbr, edge = other[o].astype(np.int64), eid[o].astype(np.int64)
+        roots = np.flatnonzero(self.btype == REF).astype(np.int64)
+        self.t_order, self.t_pre, self.t_size, self.t_pedge = CK.dfs_tree(ptr, nbr, edge, roots, nb)
+        self.bridge = CK.tree_bridges(ptr, nbr, edge, self.t_order, self.t_pre, self.t_pedge, f, t, len(br))
         self.simple = self.on & ~self.bridge & (f != t)
         self.s_tb = np.ascontiguousarray(np.c_[f, t].astype(np.int64))
         rows = np.c_[f, nb + f, t, nb + t].astype(np.int64)
@@ -233,16 +242,6 @@ class AcOutageSolver:
         self.s_type = self.btype[self.s_tb]
         self.s_sbus = self.sbus[self.s_tb]
         self.s_key = np.minimum(f, t)  # replaced by the kernel order in _internal
-        # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
-        live = np.flatnonzero(self.on & (f != t))
-        ends = np.r_[f[live], t[live]]
-        other = np.r_[t[live], f[live]]
-        eid = np.r_[live, live]
-        o = np.argsort(ends, kind="stable")
-        ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=nb))].astype(np.int64)
-        roots = np.flatnonzero(self.btype == REF).astype(np.int64)
-        self.t_order, self.t_pre, self.t_size, self.t_pedge = CK.dfs_tree(ptr, other[o].astype(np.int64),
-                                                                            eid[o].astype(np.int64), roots, nb)
 
     # -- the kernels' bus order and base-case matrices --------------------------------------------
     def _internal(self, v0: np.ndarray) -> None:
