@@ -407,9 +407,29 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, l_parent, u_parent, pe
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _add_delta(r, bal, i, a0, deg, indices, dth, dvm, j0_ptr, j0_val, perm_c, out, col):  # pragma: no cover
+    """Row ``r`` (of bus ``i``) of ``Delta``, its post-contingency form (balance: ``dth``/``dvm`` of
+    :func:`_post_row`; identity) minus the row of ``J0``, added into column ``col`` of ``out`` at the
+    permuted columns (``perm_c``) of the angles and magnitudes of Ybus row ``i``."""
+    nb = perm_c.shape[0] // 2
+    b0 = j0_ptr[r]
+    for k in range(deg):
+        j = indices[a0 + k]
+        if bal:
+            dt = dth[k].real if r < nb else dth[k].imag
+            dv = dvm[k].real if r < nb else dvm[k].imag
+        else:
+            dt = 1.0 if j == i and r < nb else 0.0
+            dv = 1.0 if j == i and r >= nb else 0.0
+        out[perm_c[j], col] += dt - j0_val[b0 + k]
+        out[perm_c[nb + j], col] += dv - j0_val[b0 + deg + k]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, ytt, pos_ff, pos_ft, pos_tf,
                pos_tt, rem_ptr, rem_idx, j0_ptr, j0_val, rr_ptr, rr_row, rr_bal, w_ptr, w_len, v_ptr, v_len, w_idx,
-               w_val, v_idx, urp, uri, urx, udiag_inv, perm_c, vstore, cstore, pstore, scratch, ok):  # pragma: no cover
+               w_val, v_idx, urp, uri, urx, udiag_inv, perm_c, vstore, cstore, pstore, scratch, pair,
+               ok):  # pragma: no cover
     """Woodbury compensation in factored form, between the forward and backward substitutions.
 
     The iteration matrix of contingency ``c`` is ``M = J0 + E_R Delta`` with ``R`` its changed
@@ -422,7 +442,8 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
     Where ``refresh[q]``, ``Delta`` is evaluated at the current iterate and ``V`` (solved on its
     cached pattern) and the factors of ``C = I + V^T W`` are stored in ``vstore``/``cstore``/
     ``pstore`` for the slot; elsewhere the stored ones are used. ``ok[q]`` is False where ``C`` is
-    singular.
+    singular. ``scratch`` (``2 nb``) and ``pair`` (``(2 nb, 2)``: the P and Q rows of a bus, whose
+    ``V`` patterns are the same, are solved together) are zero scratch, left zero.
     """
     nb = indptr.shape[0] - 1
     m = z.shape[1]
@@ -434,8 +455,8 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
     yrow = np.empty(maxdeg, dtype=np.complex128)
     dth = np.empty(maxdeg, dtype=np.complex128)
     dvm = np.empty(maxdeg, dtype=np.complex128)
-    delta = np.empty(2 * maxdeg)
     rhs = np.empty(cstore.shape[1])
+    mate = np.empty(cstore.shape[1], dtype=np.int64)
     for q in range(m):
         c = col2c[q]
         r0 = rr_ptr[c]
@@ -445,37 +466,43 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
         vq = vstore[q]
         cq = cstore[q]
         if refresh[q]:
+            for p in range(nr):  # the P and Q rows of a bus share their V pattern: solved together
+                mate[p] = -1
             for p in range(nr):
+                for p2 in range(p + 1, nr):
+                    if mate[p] < 0 and mate[p2] < 0 and rr_row[r0 + p2] % nb == rr_row[r0 + p] % nb:
+                        mate[p] = p2
+                        mate[p2] = p
+            for p in range(nr):
+                p2 = mate[p]
+                if 0 <= p2 < p:
+                    continue
                 r = rr_row[r0 + p]
-                i = r if r < nb else r - nb
+                i = r % nb
                 a0 = indptr[i]
                 deg = indptr[i + 1] - a0
-                if rr_bal[r0 + p]:
+                if rr_bal[r0 + p] or (p2 >= 0 and rr_bal[r0 + p2]):
                     _post_row(i, q, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
                               pos_ff, pos_ft, pos_tf, pos_tt, rem_ptr, rem_idx, c, yrow, dth, dvm)
-                    for k in range(deg):
-                        delta[k] = dth[k].real if r < nb else dth[k].imag
-                        delta[deg + k] = dvm[k].real if r < nb else dvm[k].imag
-                else:
-                    for k in range(2 * deg):
-                        delta[k] = 0.0
-                    for k in range(deg):
-                        if indices[a0 + k] == i:
-                            delta[k if r < nb else deg + k] = 1.0
-                b0 = j0_ptr[r]  # minus the row of J0 (columns: angles then magnitudes of Ybus row i)
-                for k in range(deg):
-                    j = indices[a0 + k]
-                    scratch[perm_c[j]] += delta[k] - j0_val[b0 + k]
-                    scratch[perm_c[nb + j]] += delta[deg + k] - j0_val[b0 + deg + k]
-                # V_p: solve U^T v = (Delta_p Pc)^T on its reach (ascending = topological order)
+                _add_delta(r, rr_bal[r0 + p], i, a0, deg, indices, dth, dvm, j0_ptr, j0_val, perm_c, pair, 0)
+                if p2 >= 0:
+                    _add_delta(rr_row[r0 + p2], rr_bal[r0 + p2], i, a0, deg, indices, dth, dvm, j0_ptr, j0_val,
+                               perm_c, pair, 1)
+                # V_p (and its mate's): solve U^T v = (Delta_p Pc)^T on its pattern (ascending = topological order)
                 b = v_ptr[r]
                 for e in range(v_len[r]):
                     j = v_idx[b + e]
-                    vj = scratch[j] * udiag_inv[j]
-                    scratch[j] = 0.0
-                    vq[p, e] = vj
+                    v1 = pair[j, 0] * udiag_inv[j]
+                    v2 = pair[j, 1] * udiag_inv[j]
+                    pair[j, 0] = 0.0
+                    pair[j, 1] = 0.0
+                    vq[p, e] = v1
+                    if p2 >= 0:
+                        vq[p2, e] = v2
                     for u in range(urp[j], urp[j + 1]):
-                        scratch[uri[u]] -= urx[u] * vj
+                        x = urx[u]
+                        pair[uri[u], 0] -= x * v1
+                        pair[uri[u], 1] -= x * v2
             for p2 in range(nr):  # C = I + V^T W
                 r2 = rr_row[r0 + p2]
                 a = w_ptr[r2]

@@ -716,7 +716,8 @@ class AcOutageSolver:
             CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
                           self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
                           rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
-                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, ok)
+                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, rc.pair,
+                          ok)
             CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
             settle(np.zeros(batch, dtype=bool), ~ok & (col2c != p.dummy))  # singular compensation
             CK.update_state(f_blk, self.perm_c, vr, vi)
@@ -818,6 +819,7 @@ class _RowCache:
         self.fill = np.zeros(2, dtype=np.int64)
         self.mark = np.zeros(n2, dtype=np.bool_)
         self.scratch = np.zeros(n2)
+        self.pair = np.zeros((n2, 2))
 
     def ensure(self, rows: np.ndarray) -> None:
         e = self.eng
