@@ -465,14 +465,14 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
             continue
         vq = vstore[q]
         cq = cstore[q]
+        for p in range(nr):  # the P and Q rows of a bus share their V pattern: taken together
+            mate[p] = -1
+        for p in range(nr):
+            for p2 in range(p + 1, nr):
+                if mate[p] < 0 and mate[p2] < 0 and rr_row[r0 + p2] % nb == rr_row[r0 + p] % nb:
+                    mate[p] = p2
+                    mate[p2] = p
         if refresh[q]:
-            for p in range(nr):  # the P and Q rows of a bus share their V pattern: solved together
-                mate[p] = -1
-            for p in range(nr):
-                for p2 in range(p + 1, nr):
-                    if mate[p] < 0 and mate[p2] < 0 and rr_row[r0 + p2] % nb == rr_row[r0 + p] % nb:
-                        mate[p] = p2
-                        mate[p2] = p
             for p in range(nr):
                 p2 = mate[p]
                 if 0 <= p2 < p:
@@ -509,24 +509,41 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
                 for e in range(w_len[r2]):
                     scratch[w_idx[a + e]] = w_val[a + e]
                 for p in range(nr):
+                    mp = mate[p]
+                    if 0 <= mp < p:
+                        continue
                     r = rr_row[r0 + p]
                     b = v_ptr[r]
                     acc = 1.0 if p == p2 else 0.0
+                    acc2 = 1.0 if mp == p2 else 0.0
+                    mp = mp if mp >= 0 else p
                     for e in range(v_len[r]):
-                        acc += vq[p, e] * scratch[v_idx[b + e]]
+                        x = scratch[v_idx[b + e]]
+                        acc += vq[p, e] * x
+                        acc2 += vq[mp, e] * x
                     cq[p, p2] = acc
+                    if mp != p:
+                        cq[mp, p2] = acc2
                 for e in range(w_len[r2]):
                     scratch[w_idx[a + e]] = 0.0
             ok[q] = _small_lu(cq, pstore[q], nr)
         if not ok[q]:
             continue
         for p in range(nr):
+            mp = mate[p]
+            if 0 <= mp < p:
+                continue
+            mp = mp if mp >= 0 else p
             r = rr_row[r0 + p]
             b = v_ptr[r]
             acc = 0.0
+            acc2 = 0.0
             for e in range(v_len[r]):
-                acc += vq[p, e] * z[v_idx[b + e], q]
+                x = z[v_idx[b + e], q]
+                acc += vq[p, e] * x
+                acc2 += vq[mp, e] * x
             rhs[p] = acc
+            rhs[mp] = acc2
         _small_lu_solve(cq, pstore[q], rhs, nr)
         for p in range(nr):
             r = rr_row[r0 + p]
