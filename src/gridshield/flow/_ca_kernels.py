@@ -391,18 +391,22 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, l_parent, u_parent, pe
             w_val[a + e] = scratch[j]
             scratch[j] = 0.0
         i = r if r < nb else r - nb
-        n = 0
-        for t in range(indptr[i], indptr[i + 1]):
-            st[n] = perm_c[indices[t]]
-            st[n + 1] = perm_c[nb + indices[t]]
-            n += 2
-        b = fill[1]
-        kv = _paths(u_parent, st[:n], mark, v_idx[b:])
-        if kv < 0:
-            return False
+        mate = nb + i if r < nb else i
+        if v_ptr[mate] >= 0:  # the other row of the bus: the same V pattern
+            b, kv = v_ptr[mate], v_len[mate]
+        else:
+            n = 0
+            for t in range(indptr[i], indptr[i + 1]):
+                st[n] = perm_c[indices[t]]
+                st[n + 1] = perm_c[nb + indices[t]]
+                n += 2
+            b = fill[1]
+            kv = _paths(u_parent, st[:n], mark, v_idx[b:])
+            if kv < 0:
+                return False
+            fill[1] += kv
         w_ptr[r], w_len[r], v_ptr[r], v_len[r] = a, k, b, kv
         fill[0] += k
-        fill[1] += kv
     return True
 
 
