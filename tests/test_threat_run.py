@@ -256,3 +256,30 @@ def test_real_engine_bit_identical_across_worker_counts():
     b = gs.run_risk(example, samples=60, seed=5, workers=2, batch_size=20)
     assert np.array_equal(a.lost_mw, b.lost_mw)
     assert np.array_equal(a.batch.group_lost_mw, b.batch.group_lost_mw)
+
+
+_PAGE_FAULTS = """
+import os, resource, sys
+import numpy as np
+from gridshield.parallel import restore_mmap_threshold
+fixed = restore_mmap_threshold()
+a = np.ones(2**18)  # 2 MiB: above the fixed 128 KiB mmap threshold
+del a
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(200):
+    a = np.ones(2**18)
+    del a
+print(fixed, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.parametrize("env", [{}, {"MALLOC_TRIM_THRESHOLD_": "65536"}])
+def test_worker_keeps_arrays_on_the_heap_under_dasks_malloc_setting(env):
+    """Dask's nannies set MALLOC_TRIM_THRESHOLD_, which fixes glibc's mmap threshold at 128 KiB:
+    every 2 MiB array would then be mapped and page-faulted anew (512 faults each). A worker's
+    state build restores the dynamic behaviour, so repeated arrays reuse the heap."""
+    out = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True, check=True,
+                         env={**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}, **env})
+    fixed, faults = out.stdout.split()
+    assert fixed == ("True" if env else "False")
+    assert int(faults) < 200 * 50, faults  # without the fix: ~200 x 512

@@ -48,7 +48,30 @@ _POOL_LOCK = threading.Lock()
 _MAX_SCENARIOS = 4
 
 
+#: glibc's largest dynamic mmap threshold (32 MiB on 64-bit): arrays below it reuse the heap.
+MMAP_THRESHOLD_BYTES = 32 * 2**20
+
+
+def restore_mmap_threshold() -> bool:
+    """Undo the cost of a ``MALLOC_TRIM_THRESHOLD_`` in this process's environment (Dask's nannies
+    set one, 64 KiB by default): any such setting switches off glibc's dynamic mmap threshold, so
+    every array above 128 KiB is mapped, page-faulted and unmapped again — ~30 % more CPU per
+    Monte Carlo sample. Sets the thresholds the dynamic rule would reach; True when it did."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+        return bool(ok and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_BYTES) == 1)
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def _build(payload: Payload) -> Any:
+    restore_mmap_threshold()
     from gridshield.threat.sampling import Sampler
     from gridshield.threat.scenario import scenario_from_json
 
@@ -264,14 +287,17 @@ class DaskExecutor:
 
 
 #: Settings for the LocalCluster that ``--dask local:N`` starts. Measured on case2869pegase, a
-#: Dask worker thread spent ~30 % more CPU per batch than a pool process with Dask's defaults;
-#: its statistical profiler (every 10 ms) and the aggressive ``MALLOC_TRIM_THRESHOLD_`` (64 KiB)
-#: account for part of it, and neither matters for these small, allocation-heavy tasks. The
-#: event-loop watchdog, system monitor and memory monitor wake every 20-500 ms by default: on a
-#: 2-core machine those wake-ups take CPU from the solves (Dask / pool 0.83 -> 0.85 measured).
+#: Dask worker thread spent ~30 % more CPU per sample than a pool process with Dask's defaults.
+#: Most of it is Dask's ``MALLOC_TRIM_THRESHOLD_`` (any value): setting it switches off glibc's
+#: dynamic mmap threshold, so every array above 128 KiB is mmap-ed, page-faulted and unmapped
+#: again (5.6-5.9 vs 4.1-4.4 ms CPU per sample; without it 4.3-4.4). The environment therefore
+#: keeps only the one-thread BLAS settings (workers of other clusters, which keep Dask's
+#: setting, get the thresholds back from :func:`restore_mmap_threshold` when they build a state). Its statistical profiler (every 10 ms) is off, and the
+#: event-loop watchdog, system monitor and memory monitor wake less often than the 20-500 ms
+#: defaults: on a 2-core machine those wake-ups take CPU from the solves.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 2**28,
+    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
@@ -325,5 +351,5 @@ def make_executor(payload: Payload, workers: int | None = None, dask: Any = None
 
 __all__ = [
     "DaskExecutor", "InlineExecutor", "Payload", "PoolExecutor", "check_executor", "compute_batch", "die_with_parent", "local_cluster",
-    "make_executor", "worker_state",
+    "make_executor", "restore_mmap_threshold", "worker_state",
 ]
