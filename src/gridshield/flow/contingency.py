@@ -513,9 +513,11 @@ class AcOutageSolver:
         for c, st in zip(gids.tolist(), status.tolist(), strict=True):
             if st:
                 res.reason[c] = ("no generation", "q limits infeasible")[st - 1]
+        nt, nr, nd = (int(x[-1]) for x in ptrs)  # the pools' used lengths
         out = _Outages(gids.astype(np.int64), key, _Ragged(np.arange(m + 1, dtype=np.int64), (k,)),
-                       _Ragged(ptrs[0], (tb[0], tb[1], tb[2] + 1j * tb[3])), _Ragged(ptrs[1], rows),
-                       _Ragged(ptrs[2], (dark,)), _Ragged(np.zeros(m + 1, dtype=np.int64), _NO_GOV),
+                       _Ragged(ptrs[0], (tb[0][:nt], tb[1][:nt], tb[2][:nt] + 1j * tb[3][:nt])),
+                       _Ragged(ptrs[1], (rows[0][:nr], rows[1][:nr])),
+                       _Ragged(ptrs[2], (dark[:nd],)), _Ragged(np.zeros(m + 1, dtype=np.int64), _NO_GOV),
                        np.full(m, None, dtype=object), np.full(m, None, dtype=object))
         return out.take(np.flatnonzero(status == 0))
 
