@@ -1,4 +1,4 @@
-"""Tail sampling (stratified importance sampling of the destroying hits by impact tier) checked
+"""Tail sampling (stratified importance sampling of the destroyed assets by impact tier) checked
 against exact enumeration: the weighted draws reproduce the exact distribution of the destroyed
 set, and the run's weighted estimators (mean, CVaR95, P(area dark)) cover the exact values with
 their 99 % CIs over repeated seeds; until-ci, workers and resume work with it."""
@@ -15,7 +15,8 @@ from gridshield.impact import ImpactModel
 from gridshield.threat.runner import Z95, run_risk
 from gridshield.threat.sampling import LocalLossModel, build_grid, compile_threat
 from gridshield.threat.scenario import load_scenario
-from gridshield.threat.tail import TailPlan, tail_plan
+from gridshield.threat import tail
+from gridshield.threat.tail import TailPlan, _distinct_tables, tail_plan
 from tests.test_threat_impact import SC9
 from tests.test_threat_sampling import TINY, _exact_distribution, _wave_damage_dist
 
@@ -35,11 +36,17 @@ def _exact_stats(dist: dict, loss: dict, alpha: float = 0.95) -> tuple[float, fl
     return mean, var + sum(p * max(x - var, 0.0) for x, p in xs) / (1 - alpha)
 
 
-def test_weighted_draws_reproduce_the_exact_damage_distribution():
+@pytest.mark.parametrize("counted", ["distinct assets", "hits"])
+def test_weighted_draws_reproduce_the_exact_damage_distribution(counted, monkeypatch):
+    """Both ways of counting the major tier (distinct assets destroyed, or destroying hits when
+    the occupancy tables would be too large) give the exact law of the destroyed set."""
+    if counted == "hits":
+        monkeypatch.setattr(tail, "MAX_DISTINCT_WORK", 0)
     sc = load_scenario(TINY)
     grid = build_grid(sc)
     threat = compile_threat(sc, grid)
     plan = tail_plan(threat, LocalLossModel(grid))
+    assert plan.info()["major_counted"] == counted
     assert plan.mass_left_out < 1e-12 and plan.p.sum() == pytest.approx(1.0, abs=1e-12)
     assert 1.0 / plan.weight.max() >= 0.1 - 1e-12  # the defensive mixture bounds every weight by 10
     exact = _exact_distribution()
@@ -54,6 +61,88 @@ def test_weighted_draws_reproduce_the_exact_damage_distribution():
     # the tail is oversampled: a destroyed set of two or more sites is drawn more often than its probability
     multi = sum(p for d, p in exact.items() if len(d) >= 2)
     assert np.mean([len(d.damage) >= 2 for d in draws]) > 1.5 * multi
+
+
+def test_distinct_tables_and_conditional_sets_against_enumeration():
+    """``P(b distinct | r hits)`` from the occupancy tables equals brute-force enumeration of all
+    hit sequences, and the conditional draw of the destroyed major set given (hits, distinct)
+    reproduces the enumerated conditional law."""
+    import itertools
+    from collections import defaultdict
+
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    w = _distinct_tables(p, 5)
+    for r in range(6):
+        exact = np.zeros(5)
+        for seq in itertools.product(range(4), repeat=r):
+            exact[len(set(seq))] += float(np.prod(p[list(seq)]))
+        np.testing.assert_allclose(w[0, :, r], exact, atol=1e-14)
+    # the conditional set sampler, on TINY's first wave (three major sites, unequal probabilities)
+    sc = load_scenario(TINY)
+    grid = build_grid(sc)
+    plan = tail_plan(compile_threat(sc, grid), LocalLossModel(grid))
+    wave = plan.waves[0]
+    pm = wave.p_major
+    for j2, b2 in ((3, 2), (2, 1), (3, 3)):
+        cond: dict = defaultdict(float)
+        for seq in itertools.product(range(pm.size), repeat=j2):
+            if len(set(seq)) == b2:
+                cond[frozenset(seq)] += float(np.prod(pm[list(seq)]))
+        total = sum(cond.values())
+        rng = np.random.default_rng(5)
+        n = 6000
+        got = [frozenset(plan._majors(rng, wave, j2, b2)) for _ in range(n)]
+        assert all(len(g) == b2 for g in got)
+        for sset, pr in cond.items():
+            f = np.mean([g == sset for g in got])
+            pr /= total
+            assert abs(f - pr) <= 4.5 * math.sqrt(pr * (1 - pr) / n) + 1e-12, (sorted(sset), f, pr)
+
+
+def test_strata_follow_a_weyl_sequence():
+    """Any run of consecutive samples puts within 3 samples of ``n pi_s`` in every stratum, and the
+    sequence's start is uniform over seeds (so each sample's stratum has law ``pi``)."""
+    sc = load_scenario("examples/dec-19-drones.yaml")
+    grid = build_grid(sc)
+    plan = tail_plan(compile_threat(sc, grid), LocalLossModel(grid))
+    for seed, (a, b) in ((0, (0, 1000)), (1, (0, 3000)), (7, (640, 2640))):
+        st = np.array([plan.stratum(seed, i) for i in range(a, b)])
+        assert np.abs(np.bincount(st, minlength=plan.p.size) - (b - a) * plan.pi).max() <= 3.0
+    from scipy import stats
+
+    starts = [plan.stratum(seed, 0) for seed in range(400)]
+    assert stats.chisquare(*_observed_expected(starts, plan.pi)).pvalue > 1e-3
+
+
+def _observed_expected(strata: list[int], pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of ``strata`` and their expectations, the strata of small expectation pooled."""
+    obs = np.bincount(strata, minlength=pi.size).astype(float)
+    exp = len(strata) * pi
+    big = exp >= 5
+    return np.append(obs[big], obs[~big].sum()), np.append(exp[big], exp[~big].sum())
+
+
+def test_stratified_variance_and_running_sums():
+    """The within-strata variance estimate: with one stratum the plain ``s^2 / n``; by hand on
+    groups; and the run's running sums (batch by batch) give the same half-width as ``mean_ci``."""
+    from gridshield.threat.runner import _PrefixSums, mean_ci, stratified_sum_of_squares
+
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, 10.0, 500)
+    assert stratified_sum_of_squares(x, np.ones(500)) == pytest.approx(500 * x.var(ddof=1), rel=1e-12)
+    w = rng.choice([0.5, 2.0, 7.0], 500)
+    w[17] = 3.0  # a stratum with one sample: its deviation from the overall mean
+    z = w * x
+    by_hand = sum(((z[w == v] - z[w == v].mean()) ** 2).sum() * (w == v).sum() / ((w == v).sum() - 1)
+                  for v in (0.5, 2.0, 7.0)) + (z[17] - z.mean()) ** 2
+    assert stratified_sum_of_squares(z, w) == pytest.approx(by_hand, rel=1e-12)
+    sums = _PrefixSums()
+    for a in range(0, 500, 64):
+        sums.add(x[a:a + 64], w[a:a + 64])
+    m, h = sums.mean_half_width()
+    m2, h2 = mean_ci(z, w)
+    assert (m, h) == pytest.approx((m2, h2), rel=1e-12)
+    assert h2 == pytest.approx(Z95 * math.sqrt(by_hand) / 500, rel=1e-12)
 
 
 def test_estimators_cover_exact_values_with_the_impact_engine():
@@ -130,3 +219,32 @@ def test_plan_refuses_oversized_scenarios():
     grid = build_grid(sc)
     with pytest.raises(GridshieldError, match="--sampling tail.*at most 400"):
         TailPlan(compile_threat(sc, grid), {t: 1.0 for t in ("site:A", "site:B", "site:C")})
+
+
+def test_interrupted_tail_run_resumes_bit_identical(tmp_path):
+    """A tail run with --until-ci stopped after a few batches and resumed (on 2 workers) stops at
+    the same sample and gives the same samples, weights and statistics as an uninterrupted run."""
+    from gridshield.errors import GridshieldError
+    from gridshield.store import ResultsStore
+
+    sc = load_scenario(SC9)
+    kw = dict(until_ci="3%", max_samples=20_000, batch_size=50, seed=8, sampling="tail")
+    full = run_risk(sc, workers=1, **kw)
+    calls = []
+
+    def stop_after_four_batches(_progress):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    store = tmp_path / "runs.duckdb"
+    with pytest.raises(GridshieldError, match="interrupted after 200 samples"):
+        run_risk(sc, workers=1, store=store, progress=stop_after_four_batches, **kw)
+    st = ResultsStore(store)
+    run_id = st.runs()[0].run_id
+    st.close()
+    again = run_risk(resume=run_id, store=store, workers=2)
+    assert again.samples == full.samples > 200
+    np.testing.assert_array_equal(again.lost_mw, full.lost_mw)
+    np.testing.assert_array_equal(again.weights, full.weights)
+    assert again.to_dict()["lost_mw"] == full.to_dict()["lost_mw"]

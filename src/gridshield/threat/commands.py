@@ -67,7 +67,7 @@ def risk(
     evaluator: str = typer.Option(None, "--evaluator", help="advanced: module:function building the evaluator"),
     sampling: str = typer.Option(
         "plain", "--sampling",
-        help="plain Monte Carlo, or tail: stratified importance sampling of the destroying hits by impact tier "
+        help="plain Monte Carlo, or tail: stratified importance sampling of the destroyed assets by impact tier "
              "(unbiased, weighted; the tail converges with fewer samples)",
     ),
     out: Path = typer.Option(None, "--out", help="write the result: .json (summary), .csv/.parquet (per sample)"),

@@ -39,14 +39,33 @@ DEFAULT_MAX_SAMPLES = 100_000
 DEFAULT_MIN_SAMPLES = 100
 CI_METHOD = "normal approximation (CLT): mean ± 1.96·s/√n, s = sample std (ddof=1)"
 TAIL_CI_METHOD = ("tail sampling (stratified importance sampling, gridshield.threat.tail): estimates mean(w·x), "
-                  "CI ± 1.96·sd(w·x)/√n with w the likelihood ratios")
+                  "CI ± 1.96·√(Σ_g n_g s_g²)/n with w the likelihood ratios and s_g the sd of w·x within "
+                  "the samples of equal w (post-stratified)")
 
 
 # -- statistics -------------------------------------------------------------------------------------
 
 
-def mean_ci(x: np.ndarray) -> tuple[float, float]:
-    """Mean and the 95 % CI half-width (normal approximation, ddof = 1; 0 for n < 2)."""
+def stratified_sum_of_squares(z: np.ndarray, strata: np.ndarray) -> float:
+    """``n^2 Var(mean(z))`` estimated for samples drawn stratum by stratum (post-stratified).
+
+    ``sum_g n_g s_g^2`` over the groups of equal ``strata`` value, ``s_g^2`` the group's sample
+    variance (ddof = 1); a sample alone in its group counts ``(z_i - mean(z))^2`` (its own
+    deviation, as the plain estimate would). With one group it is ``n s^2`` (the plain estimate).
+    """
+    z = np.asarray(z, dtype=float)
+    _, g, cnt = np.unique(np.asarray(strata), return_inverse=True, return_counts=True)
+    s1 = np.bincount(g, z)
+    within = np.maximum(np.bincount(g, z * z) - s1 * s1 / cnt, 0.0)
+    many = cnt > 1
+    lone = many[g] == 0
+    return float((within[many] * cnt[many] / (cnt[many] - 1)).sum() + ((z[lone] - z.mean()) ** 2).sum())
+
+
+def mean_ci(x: np.ndarray, strata: np.ndarray | None = None) -> tuple[float, float]:
+    """Mean and the 95 % CI half-width (normal approximation; 0 for n < 2): ``1.96 s / sqrt(n)``
+    (ddof = 1), or with ``strata`` (tail sampling: the likelihood ratios, equal within a stratum)
+    ``1.96 sqrt(stratified_sum_of_squares) / n``."""
     x = np.asarray(x, dtype=float)
     n = x.size
     if n == 0:
@@ -54,6 +73,8 @@ def mean_ci(x: np.ndarray) -> tuple[float, float]:
     m = float(x.mean())
     if n < 2:
         return m, float("inf")
+    if strata is not None:
+        return m, float(Z95 * np.sqrt(stratified_sum_of_squares(x, strata)) / n)
     return m, float(Z95 * x.std(ddof=1) / np.sqrt(n))
 
 
@@ -76,18 +97,19 @@ def cvar_ci(x: np.ndarray, w: np.ndarray | None = None, alpha: float = 0.95) -> 
     """CVaR_alpha of samples ``x`` with likelihood ratios ``w`` (None = plain Monte Carlo) and
     its 95 % CI half-width: ``VaR + (1/n) sum w (x - VaR)+ / (1 - alpha)`` with the weighted
     inverted-CDF VaR, CI ``1.96 sd(w (x - VaR)+) / ((1 - alpha) sqrt(n))`` (the influence
-    function of CVaR; see :mod:`gridshield.threat.tail`). With ``w = None`` the value is
-    :func:`cvar`."""
+    function of CVaR; see :mod:`gridshield.threat.tail`), the standard deviation taken within the
+    strata (samples of equal ``w``, :func:`mean_ci`) with tail sampling. With ``w = None`` the
+    value is :func:`cvar`."""
     x = np.asarray(x, dtype=float)
     n = x.size
     if w is None:
         var = float(np.quantile(x, alpha, method="inverted_cdf"))
-        w = np.ones(n)
+        y = np.maximum(x - var, 0.0)
     else:
         var = weighted_quantile(x, w, alpha)
-    y = w * np.maximum(x - var, 0.0)
-    half = Z95 * float(y.std(ddof=1)) / ((1.0 - alpha) * np.sqrt(n)) if n > 1 else float("inf")
-    return float(var + y.mean() / (1.0 - alpha)), half
+        y = w * np.maximum(x - var, 0.0)
+    _, half = mean_ci(y, w)
+    return float(var + y.mean() / (1.0 - alpha)), half / (1.0 - alpha)
 
 
 def _dist(x: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
@@ -98,7 +120,7 @@ def _dist(x: np.ndarray, w: np.ndarray | None = None) -> dict[str, Any]:
         sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
         qs = [float(np.quantile(x, q)) for q in (0.5, 0.9, 0.99)]
     else:
-        m, h = mean_ci(w * x)
+        m, h = mean_ci(w * x, w)
         sd = float(np.sqrt(max(np.average(x * x, weights=w) - np.average(x, weights=w) ** 2, 0.0)))
         qs = [weighted_quantile(x, w, q) for q in (0.5, 0.9, 0.99)]
     return {
@@ -168,10 +190,10 @@ class RiskResult:
         w = b.weight
         prio = {}
         for j, c in enumerate(PRIORITY_CLASSES):
-            m, h = mean_ci(b.priority_lost_mw[:, j] if w is None else w * b.priority_lost_mw[:, j])
+            m, h = mean_ci(b.priority_lost_mw[:, j] if w is None else w * b.priority_lost_mw[:, j], w)
             prio[c] = {"mean": m, "ci95": [m - h, m + h]}
         ca = b.customers_affected.astype(float)
-        cm, ch = mean_ci(ca if w is None else w * ca)
+        cm, ch = mean_ci(ca if w is None else w * ca, w)
         return {
             "scenario": self.scenario,
             "scenario_hash": self.scenario_hash,
@@ -240,12 +262,43 @@ def parse_until_ci(value: Any) -> float | None:
     return v
 
 
-def _stop_met(n: int, s1: float, s2: float, rel: float, min_samples: int) -> bool:
-    if n < max(min_samples, 2):
+class _PrefixSums:
+    """Running sums of the estimator's terms ``w x`` per stratum (samples of equal weight ``w``;
+    one stratum for plain Monte Carlo), for the stopping rule and the progress report: the mean
+    and its 95 % CI half-width as :func:`mean_ci` gives them, without keeping the samples."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sums: dict[float, list[float]] = {}  # weight -> [count, sum, sum of squares]
+
+    def add(self, x: np.ndarray, w: np.ndarray) -> None:
+        self.n += int(x.size)
+        keys, g = np.unique(w, return_inverse=True)
+        y = x * w
+        for j, (c, s1, s2) in enumerate(zip(np.bincount(g), np.bincount(g, y), np.bincount(g, y * y), strict=True)):
+            acc = self.sums.setdefault(float(keys[j]), [0, 0.0, 0.0])
+            acc[0] += int(c)
+            acc[1] += float(s1)
+            acc[2] += float(s2)
+
+    def mean_half_width(self) -> tuple[float, float]:
+        n = self.n
+        mean = sum(a[1] for a in self.sums.values()) / n if n else float("nan")
+        if n < 2:
+            return mean, float("nan")
+        if len(self.sums) == 1:
+            s2 = next(iter(self.sums.values()))[2]
+            return mean, Z95 * float(np.sqrt(max((s2 - n * mean * mean) / (n - 1), 0.0) / n))
+        ss = 0.0
+        for c, s1, s2 in self.sums.values():
+            ss += max(s2 - s1 * s1 / c, 0.0) * c / (c - 1) if c > 1 else (s1 - mean) ** 2
+        return mean, Z95 * float(np.sqrt(ss)) / n
+
+
+def _stop_met(sums: _PrefixSums, rel: float, min_samples: int) -> bool:
+    if sums.n < max(min_samples, 2):
         return False
-    mean = s1 / n
-    var = max((s2 - n * mean * mean) / (n - 1), 0.0)
-    half = Z95 * np.sqrt(var / n)
+    mean, half = sums.mean_half_width()
     return bool(mean > 0 and half < rel * mean)
 
 
@@ -470,26 +523,21 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
     done = sum(b.index.size for b in have.values())
 
     # consume batches in index order; the stopping rule sees the same prefix whatever the order
-    state = {"k": 0, "n": 0, "s1": 0.0, "s2": 0.0, "stop": None}
+    state: dict[str, Any] = {"k": 0, "stop": None}
+    sums = _PrefixSums()
 
     def advance() -> None:
         while state["stop"] is None and state["k"] < len(bounds) and bounds[state["k"]][0] in have:
             b = have[bounds[state["k"]][0]]
             state["k"] += 1
-            state["n"] += b.index.size
-            y = b.lost_mw * b.weights  # the estimator's terms (w = 1 for plain Monte Carlo)
-            state["s1"] += float(y.sum())
-            state["s2"] += float(np.dot(y, y))
-            if rel is not None and _stop_met(state["n"], state["s1"], state["s2"], rel, int(opts["min_samples"])):
+            sums.add(b.lost_mw, b.weights)  # the estimator's terms w x, per stratum (w = 1: plain)
+            if rel is not None and _stop_met(sums, rel, int(opts["min_samples"])):
                 state["stop"] = bounds[state["k"] - 1][1]
 
     def report(executor: str) -> None:
         if progress is not None:
-            n = state["n"]
-            mean = state["s1"] / n if n else float("nan")
-            var = max((state["s2"] - n * mean * mean) / (n - 1), 0.0) if n > 1 else float("nan")
-            progress(RiskProgress(done, cap, n, mean, Z95 * float(np.sqrt(var / n)) if n > 1 else float("nan"),
-                                  executor, run_id))
+            mean, half = sums.mean_half_width()
+            progress(RiskProgress(done, cap, sums.n, mean, half, executor, run_id))
 
     advance()
     payload = Payload(sc.canonical_json(), sc.hash(), seed, opts.get("evaluator"), opts.get("sampling") or "plain")
@@ -537,7 +585,7 @@ def _execute(sc: Any, seed: int, opts: dict[str, Any], st: Any, run_id: str | No
             for f in pending:
                 f.cancel()
             hint = f"; resume with: gridshield risk --resume {run_id} --store {st.path}" if run_id else ""
-            raise GridshieldError(f"interrupted after {state['n']} samples in order{hint}") from None
+            raise GridshieldError(f"interrupted after {sums.n} samples in order{hint}") from None
         finally:
             ex.close()
     n_final = state["stop"] if state["stop"] is not None else cap

@@ -465,7 +465,7 @@ class Sampler:
 
 
 #: How samples are drawn: "plain" Monte Carlo, or "tail" (stratified importance sampling of the
-#: destroying hits by impact tier, :mod:`gridshield.threat.tail`).
+#: destroyed assets by impact tier, :mod:`gridshield.threat.tail`).
 SAMPLINGS = ("plain", "tail")
 
 

@@ -1,4 +1,4 @@
-"""Tail sampling: stratified importance sampling of the destroying hits, by impact tier.
+"""Tail sampling: stratified importance sampling of the destroyed assets, by impact tier.
 
 Plain Monte Carlo spends most samples where little happens (few hits, minor assets), so the
 tail statistics (CVaR95, P99, P(district dark)) converge slowly. The tail of a strike is driven
@@ -8,35 +8,51 @@ targets are split into two **tiers** by their single-asset impact ``psi_a`` (MW 
 alone is destroyed, one assessment each, computed once per worker): *major* when
 ``psi_a >= MAJOR_FRACTION * max psi``, else *minor*.
 
-**Strata.** ``s = (J1, J2)``: the numbers of hits (over all waves) that destroy a minor and a
-major asset. Their probabilities are exact: per wave, hits ``H`` follow the launched count
-(fixed, Poisson truncated below 1e-15, or uniform) mixed with a Binomial (fixed interception
-rate) or Beta-Binomial (Beta rate), and given ``H`` the hit outcomes are multinomial
-``(no destruction, minor, major)`` with probabilities ``(r0, r1, r2)``; the waves' tables are
-convolved. Given ``s`` a sample is drawn exactly from the threat model's conditional law: the
-split of ``s`` over waves, then per wave ``H | (J1, J2)``, ``N | H``, the rate ``| N, H`` (the
-Beta posterior) and the destroyed assets (``J2`` draws from the major tier with probabilities
-``q_a / r2``, ``J1`` from the minor tier).
+**Strata.** ``s = (J1, K2)``: the number of hits (over all waves) that destroy a minor asset, and
+the number of distinct major assets destroyed (summed over the waves). Their probabilities are
+exact: per wave, hits ``H`` follow the launched count (fixed, Poisson truncated below 1e-15, or
+uniform) mixed with a Binomial (fixed interception rate) or Beta-Binomial (Beta rate); given
+``H`` the hit outcomes are multinomial ``(no destruction, minor, major)`` with probabilities
+``(r0, r1, r2)``; given ``J2`` major-destroying hits, the number of distinct major assets they
+destroy, ``P(K2 = b | J2 = j)``, comes from the occupancy recursion of :func:`_distinct_tables`
+(asset by asset; when its work would exceed ``MAX_DISTINCT_WORK`` the strata count the hits
+instead, ``K2 = J2``). The waves' tables are convolved. Given ``s`` a sample is drawn exactly
+from the threat model's conditional law: the split of ``s`` over waves, then per wave
+``(H, J2) | (J1, K2)``, ``N | H``, the rate ``| N, H`` (the Beta posterior), the destroyed major
+assets given ``(J2, K2)`` (asset by asset from the occupancy tables) and ``J1`` draws from the
+minor tier with probabilities ``q_a / r1``. Counting distinct major assets, not hits, matters:
+three hits on two substations lose what two hits do.
 
-**Importance allocation.** Sample ``i`` picks its stratum from ``pi`` (its own generator,
-``default_rng([seed, i])``, so a sample is the same whatever the worker) with
+**Allocation.** The strata are drawn with probabilities
 
     pi_s = (1 - DEFENSIVE) P_s sev_s^2 / sum_t P_t sev_t^2 + DEFENSIVE P_s,
-    sev_s = J1 (psi_minor + f) + J2 (psi_major + f),   f = SEVERITY_FLOOR * max(psi_minor, psi_major)
-    (tier means of psi weighted by q; the floor ``f`` counts every destroying hit, since losses are
-    not additive: lines harmless alone can island load together),
+    sev_s = J1 (psi_minor + f) + K2 (psi_major + f),   f = SEVERITY_FLOOR * max(psi_minor, psi_major)
+    (tier means of psi weighted by q; the floor ``f`` counts every destroyed asset as a major one
+    on top of its own tier's loss, since losses are not additive: 330 kV substations that are
+    harmless alone island a city together),
 
-and carries the likelihood ratio ``w_i = P_s / pi_s`` (at most ``1 / DEFENSIVE``: the defensive
-mixture of Hesterberg 1995 keeps every stratum sampled).
+and a sample carries the likelihood ratio ``w = P_s / pi_s`` (at most ``1 / DEFENSIVE``: the
+defensive mixture of Hesterberg 1995 keeps every stratum sampled). Sample ``i``'s stratum is
+the point ``u_i = frac(u0 + i * GOLDEN)`` of a Weyl sequence (random start ``u0`` from the
+seed's own stream) through the inverse CDF of ``pi``: every ``u_i`` is uniform, so each sample's
+stratum has law ``pi`` and every estimator below stays unbiased, while any run of ``n``
+consecutive samples holds within about 2 samples of ``n pi_s`` in every stratum (the three-gap
+theorem): the strata are filled in proportion, as in stratified sampling, and the variance
+between strata drops out. The rest of sample ``i`` comes from ``default_rng([seed, i])``, so a
+sample is the same whatever the worker.
 
 **Estimators** (``x_i`` a sample's metric, ``n`` samples): ``E[g(X)]`` by
-``(1/n) sum w_i g(x_i)``, unbiased for every ``g`` (means, P(dark), expected MW per area);
-its 95 % CI ``1.96 sd(w g) / sqrt(n)``. Quantiles from the weighted empirical distribution
-(self-normalised weights, inverted CDF). ``CVaR_a = VaR_a + (1/n) sum w_i (x_i - VaR_a)+ / (1 - a)``
-(Rockafellar-Uryasev with the weighted VaR; consistent), CI ``1.96 sd(w (x - VaR)+) / ((1 - a) sqrt(n))``
-(the influence function of CVaR: VaR's own error enters at second order). With every ``w = 1``
-these are the plain estimators. Strata of probability below ``PMF_FLOOR`` are never drawn; the
-mass they hold (printed as ``tail_sampling.mass_left_out``) bounds the bias.
+``(1/n) sum w_i g(x_i)``, unbiased for every ``g`` (means, P(dark), expected MW per area).
+Quantiles from the weighted empirical distribution (self-normalised weights, inverted CDF).
+``CVaR_a = VaR_a + (1/n) sum w_i (x_i - VaR_a)+ / (1 - a)`` (Rockafellar-Uryasev with the
+weighted VaR; consistent). 95 % CIs: ``1.96 sqrt(sum_g n_g s_g^2) / n`` for the mean of the terms
+``z = w g`` (``z = w (x - VaR)+ / (1 - a)`` for CVaR: its influence function, VaR's own error
+entering at second order), with ``s_g^2`` the variance of ``z`` within the group ``g`` of samples
+of equal weight (a stratum, or strata of equal severity pooled, which only widens the CI) and a
+sample alone in its group counting its deviation from the overall mean: the post-stratified
+variance (:func:`gridshield.threat.runner.mean_ci`), which ``--until-ci`` uses too. With every
+``w = 1`` these are the plain estimators. Strata of probability below ``PMF_FLOOR`` are never
+drawn; the mass they hold (printed as ``tail_sampling.mass_left_out``) bounds the bias.
 """
 
 from __future__ import annotations
@@ -57,15 +73,23 @@ MAJOR_FRACTION = 0.5
 DEFENSIVE = 0.1
 #: The allocation tilts the strata probabilities by ``severity ** TILT_POWER``.
 TILT_POWER = 2.0
-#: Severity counted per destroying hit on top of its tier's mean loss, as a fraction of the
-#: larger tier mean.
-SEVERITY_FLOOR = 0.25
+#: Severity counted per destroyed asset on top of its tier's mean loss, as a fraction of the
+#: larger tier mean (1: a minor asset counts about as much as a major one; measured on the
+#: dec-19 example at 20,000 samples, 0.25 gave a 1.5-2.4x larger CVaR variance x cost).
+SEVERITY_FLOOR = 1.0
 #: Strata less likely than this are never drawn.
 PMF_FLOOR = 1e-15
 #: Most launched weapons per wave the exact strata tables take (their size grows as its square).
 MAX_TAIL_LAUNCHED = 400
 #: Most distinct targets (one impact assessment each, in every worker, before sampling).
 MAX_TAIL_TARGETS = 2000
+#: Most work (major assets x distinct counts x hits^2) of one wave's distinct-count tables; above
+#: it the strata count the major-destroying hits instead of the distinct major assets destroyed.
+MAX_DISTINCT_WORK = 5e7
+#: The Weyl sequence's step (the golden ratio's fractional part): consecutive samples' strata.
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+#: Spawn key of the seed's stream that gives the Weyl sequence's random start.
+_START_KEY = 0x7A11
 
 
 def _launched_pmf(w: CompiledWave) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +139,32 @@ def _multinomial(h: np.ndarray, j1: np.ndarray, j2: np.ndarray, r: tuple[float, 
     return np.where(ok, np.exp(logp), 0.0)
 
 
+def _distinct_tables(p: np.ndarray, jmax: int) -> np.ndarray | None:
+    """``W[a, b, r]``: the probability mass of ``r`` independent hits, each on asset ``c`` with
+    probability ``p[c]`` (``p`` sums to 1), that all land on assets ``a..`` and on exactly ``b``
+    distinct ones of them (``W[0, b, r] = P(b distinct | r hits)``), for ``r <= jmax``; None when
+    the table would cost more than :data:`MAX_DISTINCT_WORK` (then hits are counted instead).
+
+    Recursion over the assets: ``W[a, b, r] = W[a+1, b, r] + sum_k>=1 C(r, k) p_a^k W[a+1, b-1, r-k]``
+    (asset ``a`` takes ``k`` of the ``r`` hits)."""
+    from scipy.special import comb
+
+    m = p.size
+    nb = min(m, jmax) + 1
+    if m * nb * (jmax + 1) ** 2 > MAX_DISTINCT_WORK:
+        return None
+    r = np.arange(jmax + 1)
+    k = r[:, None] - r[None, :]  # hits taken by the asset: from r' = r - k left to the others
+    ck = np.where(k >= 1, comb(r[:, None], np.maximum(k, 0)), 0.0)
+    w = np.zeros((m + 1, nb, jmax + 1))
+    w[m, 0, 0] = 1.0
+    for a in range(m - 1, -1, -1):
+        step = ck * np.where(k >= 1, float(p[a]) ** np.maximum(k, 0), 0.0)
+        w[a] = w[a + 1]
+        w[a, 1:] += w[a + 1, :-1] @ step.T
+    return w
+
+
 @dataclass(frozen=True)
 class _Wave:
     n: np.ndarray  # launched support
@@ -126,13 +176,26 @@ class _Wave:
     p_minor: np.ndarray
     major: np.ndarray
     p_major: np.ndarray
-    table: np.ndarray  # P(J1 = j1, J2 = j2) for this wave, (hmax + 1, hmax + 1)
+    cdf_minor: np.ndarray  # the tiers' probabilities cumulated (for _pick)
+    cdf_major: np.ndarray
+    #: ``_distinct_tables`` of the major tier, or None when destroying hits are counted
+    distinct: np.ndarray | None
+    #: ``P(K2 = b | J2 = j)`` as a (hmax + 1, kmax + 1) table: K2 the distinct major assets
+    #: destroyed by the wave's J2 major-destroying hits (the identity when hits are counted)
+    k_given_j: np.ndarray
+    table: np.ndarray  # P(J1 = a, K2 = b) for this wave, (hmax + 1, kmax + 1)
 
 
 def _conv2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     from scipy.signal import convolve2d
 
     return np.clip(convolve2d(a, b), 0.0, None)
+
+
+def _pick(rng: np.random.Generator, cdf: np.ndarray) -> int:
+    """An index drawn with probabilities proportional to the increments of ``cdf`` (a cumulated
+    weight vector; one uniform number)."""
+    return min(int(cdf.searchsorted(rng.random() * cdf[-1], side="right")), cdf.size - 1)
 
 
 class TailPlan:
@@ -169,10 +232,14 @@ class TailPlan:
             hn = _hits_given_n(w, n, h)
             ph = pn @ hn
             j = np.arange(hmax + 1)
-            table = np.einsum("h,hab->ab", ph, _multinomial(h[:, None, None], j[None, :, None], j[None, None, :], r))
+            hits = np.einsum("h,hab->ab", ph, _multinomial(h[:, None, None], j[None, :, None], j[None, None, :], r))
             idx_m, idx_M = np.flatnonzero(~major), np.flatnonzero(major)
-            waves.append(_Wave(n, pn, hn, ph, r, idx_m, q[idx_m] / r1 if r1 > 0 else q[idx_m],
-                               idx_M, q[idx_M] / r2 if r2 > 0 else q[idx_M], table))
+            p_M = q[idx_M] / r2 if r2 > 0 else q[idx_M]
+            distinct = _distinct_tables(p_M, hmax) if idx_M.size and r2 > 0 else None
+            k_given_j = np.eye(hmax + 1) if distinct is None else distinct[0].T
+            p_m = q[idx_m] / r1 if r1 > 0 else q[idx_m]
+            waves.append(_Wave(n, pn, hn, ph, r, idx_m, p_m, idx_M, p_M, np.cumsum(p_m), np.cumsum(p_M), distinct,
+                               k_given_j, np.clip(hits @ k_given_j, 0.0, None)))
         self.waves = tuple(waves)
         self.psi_tier = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)  # q-weighted mean psi
         # suffix[k]: joint table of waves k.. (suffix[len] = delta at (0, 0))
@@ -182,10 +249,10 @@ class TailPlan:
         self._suffix = suffix[::-1]
         total = self._suffix[0]
         keep = total > PMF_FLOOR
-        self.strata = np.argwhere(keep)  # (J1, J2) rows
+        self.strata = np.argwhere(keep)  # (J1, K2) rows
         self.p = total[keep]
         self.mass_left_out = float(max(0.0, 1.0 - self.p.sum()))
-        # severity: the tiers' mean single-asset losses, plus a floor per destroying hit (losses
+        # severity: the tiers' mean single-asset losses, plus a floor per destroyed asset (losses
         # are not additive: assets harmless alone can island load together)
         sev = self.strata @ (self.psi_tier + SEVERITY_FLOOR * float(self.psi_tier.max()))
         tilt = self.p * sev**TILT_POWER
@@ -194,53 +261,109 @@ class TailPlan:
         self._cum = np.cumsum(self.pi)
         self._cum[-1] = 1.0
         self.weight = self.p / self.pi
+        self._starts: dict[int, float] = {}
+        self._cache: dict[tuple, Any] = {}  # conditional tables, built on first use
 
     def info(self) -> dict[str, Any]:
         """What the plan is made of, for the run's summary."""
         return {
-            "method": "stratified importance sampling on destroying hits by impact tier",
+            "method": "stratified importance sampling on destroyed assets by impact tier",
             "strata": int(self.strata.shape[0]),
             "mass_left_out": self.mass_left_out,
             "tier_mean_loss_mw": {"minor": float(self.psi_tier[0]), "major": float(self.psi_tier[1])},
+            "major_counted": "distinct assets" if all(w.distinct is not None for w in self.waves) else "hits",
             "max_weight": float(self.weight.max()),
             "defensive": DEFENSIVE,
             "major_fraction": MAJOR_FRACTION,
         }
 
-    def draw(self, seed: int, index: int) -> Draw:
-        """Sample ``index``: a stratum from the allocation, then the threat given the stratum."""
-        rng = np.random.default_rng([int(seed), int(index)])
-        s = int(np.searchsorted(self._cum, rng.random(), side="right"))
-        s = min(s, self.p.size - 1)
-        j1, j2 = (int(x) for x in self.strata[s])
-        launched, rates, inter, hits = [], [], [], []
-        destroyed: set[str] = set()
-        for k, (cw, w) in enumerate(zip(self.threat.waves, self.waves, strict=True)):
-            # this wave's share of the stratum, given what the later waves can take
-            rest = self._suffix[k + 1]
+    def stratum(self, seed: int, index: int) -> int:
+        """The stratum of sample ``index``: the point ``u = frac(u0 + index * GOLDEN)`` of a Weyl
+        sequence with a random start ``u0`` (from the seed's own stream) through the allocation's
+        inverse CDF. Each ``u`` is uniform (so each sample's stratum has law ``pi``), and any run
+        of consecutive samples puts close to ``n pi_s`` samples in every stratum."""
+        u0 = self._starts.get(int(seed))
+        if u0 is None:
+            u0 = float(np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_START_KEY,))).random())
+            self._starts[int(seed)] = u0
+        u = (u0 + int(index) * GOLDEN) % 1.0
+        return min(int(np.searchsorted(self._cum, u, side="right")), self.p.size - 1)
+
+    def _split(self, k: int, j1: int, k2: int) -> tuple[np.ndarray, int]:
+        """Wave ``k``'s share of ``(j1, k2)`` given what the later waves can take: the weights of
+        the shares ``(a1, b2)`` (flattened, cumulated) and the number of ``b2`` values."""
+        key = ("split", k, j1, k2)
+        hit = self._cache.get(key)
+        if hit is None:
+            w, rest = self.waves[k], self._suffix[k + 1]
             a = np.arange(min(j1, w.table.shape[0] - 1) + 1)
-            b = np.arange(min(j2, w.table.shape[1] - 1) + 1)
-            ra, rb = j1 - a[:, None], j2 - b[None, :]
+            b = np.arange(min(k2, w.table.shape[1] - 1) + 1)
+            ra, rb = j1 - a[:, None], k2 - b[None, :]
             inside = (ra < rest.shape[0]) & (rb < rest.shape[1])
             cond = w.table[np.ix_(a, b)] * np.where(inside, rest[np.minimum(ra, rest.shape[0] - 1),
                                                                 np.minimum(rb, rest.shape[1] - 1)], 0.0)
-            flat = cond.ravel() / cond.sum()
-            pick = int(rng.choice(flat.size, p=flat))
-            a1, a2 = int(a[pick // b.size]), int(b[pick % b.size])
-            j1, j2 = j1 - a1, j2 - a2
-            # hits given the outcome counts, launched given hits, the rate given both
+            hit = self._cache[key] = (np.cumsum(cond.ravel()), b.size)
+        return hit
+
+    def _hits_and_majors(self, k: int, a1: int, b2: int) -> tuple[np.ndarray, int]:
+        """Weights of ``(H, J2)`` in wave ``k`` given ``a1`` minor-destroying hits and ``b2``
+        distinct major assets destroyed (flattened, cumulated), and the number of ``J2`` values."""
+        key = ("hj", k, a1, b2)
+        hit = self._cache.get(key)
+        if hit is None:
+            w = self.waves[k]
             h = np.arange(w.ph.size)
-            ph = w.ph * _multinomial(h, np.full(h.size, a1), np.full(h.size, a2), w.r)
-            hh = int(rng.choice(h.size, p=ph / ph.sum()))
-            pn = w.pn * w.h_given_n[:, hh]
-            nn = int(w.n[rng.choice(w.n.size, p=pn / pn.sum())])
+            j = np.arange(w.k_given_j.shape[0])
+            joint = w.ph[:, None] * _multinomial(h[:, None], np.full((1, 1), a1), j[None, :], w.r) * w.k_given_j[:, b2]
+            hit = self._cache[key] = (np.cumsum(joint.ravel()), j.size)
+        return hit
+
+    def _majors(self, rng: np.random.Generator, w: _Wave, j2: int, b2: int) -> list[int]:
+        """Positions in the major tier destroyed by ``j2`` hits that land on exactly ``b2``
+        distinct assets (asset by asset, from ``_distinct_tables``); iid picks when counted by hits."""
+        if w.distinct is None:
+            return w.cdf_major.searchsorted(rng.random(j2) * w.cdf_major[-1], side="right").tolist()
+        from scipy.special import comb
+
+        out, left, need = [], j2, b2
+        tab = w.distinct
+        for a in range(w.p_major.size):
+            if need == 0:
+                break
+            # asset a is spared with probability W[a+1, need, left] / W[a, need, left]
+            if rng.random() * tab[a, need, left] < tab[a + 1, need, left]:
+                continue
+            k = np.arange(1, left + 1)
+            take = comb(left, k) * float(w.p_major[a]) ** k * tab[a + 1, need - 1, left - k]
+            out.append(a)
+            need -= 1
+            left -= 1 + _pick(rng, np.cumsum(take))
+        return out
+
+    def draw(self, seed: int, index: int) -> Draw:
+        """Sample ``index``: its stratum (:meth:`stratum`), then the threat given the stratum."""
+        s = self.stratum(seed, index)
+        rng = np.random.default_rng([int(seed), int(index)])
+        j1, k2 = (int(x) for x in self.strata[s])
+        launched, rates, inter, hits = [], [], [], []
+        destroyed: set[str] = set()
+        for k, (cw, w) in enumerate(zip(self.threat.waves, self.waves, strict=True)):
+            flat, nb = self._split(k, j1, k2)
+            pick = _pick(rng, flat)
+            a1, b2 = pick // nb, pick % nb
+            j1, k2 = j1 - a1, k2 - b2
+            # hits and major-destroying hits given the outcome counts, launched given hits, the rate given both
+            flat, nj = self._hits_and_majors(k, a1, b2)
+            pick = _pick(rng, flat)
+            hh, j2 = pick // nj, pick % nj
+            nn = int(w.n[0]) if w.n.size == 1 else int(w.n[_pick(rng, np.cumsum(w.pn * w.h_given_n[:, hh]))])
             kind, par = cw.rate
             r = float(rng.beta(par[0] + nn - hh, par[1] + hh)) if kind == "beta" else float(par[0])
-            for tier, cnt in ((w.major, a2), (w.minor, a1)):
-                p_t = w.p_major if tier is w.major else w.p_minor
-                if cnt:
-                    for t in rng.choice(tier.size, size=cnt, p=p_t):
-                        destroyed.add(cw.targets[int(tier[t])])
+            for t in self._majors(rng, w, j2, b2):
+                destroyed.add(cw.targets[int(w.major[min(t, w.major.size - 1)])])
+            if a1:
+                for t in w.cdf_minor.searchsorted(rng.random(a1) * w.cdf_minor[-1], side="right").tolist():
+                    destroyed.add(cw.targets[int(w.minor[min(t, w.minor.size - 1)])])
             launched.append(nn)
             rates.append(r)
             inter.append(nn - hh)
