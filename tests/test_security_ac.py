@@ -105,8 +105,7 @@ def test_entering_outages_get_the_full_mismatch(pg118):
     eng = AcOutageSolver(pg118)
     cases = contingency_assets(pg118, ("branches", "gens", "sites"))
     res = _Results(len(cases))
-    items = [eng._item(c, Outage(a.branches, a.gens), res) for c, (a, _) in enumerate(cases)]
-    p = _Pass([x for x in items if x is not None], eng)
+    p = _Pass(eng._outages([Outage(a.branches, a.gens) for a, _ in cases], res), eng)
     nb, m = eng.nb, p.n
     cols = np.arange(m, dtype=np.int64)
     y = (eng.y_indptr, eng.y_indices, eng.ydata)
@@ -126,6 +125,124 @@ def test_entering_outages_get_the_full_mismatch(pg118):
     assert np.array_equal(wr, vr) and np.array_equal(wi, vi)
     assert np.array_equal(out, full) and np.array_equal(norm, full_norm)
     assert (full_norm > 1e-3).sum() > 100  # the outages do change the mismatch
+
+
+@pytest.mark.parametrize("case", ["pglib/pglib_opf_case118_ieee.m", "pglib/pglib_opf_case1354_pegase.m"])
+@pytest.mark.parametrize("q_limits", [True, False])
+def test_single_branch_outage_data_in_bulk_equals_one_by_one(case, q_limits):
+    """The outage data of every single-branch outage built in bulk (per-branch tables; bridges by the cut-off
+    subtree, :func:`bridge_outages`) equals the general one-outage path (islands relabelled, bus types by the
+    power flow's rules, every bus compared with the base case), islanded load and reasons included."""
+    from gridshield.flow.contingency import _Results
+
+    grid = gs.load_case(str(shared_case(case)))
+    eng = AcOutageSolver(grid, q_limits=q_limits)
+    ks = np.flatnonzero(eng.on & (eng.bridge | (np.arange(eng.on.size) < 400)))  # every bridge, some others
+    outs = [Outage((int(k),)) for k in ks]
+    bulk_res, one_res = _Results(ks.size), _Results(ks.size)
+    bulk = eng._outages(outs, bulk_res)
+    at = {int(c): j for j, c in enumerate(bulk.gid.tolist())}
+    kinds = {"split nothing": 0, "dark part": 0, "part with a new slack": 0, "not solvable": 0}
+    for c, o in enumerate(outs):
+        ref = eng._item(c, o, one_res)
+        if ref is None:
+            assert c not in at
+            kinds["not solvable"] += 1
+            continue
+        got = bulk.item(at[c])
+        assert np.array_equal(got.rem, ref.rem) and np.array_equal(got.dark, ref.dark)
+        for key, names in (("tb", ("tb", "tb_type", "tb_sbus")), ("rows", ("rows", "rows_bal"))):
+            a, b = np.argsort(getattr(got, key)), np.argsort(getattr(ref, key))  # their order does not matter
+            for name in names:
+                assert np.array_equal(getattr(got, name)[a], getattr(ref, name)[b]), (c, name)
+        assert got.key == ref.key and got.start is None and ref.start is None
+        assert all(x.size == 0 for x in got.gov + ref.gov)
+        post = eng._post_of(got)
+        assert np.array_equal(post.btype, ref.post.btype) and np.array_equal(post.energised, ref.post.energised)
+        same_island = post.label[:, None] == post.label[None, :]
+        assert np.array_equal(same_island, ref.post.label[:, None] == ref.post.label[None, :])
+        kinds["dark part" if got.dark.size else "part with a new slack" if eng.bridge[o.branches[0]]
+              else "split nothing"] += 1
+    assert np.array_equal(bulk_res.islanded_mw, one_res.islanded_mw)
+    assert np.array_equal(bulk_res.dark_buses, one_res.dark_buses) and bulk_res.reason == one_res.reason
+    assert kinds["split nothing"] > 100 and kinds["dark part"] > 0
+    if "1354" in case:
+        assert kinds["part with a new slack"] > 0
+
+
+def test_compensation_vectors_equal_dense_solves(pg118):
+    """The cached sparse compensation vectors (elimination-tree paths) equal dense triangular solves: ``W_r =
+    L^-1 Pr e_r`` on its path, and ``U^-T`` of any vector on row r's Ybus neighbourhood zero off the V pattern."""
+    from scipy.linalg import solve_triangular
+
+    from gridshield.flow import _ca_kernels as CK
+
+    eng = AcOutageSolver(pg118)
+    nb, n2 = eng.nb, 2 * eng.nb
+    rc = eng.rows
+    rc.ensure(np.arange(n2))
+    low = np.eye(n2)
+    low[eng.l_idx, np.repeat(np.arange(n2), np.diff(eng.l_ptr))] = eng.l_val64
+    up = np.diag(1.0 / eng.u_dinv64)
+    up[np.repeat(np.arange(n2), np.diff(eng.ur_ptr)), eng.ur_idx] = eng.ur_val
+    rng = np.random.default_rng(3)
+    for r in range(n2):
+        w_idx = rc.w_idx[rc.w_ptr[r]:rc.w_ptr[r] + rc.w_len[r]]
+        v_idx = rc.v_idx[rc.v_ptr[r]:rc.v_ptr[r] + rc.v_len[r]]
+        assert np.all(np.diff(w_idx) > 0) and np.all(np.diff(v_idx) > 0)  # ascending: a topological order
+        w = solve_triangular(low, np.eye(n2)[eng.perm_r[r]], lower=True, unit_diagonal=True)
+        got = np.zeros(n2)
+        got[w_idx] = rc.w_val[rc.w_ptr[r]:rc.w_ptr[r] + rc.w_len[r]]
+        assert np.allclose(got, w, rtol=0, atol=1e-12 * np.abs(w).max())
+        nbr = eng.y_indices[eng.y_indptr[r % nb]:eng.y_indptr[r % nb + 1]]
+        b = np.zeros(n2)
+        b[eng.perm_c[np.r_[nbr, nb + nbr]]] = rng.standard_normal(2 * nbr.size)
+        v = solve_triangular(up.T, b, lower=True)
+        off = np.ones(n2, dtype=bool)
+        off[v_idx] = False
+        assert not np.any(v[off])
+    # the paths of a random (not closed) pattern contain every node its graph reaches
+    n = 300
+    pat = np.tril(rng.random((n, n)) < 0.01, -1)
+    ptr = np.r_[0, np.cumsum(pat.sum(axis=0))].astype(np.int64)
+    idx = np.flatnonzero(pat.T.ravel()) % n
+    parent = CK.etree(ptr, idx.astype(np.int64), n)
+    reach = np.eye(n) + pat  # reach[i, j]: a path j -> i (transitive closure by squaring)
+    for _ in range(9):
+        reach = (reach @ reach > 0).astype(float)
+    longer = 0
+    for j in range(n):
+        path, k = set(), j
+        while k != -1:
+            path.add(k)
+            k = parent[k]
+        got = set(np.flatnonzero(reach[:, j]).tolist())
+        assert got <= path
+        longer += len(path) > len(got)
+    assert longer > 0  # the pattern is not closed: some paths hold more than the reach
+
+
+@pytest.mark.parametrize("case", ["pglib/pglib_opf_case118_ieee.m", "pglib/pglib_opf_case1354_pegase.m"])
+def test_bridges_from_the_search_tree_equal_tarjan_and_brute_force(case):
+    """The engine's bridges (low-link over its depth-first forest) equal :func:`gridshield.topology.bridges`,
+    and on case118 a brute force: the branches whose removal adds a connected component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from gridshield.topology import bridges
+
+    grid = gs.load_case(str(shared_case(case)))
+    eng = AcOutageSolver(grid, q_limits=False)
+    assert np.array_equal(eng.bridge, bridges(grid, eng.on)) and eng.bridge.sum() > 5
+    if "118" in case:
+        f, t, nb = grid.branches.from_bus, grid.branches.to_bus, eng.nb
+
+        def parts(on):
+            return connected_components(coo_matrix((np.ones(on.sum()), (f[on], t[on])), shape=(nb, nb)))[0]
+
+        base = parts(eng.on)
+        brute = np.array([eng.on[k] and parts(eng.on & (np.arange(f.size) != k)) > base for k in range(f.size)])
+        assert np.array_equal(eng.bridge, brute)
 
 
 def test_workers_give_the_same_table(city):

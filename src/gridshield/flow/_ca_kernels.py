@@ -295,49 +295,73 @@ def _small_lu_solve(a, piv, b, n):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _reach(ptr, idx, starts, mark, stack, seen, out):  # pragma: no cover
-    """Nodes reachable from ``starts`` in the graph ``j -> idx[ptr[j]:ptr[j + 1]]``, ascending, into ``out``.
+def etree(ptr, idx, n):  # pragma: no cover
+    """Elimination tree of the strictly lower triangular pattern ``idx[ptr[j]:ptr[j + 1]]`` (rows of column
+    ``j``) made symmetric (Liu's algorithm with path compression); -1 at the roots.
 
-    Returns their number, or -1 when ``out`` is too short. ``mark`` (all False) is restored;
-    ``stack`` and ``seen`` are scratch of the graph's size.
+    The nodes reachable from ``j`` in the graph ``j -> idx[ptr[j]:ptr[j + 1]]`` all lie on the path from
+    ``j`` to its root (the graph is a subgraph of the pattern's Cholesky fill, whose reach is that path).
     """
-    top = 0
+    cnt = np.zeros(n + 1, dtype=np.int64)
+    for t in range(ptr[n]):
+        cnt[idx[t] + 1] += 1
+    for i in range(n):
+        cnt[i + 1] += cnt[i]
+    cols = np.empty(ptr[n], dtype=np.int64)
+    fill = cnt[:n].copy()
+    for j in range(n):
+        for t in range(ptr[j], ptr[j + 1]):
+            cols[fill[idx[t]]] = j
+            fill[idx[t]] += 1
+    parent = np.full(n, -1, dtype=np.int64)
+    anc = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        for t in range(cnt[i], cnt[i + 1]):
+            k = cols[t]
+            while k != -1 and k < i:
+                nxt = anc[k]
+                anc[k] = i
+                if nxt == -1:
+                    parent[k] = i
+                k = nxt
+    return parent
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _paths(parent, starts, mark, out):  # pragma: no cover
+    """The union of the paths from ``starts`` to their roots in the tree ``parent``, ascending, into ``out``.
+
+    Returns their number, or -1 when ``out`` is too short. ``mark`` (all False) is restored.
+    """
     cnt = 0
     for s in starts:
-        if not mark[s]:
-            mark[s] = True
-            stack[top] = s
-            top += 1
-    while top:
-        top -= 1
-        j = stack[top]
-        seen[cnt] = j
-        cnt += 1
-        for p in range(ptr[j], ptr[j + 1]):
-            i = idx[p]
-            if not mark[i]:
-                mark[i] = True
-                stack[top] = i
-                top += 1
+        j = s
+        while j != -1 and not mark[j]:
+            if cnt == out.shape[0]:
+                for e in range(cnt):
+                    mark[out[e]] = False
+                return -1
+            mark[j] = True
+            out[cnt] = j
+            cnt += 1
+            j = parent[j]
     for e in range(cnt):
-        mark[seen[e]] = False
-    if cnt > out.shape[0]:
-        return -1
-    for e in range(cnt):
-        out[e] = seen[e]
-    out[:cnt].sort()
+        mark[out[e]] = False
+    if starts.shape[0] > 1:
+        out[:cnt].sort()
     return cnt
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_ptr, w_len, v_ptr, v_len,
-               w_idx, w_val, v_idx, fill, mark, stack, seen, scratch):  # pragma: no cover
+def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, l_parent, u_parent, perm_c, w_ptr, w_len, v_ptr, v_len,
+               w_idx, w_val, v_idx, fill, mark, scratch):  # pragma: no cover
     """Sparse compensation vectors of the changed rows ``rows`` not cached yet (``w_ptr[r] < 0``).
 
     For row ``r``: ``W_r = L^-1 Pr e_r``, nonzero only on the path of ``perm_r[r]`` to the root of
-    the elimination tree (fast forward, Tinney's sparse vector method), and the pattern of
-    ``V = U^-T (Delta_r Pc)^T``: the reach in ``U^T`` of the permuted columns of row ``r``'s Ybus
-    neighbourhood (its values depend on ``Delta``, see :func:`compensate`). Appended to the pools
+    the elimination tree ``l_parent`` of ``L`` (fast forward, Tinney's sparse vector method), and the
+    pattern of ``V = U^-T (Delta_r Pc)^T``: the paths in the elimination tree ``u_parent`` of ``U^T``
+    (:func:`etree`) from the permuted columns of row ``r``'s Ybus neighbourhood (its values depend
+    on ``Delta``, see :func:`compensate`). Appended to the pools
     ``w_idx``/``w_val``/``v_idx`` at ``fill = [w_used, v_used]``. Returns False when a pool is
     full (grow it and call again; rows done so far stay cached).
     """
@@ -353,7 +377,7 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_pt
             continue
         one[0] = perm_r[r]
         a = fill[0]
-        k = _reach(lp, li, one, mark, stack, seen, w_idx[a:])
+        k = _paths(l_parent, one, mark, w_idx[a:])
         if k < 0:
             return False
         scratch[one[0]] = 1.0
@@ -367,25 +391,49 @@ def cache_rows(rows, indptr, indices, lp, li, lx, perm_r, urp, uri, perm_c, w_pt
             w_val[a + e] = scratch[j]
             scratch[j] = 0.0
         i = r if r < nb else r - nb
-        n = 0
-        for t in range(indptr[i], indptr[i + 1]):
-            st[n] = perm_c[indices[t]]
-            st[n + 1] = perm_c[nb + indices[t]]
-            n += 2
-        b = fill[1]
-        kv = _reach(urp, uri, st[:n], mark, stack, seen, v_idx[b:])
-        if kv < 0:
-            return False
+        mate = nb + i if r < nb else i
+        if v_ptr[mate] >= 0:  # the other row of the bus: the same V pattern
+            b, kv = v_ptr[mate], v_len[mate]
+        else:
+            n = 0
+            for t in range(indptr[i], indptr[i + 1]):
+                st[n] = perm_c[indices[t]]
+                st[n + 1] = perm_c[nb + indices[t]]
+                n += 2
+            b = fill[1]
+            kv = _paths(u_parent, st[:n], mark, v_idx[b:])
+            if kv < 0:
+                return False
+            fill[1] += kv
         w_ptr[r], w_len[r], v_ptr[r], v_len[r] = a, k, b, kv
         fill[0] += k
-        fill[1] += kv
     return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _add_delta(r, bal, i, a0, deg, indices, dth, dvm, j0_ptr, j0_val, perm_c, out, col):  # pragma: no cover
+    """Row ``r`` (of bus ``i``) of ``Delta``, its post-contingency form (balance: ``dth``/``dvm`` of
+    :func:`_post_row`; identity) minus the row of ``J0``, added into column ``col`` of ``out`` at the
+    permuted columns (``perm_c``) of the angles and magnitudes of Ybus row ``i``."""
+    nb = perm_c.shape[0] // 2
+    b0 = j0_ptr[r]
+    for k in range(deg):
+        j = indices[a0 + k]
+        if bal:
+            dt = dth[k].real if r < nb else dth[k].imag
+            dv = dvm[k].real if r < nb else dvm[k].imag
+        else:
+            dt = 1.0 if j == i and r < nb else 0.0
+            dv = 1.0 if j == i and r >= nb else 0.0
+        out[perm_c[j], col] += dt - j0_val[b0 + k]
+        out[perm_c[nb + j], col] += dv - j0_val[b0 + deg + k]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft, ytf, ytt, pos_ff, pos_ft, pos_tf,
                pos_tt, rem_ptr, rem_idx, j0_ptr, j0_val, rr_ptr, rr_row, rr_bal, w_ptr, w_len, v_ptr, v_len, w_idx,
-               w_val, v_idx, urp, uri, urx, udiag_inv, perm_c, vstore, cstore, pstore, scratch, ok):  # pragma: no cover
+               w_val, v_idx, urp, uri, urx, udiag_inv, perm_c, vstore, cstore, pstore, scratch, pair,
+               ok):  # pragma: no cover
     """Woodbury compensation in factored form, between the forward and backward substitutions.
 
     The iteration matrix of contingency ``c`` is ``M = J0 + E_R Delta`` with ``R`` its changed
@@ -398,7 +446,8 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
     Where ``refresh[q]``, ``Delta`` is evaluated at the current iterate and ``V`` (solved on its
     cached pattern) and the factors of ``C = I + V^T W`` are stored in ``vstore``/``cstore``/
     ``pstore`` for the slot; elsewhere the stored ones are used. ``ok[q]`` is False where ``C`` is
-    singular.
+    singular. ``scratch`` (``2 nb``) and ``pair`` (``(2 nb, 2)``: the P and Q rows of a bus, whose
+    ``V`` patterns are the same, are solved together) are zero scratch, left zero.
     """
     nb = indptr.shape[0] - 1
     m = z.shape[1]
@@ -410,8 +459,8 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
     yrow = np.empty(maxdeg, dtype=np.complex128)
     dth = np.empty(maxdeg, dtype=np.complex128)
     dvm = np.empty(maxdeg, dtype=np.complex128)
-    delta = np.empty(2 * maxdeg)
     rhs = np.empty(cstore.shape[1])
+    mate = np.empty(cstore.shape[1], dtype=np.int64)
     for q in range(m):
         c = col2c[q]
         r0 = rr_ptr[c]
@@ -420,62 +469,85 @@ def compensate(col2c, refresh, z, vr, vi, indptr, indices, ydata, f, t, yff, yft
             continue
         vq = vstore[q]
         cq = cstore[q]
+        for p in range(nr):  # the P and Q rows of a bus share their V pattern: taken together
+            mate[p] = -1
+        for p in range(nr):
+            for p2 in range(p + 1, nr):
+                if mate[p] < 0 and mate[p2] < 0 and rr_row[r0 + p2] % nb == rr_row[r0 + p] % nb:
+                    mate[p] = p2
+                    mate[p2] = p
         if refresh[q]:
             for p in range(nr):
+                p2 = mate[p]
+                if 0 <= p2 < p:
+                    continue
                 r = rr_row[r0 + p]
-                i = r if r < nb else r - nb
+                i = r % nb
                 a0 = indptr[i]
                 deg = indptr[i + 1] - a0
-                if rr_bal[r0 + p]:
+                if rr_bal[r0 + p] or (p2 >= 0 and rr_bal[r0 + p2]):
                     _post_row(i, q, indptr, indices, ydata, vr, vi, f, t, yff, yft, ytf, ytt,
                               pos_ff, pos_ft, pos_tf, pos_tt, rem_ptr, rem_idx, c, yrow, dth, dvm)
-                    for k in range(deg):
-                        delta[k] = dth[k].real if r < nb else dth[k].imag
-                        delta[deg + k] = dvm[k].real if r < nb else dvm[k].imag
-                else:
-                    for k in range(2 * deg):
-                        delta[k] = 0.0
-                    for k in range(deg):
-                        if indices[a0 + k] == i:
-                            delta[k if r < nb else deg + k] = 1.0
-                b0 = j0_ptr[r]  # minus the row of J0 (columns: angles then magnitudes of Ybus row i)
-                for k in range(deg):
-                    j = indices[a0 + k]
-                    scratch[perm_c[j]] += delta[k] - j0_val[b0 + k]
-                    scratch[perm_c[nb + j]] += delta[deg + k] - j0_val[b0 + deg + k]
-                # V_p: solve U^T v = (Delta_p Pc)^T on its reach (ascending = topological order)
+                _add_delta(r, rr_bal[r0 + p], i, a0, deg, indices, dth, dvm, j0_ptr, j0_val, perm_c, pair, 0)
+                if p2 >= 0:
+                    _add_delta(rr_row[r0 + p2], rr_bal[r0 + p2], i, a0, deg, indices, dth, dvm, j0_ptr, j0_val,
+                               perm_c, pair, 1)
+                # V_p (and its mate's): solve U^T v = (Delta_p Pc)^T on its pattern (ascending = topological order)
                 b = v_ptr[r]
                 for e in range(v_len[r]):
                     j = v_idx[b + e]
-                    vj = scratch[j] * udiag_inv[j]
-                    scratch[j] = 0.0
-                    vq[p, e] = vj
+                    v1 = pair[j, 0] * udiag_inv[j]
+                    v2 = pair[j, 1] * udiag_inv[j]
+                    pair[j, 0] = 0.0
+                    pair[j, 1] = 0.0
+                    vq[p, e] = v1
+                    if p2 >= 0:
+                        vq[p2, e] = v2
                     for u in range(urp[j], urp[j + 1]):
-                        scratch[uri[u]] -= urx[u] * vj
+                        x = urx[u]
+                        pair[uri[u], 0] -= x * v1
+                        pair[uri[u], 1] -= x * v2
             for p2 in range(nr):  # C = I + V^T W
                 r2 = rr_row[r0 + p2]
                 a = w_ptr[r2]
                 for e in range(w_len[r2]):
                     scratch[w_idx[a + e]] = w_val[a + e]
                 for p in range(nr):
+                    mp = mate[p]
+                    if 0 <= mp < p:
+                        continue
                     r = rr_row[r0 + p]
                     b = v_ptr[r]
                     acc = 1.0 if p == p2 else 0.0
+                    acc2 = 1.0 if mp == p2 else 0.0
+                    mp = mp if mp >= 0 else p
                     for e in range(v_len[r]):
-                        acc += vq[p, e] * scratch[v_idx[b + e]]
+                        x = scratch[v_idx[b + e]]
+                        acc += vq[p, e] * x
+                        acc2 += vq[mp, e] * x
                     cq[p, p2] = acc
+                    if mp != p:
+                        cq[mp, p2] = acc2
                 for e in range(w_len[r2]):
                     scratch[w_idx[a + e]] = 0.0
             ok[q] = _small_lu(cq, pstore[q], nr)
         if not ok[q]:
             continue
         for p in range(nr):
+            mp = mate[p]
+            if 0 <= mp < p:
+                continue
+            mp = mp if mp >= 0 else p
             r = rr_row[r0 + p]
             b = v_ptr[r]
             acc = 0.0
+            acc2 = 0.0
             for e in range(v_len[r]):
-                acc += vq[p, e] * z[v_idx[b + e], q]
+                x = z[v_idx[b + e], q]
+                acc += vq[p, e] * x
+                acc2 += vq[mp, e] * x
             rhs[p] = acc
+            rhs[mp] = acc2
         _small_lu_solve(cq, pstore[q], rhs, nr)
         for p in range(nr):
             r = rr_row[r0 + p]
@@ -592,11 +664,11 @@ def monitor(cs, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, re
             sf = (xar * xar + xai * xai) * (ifr * ifr + ifi * ifi)
             st = (xbr * xbr + xbi * xbi) * (itr * itr + iti * iti)
             s2 = (sf if sf > st else st) * live[q]
-            if s2 * inv2 > best[q]:
-                best[q] = s2 * inv2
-                arg[q] = k
-            if s2 > lim2:
-                cnt[q] += 1
+            x = s2 * inv2
+            up = x > best[q]  # selects, not branches: the loop over the solutions vectorises
+            best[q] = x if up else best[q]
+            arg[q] = k if up else arg[q]
+            cnt[q] += s2 > lim2
         if special:
             for q in range(md):
                 live[q] = 1.0
@@ -610,31 +682,32 @@ def monitor(cs, vr, vi, base_mva, f, t, yff, yft, ytf, ytt, watched, rem_ptr, re
         out_vhi_i[q] = -1
         out_nlo[q] = 0
         out_nhi[q] = 0
+    keep = np.ones(md, dtype=np.bool_)  # False: the bus is dark in that solution
     for i in range(nb):
         if not bus_live[i]:
             continue
         lo = vmin[i] * (1.0 - 1e-9)
         hi = vmax[i] * (1.0 + 1e-9)
         xr, xi = vr[i], vi[i]
-        for q in range(md):
-            if bus_mark[i]:
+        if bus_mark[i]:
+            for q in range(md):
                 c = cs[q]
-                gone = False
                 for p in range(dark_ptr[c], dark_ptr[c + 1]):
-                    gone |= dark_bus[p] == i
-                if gone:
-                    continue
+                    if dark_bus[p] == i:
+                        keep[q] = False
+        for q in range(md):
             v = np.sqrt(xr[q] * xr[q] + xi[q] * xi[q])
-            if v < out_vlo[q]:
-                out_vlo[q] = v
-                out_vlo_i[q] = i
-            if v > out_vhi[q]:
-                out_vhi[q] = v
-                out_vhi_i[q] = i
-            if v < lo:
-                out_nlo[q] += 1
-            if v > hi:
-                out_nhi[q] += 1
+            dn = (v < out_vlo[q]) & keep[q]
+            up = (v > out_vhi[q]) & keep[q]
+            out_vlo[q] = v if dn else out_vlo[q]
+            out_vlo_i[q] = i if dn else out_vlo_i[q]
+            out_vhi[q] = v if up else out_vhi[q]
+            out_vhi_i[q] = i if up else out_vhi_i[q]
+            out_nlo[q] += (v < lo) & keep[q]
+            out_nhi[q] += (v > hi) & keep[q]
+        if bus_mark[i]:
+            for q in range(md):
+                keep[q] = True
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -795,6 +868,27 @@ def dfs_tree(ptr, nbr, edge, roots, nb):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def tree_bridges(ptr, nbr, edge, order, pre, pedge, f, t, nl):  # pragma: no cover
+    """Branches whose loss alone splits their island (graph bridges; parallel branches never are), from the
+    depth-first forest of :func:`dfs_tree` over the same adjacency: the branch to a bus's parent is a
+    bridge when no other branch from the bus's subtree reaches above the bus (Tarjan's low-link)."""
+    nb = pre.shape[0]
+    low = pre.copy()
+    out = np.zeros(nl, dtype=np.bool_)
+    for x in range(nb - 1, -1, -1):  # children before parents
+        v = order[x]
+        for p in range(ptr[v], ptr[v + 1]):
+            if edge[p] != pedge[v]:
+                low[v] = min(low[v], pre[nbr[p]])
+        e = pedge[v]
+        if e >= 0:
+            out[e] = low[v] >= pre[v]
+            u = f[e] if t[e] == v else t[e]
+            low[u] = min(low[u], low[v])
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # pragma: no cover
     """Per slot: converged (``norms < tol``) or to hand to Newton-Raphson (diverging, not contracting
     (rate >= 0.9), or too slow: at the rate observed since the last iteration, more than
@@ -820,3 +914,138 @@ def classify(norms, col2c, dummy, it, prev, best, tol, max_iter, conv, bad):  # 
         if nrm < best[c]:
             best[c] = nrm
         prev[c] = nrm
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bridge_outages(ks, f, t, t_order, t_pre, t_size, t_pedge, gen_ptr, gen_of_bus, gen_bus, gon, held, p_max,
+                   btype0, energised0, bal0, sb_r, sb_i, pd_bus, inv, ref, pv, pq, dark_type, status, islanded,
+                   key, tb_ptr, tb_bus, tb_type, tb_sb_r, tb_sb_i, rr_ptr, rr_row, rr_bal, dk_ptr, dk_bus):  # pragma: no cover
+    """Outage data of single bridge outages ``ks`` (in-service branches whose loss splits an island).
+
+    The part cut off is the subtree of the bridge's child in the spanning forest ``t_*``
+    (:func:`dfs_tree`, rooted at the slack buses). Without a generator in service it goes dark
+    (bus type ``dark_type``); else, if it holds no slack bus, the bus of its largest generator by
+    ``p_max`` (the first of equals) becomes its slack, or, where a generator there is held at a Q
+    limit, the first PV bus of the part (ascending); none: the outage is infeasible.
+
+    Per outage ``e``: ``status[e]`` (0 solvable, 1 no generation left, 2 Q limits infeasible), the
+    load ``islanded[e]`` (MW) and list of its buses energised before and dark after, and for
+    status 0 the compensation data over the cut-off part and the bridge's other end (buses ascending): the
+    touched buses (a removed branch's end, or a new type) with their new types and injections
+    (``sb_r + j sb_i``: the scheduled injections, 0 where dark), the changed Jacobian rows (P rows,
+    then Q rows; ``bal0`` the base forms) with their new forms, and ``key`` the smallest kernel position (``inv``) of a touched bus. Ragged outputs are written at
+    ``*_ptr[e]:*_ptr[e + 1]`` (the data arrays sized for the worst case by the caller).
+    """
+    nb = btype0.shape[0]
+    n_energised = 0
+    for i in range(nb):
+        n_energised += energised0[i]
+    bt = btype0.copy()
+    live = energised0.copy()
+    cand = np.empty(nb, dtype=np.int64)
+    ptb = 0
+    prr = 0
+    pdk = 0
+    tb_ptr[0] = 0
+    rr_ptr[0] = 0
+    dk_ptr[0] = 0
+    for e in range(ks.shape[0]):
+        k = ks[e]
+        a, b = f[k], t[k]
+        c, up = (a, b) if t_pedge[a] == k else (b, a)
+        s0 = t_pre[c]
+        nc = t_size[c]
+        for j in range(nc):
+            cand[j] = t_order[s0 + j]
+        cand[:nc].sort()
+        # generators in service in the cut-off part: the first of the largest p_max, in generator order
+        best = -1
+        gen_live = 0
+        has_ref = False
+        e_cut = 0
+        for j in range(nc):
+            i = cand[j]
+            has_ref |= btype0[i] == ref
+            e_cut += energised0[i]
+            for p in range(gen_ptr[i], gen_ptr[i + 1]):
+                g = gen_of_bus[p]
+                if gon[g]:
+                    gen_live += 1
+                    if best < 0 or p_max[g] > p_max[best] or (p_max[g] == p_max[best] and g < best):
+                        best = g
+        st = 0
+        if gen_live == 0:
+            for j in range(nc):
+                bt[cand[j]] = dark_type
+                live[cand[j]] = False
+            if n_energised - e_cut == 0:
+                st = 1
+        elif not has_ref:
+            slack = gen_bus[best]
+            bt[slack] = ref
+            for p in range(gen_ptr[slack], gen_ptr[slack + 1]):
+                g = gen_of_bus[p]
+                if held[g] and gon[g]:  # held at a Q limit: the first PV bus takes over
+                    bt[slack] = pq
+                    st = 2
+                    for j in range(nc):
+                        if bt[cand[j]] == pv:
+                            bt[cand[j]] = ref
+                            st = 0
+                            break
+                    break
+        # the cut-off part and its parent, ascending
+        pos = nc
+        while pos > 0 and cand[pos - 1] > up:
+            cand[pos] = cand[pos - 1]
+            pos -= 1
+        cand[pos] = up
+        m = nc + 1
+        mw = 0.0
+        for j in range(m):
+            i = cand[j]
+            if energised0[i] and not live[i]:
+                mw += pd_bus[i]
+        islanded[e] = mw
+        status[e] = st
+        kmin = nb
+        if st == 0:
+            for j in range(m):
+                i = cand[j]
+                btj = bt[i]
+                bp = btj == pq or btj == pv
+                bq = btj == pq
+                sr = 0.0 if btj == dark_type else sb_r[i]
+                si = 0.0 if btj == dark_type else sb_i[i]
+                inc = i == a or i == b
+                if inc or btj != btype0[i] or (bp and sr != sb_r[i]) or (bq and si != sb_i[i]):
+                    tb_bus[ptb] = i
+                    tb_type[ptb] = btj
+                    tb_sb_r[ptb] = sr
+                    tb_sb_i[ptb] = si
+                    ptb += 1
+                    kmin = min(kmin, inv[i])
+                if (bp and inc) or bp != bal0[i]:
+                    rr_row[prr] = i
+                    rr_bal[prr] = bp
+                    prr += 1
+            for j in range(m):
+                i = cand[j]
+                btj = bt[i]
+                bq = btj == pq
+                if (bq and (i == a or i == b)) or bq != bal0[nb + i]:
+                    rr_row[prr] = nb + i
+                    rr_bal[prr] = bq
+                    prr += 1
+        for j in range(m):
+            i = cand[j]
+            if energised0[i] and not live[i]:
+                dk_bus[pdk] = i
+                pdk += 1
+        key[e] = kmin if kmin < nb else 0
+        tb_ptr[e + 1] = ptb
+        rr_ptr[e + 1] = prr
+        dk_ptr[e + 1] = pdk
+        for j in range(m):  # back to the base state
+            bt[cand[j]] = btype0[cand[j]]
+            live[cand[j]] = energised0[cand[j]]

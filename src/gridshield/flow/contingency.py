@@ -17,8 +17,8 @@ matrix is
 applied through the Sherman-Morrison-Woodbury identity in factored form (the *compensation
 method*: Tinney 1972; Alsac, Stott & Tinney 1983): with ``z = L^-1 Pr F``, ``W = L^-1 Pr E_R`` and
 ``V = U^-T (Delta Pc)^T``, ``M^-1 F = Pc U^-1 (z - W w)`` where ``(I + V^T W) w = V^T z``. ``W`` and
-``V`` are sparse (the elimination-tree paths of the changed rows, Tinney's fast forward; the reach
-of their Ybus neighbourhoods in ``U^T``, Gilbert-Peierls): a step is one forward and one backward
+``V`` are sparse (the elimination-tree paths of the changed rows, Tinney's fast forward; the union
+of the paths of their Ybus neighbourhoods in the elimination tree of ``U^T``): a step is one forward and one backward
 substitution plus a few hundred operations. ``W`` is cached per row; ``Delta`` is evaluated at the
 base case and at the first iterate (:data:`REFRESH`), so the first step is the exact Newton step
 and later steps are Newton in rows R, chord elsewhere (linear convergence, about 4 steps to 1e-8
@@ -58,7 +58,6 @@ from gridshield.flow import _ca_kernels as CK
 from gridshield.flow import _nr_kernels as K
 from gridshield.flow.ac import PQ, PV, Q_LIMIT_TOL_MVAR, REF, AcResult, AcSolver, frozen_gen_q, switch_to_pq
 from gridshield.grid.model import Grid
-from gridshield.topology import bridges
 
 #: Changed Jacobian rows above which an outage goes to a fresh Newton-Raphson solve instead.
 MAX_RANK = 96
@@ -76,13 +75,14 @@ REFRESH = 2
 REFILL = 0.25
 #: Q-limit passes allowed per outage.
 MAX_Q_PASSES = 50
+#: Initial entries per Jacobian row of the pools of cached compensation vectors (grown when full;
+#: about 100 are used on the PEGASE cases).
+_ROW_POOL = 128
 
 REASONS = ("converged", "max iterations", "diverged", "singular Jacobian", "no generation", "q limits infeasible")
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-_TRUE4 = np.ones(4, dtype=bool)
 _NO_GOV = (_EMPTY, _EMPTY.astype(bool), _EMPTY.astype(bool), _EMPTY.astype(float))
-_NO_START = np.zeros((0, 2))
 
 
 @dataclass(frozen=True)
@@ -163,9 +163,9 @@ class _Item:
     rows_bal: np.ndarray  # their post form (balance or identity)
     dark: np.ndarray  # buses left without generation
     gov: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # generator overrides: row, on, held, Q
-    start: np.ndarray | tuple[np.ndarray, ...]  # (bus, |V|) pairs, or a saved state (Re V, Im V)
+    start: np.ndarray | tuple[np.ndarray, ...] | None  # None (the base case), (bus, |V|) pairs or (Re V, Im V)
     key: int
-    post: _Post | None = None
+    post: _Post | None = None  # None: the base case's, or a single bridge outage's (AcOutageSolver._post_of)
 
 
 class AcOutageSolver:
@@ -207,9 +207,9 @@ class AcOutageSolver:
         isl, energised, gon, btype = ac._types(self.on, g.in_service)
         qg, held, btype, _ = ac.fix_gen_q(isl.label, gon, btype, self.q_fixed)
         self.label, self.energised, self.gon, self.btype, self.held, self.qg = isl.label, energised, gon, btype, held, qg
-        self.sbus = self._sbus(gon, qg, btype)
+        self.sbus_live = self._sbus(gon, qg)  # the scheduled injections, also at dark buses
+        self.sbus = np.where(btype == 4, 0.0, self.sbus_live)
         self.bal = np.r_[(btype == PQ) | (btype == PV), btype == PQ]
-        self.bridge = bridges(grid, self.on)
         self._trees()
         ld = grid.loads
         self.pd_bus_mw = np.bincount(ld.bus[ld.in_service], weights=ld.p_mw[ld.in_service], minlength=nb)
@@ -217,10 +217,21 @@ class AcOutageSolver:
         self._internal(base.v)
 
     def _trees(self) -> None:
-        """Per branch: the data of its outage when it splits nothing, and the cut-off side of each bridge."""
+        """The bridges, the cut-off side of each, and per branch the data of its outage when it splits nothing."""
         br = self.grid.branches
         nb = self.nb
         f, t = br.from_bus, br.to_bus
+        # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
+        live = np.flatnonzero(self.on & (f != t))
+        ends = np.r_[f[live], t[live]]
+        other = np.r_[t[live], f[live]]
+        eid = np.r_[live, live]
+        o = np.argsort(ends, kind="stable")
+        ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=nb))].astype(np.int64)
+        nbr, edge = other[o].astype(np.int64), eid[o].astype(np.int64)
+        roots = np.flatnonzero(self.btype == REF).astype(np.int64)
+        self.t_order, self.t_pre, self.t_size, self.t_pedge = CK.dfs_tree(ptr, nbr, edge, roots, nb)
+        self.bridge = CK.tree_bridges(ptr, nbr, edge, self.t_order, self.t_pre, self.t_pedge, f, t, len(br))
         self.simple = self.on & ~self.bridge & (f != t)
         self.s_tb = np.ascontiguousarray(np.c_[f, t].astype(np.int64))
         rows = np.c_[f, nb + f, t, nb + t].astype(np.int64)
@@ -231,16 +242,6 @@ class AcOutageSolver:
         self.s_type = self.btype[self.s_tb]
         self.s_sbus = self.sbus[self.s_tb]
         self.s_key = np.minimum(f, t)  # replaced by the kernel order in _internal
-        # a spanning forest rooted at the slack buses: a bridge cuts off its child's subtree
-        live = np.flatnonzero(self.on & (f != t))
-        ends = np.r_[f[live], t[live]]
-        other = np.r_[t[live], f[live]]
-        eid = np.r_[live, live]
-        o = np.argsort(ends, kind="stable")
-        ptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=nb))].astype(np.int64)
-        roots = np.flatnonzero(self.btype == REF).astype(np.int64)
-        self.t_order, self.t_pre, self.t_size, self.t_pedge = CK.dfs_tree(ptr, other[o].astype(np.int64),
-                                                                            eid[o].astype(np.int64), roots, nb)
 
     # -- the kernels' bus order and base-case matrices --------------------------------------------
     def _internal(self, v0: np.ndarray) -> None:
@@ -276,14 +277,12 @@ class AcOutageSolver:
         self._factorise(vk, tr)
         self.rows = _RowCache(self)
 
-    def _sbus(self, gon: np.ndarray, qg: np.ndarray, btype: np.ndarray) -> np.ndarray:
-        """Scheduled injections (p.u.) as :meth:`AcSolver.solve` builds them."""
+    def _sbus(self, gon: np.ndarray, qg: np.ndarray) -> np.ndarray:
+        """Scheduled injections (p.u.) as :meth:`AcSolver.solve` builds them (before dark buses are zeroed)."""
         g, nb = self.grid.gens, self.nb
         pg = np.where(gon, g.p_mw, 0.0)
         sg = np.bincount(g.bus[gon], weights=pg[gon], minlength=nb) + 1j * np.bincount(g.bus[gon], weights=qg[gon], minlength=nb)
-        sbus = sg / self.ac.base - self.ac.sd
-        sbus[btype == 4] = 0.0
-        return sbus
+        return sg / self.ac.base - self.ac.sd
 
     def _factorise(self, vk: np.ndarray, tr: np.ndarray) -> None:
         """``J0``: the base Jacobian with identity rows (kernel order), its LU factors and its rows."""
@@ -346,6 +345,8 @@ class AcOutageSolver:
         self.ur_val = ucsr.data.astype(np.float64)
         self.perm_r = np.asarray(lu.perm_r, dtype=np.int64)
         self.perm_c = np.asarray(lu.perm_c, dtype=np.int64)
+        self.l_parent = CK.etree(self.l_ptr, self.l_idx, n2)  # the sparse paths of the compensation vectors
+        self.u_parent = CK.etree(self.ur_ptr, self.ur_idx, n2)
         self.factor_nnz = int(self.l_idx.size + self.u_idx.size + n2)
 
     def lu_solve(self, b: np.ndarray) -> np.ndarray:
@@ -424,13 +425,11 @@ class AcOutageSolver:
         watched = np.flatnonzero(self.on & ((rating > 0) | (limit > 0)))  # branches whose flows are checked
         mon = (watched, rating, limit, vmin[self.order].copy(), vmax[self.order].copy())
         res = _Results(n)
-        items: list[_Item] = []
-        newton: list[_Item] = []
-        for c, o in enumerate(outages):
-            it = self._item(c, o, res)
-            if it is not None:
-                (newton if it.rows.size > MAX_RANK else items).append(it)
-        items.sort(key=lambda x: x.key)
+        outs = self._outages(outages, res)
+        big = np.diff(outs.rows.ptr) > MAX_RANK
+        newton = [outs.item(c) for c in np.flatnonzero(big).tolist()]
+        keep = np.flatnonzero(~big)
+        outs = outs.take(keep[np.lexsort((outs.gid[keep], outs.key[keep]))])
         done = [0]
 
         def tick(k: int) -> None:
@@ -439,12 +438,13 @@ class AcOutageSolver:
                 progress(min(done[0], n), n)
 
         passes = 0
-        while items:
-            items = self._run_pass(_Pass(items, self), res, mon, newton, batch, tick if passes == 0 else None)
+        while len(outs):
+            again = self._run_pass(_Pass(outs, self), res, mon, newton, batch, tick if passes == 0 else None)
             passes += 1
             if passes >= MAX_Q_PASSES:
-                newton += items
-                items = []
+                newton += again
+                again = []
+            outs = _Outages.of_items(again)
         tick(n - len(newton) - done[0])
         for it in newton:
             self._newton(outages[it.gid], it, res, mon)
@@ -454,30 +454,100 @@ class AcOutageSolver:
         return res.freeze()
 
     # -- outage data -------------------------------------------------------------------------------
+    def _outages(self, outages: Sequence[Outage], res: _Results) -> _Outages:
+        """The compensation data of every outage that needs solving, in the order given.
+
+        Single branches in service come in bulk: those that split nothing from per-branch tables,
+        bridges from :func:`~gridshield.flow._ca_kernels.bridge_outages`; the others one by one
+        (:meth:`_item`). Outages left with nothing to solve get their reason in ``res``.
+        """
+        br = self.grid.branches
+        n, nl = len(outages), len(br)
+        ks = np.fromiter((o.branches[0] if len(o.branches) == 1 and not o.gens else -1 for o in outages),
+                         dtype=np.int64, count=n)
+        kk = np.where((ks >= 0) & (ks < nl), ks, 0)
+        one = (ks >= 0) & (ks < nl) & self.on[kk] & (br.from_bus[kk] != br.to_bus[kk])
+        simple = one & self.simple[kk]
+        bridge = one & self.bridge[kk]
+        rest = np.flatnonzero(~simple & ~bridge)
+        items = [x for x in (self._item(int(c), outages[c], res) for c in rest.tolist()) if x is not None]
+        return _Outages.concat([self._simple_outages(np.flatnonzero(simple), kk),
+                                self._bridge_outages(np.flatnonzero(bridge), kk, res), _Outages.of_items(items)])
+
+    def _simple_outages(self, gids: np.ndarray, ks: np.ndarray) -> _Outages:
+        """Outages ``gids`` of one branch each (``ks[gids]``) whose loss splits nothing."""
+        k = ks[gids]
+        m = k.size
+        nr = self.s_nrows[k]
+        rows = self.s_rows[k][np.arange(4) < nr[:, None]]
+        step = np.arange(m + 1, dtype=np.int64)
+        none = np.zeros(m + 1, dtype=np.int64)
+        return _Outages(gids.astype(np.int64), self.s_key[k], _Ragged(step, (k,)),
+                        _Ragged(2 * step, (self.s_tb[k].ravel(), self.s_type[k].ravel(), self.s_sbus[k].ravel())),
+                        _Ragged(np.r_[0, np.cumsum(nr)].astype(np.int64), (rows, np.ones(rows.size, dtype=bool))),
+                        _Ragged(none, (_EMPTY,)), _Ragged(none, _NO_GOV), np.full(m, None, dtype=object),
+                        np.full(m, None, dtype=object))
+
+    def _bridge_outages(self, gids: np.ndarray, ks: np.ndarray, res: _Results) -> _Outages:
+        """Outages ``gids`` of one bridge each (``ks[gids]``): the part cut off dark or with a slack of its own
+        (:func:`~gridshield.flow._ca_kernels.bridge_outages`); their islanded load into ``res``."""
+        k = ks[gids]
+        m = k.size
+        cap = int(self.t_size[np.where(self.t_pedge[self.grid.branches.from_bus[k]] == k,
+                                       self.grid.branches.from_bus[k], self.grid.branches.to_bus[k])].sum()) + m
+        status = np.empty(m, dtype=np.int8)
+        mw = np.empty(m)
+        key = np.empty(m, dtype=np.int64)
+        ptrs = [np.empty(m + 1, dtype=np.int64) for _ in range(3)]
+        tb = (np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int8), np.empty(cap), np.empty(cap))
+        rows = (np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap, dtype=np.bool_))
+        dark = np.empty(cap, dtype=np.int64)
+        g = self.grid.gens
+        CK.bridge_outages(k, self.grid.branches.from_bus, self.grid.branches.to_bus, self.t_order, self.t_pre,
+                          self.t_size, self.t_pedge, self.gen_ptr, self.gen_of_bus, g.bus, self.gon, self.held,
+                          g.p_max_mw, self.btype, self.energised, self.bal, self.sbus_live.real.copy(),
+                          self.sbus_live.imag.copy(), self.pd_bus_mw, self.inv, REF, PV, PQ, 4, status, mw, key,
+                          ptrs[0], *tb, ptrs[1], *rows, ptrs[2], dark)
+        res.islanded_mw[gids] = mw
+        res.dark_buses[gids] = np.diff(ptrs[2])
+        for c, st in zip(gids.tolist(), status.tolist(), strict=True):
+            if st:
+                res.reason[c] = ("no generation", "q limits infeasible")[st - 1]
+        nt, nr, nd = (int(x[-1]) for x in ptrs)  # the pools' used lengths
+        out = _Outages(gids.astype(np.int64), key, _Ragged(np.arange(m + 1, dtype=np.int64), (k,)),
+                       _Ragged(ptrs[0], (tb[0][:nt], tb[1][:nt], tb[2][:nt] + 1j * tb[3][:nt])),
+                       _Ragged(ptrs[1], (rows[0][:nr], rows[1][:nr])),
+                       _Ragged(ptrs[2], (dark[:nd],)), _Ragged(np.zeros(m + 1, dtype=np.int64), _NO_GOV),
+                       np.full(m, None, dtype=object), np.full(m, None, dtype=object))
+        return out.take(np.flatnonzero(status == 0))
+
+    def _post_of(self, item: _Item) -> _Post:
+        """The post-contingency state of ``item``: its own, else the base case's, where a single bridge
+        outage's cut-off part is a new island with its touched buses' types and its dark buses."""
+        if item.post is not None:
+            return item.post
+        label, energised, btype = self.label, self.energised.copy(), self.btype.copy()
+        energised[item.dark] = False
+        btype[item.tb] = item.tb_type
+        k = int(item.rem[0]) if item.rem.size == 1 else -1
+        if k >= 0 and self.bridge[k]:
+            a, b = self.grid.branches.from_bus[k], self.grid.branches.to_bus[k]
+            c = a if self.t_pedge[a] == k else b
+            label = label.copy()
+            label[self.t_order[self.t_pre[c]:self.t_pre[c] + self.t_size[c]]] = label.max() + 1
+        return _Post(label, energised, btype, self.gon, self.held, self.qg)
+
     def _item(self, gid: int, o: Outage, res: _Results) -> _Item | None:
         """The compensation data of one outage (None when nothing needs solving)."""
         br, g = self.grid.branches, self.grid.gens
-        one = len(o.branches) == 1 and not o.gens and 0 <= o.branches[0] < len(br)
-        if one and self.simple[o.branches[0]]:
-            k = int(o.branches[0])  # the common case: one branch whose loss splits nothing
-            nr = int(self.s_nrows[k])
-            return _Item(gid, np.array([k], dtype=np.int64), self.s_tb[k], self.s_type[k], self.s_sbus[k],
-                         self.s_rows[k, :nr], _TRUE4[:nr], _EMPTY, _NO_GOV, _NO_START, int(self.s_key[k]))
-        if one and self.on[o.branches[0]]:
-            bl, gl = np.array([o.branches[0]], dtype=np.int64), _EMPTY
-        else:
-            bl = np.unique(np.asarray(o.branches, dtype=np.int64))
-            gl = np.unique(np.asarray(o.gens, dtype=np.int64))
-            if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
-                raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
-            bl = bl[self.on[bl]]  # elements already out change nothing
-            gl = gl[self.gon[gl]]
-        f, t = br.from_bus, br.to_bus
-        if bl.size == 1 and gl.size == 0 and f[bl[0]] != t[bl[0]] and self.bridge[bl[0]]:
-            post, cand = self._bridge_post(int(bl[0]))
-        else:
-            post, cand = self._post_state(bl, gl), None
-        dark = np.flatnonzero(self.energised & ~post.energised) if cand is None else cand[~post.energised[cand]]
+        bl = np.unique(np.asarray(o.branches, dtype=np.int64))
+        gl = np.unique(np.asarray(o.gens, dtype=np.int64))
+        if (bl.size and (bl[0] < 0 or bl[-1] >= len(br))) or (gl.size and (gl[0] < 0 or gl[-1] >= len(g))):
+            raise GridshieldError(f"outage {gid}: branch or generator rows out of range")
+        bl = bl[self.on[bl]]  # elements already out change nothing
+        gl = gl[self.gon[gl]]
+        post = self._post_state(bl, gl)
+        dark = np.flatnonzero(self.energised & ~post.energised)
         res.islanded_mw[gid] = float(self.pd_bus_mw[dark].sum())
         res.dark_buses[gid] = dark.size
         if not post.energised.any():
@@ -486,7 +556,7 @@ class AcOutageSolver:
         if np.any(post.btype < 0):
             res.reason[gid] = "q limits infeasible"
             return None
-        return self._changes(gid, bl, gl, post, dark, None, cand)
+        return self._changes(gid, bl, gl, post, dark, None)
 
     def _post_state(self, bl: np.ndarray, gl: np.ndarray) -> _Post:
         """Bus types and generator states after losing branches ``bl`` and generators ``gl`` (AcSolver's rules)."""
@@ -499,42 +569,6 @@ class AcOutageSolver:
         if not ok:
             btype = np.full(self.nb, -1, dtype=np.int8)  # an island whose held slack has no PV bus left
         return _Post(isl.label, energised, btype, gon, held, qg)
-
-    def _bridge_post(self, k: int) -> tuple[_Post, np.ndarray]:
-        """:meth:`_post_state` of a single bridge outage, computed on the part it cuts off.
-
-        The island splits in two; the part away from the island's slack (the subtree of the
-        bridge's child in a spanning tree rooted at the slack) is dark without generation, else
-        it gets a slack as :meth:`AcSolver._types` picks it (the bus of its largest generator by
-        Pmax; the first PV bus if a generator there is held at a Q limit). Returns the state and
-        the buses whose rows may change.
-        """
-        br, g = self.grid.branches, self.grid.gens
-        a, b = br.from_bus[k], br.to_bus[k]
-        c, up = (a, b) if self.t_pedge[a] == k else (b, a)
-        cut = np.sort(self.t_order[self.t_pre[c]:self.t_pre[c] + self.t_size[c]])
-        label = self.label.copy()
-        label[cut] = label.max() + 1
-        btype = self.btype.copy()
-        energised = self.energised.copy()
-        gi = self.gen_of_bus[np.concatenate([np.arange(self.gen_ptr[i], self.gen_ptr[i + 1]) for i in cut.tolist()])]
-        gi = np.sort(gi[self.gon[gi]])
-        if gi.size == 0:
-            btype[cut] = 4
-            energised[cut] = False
-        elif not np.any(btype[cut] == REF):
-            slack = g.bus[gi[np.argsort(-g.p_max_mw[gi], kind="stable")[0]]]
-            btype[slack] = REF
-            at = self.gen_of_bus[self.gen_ptr[slack]:self.gen_ptr[slack + 1]]
-            if np.any(self.held[at] & self.gon[at]):  # held at a Q limit: the first PV bus takes over
-                btype[slack] = PQ
-                pv = cut[btype[cut] == PV]
-                if pv.size:
-                    btype[pv[0]] = REF
-                else:
-                    btype[:] = -1
-        cand = np.insert(cut, np.searchsorted(cut, up), up).astype(np.int64)  # the cut-off side and its parent
-        return _Post(label, energised, btype, self.gon, self.held, self.qg), cand
 
     def _changes(self, gid: int, bl: np.ndarray, gl: np.ndarray, post: _Post, dark: np.ndarray,
                  saved: tuple[np.ndarray, ...] | None, cand: np.ndarray | None = None) -> _Item:
@@ -570,7 +604,7 @@ class AcOutageSolver:
         diff = (post.gon[gk] != self.gon[gk]) | (post.held[gk] != self.held[gk]) | (post.qg[gk] != self.qg[gk])
         gk = gk[diff]
         gov = (gk, post.gon[gk], post.held[gk], post.qg[gk])
-        start: np.ndarray | tuple[np.ndarray, ...] = np.zeros((0, 2))
+        start: np.ndarray | tuple[np.ndarray, ...] | None = None
         if saved is not None:
             start = saved
         elif gl.size:  # voltage-controlled buses whose generators changed start at the new set point (last wins)
@@ -653,7 +687,7 @@ class AcOutageSolver:
             if conv.any():
                 restart.extend(self._finish(p, np.flatnonzero(conv), col2c, vr, vi, res, checks))
             if bad.any():
-                newton.extend(p.items[k] for k in col2c[bad].tolist())
+                newton.extend(p.outs.item(k) for k in col2c[bad].tolist())
             q = np.flatnonzero(conv | bad)
             if q.size:
                 res.iterations[p.gid[col2c[q]]] += it[col2c[q]]
@@ -684,7 +718,8 @@ class AcOutageSolver:
             CK.compensate(col2c, it[col2c] < REFRESH, f_blk, vr, vi, *y, *br, self.pos_ff, self.pos_ft, self.pos_tf,
                           self.pos_tt, p.rem_ptr, p.rem_idx, self.j0_ptr, self.j0_val, p.rr_ptr, p.rr_row, p.rr_bal,
                           rc.w_ptr, rc.w_len, rc.v_ptr, rc.v_len, rc.w_idx, rc.w_val, rc.v_idx, self.ur_ptr,
-                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, ok)
+                          self.ur_idx, self.ur_val, self.u_dinv64, self.perm_c, vstore, cstore, pstore, rc.scratch, rc.pair,
+                          ok)
             CK.lu_backward(self.u_ptr, self.u_idx, self.u_val, self.u_dinv, f_blk, batch)
             settle(np.zeros(batch, dtype=bool), ~ok & (col2c != p.dummy))  # singular compensation
             CK.update_state(f_blk, self.perm_c, vr, vi)
@@ -727,8 +762,8 @@ class AcOutageSolver:
         stop: set[int] = set()
         for c in np.unique(out_c[:k]).tolist():
             sel = np.flatnonzero(out_c[:k] == c)
-            item = p.items[c]
-            post = item.post or _Post(self.label, self.energised, self.btype, self.gon, self.held, self.qg)
+            item = p.outs.item(c)
+            post = self._post_of(item)
             gg, qq, vv = out_g[sel], out_q[sel], out_v[sel]
             held = post.held.copy()
             held[gg[vv]] = True
@@ -758,7 +793,7 @@ class AcOutageSolver:
         res.q_switched[gid] = int(np.count_nonzero(r.gen_q_limited & ~self.held))
         if r.converged:
             v = r.v[self.order]
-            _monitor(self, _Pass([item], self), np.zeros(1, dtype=np.int64), np.ascontiguousarray(v.real[:, None]),
+            _monitor(self, _Pass(_Outages.of_items([item]), self), np.zeros(1, dtype=np.int64), np.ascontiguousarray(v.real[:, None]),
                      np.ascontiguousarray(v.imag[:, None]), mon, res)
 
 
@@ -772,65 +807,153 @@ def _by_bus(bus: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
 class _RowCache:
     """Sparse compensation vectors per changed row (kernel order), computed once and shared."""
 
-    def __init__(self, eng: AcOutageSolver, cap: int = 1 << 16) -> None:
+    def __init__(self, eng: AcOutageSolver) -> None:
         self.eng = eng
         n2 = 2 * eng.nb
         self.w_ptr = np.full(n2, -1, dtype=np.int64)
         self.v_ptr = np.full(n2, -1, dtype=np.int64)
         self.w_len = np.zeros(n2, dtype=np.int64)
         self.v_len = np.zeros(n2, dtype=np.int64)
-        self.w_idx = np.zeros(cap, dtype=np.int64)
-        self.w_val = np.zeros(cap)
-        self.v_idx = np.zeros(cap, dtype=np.int64)
+        cap = _ROW_POOL * n2  # pools not written to cost no memory (np.empty)
+        self.w_idx = np.empty(cap, dtype=np.int64)
+        self.w_val = np.empty(cap)
+        self.v_idx = np.empty(cap, dtype=np.int64)
         self.fill = np.zeros(2, dtype=np.int64)
         self.mark = np.zeros(n2, dtype=np.bool_)
-        self.stack = np.empty(n2, dtype=np.int64)
-        self.seen = np.empty(n2, dtype=np.int64)
         self.scratch = np.zeros(n2)
+        self.pair = np.zeros((n2, 2))
 
     def ensure(self, rows: np.ndarray) -> None:
         e = self.eng
-        while not CK.cache_rows(rows, e.y_indptr, e.y_indices, e.l_ptr, e.l_idx, e.l_val64, e.perm_r, e.ur_ptr,
-                                e.ur_idx, e.perm_c, self.w_ptr, self.w_len, self.v_ptr, self.v_len, self.w_idx,
-                                self.w_val, self.v_idx, self.fill, self.mark, self.stack, self.seen, self.scratch):
-            grow = max(self.w_idx.size, 2 * self.stack.size)
-            self.w_idx = np.r_[self.w_idx, np.zeros(grow, dtype=np.int64)]
-            self.w_val = np.r_[self.w_val, np.zeros(grow)]
-            self.v_idx = np.r_[self.v_idx, np.zeros(grow, dtype=np.int64)]
+        while not CK.cache_rows(rows, e.y_indptr, e.y_indices, e.l_ptr, e.l_idx, e.l_val64, e.perm_r, e.l_parent,
+                                e.u_parent, e.perm_c, self.w_ptr, self.w_len, self.v_ptr, self.v_len, self.w_idx,
+                                self.w_val, self.v_idx, self.fill, self.mark, self.scratch):
+            size = 2 * self.w_idx.size + self.mark.size
+            self.w_idx, self.w_val = _grown(self.w_idx, self.fill[0], size), _grown(self.w_val, self.fill[0], size)
+            self.v_idx = _grown(self.v_idx, self.fill[1], size)
+
+
+def _grown(a: np.ndarray, used: int, size: int) -> np.ndarray:
+    """A pool of ``size`` entries holding the first ``used`` of ``a`` (the rest uninitialised)."""
+    out = np.empty(size, dtype=a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+class _Ragged:
+    """Variable-length data per outage: outage ``c`` has ``a[ptr[c]:ptr[c + 1]]`` of each array ``a`` of ``data``."""
+
+    def __init__(self, ptr: np.ndarray, data: tuple[np.ndarray, ...]) -> None:
+        self.ptr, self.data = ptr, data
+
+    @classmethod
+    def of(cls, fields: Sequence[Sequence[np.ndarray]], dtypes: Sequence) -> _Ragged:
+        """From per-outage arrays, one sequence of them per field (all of the same lengths)."""
+        ptr = np.zeros(len(fields[0]) + 1, dtype=np.int64)
+        ptr[1:] = np.cumsum([len(x) for x in fields[0]])
+        return cls(ptr, tuple(np.concatenate(f).astype(d) if ptr[-1] else np.zeros(0, dtype=d)
+                              for f, d in zip(fields, dtypes, strict=True)))
+
+    def at(self, c: int) -> tuple[np.ndarray, ...]:
+        return tuple(a[self.ptr[c]:self.ptr[c + 1]] for a in self.data)
+
+    def take(self, idx: np.ndarray) -> _Ragged:
+        """The outages ``idx``, in that order."""
+        n = np.diff(self.ptr)[idx]
+        ptr = np.zeros(idx.size + 1, dtype=np.int64)
+        np.cumsum(n, out=ptr[1:])
+        src = np.repeat(self.ptr[idx] - ptr[:-1], n) + np.arange(ptr[-1])
+        return _Ragged(ptr, tuple(a[src] for a in self.data))
+
+    @staticmethod
+    def concat(parts: Sequence[_Ragged]) -> _Ragged:
+        offsets = np.cumsum([0] + [int(x.ptr[-1]) for x in parts])
+        ptr = np.concatenate([[0]] + [x.ptr[1:] + o for x, o in zip(parts, offsets, strict=False)])
+        return _Ragged(ptr.astype(np.int64), tuple(np.concatenate(a) for a in zip(*(x.data for x in parts),
+                                                                                     strict=True)))
+
+
+_ITEM_FIELDS = (("tb", "tb_type", "tb_sbus"), ("rows", "rows_bal"))
+_ITEM_DTYPES = ((np.int64, np.int8, np.complex128), (np.int64, np.bool_))
+
+
+class _Outages:
+    """Outages as ragged arrays (grid bus order; the fields of :class:`_Item`): per outage ``gid``,
+    ``key``, ``start``, ``post``, and :class:`_Ragged` ``rem``, ``tb`` (bus, type, injection), ``rows``
+    (row, form), ``dark`` and ``gov`` (generator, on, held, Q)."""
+
+    def __init__(self, gid: np.ndarray, key: np.ndarray, rem: _Ragged, tb: _Ragged, rows: _Ragged, dark: _Ragged,
+                 gov: _Ragged, start: np.ndarray, post: np.ndarray) -> None:
+        self.gid, self.key, self.rem, self.tb, self.rows, self.dark, self.gov = gid, key, rem, tb, rows, dark, gov
+        self.start, self.post = start, post
+
+    def __len__(self) -> int:
+        return int(self.gid.size)
+
+    @classmethod
+    def of_items(cls, items: Sequence[_Item]) -> _Outages:
+        def objects(xs: list) -> np.ndarray:
+            out = np.empty(len(xs), dtype=object)
+            out[:] = xs
+            return out
+
+        return cls(np.array([x.gid for x in items], dtype=np.int64), np.array([x.key for x in items], dtype=np.int64),
+                   _Ragged.of([[x.rem for x in items]], (np.int64,)),
+                   _Ragged.of([[getattr(x, f) for x in items] for f in _ITEM_FIELDS[0]], _ITEM_DTYPES[0]),
+                   _Ragged.of([[getattr(x, f) for x in items] for f in _ITEM_FIELDS[1]], _ITEM_DTYPES[1]),
+                   _Ragged.of([[x.dark for x in items]], (np.int64,)),
+                   _Ragged.of([[x.gov[k] for x in items] for k in range(4)], (np.int64, np.bool_, np.bool_, np.float64)),
+                   objects([x.start for x in items]), objects([x.post for x in items]))
+
+    def take(self, idx: np.ndarray) -> _Outages:
+        """The outages ``idx``, in that order."""
+        return _Outages(self.gid[idx], self.key[idx], self.rem.take(idx), self.tb.take(idx), self.rows.take(idx),
+                        self.dark.take(idx), self.gov.take(idx), self.start[idx], self.post[idx])
+
+    @staticmethod
+    def concat(parts: Sequence[_Outages]) -> _Outages:
+        return _Outages(*(np.concatenate([getattr(x, f) for x in parts]) for f in ("gid", "key")),
+                        *(_Ragged.concat([getattr(x, f) for x in parts]) for f in ("rem", "tb", "rows", "dark", "gov")),
+                        *(np.concatenate([getattr(x, f) for x in parts]) for f in ("start", "post")))
+
+    def item(self, c: int) -> _Item:
+        """Outage ``c`` as an :class:`_Item`."""
+        (rem,), (tb, tb_type, tb_sbus), (rows, rows_bal), (dark,) = (self.rem.at(c), self.tb.at(c), self.rows.at(c),
+                                                                    self.dark.at(c))
+        return _Item(int(self.gid[c]), rem, tb, tb_type, tb_sbus, rows, rows_bal, dark, self.gov.at(c), self.start[c],
+                     int(self.key[c]), self.post[c])
 
 
 class _Pass:
-    """The outages of one pass as ragged arrays in kernel bus order (``dummy``: the empty outage)."""
+    """The outages of one pass, their arrays in kernel bus order and extended by the empty outage ``dummy``."""
 
-    def __init__(self, items: list[_Item], eng: AcOutageSolver) -> None:
-        self.items = items
-        self.n = len(items)
+    def __init__(self, outs: _Outages, eng: AcOutageSolver) -> None:
+        self.outs = outs
+        self.n = len(outs)
         self.dummy = self.n
         nb = eng.nb
         inv = eng.inv
-        e = np.zeros(0, dtype=np.int64)
-        ext = items + [_Item(-1, e, e, e.astype(np.int8), e.astype(complex), e, e.astype(bool), e,
-                             (e, e.astype(bool), e.astype(bool), e.astype(float)), np.zeros((0, 2)), 0)]
-        self.gid = np.array([x.gid for x in ext], dtype=np.int64)
-        self.rem_ptr, self.rem_idx = _ragged([x.rem for x in ext], np.int64)
-        self.tb_ptr, tb = _ragged([x.tb for x in ext], np.int64)
+
+        def ext(r: _Ragged) -> np.ndarray:
+            return np.r_[r.ptr, r.ptr[-1]]
+
+        self.gid = np.r_[outs.gid, -1]
+        self.rem_ptr, (self.rem_idx,) = ext(outs.rem), outs.rem.data
+        self.tb_ptr = ext(outs.tb)
+        tb, self.tb_type, sb = outs.tb.data
         self.tb_bus = inv[tb]
-        _, self.tb_type = _ragged([x.tb_type for x in ext], np.int8)
-        _, sb = _ragged([x.tb_sbus for x in ext], np.complex128)
         self.tb_sb_r, self.tb_sb_i = sb.real.copy(), sb.imag.copy()
         self.tb_bal_p = (self.tb_type == PQ) | (self.tb_type == PV)
         self.tb_bal_q = self.tb_type == PQ
-        self.rr_ptr, rows = _ragged([x.rows for x in ext], np.int64)
+        self.rr_ptr = ext(outs.rows)
+        rows, self.rr_bal = outs.rows.data
         self.rr_row = np.where(rows < nb, inv[rows % nb], nb + inv[rows % nb])
-        _, self.rr_bal = _ragged([x.rows_bal for x in ext], np.bool_)
-        self.dark_ptr, dark = _ragged([x.dark for x in ext], np.int64)
-        self.dark_bus = inv[dark]
-        self.go_ptr, self.go_gen = _ragged([x.gov[0] for x in ext], np.int64)
-        _, self.go_on = _ragged([x.gov[1] for x in ext], np.bool_)
-        _, self.go_held = _ragged([x.gov[2] for x in ext], np.bool_)
-        _, self.go_q = _ragged([x.gov[3] for x in ext], np.float64)
+        self.dark_ptr = ext(outs.dark)
+        self.dark_bus = inv[outs.dark.data[0]]
+        self.go_ptr = ext(outs.gov)
+        self.go_gen, self.go_on, self.go_held, self.go_q = outs.gov.data
         # plain_to[c]: the first outage at or after c with a start state of its own (n if none)
-        own = np.flatnonzero([isinstance(x.start, tuple) or x.start.size > 0 for x in items] + [True])
+        own = np.r_[np.flatnonzero([x is not None for x in outs.start]), self.n]
         self.plain_to = own[np.searchsorted(own, np.arange(self.n + 1))]
 
     def start_state(self, eng: AcOutageSolver, ids: np.ndarray, slots: np.ndarray, state) -> None:
@@ -838,10 +961,10 @@ class _Pass:
         CK.copy_columns(eng.base_cols, np.zeros(slots.size, dtype=np.int64), state, slots)
         vr, vi = state
         for q, c in zip(slots.tolist(), ids.tolist(), strict=True):
-            st = self.items[c].start
+            st = self.outs.start[c]
             if isinstance(st, tuple):
                 vr[:, q], vi[:, q] = st
-            elif st.size:  # new voltage set points
+            elif st is not None:  # new voltage set points
                 b = eng.inv[st[:, 0].astype(np.int64)]
                 scale = st[:, 1] / np.hypot(vr[b, q], vi[b, q])
                 vr[b, q] *= scale
@@ -925,14 +1048,6 @@ class _Results:
             n_low_voltage=self.n_low_voltage, n_high_voltage=self.n_high_voltage, islanded_mw=self.islanded_mw,
             dark_buses=self.dark_buses, q_switched=self.q_switched,
         )
-
-
-def _ragged(lists: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``(ptr, data)`` of a list of 1-D arrays."""
-    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
-    ptr[1:] = np.cumsum([len(x) for x in lists])
-    data = np.concatenate(lists).astype(dtype) if ptr[-1] else np.zeros(0, dtype=dtype)
-    return ptr, data
 
 
 __all__ = ["MAX_RANK", "REASONS", "AcOutageSolver", "Outage", "OutageChecks"]

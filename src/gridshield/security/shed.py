@@ -87,9 +87,11 @@ def default_candidates(grid: Grid, elements: Iterable[str] = ("branches", "gens"
         raise GridshieldError(f"unknown element kind(s) {bad}; use branches, gens and/or sites")
     out: list[Asset] = []
     if "branches" in elements:
-        out += [Asset(grid.branches.id[i], (int(i),), ()) for i in np.flatnonzero(grid.branches.in_service)]
+        ids = grid.branches.id.tolist()
+        out += [Asset(ids[i], (i,), ()) for i in np.flatnonzero(grid.branches.in_service).tolist()]
     if "gens" in elements:
-        out += [Asset(grid.gens.id[i], (), (int(i),)) for i in np.flatnonzero(grid.gens.in_service)]
+        ids = grid.gens.id.tolist()
+        out += [Asset(ids[i], (), (i,)) for i in np.flatnonzero(grid.gens.in_service).tolist()]
     if "sites" in elements:
         out += site_assets(grid)
     return out
