@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="case2869pegase only, one repeat, no dense LODF route")
     ap.add_argument("--ca-subset", type=int, default=2000)
+    ap.add_argument("--ac-cases", default="case2869pegase,case9241pegase", help="cases of the AC N-1 comparison")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each AC tool (median)")
     ap.add_argument("--powsybl-subset", type=int, default=200, help="branches pypowsybl runs (0: skip, -1: all)")
     ap.add_argument("--pairs", type=int, default=2000, help="site pairs sampled on case2869pegase")
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         c.print(r)
         out["dc"] = r
     if not a.skip_ac:
-        cases = ("case2869pegase",) if a.quick else ("case2869pegase", "case9241pegase")
+        cases = ("case2869pegase",) if a.quick else tuple(a.ac_cases.split(","))
         t = Table(title="B. full AC N-1 (every branch; thermal + voltage; tol 1e-8), median of repeats")
         for h in ("case", "outages", "gridshield", "ls2g CA NR_KLU 1 thr", "ls2g / gs", "(min / min)",
                   "gs Q limits", "gs 2 proc", "pypowsybl (scaled)", "powsybl / gs", "thermal gs / ls2g", "same set",
