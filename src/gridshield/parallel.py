@@ -292,9 +292,10 @@ class DaskExecutor:
 #: dynamic mmap threshold, so every array above 128 KiB is mmap-ed, page-faulted and unmapped
 #: again (5.6-5.9 vs 4.1-4.4 ms CPU per sample; without it 4.3-4.4). The environment therefore
 #: keeps only the one-thread BLAS settings (workers of other clusters, which keep Dask's
-#: setting, get the thresholds back from :func:`restore_mmap_threshold` when they build a state). Its statistical profiler (every 10 ms) is off, and the
-#: event-loop watchdog, system monitor and memory monitor wake less often than the 20-500 ms
-#: defaults: on a 2-core machine those wake-ups take CPU from the solves.
+#: setting, get the thresholds back from :func:`restore_mmap_threshold` when they build a
+#: state). Its statistical profiler (every 10 ms) is off, and the event-loop watchdog, system
+#: monitor and memory monitor wake less often than the 20-500 ms defaults: on a 2-core machine
+#: those wake-ups take CPU from the solves.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
