@@ -281,10 +281,10 @@ def test_powermodelsrestoration_dc_mld(path, commitment, served_pu, tight):
 # ---------------------------------------------------------------------------------------------
 
 
-def _ptdf_objective(grid, dmg, commitment="relaxed", lossless=False, weights=None):
+def _ptdf_objective(grid, dmg, commitment="relaxed", lossless=False, weights=None, infeasible=None):
     """Max weighted served load with island balance and PTDF flow limits, by constraint
     generation: solve, compute the DC flows of the answer, add the violated branch rows, repeat.
-    Returns (objective in MW-weighted units, served MW)."""
+    Returns (objective in MW-weighted units, served MW), or ``infeasible`` when the program is."""
     base = grid.base_mva
     bus_on = grid.buses.in_service & ~dmg.bus_out
     br = grid.branches
@@ -309,6 +309,8 @@ def _ptdf_objective(grid, dmg, commitment="relaxed", lossless=False, weights=Non
     nb = len(grid.buses)
     gi, di = np.flatnonzero(gen_on), np.flatnonzero(ld_on)
     ng, nd = gi.size, di.size
+    if ng + nd == 0:  # nothing energised
+        return 0.0, 0.0
     # injection matrix: P = Cg pg - Cd ps - gs
     cg = sp.csr_matrix((np.ones(ng), (grid.gens.bus[gi], np.arange(ng))), shape=(nb, ng))
     cd = sp.csr_matrix((np.ones(nd), (grid.loads.bus[di], np.arange(nd))), shape=(nb, nd))
@@ -337,6 +339,8 @@ def _ptdf_objective(grid, dmg, commitment="relaxed", lossless=False, weights=Non
             c, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rhs else None,
             A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs",
         )
+        if res.status == 2 and infeasible is not None:
+            return infeasible
         assert res.status == 0, res.message
         x = res.x
         p = cg @ x[:ng] - cd @ x[ng:] - gs_pu
@@ -421,6 +425,48 @@ def test_ptdf_commitment_milp_equals_btheta():
         assert b.lost_mw == pytest.approx(a.lost_mw, abs=1e-6 * a.demand_mw)
         methods.add(b.method)
     assert {"lp-committed-ptdf", "lp-ptdf"} <= methods
+
+
+def _commitment_grid(name):
+    """``name`` with every generator's minimum at half its maximum and ratings at 70 % (or 1.0 x
+    the base-case DC flow + 5 MW where it has none): damages then strand units and congest."""
+    g = gs.load_case(name)
+    gn = g.gens
+    g = g.replace(gens=gn.replace(p_min_mw=np.maximum(gn.p_min_mw, 0.5 * gn.p_max_mw)))
+    return rated(g, 0.7) if np.any(g.branches.rate_a_mva > 0) else rated(g, 1.0)
+
+
+@pytest.mark.parametrize("name", ["case30", "case57"])
+def test_commitment_branch_and_bound_equals_enumeration(name):
+    """The binary commitment (branch and bound over warm continuous solves) against brute force:
+    every on/off set of the live units solved as a plain LP by an independent constraint
+    generation (:func:`_ptdf_objective`); the answer must be within the commitment gap of the
+    best one and not above it, in both formulations."""
+    from itertools import product
+
+    from gridshield.impact.mld import COMMIT_GAP
+
+    g = _commitment_grid(name)
+    models = [ImpactModel(g, commitment="milp", formulation=f, fast=False) for f in ("btheta", "ptdf")]
+    rng = np.random.default_rng(0)
+    ids = g.branches.id.tolist() + g.buses.id.tolist()
+    gen_ids = np.array(g.gens.id.tolist())
+    n_bb = 0
+    for _ in range(12):
+        hit = list(rng.choice(ids, 4, replace=False))
+        dmg = Damage.from_ids(g, hit)
+        results = [m.assess(dmg) for m in models]
+        live = np.flatnonzero(~dmg.gen_out & g.gens.in_service)
+        best = -np.inf
+        for off in product((False, True), repeat=live.size):
+            d = Damage.from_ids(g, hit + gen_ids[live[np.array(off, bool)]].tolist())
+            best = max(best, _ptdf_objective(g, d, commitment="fixed", infeasible=(-np.inf, 0.0))[0])
+        for r in results:
+            got = _weighted(g, r)
+            assert got <= best + 1e-6 * max(1.0, best)
+            assert got >= best - COMMIT_GAP * max(1.0, best) - 1e-6, r.method
+            n_bb += r.method.startswith("branch-and-bound")
+    assert n_bb >= 8
 
 
 def test_fast_path_equals_lp(case118):

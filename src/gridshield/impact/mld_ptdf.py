@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from gridshield.impact.mld import COMMIT_GAP, INF, MILP_TIME_LIMIT_S, MldModel, MldSolution, Setting, new_highs
+from gridshield.impact.mld import MldModel, MldSolution, Setting, new_highs
 from gridshield.impact.state import LowRankTopo, Topo, factor
 
 #: Flow rows added per round of constraint generation: the most overloaded branches first.
@@ -67,7 +67,7 @@ class PtdfMldModel(MldModel):
     # -- per setting ----------------------------------------------------------------------------
     def _prepare(self, s: Setting):
         grid = self.grid
-        nb, ng, nd, nu = self.nb, self.ng, self.nd, self.nu
+        nb, ng, nd = self.nb, self.ng, self.nd
         topo = self.topo_hint
         if topo is None:
             topo = factor(grid, self._conv, s.branch_on, s.bus_on, s.ref_buses)
@@ -86,19 +86,10 @@ class PtdfMldModel(MldModel):
         cols = [self.c_pg + gi, self.c_ps + di]
         vals = [np.ones(gi.size), -np.ones(di.size)]
         rhs = np.bincount(np.searchsorted(isl_ids, lab[s.bus_on]), gs[s.bus_on], nbal) if nbal else np.zeros(0)
-        if nu:
-            ui = np.arange(nu)
-            hi_uc = self._hi[self.uc]
-            rows += [nbal + ui, nbal + ui, nbal + nu + ui, nbal + nu + ui]
-            cols += [self.c_pg + self.uc, self.c_u + ui, self.c_pg + self.uc, self.c_u + ui]
-            vals += [np.ones(nu), -hi_uc, np.ones(nu), -self._lo[self.uc]]
-        nrow = nbal + 2 * nu
-        a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nrow, self.ncol))
-        self._a0 = a
-        self._nbal = nbal
-        rl = np.r_[rhs, np.full(nu, -INF), np.zeros(nu)]
-        ru = np.r_[rhs, np.zeros(nu), np.full(nu, INF)]
-        self._rl0, self._ru0 = rl, ru
+        # the balance rows; no commitment rows: continuous solves project u out (see _project)
+        self._a0 = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(nbal, ng + nd))
+        self._rhs0 = rhs
         self._cuts: list[tuple[np.ndarray, np.ndarray, float, float]] = []  # (cols, vals, lo, hi)
         self._flow_row = np.zeros(self.nl, bool)  # branches with a flow row
         self._cut_keys: set[tuple[str, int]] = set()  # ("a", branch) for angle-difference rows
@@ -108,7 +99,7 @@ class PtdfMldModel(MldModel):
 
     def bounds(self, s: Setting):  # column bounds in this model's column space
         glo, ghi, dlo, dhi, ulo, uhi = self.injection_bounds(s)
-        return np.r_[glo, dlo, ulo], np.r_[ghi, dhi, uhi], self._rl0, self._ru0
+        return np.r_[glo, dlo, ulo], np.r_[ghi, dhi, uhi], self._rhs0, self._rhs0
 
     # -- network ----------------------------------------------------------------------------------
     def _network(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,43 +183,31 @@ class PtdfMldModel(MldModel):
         u = np.maximum(cl[self.c_u :], np.where(hi > 0, pg / np.where(hi > 0, hi, 1.0), 0.0))
         return np.r_[x, np.minimum(u, 1.0)]
 
-    def _model(self, cl, cu, integer: bool):
-        """A HiGHS model of the setting with the flow rows found so far. The continuous program
-        has no commitment columns or rows (bounds from :meth:`_project`; 2 rows per switchable
-        generator, 332 on case2869pegase, that the simplex would otherwise pivot through)."""
+    def _model(self, cl, cu):
+        """A HiGHS model of the setting with the flow rows found so far. It has no commitment
+        columns or rows (bounds from :meth:`_project`; 2 rows per switchable generator, 332 on
+        case2869pegase, that the simplex would otherwise pivot through)."""
         import highspy
 
         h = new_highs()
+        # presolve of these few-row programs costs more than it saves (0.1 s on case9241pegase
+        # for the first pass, which has one row per island and no flow row)
+        h.setOptionValue("presolve", "off")
+        a = self._a0
+        ncol = a.shape[1]
         lp = highspy.HighsLp()
-        if integer:
-            a, ncol, cost, rl, ru = self._a0.tocsc(), self.ncol, self.cost, self._rl0, self._ru0
-        else:
-            # presolve of these few-row programs costs more than it saves (0.1 s on
-            # case9241pegase for the first pass, which has one row per island and no flow row)
-            h.setOptionValue("presolve", "off")
-            ncol = self.ng + self.nd
-            a = self._a0[: self._nbal, :ncol].tocsc()
-            cost, rl, ru = self.cost[:ncol], self._rl0[: self._nbal], self._ru0[: self._nbal]
         lp.num_col_ = ncol
         lp.num_row_ = a.shape[0]
-        lp.col_cost_ = cost
+        lp.col_cost_ = self.cost[:ncol]
         lp.col_lower_ = cl
         lp.col_upper_ = cu
-        lp.row_lower_ = rl
-        lp.row_upper_ = ru
+        lp.row_lower_ = self._rhs0
+        lp.row_upper_ = self._rhs0
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = a.indptr.astype(np.int32)
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data
-        if integer and self.nu:
-            integ = [highspy.HighsVarType.kContinuous] * self.ncol
-            for j in range(self.c_u, self.ncol):
-                integ[j] = highspy.HighsVarType.kInteger
-            lp.integrality_ = integ
         h.passModel(lp)
-        if integer:
-            h.setOptionValue("mip_rel_gap", COMMIT_GAP)
-            h.setOptionValue("time_limit", MILP_TIME_LIMIT_S)
         self._add_rows(h, self._cuts)
         return h
 
@@ -286,19 +265,16 @@ class PtdfMldModel(MldModel):
         cut[:ng] = np.minimum(hi, p + TRUST * (hi - p))
         cost = self.cost[:n]
         best = float(cost @ np.where(cost < 0, cu, 0.0))  # every live load fully served
-        self._h = self._model(clt, cut, integer=False)
+        self._h = self._model(clt, cut)
         status, x, obj = self._cg(self._h)
         if status == "optimal" and obj <= best + 1e-9 * max(1.0, abs(best)):
             return status, x, obj
         self._h.changeColsBounds(n, cols, cl, cu)
         status, x, obj = self._cg(self._h)
         if status not in ("optimal", "infeasible"):  # numerical trouble on a warm start: retry cold
-            self._h = self._model(cl, cu, integer=False)
+            self._h = self._model(cl, cu)
             status, x, obj = self._cg(self._h)
         return status, x, obj
-
-    def _solve_milp(self, cl, cu, rl, ru):
-        return self._cg(self._model(cl, cu, integer=True))
 
     def _pack(self, s: Setting, x: np.ndarray, obj: float, method: str) -> MldSolution:
         theta, flow = self._network(x)
