@@ -27,7 +27,9 @@ by binary commitment (``commitment="milp"``, the default, as PowerModelsRestorat
 PowerModelsRestoration's ``run_mld``, available as ``commitment="relaxed"``) gives an upper bound;
 if its solution already has every committed generator at 0 or at/above ``Pmin`` it is optimal;
 otherwise the LP with every generator committed is tried, and only when neither reaches the bound
-the MILP is solved by HiGHS branch and bound. ``commitment="fixed"`` keeps every generator on.
+a branch and bound over the units the relaxation runs between 0 and ``Pmin`` decides them, its
+nodes the same continuous program re-solved warm (:meth:`MldModel._branch_and_bound`).
+``commitment="fixed"`` keeps every generator on.
 """
 
 from __future__ import annotations

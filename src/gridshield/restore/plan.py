@@ -626,26 +626,27 @@ def solve_heuristic(inst: Instance, time_limit_s: float = 20.0, naive: _Result |
     order is kept when it is better (so the heuristic is never worse than the naive order).
     """
     t0 = time.perf_counter()
+
+    def until(share: float) -> float:  # seconds left to ``share`` of the budget, counted from t0
+        return max(share * time_limit_s - (time.perf_counter() - t0), 0.0)
+
     naive = naive or solve_naive(inst)
     search, model_info = _search_instance(inst)
     naive_obj = naive.objective if search is inst else weighted_ens(search, naive.schedule.end_h)
-    left = max(0.5 * time_limit_s - (time.perf_counter() - t0), 0.0)
-    order, cut = greedy_order(search, time_limit_s=left)
+    order, cut = greedy_order(search, time_limit_s=until(0.5))
     obj = weighted_ens(search, list_schedule(search, order).end_h)
     greedy_obj = obj
-    order, obj, moves, cut1 = local_search(search, order, obj, time_limit_s=time_limit_s * 0.7)
+    order, obj, moves, cut1 = local_search(search, order, obj, time_limit_s=until(0.8))
     cut |= cut1
     start = "greedy"
     if naive_obj < obj - 1e-9 * max(1.0, abs(obj)) or moves == 0 and naive_obj <= obj:
-        left = max(0.5, time_limit_s - (time.perf_counter() - t0))
-        o2, obj2, _, cut2 = local_search(search, list(naive.order), naive_obj, time_limit_s=left)
+        o2, obj2, _, cut2 = local_search(search, list(naive.order), naive_obj, time_limit_s=until(1.0))
         cut |= cut2
         if obj2 < obj - 1e-9 * max(1.0, abs(obj)):
             order, obj, start = o2, obj2, "naive"
     # polish: among lists with this ENS, prefer finishing work sooner (never raises the ENS)
-    left = time_limit_s - (time.perf_counter() - t0)
-    if left > 0:
-        order, obj, _, cut3 = local_search(search, order, obj, max_passes=3, time_limit_s=left, tie_break=True)
+    if until(1.0) > 0:
+        order, obj, _, cut3 = local_search(search, order, obj, max_passes=3, time_limit_s=until(1.0), tie_break=True)
         cut |= cut3
     else:
         cut = True
