@@ -469,6 +469,28 @@ def test_commitment_branch_and_bound_equals_enumeration(name):
     assert n_bb >= 8
 
 
+def test_commitment_node_limit_reports_its_gap(monkeypatch):
+    """With no node left, the branch and bound still answers (every undecided unit off, or the
+    all-on LP) and writes its gap to the proven bound in the method; never above the optimum."""
+    from gridshield.impact import mld
+
+    g = _commitment_grid("case30")
+    monkeypatch.setattr(mld, "COMMIT_MAX_NODES", 0)
+    model = ImpactModel(g, commitment="milp", formulation="ptdf", fast=False)
+    exact = ImpactModel(g, commitment="milp", formulation="btheta", fast=False)
+    rng = np.random.default_rng(0)
+    ids = g.branches.id.tolist() + g.buses.id.tolist()
+    gaps = 0
+    for _ in range(12):
+        dmg = Damage.from_ids(g, list(rng.choice(ids, 4, replace=False)))
+        r = model.assess(dmg)
+        gaps += "(gap " in r.method
+        monkeypatch.setattr(mld, "COMMIT_MAX_NODES", 200)
+        assert _weighted(g, r) <= _weighted(g, exact.assess(dmg)) + 1e-6
+        monkeypatch.setattr(mld, "COMMIT_MAX_NODES", 0)
+    assert gaps >= 3
+
+
 def test_fast_path_equals_lp(case118):
     fast, slow = ImpactModel(case118), ImpactModel(case118, fast=False)
     rng = np.random.default_rng(5)

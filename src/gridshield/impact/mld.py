@@ -533,6 +533,14 @@ class MldModel:
         if node is not None:
             open_nodes.append(node)
         bound = min([best_obj, lost] + [n[0] for n in open_nodes])
+        if best_x is None and bound < np.inf:
+            # the node limit came first: every switchable unit off is an answer wherever load may
+            # be shed (its gap to the bound is reported)
+            cl_n, cu_n = cl.copy(), cu.copy()
+            cl_n[c:] = cu_n[c:] = 0.0
+            st, xo, oo = self._solve_lp(cl_n, cu_n, rl, ru)
+            if st == "optimal":
+                best_obj, best_x = oo, xo
         return best_obj, best_x, bound
 
     def _lo_uc(self) -> np.ndarray:

@@ -332,6 +332,11 @@ class ImpactModel:
             sol = mld.solve(setting)
             self.n_solved_lp += 1
             method = sol.method
+            if sol.status == "node limit":
+                raise GridshieldError(
+                    f"the generator commitment of this damage of {grid.name} found no answer within its "
+                    "node limit; use commitment='relaxed' (or 'fixed')"
+                )
             if not sol.ok:
                 infeasible = self._diagnose(mld, setting, isl)
                 if not infeasible:
