@@ -458,11 +458,10 @@ class MldModel:
         ``(obj, x)``; ``incumbent`` is an integral answer ``(objective, x)`` or ``(inf, None)``.
         A rounding dive first looks for a better answer (measured on the 20-element damages of
         ``bench_restore --scale case2869pegase``: 293 -> 106 solves). Branching is on the unit
-        furthest inside ``(0, Pmin)``. From a node the search plunges
-        into the child nearer the relaxation (its sibling waits, solved only when picked), and
-        when a plunge ends it goes on from the open node of best bound. Stops when no open
-        node can beat the incumbent by more than :data:`COMMIT_GAP`, or after
-        :data:`COMMIT_MAX_NODES` solves.
+        furthest inside ``(0, Pmin)``. From a node the search plunges into the child nearer the
+        relaxation (its sibling waits, solved only when picked), and when a plunge ends it goes
+        on from the open node of best bound. Stops when no open node can beat the incumbent by
+        more than :data:`COMMIT_GAP`, or after :data:`COMMIT_MAX_NODES` solves.
 
         Returns ``(objective, x, bound)``: the best integral answer (``x`` None if none) and a
         proven lower bound of the commitment problem's objective (``inf``: infeasible).
@@ -478,6 +477,11 @@ class MldModel:
         def beaten(bound: float) -> bool:
             return bound >= best_obj - COMMIT_GAP * max(1.0, abs(bound))
 
+        def solve_fixed(ulo: np.ndarray, uhi: np.ndarray):  # the program with these u bounds
+            cl_n, cu_n = cl.copy(), cu.copy()
+            cl_n[c:], cu_n[c:] = ulo, uhi
+            return self._solve_lp(cl_n, cu_n, rl, ru)
+
         nodes = 0
         # rounding dive for a first answer: units inside (0, Pmin) on from half their minimum
         # up, off below, re-solved until the answer is integral (or worse, or infeasible)
@@ -485,9 +489,7 @@ class MldModel:
         while nodes < COMMIT_MAX_NODES and not beaten(obj):
             frac = self._fractional(xd)
             dlo[frac] = dhi[frac] = (xd[pos][frac] >= 0.5 * lo[frac]).astype(float)
-            cl_n, cu_n = cl.copy(), cu.copy()
-            cl_n[c:], cu_n[c:] = dlo, dhi
-            st, xd, od = self._solve_lp(cl_n, cu_n, rl, ru)
+            st, xd, od = solve_fixed(dlo, dhi)
             nodes += 1
             if st != "optimal" or od >= best_obj:
                 break
@@ -505,9 +507,7 @@ class MldModel:
             bound, ulo, uhi, xn = node
             node = None
             if xn is None:
-                cl_n, cu_n = cl.copy(), cu.copy()
-                cl_n[c:], cu_n[c:] = ulo, uhi
-                st, xn, on = self._solve_lp(cl_n, cu_n, rl, ru)
+                st, xn, on = solve_fixed(ulo, uhi)
                 nodes += 1
                 if st != "optimal":
                     if st != "infeasible":
@@ -536,9 +536,8 @@ class MldModel:
         if best_x is None and bound < np.inf:
             # the node limit came first: every switchable unit off is an answer wherever load may
             # be shed (its gap to the bound is reported)
-            cl_n, cu_n = cl.copy(), cu.copy()
-            cl_n[c:] = cu_n[c:] = 0.0
-            st, xo, oo = self._solve_lp(cl_n, cu_n, rl, ru)
+            off = np.zeros(cl.size - c)
+            st, xo, oo = solve_fixed(off, off)
             if st == "optimal":
                 best_obj, best_x = oo, xo
         return best_obj, best_x, bound

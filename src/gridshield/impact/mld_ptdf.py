@@ -264,13 +264,13 @@ class PtdfMldModel(MldModel):
             status, x, obj = self._cg(self._h)
             if status in ("optimal", "infeasible"):
                 return status, x, obj
-        lo, hi = cl[:ng], cu[:ng]
-        p = np.clip(self._p0, lo, hi)
-        clt, cut = cl.copy(), cu.copy()
+        hi = cu[:ng]
+        p = np.clip(self._p0, cl[:ng], hi)
+        cut = cu.copy()
         cut[:ng] = np.minimum(hi, p + TRUST * (hi - p))
         cost = self.cost[:n]
         best = float(cost @ np.where(cost < 0, cu, 0.0))  # every live load fully served
-        self._h = self._model(clt, cut)
+        self._h = self._model(cl, cut)
         status, x, obj = self._cg(self._h)
         if status == "optimal" and obj <= best + 1e-9 * max(1.0, abs(best)):
             return status, x, obj
