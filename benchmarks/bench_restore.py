@@ -216,6 +216,25 @@ def scale_runs(case: str, sizes: list[int], crews: int, time_limit: float, seed:
     return rows
 
 
+#: Issue 15's targets for plans of ``--scale case2869pegase`` (6 crews): wall seconds per damage size.
+SCALE_TARGET_S = {20: 3.0, 60: 15.0}
+
+
+def _seeds(ap: argparse.ArgumentParser, text: str) -> list[int]:
+    """``1-8`` or ``1,3,5`` as a list of seeds (at most 100)."""
+    try:
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-", 1))
+            seeds = list(range(a, b + 1))
+        else:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--seeds {text!r}: use a range like 1-8 or a list like 1,3,5")
+    if not 1 <= len(seeds) <= 100:
+        ap.error(f"--seeds {text!r}: 1 to 100 seeds")
+    return seeds
+
+
 def _med(xs: list[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
@@ -244,22 +263,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=1, help="plan_restoration(workers=...) for --scale")
     ap.add_argument("--compare", action="store_true",
                     help="--scale: also the exact search (the heuristic without the separable model) on each damage")
+    ap.add_argument("--seeds", default=None,
+                    help="--scale: a sweep over seeds instead of --seed, e.g. 1-8 or 1,3,5 (at most 100); "
+                         "ends with the slowest plan per size against the issue's targets")
     args = ap.parse_args(argv)
     if args.scale:
         import os
 
         kinds = tuple(x.strip() for x in args.scale_kinds.split(",") if x.strip())
-        rows = scale_runs(args.scale, [int(x) for x in args.scale_sizes.split(",")], 6, args.time_limit, args.seed,
-                          args.scale_repeats, kinds, args.workers, args.compare)
+        seeds = _seeds(ap, args.seeds) if args.seeds else [args.seed]
+        rows = []
+        for seed in seeds:
+            for r in scale_runs(args.scale, [int(x) for x in args.scale_sizes.split(",")], 6, args.time_limit, seed,
+                                args.scale_repeats, kinds, args.workers, args.compare):
+                rows.append({"seed": seed, **r})
         print(f"restoration at scale on {args.scale}: 6 crews, heuristic, --time-limit {args.time_limit:g} s, "
               f"{args.workers} worker(s), load average {os.getloadavg()[0]:.1f} (CPU s: this process and its workers)")
-        head = (f"{'damage':>9s} {'elements':>8s} {'tasks':>6s} {'wall s':>7s} {'CPU s':>7s} {'assessments':>12s} "
+        head = (f"{'seed':>4s} {'damage':>9s} {'elements':>8s} {'tasks':>6s} {'wall s':>7s} {'CPU s':>7s} {'assessments':>12s} "
                 f"{'groups':>7s} {'largest':>8s} {'budget stop':>12s} {'vs naive %':>11s} {'weighted ENS':>14s}")
         if args.compare:
             head += f" {'exact search: CPU s':>20s} {'assessments':>12s} {'budget stop':>12s} {'wENS vs exact %':>16s}"
         print(head)
         for r in rows:
-            line = (f"{r['kind']:>9s} {r['elements']:8d} {r['tasks']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
+            line = (f"{r['seed']:4d} {r['kind']:>9s} {r['elements']:8d} {r['tasks']:6d} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} "
                     f"{r['evaluations']:12d} {r['groups']:7d} {r['largest_group']:8d} {str(r['stopped_on_budget']):>12s} "
                     f"{r['improvement_pct']:11.1f} {r['weighted_ens']:14.3f}")
             if args.compare:
@@ -267,6 +293,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 line += (f" {r['exact_cpu_s']:20.1f} {r['exact_evaluations']:12d} "
                          f"{str(r['exact_stopped_on_budget']):>12s} {gap:+16.3f}")
             print(line)
+        if len(seeds) > 1:
+            for k in sorted({r["elements"] for r in rows}):
+                walls = [r["wall_s"] for r in rows if r["elements"] == k]
+                target = SCALE_TARGET_S.get(k)
+                over = "" if target is None else f", {sum(w >= target for w in walls)} at or above the target {target:g} s"
+                budget = sum(r["stopped_on_budget"] for r in rows if r["elements"] == k)
+                print(f"{k} elements: {len(walls)} plans over {len(seeds)} seeds, wall {min(walls):.1f}-{max(walls):.1f} s"
+                      f"{over}, {budget} stopped on the budget")
         return {"scale": rows}
 
     from rich.console import Console
