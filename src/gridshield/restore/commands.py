@@ -59,7 +59,7 @@ def restore(
                                        "needs bus coordinates"),
     duration: list[str] = typer.Option(None, "--duration", help="repair hours by class or id, e.g. line=8 or "
                                        "branch:12=30 (repeatable)"),
-    time_limit: float = typer.Option(30.0, "--time-limit", help="seconds for the local search / MILP"),
+    time_limit: float = typer.Option(30.0, "--time-limit", help="seconds for the search (greedy list and local search, counted from its start) or the MILP"),
     workers: int = typer.Option(1, "--workers", "-w", help="local processes for the batches of independent "
                                 "assessments of large damages (16+ repair tasks)"),
     out: Path = typer.Option(None, "--out", "-o", help="write the plan (.json = everything, .csv/.parquet = schedule)"),

@@ -1248,7 +1248,9 @@ def plan_restoration(
         Objective weight per MW_th of heat supplied (residential MW = 1), when the grid has
         heat data: restoring heat counts like restoring that much residential load.
     time_limit_s
-        Time limit of the heuristic's local search and of the MILP.
+        Time budget of the heuristic's search, counted from its start (greedy list to 50 %, local
+        search to 80 %, the rest for the search from the naive order and a polish), and of the
+        MILP. The separability check's and the final curve's assessments are not cut.
     model
         A prebuilt ``ImpactModel`` of ``grid`` to reuse (else one is built with ``impact_options``).
         Its grid is used as is: loads are then *not* rescaled for ``temperature_c`` (scale the
